@@ -1,0 +1,26 @@
+/**
+ * Versioned Capability Vectors: the signed, versioned description of one agent, and the table of
+ * every VCV a peer has verified.
+ *
+ * @example
+ * ```ts
+ * const table = new CapabilityTable({ signer, verifier, random: rng })
+ * const effects = table.advertise({ name: 'calc', description: 'evaluates arithmetic', ... }, now)
+ * // the driver carries out effects: broadcast → gossip publish, send → stream write, timer → tick(at)
+ * const { verdict } = table.receiveGossip(bytes, fromPeer, now)   // 'accept' | 'ignore' | 'reject'
+ * table.agents()   // every verified, unexpired VCV, own agents included
+ * ```
+ */
+export { CapabilityTable } from './table.ts'
+export type { CapabilityTableInit, LocalAgent, Outcome, RemovalReason, TableEvent, Verdict } from './table.ts'
+export { decodeRecord, signTombstone, signVcv, verifyRecord, schemaHash } from './wire.ts'
+export type { SignedRecord, SignedTombstone, SignedVcv } from './wire.ts'
+export { limits, splitAgentId, validateTombstoneBody, validateVcvBody, ValidationError, WIRE_VERSION } from './schema.ts'
+export type { Embedding, TombstoneBody, VcvBody } from './schema.ts'
+export { decodeDirect, encodeDirect, directLimits } from './direct.ts'
+export type { DirectMessage } from './direct.ts'
+
+/** Gossip topic carrying signed VCVs and tombstones. */
+export const CAPABILITY_TOPIC = 'agentmesh/capability/1'
+/** Stream protocol for anti-entropy digests and batches. */
+export const CAPABILITY_PROTOCOL = '/agentmesh/capability/1.0.0'

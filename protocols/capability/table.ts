@@ -1,0 +1,414 @@
+/**
+ * The capability table: every VCV this peer has verified, as a pure state machine.
+ *
+ * Rules: a record counts only with a valid signature by the host named in its agent id; versions
+ * only move forward; the same version with other content is equivocation (both signed copies are
+ * kept as evidence and the host is flagged); entries leave at expiry or by a signed tombstone; on
+ * connect, peers swap digests and push each other what is missing (anti-entropy).
+ */
+import { fromString, toString } from 'uint8arrays'
+import { bytesEqual } from '../cbor.ts'
+import type { Effect } from '../effects.ts'
+import { canonicalJson, sha256 } from '../hash.ts'
+import type { Signer, Verifier } from '../identity.ts'
+import { decodeDirect, directLimits, encodeDirect, type DigestEntry } from './direct.ts'
+import { NAME_PATTERN, splitAgentId, ValidationError, WIRE_VERSION } from './schema.ts'
+import {
+  decodeRecord, schemaHash, signTombstone, signVcv, verifyRecord,
+  type SignedRecord, type SignedTombstone, type SignedVcv
+} from './wire.ts'
+
+/** What the local host says about one of its agents; the table turns it into signed VCVs. */
+export interface LocalAgent {
+  name: string
+  description: string
+  skills: string[]
+  inputSchema: Record<string, unknown>
+  outputSchema: Record<string, unknown>
+  embedding?: { model: string, vector: Float32Array }
+  costPerCall: number
+  latencyMs: number
+  capacity: number
+  policy: string[]
+}
+
+export interface CapabilityTableInit {
+  signer: Signer
+  verifier: Verifier
+  /** Uniform in [0, 1): picks the anti-entropy partner. Seeded in the simulator. */
+  random: () => number
+  /** Last version used per local agent name, as persisted by a previous run. */
+  versions?: Record<string, number>
+  /** Lifetime of a local VCV (default 60 s); it is re-issued after `refreshFraction` of it. */
+  ttlMs?: number
+  refreshFraction?: number
+  /** How far in the future an issuedAt may lie (clock skew between hosts, default 30 s). */
+  maxSkewMs?: number
+  /** Period of anti-entropy with one random connected peer (default 15 s). */
+  antiEntropyIntervalMs?: number
+  /** Remote entries kept at most; past it new agents are ignored (default 100k). */
+  maxEntries?: number
+  /** Timers never fire closer together than this (default 200 ms), so expiry work is batched. */
+  tickFloorMs?: number
+}
+
+export type RemovalReason = 'expired' | 'withdrawn'
+
+export type TableEvent =
+  | { type: 'added', vcv: SignedVcv }
+  | { type: 'updated', vcv: SignedVcv, previous: SignedVcv }
+  | { type: 'removed', agent: string, reason: RemovalReason }
+  | { type: 'advertised', vcv: SignedVcv }
+  | { type: 'equivocation', host: string, evidence: [SignedRecord, SignedRecord] }
+  | { type: 'rejected', from: string | undefined, reason: string }
+
+/** accept: new and valid, forward it; ignore: valid or harmless but nothing new; reject: invalid, penalise the sender. */
+export type Verdict = 'accept' | 'ignore' | 'reject'
+
+export interface Outcome {
+  verdict: Verdict
+  reason?: string
+  effects: Array<Effect<TableEvent>>
+}
+
+type Via = 'gossip' | 'direct'
+
+const MAX_EVIDENCE_PER_HOST = 16
+
+export class CapabilityTable {
+  readonly #signer: Signer
+  readonly #verifier: Verifier
+  readonly #random: () => number
+  readonly #ttlMs: number
+  readonly #refreshMs: number
+  readonly #maxSkewMs: number
+  readonly #aeIntervalMs: number
+  readonly #maxEntries: number
+  readonly #tickFloorMs: number
+
+  readonly #entries = new Map<string, SignedVcv>()
+  readonly #tombstones = new Map<string, SignedTombstone>()
+  readonly #keys = new Map<string, string>() // agent id -> hex of its 8-byte digest key
+  readonly #evidence = new Map<string, Array<[SignedRecord, SignedRecord]>>()
+  readonly #local = new Map<string, LocalAgent>()
+  readonly #versions = new Map<string, number>()
+  readonly #peers = new Set<string>()
+  #nextAntiEntropy = 0
+  #wakeAt = Infinity
+
+  constructor (init: CapabilityTableInit) {
+    this.#signer = init.signer
+    this.#verifier = init.verifier
+    this.#random = init.random
+    this.#ttlMs = init.ttlMs ?? 60_000
+    this.#refreshMs = Math.max(1, Math.floor(this.#ttlMs * (init.refreshFraction ?? 1 / 3)))
+    this.#maxSkewMs = init.maxSkewMs ?? 30_000
+    this.#aeIntervalMs = init.antiEntropyIntervalMs ?? 15_000
+    this.#maxEntries = init.maxEntries ?? 100_000
+    this.#tickFloorMs = init.tickFloorMs ?? 200
+    for (const [name, version] of Object.entries(init.versions ?? {})) this.#versions.set(name, version)
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  get size (): number { return this.#entries.size }
+  get (agent: string): SignedVcv | undefined { return this.#entries.get(agent) }
+  agents (): SignedVcv[] { return [...this.#entries.values()] }
+  /** Last version used per local agent: persist it so a restart never reuses a version. */
+  versions (): Record<string, number> { return Object.fromEntries(this.#versions) }
+  /** Hosts caught signing two different VCVs with one version. */
+  flaggedHosts (): string[] { return [...this.#evidence.keys()] }
+  evidence (host: string): Array<[SignedRecord, SignedRecord]> { return this.#evidence.get(host) ?? [] }
+  get peers (): ReadonlySet<string> { return this.#peers }
+
+  // ---- local requests ------------------------------------------------------------------------
+
+  /** Signs and gossips a new version of a local agent (first advertisement or a change). */
+  advertise (agent: LocalAgent, now: number): Array<Effect<TableEvent>> {
+    if (!NAME_PATTERN.test(agent.name)) throw new ValidationError(`agent name must match ${NAME_PATTERN}`)
+    this.#local.set(agent.name, agent)
+    return this.#issue(agent, now)
+  }
+
+  /** Withdraws a local agent with a signed tombstone. */
+  withdraw (name: string, now: number): Array<Effect<TableEvent>> {
+    this.#local.delete(name)
+    const agent = `${this.#signer.peerId}/${name}`
+    const version = this.#bump(name)
+    const tomb = signTombstone({ v: WIRE_VERSION, agent, version, issuedAt: now, expiresAt: now + this.#ttlMs }, this.#signer)
+    const effects = this.#applyTombstone(tomb, 'gossip', now)
+    return [...effects, { type: 'broadcast', data: tomb.wire }]
+  }
+
+  // ---- network events ------------------------------------------------------------------------
+
+  /** A record from the gossip topic. The verdict tells gossipsub whether to forward it. */
+  receiveGossip (data: Uint8Array, from: string | undefined, now: number): Outcome {
+    return this.#receive(data, from, now, 'gossip')
+  }
+
+  /** A digest or batch from a directly connected peer. */
+  receiveDirect (from: string, data: Uint8Array, now: number): Outcome {
+    let message
+    try {
+      message = decodeDirect(data)
+    } catch (err) {
+      return rejected(from, (err as Error).message)
+    }
+    if (message.t === 'digest') return { verdict: 'accept', effects: this.#answerDigest(from, message.entries, now) }
+    const effects: Array<Effect<TableEvent>> = []
+    let accepted = 0
+    let firstReject: string | undefined
+    for (const item of message.items) {
+      const outcome = this.#receive(item, from, now, 'direct')
+      effects.push(...outcome.effects)
+      if (outcome.verdict === 'accept') accepted++
+      if (outcome.verdict === 'reject') firstReject ??= outcome.reason
+    }
+    if (firstReject !== undefined) return { verdict: 'reject', reason: firstReject, effects }
+    return { verdict: accepted > 0 ? 'accept' : 'ignore', effects }
+  }
+
+  /** A new connection: offer our digest so each side can push what the other lacks. */
+  peerConnected (peer: string, now: number): Array<Effect<TableEvent>> {
+    this.#peers.add(peer)
+    if (this.#nextAntiEntropy <= now) this.#nextAntiEntropy = now + this.#aeIntervalMs
+    return [{ type: 'send', to: peer, data: this.#digest(now) }, ...this.#timer(now, this.#nextAntiEntropy)]
+  }
+
+  peerDisconnected (peer: string): void {
+    this.#peers.delete(peer)
+  }
+
+  /** Timer: expire entries, refresh local VCVs, run periodic anti-entropy. */
+  tick (now: number): Array<Effect<TableEvent>> {
+    const effects: Array<Effect<TableEvent>> = []
+    for (const [agent, vcv] of this.#entries) {
+      if (vcv.body.expiresAt <= now) {
+        this.#entries.delete(agent)
+        this.#keys.delete(agent)
+        effects.push(event({ type: 'removed', agent, reason: 'expired' }))
+      }
+    }
+    for (const [agent, tomb] of this.#tombstones) {
+      if (tomb.body.expiresAt <= now) {
+        this.#tombstones.delete(agent)
+        if (!this.#entries.has(agent)) this.#keys.delete(agent)
+      }
+    }
+    for (const agent of this.#local.values()) {
+      const current = this.#entries.get(this.#agentId(agent.name))
+      if (current === undefined || now >= current.body.issuedAt + this.#refreshMs) effects.push(...this.#issue(agent, now))
+    }
+    if (now >= this.#nextAntiEntropy) {
+      this.#nextAntiEntropy = now + this.#aeIntervalMs
+      const peers = [...this.#peers]
+      const peer = peers[Math.floor(this.#random() * peers.length)]
+      if (peer !== undefined) effects.push({ type: 'send', to: peer, data: this.#digest(now) })
+    }
+    this.#wakeAt = Infinity
+    return [...effects, ...this.#timer(now, this.#earliestDeadline())]
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  #agentId (name: string): string { return `${this.#signer.peerId}/${name}` }
+
+  #bump (name: string): number {
+    const version = (this.#versions.get(name) ?? 0) + 1
+    this.#versions.set(name, version)
+    return version
+  }
+
+  #issue (agent: LocalAgent, now: number): Array<Effect<TableEvent>> {
+    const inputSchema = canonicalJson(agent.inputSchema)
+    const outputSchema = canonicalJson(agent.outputSchema)
+    const vcv = signVcv({
+      v: WIRE_VERSION,
+      agent: this.#agentId(agent.name),
+      version: this.#bump(agent.name),
+      description: agent.description,
+      skills: agent.skills,
+      inputSchema,
+      outputSchema,
+      schemaHash: schemaHash(inputSchema, outputSchema),
+      embedding: agent.embedding === undefined ? null : { model: agent.embedding.model, vector: float32Bytes(agent.embedding.vector) },
+      cost: agent.costPerCall,
+      latencyMs: agent.latencyMs,
+      capacity: agent.capacity,
+      policy: agent.policy,
+      issuedAt: now,
+      expiresAt: now + this.#ttlMs
+    }, this.#signer)
+    this.#tombstones.delete(vcv.body.agent)
+    const effects = this.#store(vcv, 'gossip', now)
+    return [...effects, event({ type: 'advertised', vcv }), { type: 'broadcast', data: vcv.wire }]
+  }
+
+  #receive (data: Uint8Array, from: string | undefined, now: number, via: Via): Outcome {
+    let record: SignedRecord
+    try {
+      record = decodeRecord(data)
+    } catch (err) {
+      return rejected(from, (err as Error).message)
+    }
+    const { agent, version, issuedAt, expiresAt } = record.body
+    // Harmless reasons to drop come first: they cost no signature check and penalise nobody.
+    if (issuedAt > now + this.#maxSkewMs) return ignored('issued in the future (clock skew?)')
+    if (expiresAt <= now) return ignored('expired')
+    const tomb = this.#tombstones.get(agent)
+    if (tomb !== undefined && version <= tomb.body.version) {
+      return ignored(record.kind === 'tomb' && bytesEqual(record.bodyBytes, tomb.bodyBytes) ? 'duplicate' : 'withdrawn')
+    }
+    const current = this.#entries.get(agent)
+    if (current !== undefined && version < current.body.version) return ignored('stale version')
+    if (current !== undefined && record.kind === 'vcv' && version === current.body.version &&
+      bytesEqual(record.bodyBytes, current.bodyBytes)) return ignored('duplicate')
+    if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
+
+    if (current !== undefined && record.kind === 'vcv' && version === current.body.version) {
+      return { verdict: 'ignore', reason: 'equivocation', effects: this.#equivocation(current, record) }
+    }
+    if (splitAgentId(agent)?.host === this.#signer.peerId) return this.#ownRecordSeen(record, now)
+    if (record.kind === 'tomb') return { verdict: 'accept', effects: this.#applyTombstone(record, via, now) }
+    if (current === undefined && this.#entries.size >= this.#maxEntries) return ignored('table full')
+    return { verdict: 'accept', effects: this.#store(record, via, now) }
+  }
+
+  #store (vcv: SignedVcv, via: Via, now: number): Array<Effect<TableEvent>> {
+    const agent = vcv.body.agent
+    const previous = this.#entries.get(agent)
+    this.#entries.set(agent, vcv)
+    this.#keys.set(agent, digestKey(agent))
+    const effects: Array<Effect<TableEvent>> = [event(previous === undefined
+      ? { type: 'added', vcv }
+      : { type: 'updated', vcv, previous })]
+    // Learned off-gossip: republish so peers beyond this link hear it too. Content-addressed
+    // message ids make this idempotent in the mesh.
+    if (via === 'direct') effects.push({ type: 'broadcast', data: vcv.wire })
+    return [...effects, ...this.#timer(now, this.#deadline(vcv))]
+  }
+
+  #applyTombstone (tomb: SignedTombstone, via: Via, now: number): Array<Effect<TableEvent>> {
+    const agent = tomb.body.agent
+    this.#tombstones.set(agent, tomb)
+    this.#keys.set(agent, digestKey(agent))
+    const effects: Array<Effect<TableEvent>> = []
+    if (this.#entries.delete(agent)) effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
+    if (via === 'direct') effects.push({ type: 'broadcast', data: tomb.wire })
+    return [...effects, ...this.#timer(now, tomb.body.expiresAt)]
+  }
+
+  /**
+   * A record signed by this host that is newer than what we hold: it survives from an earlier run
+   * whose version counter was lost. Jump past it so our next advertisement wins.
+   */
+  #ownRecordSeen (record: SignedRecord, now: number): Outcome {
+    const name = splitAgentId(record.body.agent)?.name ?? ''
+    if ((this.#versions.get(name) ?? 0) < record.body.version) this.#versions.set(name, record.body.version)
+    const local = this.#local.get(name)
+    if (local !== undefined) return { verdict: 'ignore', reason: 'own agent, superseded', effects: this.#issue(local, now) }
+    if (record.kind === 'tomb') return ignored('own agent, already withdrawn')
+    return { verdict: 'ignore', reason: 'own agent, no longer hosted', effects: this.withdraw(name, now) }
+  }
+
+  #equivocation (kept: SignedVcv, other: SignedVcv): Array<Effect<TableEvent>> {
+    const host = splitAgentId(kept.body.agent)?.host ?? ''
+    const list = this.#evidence.get(host) ?? []
+    if (list.length < MAX_EVIDENCE_PER_HOST) list.push([kept, other])
+    this.#evidence.set(host, list)
+    return [event({ type: 'equivocation', host, evidence: [kept, other] })]
+  }
+
+  #digest (now: number): Uint8Array {
+    const entries: DigestEntry[] = []
+    for (const record of this.#live(now)) entries.push([hexToBytes(this.#keys.get(record.body.agent) ?? ''), record.body.version])
+    return encodeDirect({ t: 'digest', entries })
+  }
+
+  #live (now: number): SignedRecord[] {
+    const out: SignedRecord[] = []
+    for (const r of this.#entries.values()) if (r.body.expiresAt > now) out.push(r)
+    for (const r of this.#tombstones.values()) if (r.body.expiresAt > now) out.push(r)
+    return out
+  }
+
+  /** Pushes every live record the peer's digest shows it lacks or holds an older version of. */
+  #answerDigest (peer: string, theirs: DigestEntry[], now: number): Array<Effect<TableEvent>> {
+    const known = new Map<string, number>()
+    for (const [key, version] of theirs) known.set(bytesToHex(key), version)
+    const effects: Array<Effect<TableEvent>> = []
+    let items: Uint8Array[] = []
+    let bytes = 0
+    for (const record of this.#live(now)) {
+      const have = known.get(this.#keys.get(record.body.agent) ?? '')
+      if (have !== undefined && have >= record.body.version) continue
+      if (items.length >= directLimits.maxBatchItems || bytes + record.wire.byteLength > directLimits.targetBatchBytes) {
+        effects.push({ type: 'send', to: peer, data: encodeDirect({ t: 'batch', items }) })
+        items = []
+        bytes = 0
+      }
+      items.push(record.wire)
+      bytes += record.wire.byteLength
+    }
+    if (items.length > 0) effects.push({ type: 'send', to: peer, data: encodeDirect({ t: 'batch', items }) })
+    return effects
+  }
+
+  /** The moment `record` next needs attention: refresh for our own agents, expiry for the rest. */
+  #deadline (record: SignedRecord): number {
+    const id = splitAgentId(record.body.agent)
+    const local = record.kind === 'vcv' && id?.host === this.#signer.peerId && this.#local.has(id.name)
+    return local ? record.body.issuedAt + this.#refreshMs : record.body.expiresAt
+  }
+
+  /**
+   * Emits a timer effect when `candidate` comes before the armed timer. Only `tick` rescans the
+   * whole table, so accepting n records costs O(n), not O(n^2).
+   */
+  #timer (now: number, candidate: number): Array<Effect<TableEvent>> {
+    if (candidate === Infinity) return []
+    const at = Math.max(candidate, now + this.#tickFloorMs)
+    if (at >= this.#wakeAt) return []
+    this.#wakeAt = at
+    return [{ type: 'timer', at }]
+  }
+
+  #earliestDeadline (): number {
+    let at = this.#peers.size > 0 ? this.#nextAntiEntropy : Infinity
+    for (const vcv of this.#entries.values()) at = Math.min(at, this.#deadline(vcv))
+    for (const tomb of this.#tombstones.values()) at = Math.min(at, tomb.body.expiresAt)
+    return at
+  }
+}
+
+function event (e: TableEvent): Effect<TableEvent> {
+  return { type: 'event', event: e }
+}
+
+function ignored (reason: string): Outcome {
+  return { verdict: 'ignore', reason, effects: [] }
+}
+
+function rejected (from: string | undefined, reason: string): Outcome {
+  return { verdict: 'reject', reason, effects: [event({ type: 'rejected', from, reason })] }
+}
+
+function digestKey (agent: string): string {
+  return bytesToHex(sha256(agent).subarray(0, 8))
+}
+
+function bytesToHex (bytes: Uint8Array): string {
+  return toString(bytes, 'base16')
+}
+
+function hexToBytes (hex: string): Uint8Array {
+  return fromString(hex, 'base16')
+}
+
+function float32Bytes (vector: Float32Array): Uint8Array {
+  const out = new Uint8Array(vector.length * 4)
+  const view = new DataView(out.buffer)
+  for (let i = 0; i < vector.length; i++) view.setFloat32(i * 4, vector[i] ?? 0, true)
+  return out
+}

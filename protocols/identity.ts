@@ -1,0 +1,45 @@
+/**
+ * Host identity without libp2p: a host is an Ed25519 key, named by its libp2p peer id string.
+ *
+ * An Ed25519 peer id is the identity multihash of the protobuf-encoded public key, so the key can
+ * be read back out of the id. A VCV therefore needs no separate key field: the agent id names its
+ * host, and the host's key checks the signature.
+ */
+import { toString, fromString } from 'uint8arrays'
+
+// identity multihash (0x00), length 36, protobuf PublicKey { Type: Ed25519 (1), Data: 32 bytes }
+const PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
+
+export function peerIdFromEd25519 (publicKey: Uint8Array): string {
+  if (publicKey.byteLength !== 32) throw new Error('an Ed25519 public key is 32 bytes')
+  const bytes = new Uint8Array(PREFIX.byteLength + 32)
+  bytes.set(PREFIX, 0)
+  bytes.set(publicKey, PREFIX.byteLength)
+  return toString(bytes, 'base58btc')
+}
+
+/** The Ed25519 public key inside a peer id, or undefined for any other kind of id. */
+export function ed25519FromPeerId (peerId: string): Uint8Array | undefined {
+  if (!peerId.startsWith('12D3KooW') || peerId.length > 64) return undefined
+  let bytes: Uint8Array
+  try {
+    bytes = fromString(peerId, 'base58btc')
+  } catch {
+    return undefined
+  }
+  if (bytes.byteLength !== PREFIX.byteLength + 32) return undefined
+  for (let i = 0; i < PREFIX.byteLength; i++) if (bytes[i] !== PREFIX[i]) return undefined
+  return bytes.slice(PREFIX.byteLength)
+}
+
+/** Signing and verification are inputs: the node gives real Ed25519, the simulator may give a cheaper stand-in. */
+export interface Signer {
+  /** This host's peer id. */
+  readonly peerId: string
+  sign (message: Uint8Array): Uint8Array
+}
+
+export interface Verifier {
+  /** True when `signature` is `peerId`'s signature over `message`. Never throws. */
+  verify (peerId: string, message: Uint8Array, signature: Uint8Array): boolean
+}

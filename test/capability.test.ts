@@ -1,0 +1,229 @@
+import { describe, it, expect, beforeAll } from 'vitest'
+import fc from 'fast-check'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { encode } from 'cborg'
+import { ed25519FromPeerId, peerIdFromEd25519, type Signer } from '../protocols/identity.ts'
+import { encodeCanonical } from '../protocols/cbor.ts'
+import {
+  CapabilityTable, decodeRecord, limits, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
+  type SignedVcv, type VcvBody
+} from '../protocols/capability/index.ts'
+import { broadcasts, events, localAgent, makeSigners, pump, table, verifier } from './helpers/hosts.ts'
+
+const T0 = 1_700_000_000_000
+let hosts: Signer[]
+
+beforeAll(async () => { hosts = await makeSigners(5) })
+
+function body (signer: Signer, name: string, version: number, extra: Partial<VcvBody> = {}): VcvBody {
+  const inputSchema = '{"type":"object"}'
+  const outputSchema = '{"type":"object"}'
+  return {
+    v: WIRE_VERSION, agent: `${signer.peerId}/${name}`, version, description: `v${version}`, skills: ['demo'],
+    inputSchema, outputSchema, schemaHash: schemaHash(inputSchema, outputSchema), embedding: null,
+    cost: 1, latencyMs: 5, capacity: 1, policy: [], issuedAt: T0, expiresAt: T0 + 60_000, ...extra
+  }
+}
+
+describe('identity', () => {
+  it('derives the same peer id as libp2p and reads the key back out of it', async () => {
+    for (let i = 0; i < 5; i++) {
+      const key = await generateKeyPair('Ed25519')
+      const id = peerIdFromEd25519(key.publicKey.raw)
+      expect(id).toBe(peerIdFromPrivateKey(key).toString())
+      expect(ed25519FromPeerId(id)).toEqual(key.publicKey.raw)
+    }
+    expect(ed25519FromPeerId('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N')).toBeUndefined()
+    expect(ed25519FromPeerId('12D3KooWnotbase58!!')).toBeUndefined()
+  })
+})
+
+describe('capability table', () => {
+  it('versions only move forward, whatever order records arrive in', () => {
+    const host = hosts[0]!
+    const records = Array.from({ length: 10 }, (_, i) => signVcv(body(host, 'calc', i + 1), host))
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 30 }), (order) => {
+      const receiver = table(hosts[1]!)
+      let last = 0
+      for (const i of order) {
+        const outcome = receiver.receiveGossip(records[i]!.wire, host.peerId, T0)
+        const version = receiver.get(`${host.peerId}/calc`)!.body.version
+        expect(version).toBeGreaterThanOrEqual(last)
+        expect(outcome.verdict).toBe(i + 1 > last ? 'accept' : 'ignore')
+        last = version
+      }
+      expect(last).toBe(Math.max(...order) + 1)
+    }), { seed: 42, numRuns: 200 })
+  })
+
+  it('never accepts a record with a tampered byte', () => {
+    const host = hosts[0]!
+    const good = signVcv(body(host, 'calc', 3, { embedding: { model: 'm', vector: new Uint8Array(16) } }), host)
+    fc.assert(fc.property(fc.nat(good.wire.byteLength - 1), fc.integer({ min: 1, max: 255 }), (at, mask) => {
+      const tampered = good.wire.slice()
+      tampered[at] = tampered[at]! ^ mask
+      const receiver = table(hosts[1]!)
+      const outcome = receiver.receiveGossip(tampered, 'peer', T0)
+      expect(outcome.verdict).not.toBe('accept')
+      expect(receiver.size).toBe(0)
+      expect(receiver.receiveGossip(good.wire, 'peer', T0).verdict).toBe('accept')
+    }), { seed: 7, numRuns: 400 })
+  })
+
+  it('rejects a VCV signed by a host other than the one its agent id names', () => {
+    const [owner, forger] = [hosts[0]!, hosts[1]!]
+    const forged = signVcv(body(forger, 'calc', 1), forger)
+    // Re-point the body at the owner's agent id while keeping the forger's signature.
+    const outer = { t: 'vcv', body: encodeCanonical({ ...forged.body, agent: `${owner.peerId}/calc` }), sig: forged.sig }
+    const outcome = table(hosts[2]!).receiveGossip(encodeCanonical(outer), 'peer', T0)
+    expect(outcome).toMatchObject({ verdict: 'reject', reason: 'bad signature' })
+  })
+
+  it('rejects malformed records with a reason', () => {
+    const host = hosts[0]!
+    const receiver = table(hosts[1]!)
+    const good = signVcv(body(host, 'calc', 1), host)
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [new Uint8Array(limits.maxMessageBytes + 1), /limit/],
+      [encodeCanonical({ t: 'vcv', body: good.bodyBytes, sig: good.sig, extra: 1 }), /unknown field "extra"/],
+      [encodeCanonical({ t: 'blob', body: good.bodyBytes, sig: good.sig }), /unknown record type/],
+      [encodeCanonical({ t: 'vcv', body: encodeCanonical({ ...good.body, capacity: 0 }), sig: good.sig }), /capacity/],
+      [encodeCanonical({ t: 'vcv', body: encodeCanonical({ ...good.body, schemaHash: new Uint8Array(32) }), sig: good.sig }), /schemaHash/],
+      [encodeCanonical({ t: 'vcv', body: encodeCanonical({ ...good.body, agent: 'nobody/calc' }), sig: good.sig }), /Ed25519 peer id/],
+      [encodeCanonical({ t: 'vcv', body: encodeCanonical({ ...good.body, expiresAt: T0 + limits.maxTtlMs + 1 }), sig: good.sig }), /lifetime/],
+      // Same value, but keys in insertion order instead of canonical order: a second encoding of one VCV.
+      [encode({ t: 'vcv', body: good.bodyBytes, sig: good.sig }, { mapSorter: () => 0 }), /canonical/],
+      [Uint8Array.of(0xff, 0x00), /canonical CBOR/]
+    ]
+    for (const [bytes, reason] of cases) {
+      const outcome = receiver.receiveGossip(bytes, 'peer-x', T0)
+      expect(outcome.verdict).toBe('reject')
+      expect(outcome.reason).toMatch(reason)
+      expect(events(outcome.effects)).toEqual([{ type: 'rejected', from: 'peer-x', reason: outcome.reason }])
+    }
+    expect(receiver.size).toBe(0)
+  })
+
+  it('detects equivocation and keeps both signed copies as evidence', () => {
+    const host = hosts[0]!
+    const receiver = table(hosts[1]!)
+    const a = signVcv(body(host, 'calc', 4, { description: 'honest' }), host)
+    const b = signVcv(body(host, 'calc', 4, { description: 'two-faced' }), host)
+    expect(receiver.receiveGossip(a.wire, 'p', T0).verdict).toBe('accept')
+    const outcome = receiver.receiveGossip(b.wire, 'p', T0)
+    expect(outcome).toMatchObject({ verdict: 'ignore', reason: 'equivocation' })
+    expect(receiver.flaggedHosts()).toEqual([host.peerId])
+    const [kept, other] = receiver.evidence(host.peerId)[0]!
+    expect(kept.body.description).toBe('honest')
+    expect(other.body.description).toBe('two-faced')
+    // The evidence convinces a third party on its own: both copies carry the host's valid signature.
+    for (const r of [kept, other]) expect(verifyRecord(decodeRecord(r.wire), verifier)).toBe(true)
+    expect(receiver.get(a.body.agent)!.body.description).toBe('honest')
+  })
+
+  it('expires an entry exactly when its lifetime ends', () => {
+    const host = hosts[0]!
+    fc.assert(fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 0, max: 200_000 }), (ttl, at) => {
+      const receiver = table(hosts[1]!)
+      const vcv = signVcv(body(host, 'calc', 1, { expiresAt: T0 + ttl }), host)
+      expect(receiver.receiveGossip(vcv.wire, 'p', T0).verdict).toBe('accept')
+      const removed = events(receiver.tick(T0 + at)).filter(e => e.type === 'removed')
+      expect(receiver.size).toBe(at < ttl ? 1 : 0)
+      expect(removed).toEqual(at < ttl ? [] : [{ type: 'removed', agent: vcv.body.agent, reason: 'expired' }])
+    }), { seed: 3, numRuns: 100 })
+  })
+
+  it('asks to be woken for the earliest expiry, no earlier than the tick floor', () => {
+    const host = hosts[0]!
+    const receiver = table(hosts[1]!, { tickFloorMs: 100 })
+    const late = signVcv(body(host, 'late', 1, { expiresAt: T0 + 5000 }), host)
+    const soon = signVcv(body(host, 'soon', 1, { expiresAt: T0 + 2000 }), host)
+    expect(receiver.receiveGossip(late.wire, 'p', T0).effects).toContainEqual({ type: 'timer', at: T0 + 5000 })
+    expect(receiver.receiveGossip(soon.wire, 'p', T0).effects).toContainEqual({ type: 'timer', at: T0 + 2000 })
+    const effects = receiver.tick(T0 + 2000)
+    expect(effects).toContainEqual({ type: 'timer', at: T0 + 5000 })
+  })
+
+  it('withdraws by signed tombstone, and an old version cannot resurrect the agent', () => {
+    const [a, b] = [table(hosts[0]!), table(hosts[1]!)]
+    const adverts = broadcasts(a.advertise(localAgent('calc'), T0))
+    expect(b.receiveGossip(adverts[0]!, 'a', T0).verdict).toBe('accept')
+    const tomb = broadcasts(a.withdraw('calc', T0 + 1))[0]!
+    const outcome = b.receiveGossip(tomb, 'a', T0 + 1)
+    expect(outcome.verdict).toBe('accept')
+    expect(events(outcome.effects)).toContainEqual({ type: 'removed', agent: `${hosts[0]!.peerId}/calc`, reason: 'withdrawn' })
+    expect(b.size).toBe(0)
+    expect(b.receiveGossip(adverts[0]!, 'a', T0 + 2)).toMatchObject({ verdict: 'ignore', reason: 'withdrawn' })
+    expect(a.size).toBe(0)
+    // Advertising again takes a higher version and brings it back everywhere.
+    const again = broadcasts(a.advertise(localAgent('calc'), T0 + 3))[0]!
+    expect(b.receiveGossip(again, 'a', T0 + 3).verdict).toBe('accept')
+    expect(b.get(`${hosts[0]!.peerId}/calc`)!.body.version).toBe(3)
+  })
+
+  it('re-advertises local agents before they expire, with a new version', () => {
+    const a = table(hosts[0]!, { ttlMs: 30_000 })
+    const first = a.advertise(localAgent('calc'), T0)
+    expect(first).toContainEqual({ type: 'timer', at: T0 + 10_000 })
+    expect(broadcasts(a.tick(T0 + 9_999))).toHaveLength(0)
+    const refreshed = broadcasts(a.tick(T0 + 10_000))
+    expect(refreshed).toHaveLength(1)
+    expect(decodeRecord(refreshed[0]!).body).toMatchObject({ version: 2, issuedAt: T0 + 10_000, expiresAt: T0 + 40_000 })
+    expect(a.versions()).toEqual({ calc: 2 })
+  })
+
+  it('a restarted host that lost its version counter jumps past its old versions', () => {
+    const signer = hosts[0]!
+    const before = table(signer)
+    const b = table(hosts[1]!)
+    for (let i = 0; i < 5; i++) for (const w of broadcasts(before.advertise(localAgent('calc'), T0 + i))) b.receiveGossip(w, 'a', T0 + i)
+    const after = table(signer) // fresh state, same key
+    const stale = broadcasts(after.advertise(localAgent('calc'), T0 + 10))[0]!
+    expect(b.receiveGossip(stale, 'a', T0 + 10)).toMatchObject({ verdict: 'ignore', reason: 'stale version' })
+    const tables = new Map([[signer.peerId, after], [hosts[1]!.peerId, b]])
+    pump(tables, [
+      { from: signer.peerId, effects: after.peerConnected(hosts[1]!.peerId, T0 + 10) },
+      { from: hosts[1]!.peerId, effects: b.peerConnected(signer.peerId, T0 + 10) }
+    ], T0 + 10)
+    expect(after.versions().calc).toBe(6)
+    expect(after.get(`${signer.peerId}/calc`)!.body.version).toBe(6)
+  })
+
+  it('anti-entropy makes any set of tables converge to the union of what they know', () => {
+    const signers = hosts.slice(0, 4)
+    fc.assert(fc.property(
+      fc.array(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }), { minLength: 4, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat(3), fc.nat(3), fc.boolean()), { maxLength: 20 }),
+      (agentVersions, gossip) => {
+        const tables = new Map(signers.map(s => [s.peerId, table(s)] as const))
+        const wires: Uint8Array[][] = signers.map(() => [])
+        signers.forEach((s, i) => agentVersions[i]!.forEach((times, j) => {
+          for (let k = 0; k < times; k++) wires[i]!.push(...broadcasts(tables.get(s.peerId)!.advertise(localAgent(`a${j}`), T0)))
+        }))
+        // Some gossip gets through before the peers connect, some is lost.
+        for (const [from, to, deliver] of gossip) {
+          for (const w of wires[from]!) if (deliver) tables.get(signers[to]!.peerId)!.receiveGossip(w, 'x', T0)
+        }
+        const queue = []
+        for (const x of signers) for (const y of signers) {
+          if (x !== y) queue.push({ from: x.peerId, effects: tables.get(x.peerId)!.peerConnected(y.peerId, T0) })
+        }
+        pump(tables, queue, T0)
+        const expected = new Map<string, number>()
+        signers.forEach((s, i) => agentVersions[i]!.forEach((times, j) => expected.set(`${s.peerId}/a${j}`, times)))
+        for (const t of tables.values()) {
+          expect(new Map(t.agents().map((v: SignedVcv) => [v.body.agent, v.body.version]))).toEqual(expected)
+        }
+      }), { seed: 11, numRuns: 40 })
+  })
+
+  it('ignores records from the future beyond the skew allowance and already-expired ones', () => {
+    const host = hosts[0]!
+    const receiver = new CapabilityTable({ signer: hosts[1]!, verifier: { verify: () => true }, random: () => 0, maxSkewMs: 1000 })
+    const future = signVcv(body(host, 'calc', 1, { issuedAt: T0 + 1001, expiresAt: T0 + 9000 }), host)
+    const expired = signVcv(body(host, 'calc', 2, { issuedAt: T0 - 9000, expiresAt: T0 }), host)
+    expect(receiver.receiveGossip(future.wire, 'p', T0).reason).toMatch(/future/)
+    expect(receiver.receiveGossip(expired.wire, 'p', T0).reason).toBe('expired')
+  })
+})
