@@ -59,7 +59,7 @@ export type TableEvent =
   | { type: 'updated', vcv: SignedVcv, previous: SignedVcv }
   | { type: 'removed', agent: string, reason: RemovalReason }
   | { type: 'advertised', vcv: SignedVcv }
-  | { type: 'equivocation', host: string, evidence: [SignedRecord, SignedRecord] }
+  | { type: 'equivocation', host: string, evidence: [SignedVcv, SignedVcv] }
   | { type: 'rejected', from: string | undefined, reason: string }
 
 /** accept: new and valid, forward it; ignore: valid or harmless but nothing new; reject: invalid, penalise the sender. */
@@ -89,7 +89,7 @@ export class CapabilityTable {
   readonly #entries = new Map<string, SignedVcv>()
   readonly #tombstones = new Map<string, SignedTombstone>()
   readonly #keys = new Map<string, string>() // agent id -> hex of its 8-byte digest key
-  readonly #evidence = new Map<string, Array<[SignedRecord, SignedRecord]>>()
+  readonly #evidence = new Map<string, Array<[SignedVcv, SignedVcv]>>()
   readonly #local = new Map<string, LocalAgent>()
   readonly #versions = new Map<string, number>()
   readonly #peers = new Set<string>()
@@ -118,7 +118,7 @@ export class CapabilityTable {
   versions (): Record<string, number> { return Object.fromEntries(this.#versions) }
   /** Hosts caught signing two different VCVs with one version. */
   flaggedHosts (): string[] { return [...this.#evidence.keys()] }
-  evidence (host: string): Array<[SignedRecord, SignedRecord]> { return this.#evidence.get(host) ?? [] }
+  evidence (host: string): Array<[SignedVcv, SignedVcv]> { return this.#evidence.get(host) ?? [] }
   get peers (): ReadonlySet<string> { return this.#peers }
 
   // ---- local requests ------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+/**
+ * Drives the capability table (protocols/capability) over libp2p: gossip for records, a
+ * length-prefixed stream per peer for anti-entropy, node timers for the table's ticks.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({
+ *   services: { pubsub: gossip(), capability: capabilityService({ ttlMs: 60_000 }) }, ...
+ * })
+ * node.services.capability.advertise(localAgent)
+ * node.services.capability.addEventListener('agent:added', e => console.log(e.detail.body.agent))
+ * ```
+ */
+import { TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type PrivateKey, type Startable, type Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import {
+  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
+  type LocalAgent, type RemovalReason, type SignedRecord, type SignedVcv, type TableEvent, type Verdict
+} from '../protocols/capability/index.ts'
+import type { Effect } from '../protocols/effects.ts'
+import { ed25519Signer, ed25519Verifier } from './crypto.ts'
+import { TopicValidatorResult, type GossipSub } from './gossip.ts'
+
+export interface CapabilityServiceInit {
+  /** Lifetime of this host's VCVs (default 60 s). */
+  ttlMs?: number
+  antiEntropyIntervalMs?: number
+  maxSkewMs?: number
+  /** Versions used by a previous run, so a restart never reuses one. */
+  versions?: Record<string, number>
+  /** Wall clock (ms). Only drivers read clocks; protocols get the time from here. */
+  now?: () => number
+}
+
+export interface CapabilityServiceComponents {
+  privateKey: PrivateKey
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+  pubsub: GossipSub
+}
+
+export interface CapabilityEvents {
+  'agent:added': CustomEvent<SignedVcv>
+  'agent:updated': CustomEvent<SignedVcv>
+  'agent:removed': CustomEvent<{ agent: string, reason: RemovalReason }>
+  /** A local agent was signed anew: persist `versions()`. */
+  'agent:advertised': CustomEvent<SignedVcv>
+  'equivocation': CustomEvent<{ host: string, evidence: [SignedVcv, SignedVcv] }>
+  'rejected': CustomEvent<{ from: string | undefined, reason: string }>
+}
+
+export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
+  advertise (agent: LocalAgent): void
+  withdraw (name: string): void
+  /** Every verified, unexpired VCV, this host's own included. */
+  agents (): SignedVcv[]
+  versions (): Record<string, number>
+  flaggedHosts (): string[]
+}
+
+const VERDICTS: Record<Verdict, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject
+}
+
+class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> implements CapabilityService, Startable {
+  readonly #components: CapabilityServiceComponents
+  readonly #table: CapabilityTable
+  readonly #now: () => number
+  readonly #log: Logger
+  readonly #outbound = new Map<string, Promise<LengthPrefixedStream<Stream> | undefined>>()
+  #timer: NodeJS.Timeout | undefined
+  #topologyId: string | undefined
+  #running = false
+
+  constructor (components: CapabilityServiceComponents, init: CapabilityServiceInit) {
+    super()
+    this.#components = components
+    this.#now = init.now ?? Date.now
+    this.#log = components.logger.forComponent('agentmesh:capability')
+    this.#table = new CapabilityTable({
+      signer: ed25519Signer(components.privateKey),
+      verifier: ed25519Verifier(),
+      random: Math.random,
+      versions: init.versions,
+      ttlMs: init.ttlMs,
+      antiEntropyIntervalMs: init.antiEntropyIntervalMs,
+      maxSkewMs: init.maxSkewMs
+    })
+  }
+
+  readonly [Symbol.toStringTag] = 'agentmesh/capability'
+
+  async start (): Promise<void> {
+    this.#running = true
+    await this.#components.registrar.handle(CAPABILITY_PROTOCOL, (stream, connection) => {
+      void this.#readInbound(stream, connection.remotePeer)
+    }, { runOnLimitedConnection: true })
+  }
+
+  async afterStart (): Promise<void> {
+    const pubsub = this.#components.pubsub
+    pubsub.topicValidators.set(CAPABILITY_TOPIC, (peer, message) => {
+      const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
+      this.#run(outcome.effects)
+      if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
+      return VERDICTS[outcome.verdict]
+    })
+    pubsub.subscribe(CAPABILITY_TOPIC)
+    this.#topologyId = await this.#components.registrar.register(CAPABILITY_PROTOCOL, {
+      onConnect: (peer) => { this.#run(this.#table.peerConnected(peer.toString(), this.#now())) },
+      onDisconnect: (peer) => {
+        this.#table.peerDisconnected(peer.toString())
+        this.#outbound.delete(peer.toString())
+      }
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.#running = false
+    clearTimeout(this.#timer)
+    if (this.#topologyId !== undefined) this.#components.registrar.unregister(this.#topologyId)
+    this.#components.pubsub.topicValidators.delete(CAPABILITY_TOPIC)
+    await this.#components.registrar.unhandle(CAPABILITY_PROTOCOL)
+    const streams = await Promise.all(this.#outbound.values())
+    this.#outbound.clear()
+    await Promise.all(streams.map(async s => s?.unwrap().close().catch(() => {})))
+  }
+
+  advertise (agent: LocalAgent): void { this.#run(this.#table.advertise(agent, this.#now())) }
+  withdraw (name: string): void { this.#run(this.#table.withdraw(name, this.#now())) }
+  agents (): SignedVcv[] { return this.#table.agents() }
+  versions (): Record<string, number> { return this.#table.versions() }
+  flaggedHosts (): string[] { return this.#table.flaggedHosts() }
+
+  /** Carries out what the table asked for. */
+  #run (effects: Array<Effect<TableEvent>>): void {
+    if (!this.#running) return
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'broadcast':
+          this.#components.pubsub.publish(CAPABILITY_TOPIC, effect.data)
+            .catch(err => { this.#log.error('publish failed: %e', err) })
+          break
+        case 'send':
+          this.#send(effect.to, effect.data)
+          break
+        case 'timer':
+          clearTimeout(this.#timer)
+          this.#timer = setTimeout(() => { this.#run(this.#table.tick(this.#now())) }, Math.max(0, effect.at - this.#now()))
+          this.#timer.unref()
+          break
+        case 'event':
+          this.#dispatch(effect.event)
+          break
+      }
+    }
+  }
+
+  #dispatch (e: TableEvent): void {
+    switch (e.type) {
+      case 'added': this.safeDispatchEvent('agent:added', { detail: e.vcv }); break
+      case 'updated': this.safeDispatchEvent('agent:updated', { detail: e.vcv }); break
+      case 'removed': this.safeDispatchEvent('agent:removed', { detail: { agent: e.agent, reason: e.reason } }); break
+      case 'advertised': this.safeDispatchEvent('agent:advertised', { detail: e.vcv }); break
+      case 'equivocation':
+        this.#log.error('host %s signed two different VCVs with one version', e.host)
+        this.safeDispatchEvent('equivocation', { detail: { host: e.host, evidence: e.evidence } })
+        break
+      case 'rejected':
+        this.#log('rejected a record from %s: %s', e.from, e.reason)
+        this.safeDispatchEvent('rejected', { detail: { from: e.from, reason: e.reason } })
+        break
+    }
+  }
+
+  /** One reused outbound stream per peer (a new stream per message costs ~8x the round trip). */
+  #send (peer: string, data: Uint8Array): void {
+    let stream = this.#outbound.get(peer)
+    if (stream === undefined) {
+      stream = this.#components.connectionManager.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, { runOnLimitedConnection: true })
+        .then(s => lpStream(s, { maxDataLength: directLimits.maxMessageBytes }))
+        .catch(err => { this.#log.error('cannot open a stream to %s: %e', peer, err); return undefined })
+    }
+    const next = stream.then(async lp => {
+      if (lp === undefined) return undefined
+      await lp.write(data)
+      return lp
+    }).catch(err => {
+      this.#log.error('send to %s failed: %e', peer, err)
+      this.#outbound.delete(peer)
+      return undefined
+    })
+    this.#outbound.set(peer, next)
+  }
+
+  async #readInbound (stream: Stream, peer: PeerId): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: directLimits.maxMessageBytes })
+    try {
+      while (this.#running) {
+        const message = await lp.read()
+        const outcome = this.#table.receiveDirect(peer.toString(), message.subarray(), this.#now())
+        this.#run(outcome.effects)
+        if (outcome.verdict === 'reject') {
+          // A peer that sends garbage gets its stream closed, not a hanging read.
+          stream.abort(new Error(`rejected: ${outcome.reason ?? 'invalid message'}`))
+          return
+        }
+      }
+    } catch (err) {
+      if (stream.status === 'open') stream.abort(err as Error)
+    }
+  }
+}
+
+export function capabilityService (init: CapabilityServiceInit = {}): (components: CapabilityServiceComponents) => CapabilityService {
+  return (components) => new DefaultCapabilityService(components, init)
+}

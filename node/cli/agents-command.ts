@@ -1,0 +1,26 @@
+/** `agentmesh agents`: the VCVs a running peer knows, from its HTTP API on 127.0.0.1. */
+import { AGENT_HEADERS, agentRows, table, type VcvJson } from '../present.ts'
+import { integer, parse, UsageError } from './args.ts'
+import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
+
+export const agentsHelp = `agentmesh agents [--api-port P] [--json]
+
+Lists the agents a running peer knows (default: the peer whose API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET},
+i.e. \`agentmesh node\` or peer 0 of \`agentmesh up\`). --json prints the full VCVs.`
+
+export async function agentsCommand (argv: string[]): Promise<number> {
+  const { values } = parse('agents', argv, { 'api-port': { type: 'string' }, json: { type: 'boolean' } })
+  const port = integer('agents', 'api-port', values['api-port'], DEFAULT_PORT + API_PORT_OFFSET, 1, 65535)
+  const url = `http://127.0.0.1:${port}/agents`
+  let agents: VcvJson[]
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    agents = await res.json() as VcvJson[]
+  } catch (err) {
+    throw new UsageError(`agents: no agentmesh peer answered at ${url} (${(err as Error).cause !== undefined ? String((err as { cause: Error }).cause.message ?? (err as Error).cause) : (err as Error).message}) — start one with \`npm start\` or \`agentmesh node\`, or point at it with --api-port`)
+  }
+  if (values.json === true) console.log(JSON.stringify(agents, null, 2))
+  else console.log(`${agents.length} agents known to the peer at 127.0.0.1:${port}\n${table(AGENT_HEADERS, agentRows(agents, Date.now()))}`)
+  return 0
+}

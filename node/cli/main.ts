@@ -1,0 +1,49 @@
+/** The agentmesh command line: dispatches to one command and turns mistakes into advice. */
+import { ConfigError } from '../agents/config.ts'
+import { PeerStartError } from '../peer.ts'
+import { suggest } from '../suggest.ts'
+import { agentsCommand, agentsHelp } from './agents-command.ts'
+import { UsageError } from './args.ts'
+import { nodeCommand, nodeHelp } from './node-command.ts'
+import { upCommand, upHelp } from './up.ts'
+
+const commands: Record<string, { run: (argv: string[]) => Promise<number>, help: string }> = {
+  up: { run: upCommand, help: upHelp },
+  node: { run: nodeCommand, help: nodeHelp },
+  agents: { run: agentsCommand, help: agentsHelp }
+}
+
+const usage = `agentmesh — a peer-to-peer mesh of AI agents
+
+  agentmesh up --peers N       run N local peers and show what they agree on
+  agentmesh node               run one peer (join others with --bootstrap)
+  agentmesh agents             list the agents a running peer knows
+  agentmesh help COMMAND       details of one command`
+
+export async function main (argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = rest[0] !== undefined ? commands[rest[0]] : undefined
+    console.log(topic?.help ?? usage)
+    return 0
+  }
+  const command = commands[name]
+  if (command === undefined) {
+    const guess = suggest(name, Object.keys(commands))
+    console.error(`agentmesh: unknown command "${name}"${guess !== undefined ? ` — did you mean "${guess}"?` : ''}\n\n${usage}`)
+    return 2
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help)
+    return 0
+  }
+  try {
+    return await command.run(rest)
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PeerStartError) {
+      console.error(`agentmesh ${err.message}`)
+      return 2
+    }
+    throw err
+  }
+}

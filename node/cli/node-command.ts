@@ -1,0 +1,143 @@
+/**
+ * `agentmesh node`: one long-running peer. Under `agentmesh up` it runs as a child process and
+ * reports to its parent over the IPC channel instead of printing.
+ */
+import { startApi } from '../api.ts'
+import { loadAgentsFile } from '../agents/config.ts'
+import { defaultAgentSpecs } from '../agents/registry.ts'
+import { loadNodeConfig, type NodeConfig } from '../config.ts'
+import { startPeer, type Peer } from '../peer.ts'
+import { vcvJson } from '../present.ts'
+import { integer, parse } from './args.ts'
+import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
+import { join } from 'node:path'
+
+export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
+               [--bootstrap MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--json]
+
+Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
+127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
+given with --bootstrap (their full address, /ip4/…/tcp/…/p2p/<peer id>).
+--config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap,
+ttlSeconds, agents); flags override the file.`
+
+export async function nodeCommand (argv: string[]): Promise<number> {
+  const { values } = parse('node', argv, {
+    config: { type: 'string' },
+    agents: { type: 'string' },
+    port: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'api-port': { type: 'string' },
+    data: { type: 'string' },
+    ttl: { type: 'string' },
+    json: { type: 'boolean' },
+    child: { type: 'boolean' }
+  })
+  const file: Partial<NodeConfig> = values.config !== undefined ? loadNodeConfig(values.config) : {}
+  const port = integer('node', 'port', values.port, file.port ?? DEFAULT_PORT, 1, 65535)
+  const config: NodeConfig = {
+    port,
+    listen: values.listen ?? file.listen ?? [`/ip4/127.0.0.1/tcp/${port}`],
+    bootstrap: values.bootstrap ?? file.bootstrap ?? [],
+    apiPort: integer('node', 'api-port', values['api-port'], file.apiPort ?? port + 1000, 0, 65535),
+    data: values.data ?? file.data ?? join(defaultDataDir(), 'node'),
+    ttlSeconds: integer('node', 'ttl', values.ttl, file.ttlSeconds ?? 60, 2, 86_400),
+    agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs()
+  }
+  if (values.child === true) return await runChild(config)
+  return await runForeground(config, values.json === true)
+}
+
+async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: number, close: () => Promise<void> } }> {
+  const peer = await startPeer({
+    dataDir: config.data,
+    listen: config.listen,
+    agents: config.agents,
+    ttlMs: config.ttlSeconds * 1000
+  })
+  try {
+    const api = config.apiPort > 0 ? await startApi(peer, config.apiPort) : undefined
+    return { peer, api }
+  } catch (err) {
+    await peer.stop()
+    throw err
+  }
+}
+
+async function runForeground (config: NodeConfig, json: boolean): Promise<number> {
+  const { peer, api } = await launch(config)
+  const stop = async (): Promise<void> => { await api?.close(); await peer.stop() }
+  if (config.bootstrap.length > 0) {
+    const failures = await peer.dial(config.bootstrap)
+    for (const f of failures) console.error(`bootstrap ${f.addr}: ${f.error}`)
+    if (failures.length === config.bootstrap.length) {
+      console.error('could not reach any bootstrap peer — nothing was joined, so this peer stops. Check the addresses, or start without --bootstrap to begin a new mesh.')
+      await stop()
+      return 1
+    }
+  }
+  const info = { peerId: peer.peerId, multiaddrs: peer.multiaddrs(), api: api !== undefined ? `http://127.0.0.1:${api.port}` : null, agents: [...peer.agents.keys()] }
+  if (json) {
+    console.log(JSON.stringify({ event: 'ready', ...info }))
+  } else {
+    console.log(`agentmesh peer ${peer.peerId}`)
+    for (const a of info.multiaddrs) console.log(`  listening  ${a}`)
+    if (info.api !== null) console.log(`  api        ${info.api}  (agentmesh agents --api-port ${api?.port})`)
+    console.log(`  hosting    ${info.agents.join(', ')}`)
+  }
+  const say = (event: string, detail: Record<string, unknown>): void => {
+    console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
+  }
+  peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
+  peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
+  peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
+  await waitForSignal()
+  await stop()
+  return 0
+}
+
+/** Child of `agentmesh up`: report over IPC, dial when told, stop when told or orphaned. */
+async function runChild (config: NodeConfig): Promise<number> {
+  const send = (m: ChildMessage): void => { process.send?.(m) }
+  let launched
+  try {
+    launched = await launch(config)
+  } catch (err) {
+    send({ type: 'fatal', message: (err as Error).message })
+    return 1
+  }
+  const { peer, api } = launched
+  let pending: NodeJS.Timeout | undefined
+  const report = (): void => {
+    pending ??= setTimeout(() => {
+      pending = undefined
+      send({ type: 'state', agents: peer.capability.agents().map(v => v.body.agent) })
+    }, 10)
+  }
+  for (const e of ['agent:added', 'agent:removed'] as const) peer.capability.addEventListener(e, report)
+  const stopped = new Promise<void>(resolve => {
+    process.on('message', (m: ParentMessage) => {
+      if (m.type === 'stop') resolve()
+      if (m.type === 'dial') void peer.dial(m.addrs).then(failures => { send({ type: 'dialed', failures }) })
+      if (m.type === 'list') send({ type: 'list', agents: peer.capability.agents().map(vcvJson) })
+    })
+    process.on('disconnect', resolve) // parent died: never outlive it
+    process.on('SIGTERM', resolve)
+    process.on('SIGINT', () => {}) // Ctrl-C reaches the whole group; the parent decides when we stop
+  })
+  send({ type: 'ready', peerId: peer.peerId, multiaddrs: peer.multiaddrs(), apiPort: api?.port ?? 0, localAgents: peer.agents.size })
+  report()
+  await stopped
+  clearTimeout(pending)
+  await api?.close()
+  await peer.stop()
+  return 0
+}
+
+function waitForSignal (): Promise<void> {
+  return new Promise(resolve => {
+    process.once('SIGINT', () => resolve())
+    process.once('SIGTERM', () => resolve())
+  })
+}

@@ -1,0 +1,39 @@
+/** The peer's persistent Ed25519 identity: created on first run in the data directory, reused after. */
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export const IDENTITY_FILE = 'identity.key'
+
+export async function loadOrCreateIdentity (dataDir: string): Promise<{ key: PrivateKey, created: boolean }> {
+  const path = join(dataDir, IDENTITY_FILE)
+  let bytes: Uint8Array | undefined
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new Error(`cannot read identity ${path}: ${(err as Error).message} — check the file's permissions or choose another --data directory`)
+    }
+  }
+  if (bytes !== undefined) {
+    try {
+      const key = privateKeyFromProtobuf(bytes)
+      if (key.type !== 'Ed25519') throw new Error(`it holds a ${key.type} key, agentmesh needs Ed25519`)
+      return { key, created: false }
+    } catch (err) {
+      throw new Error(`identity ${path} is not a valid key (${(err as Error).message}) — move it away to create a new identity`)
+    }
+  }
+  const key = await generateKeyPair('Ed25519')
+  await mkdir(dataDir, { recursive: true })
+  await writeAtomic(path, privateKeyToProtobuf(key), 0o600)
+  return { key, created: true }
+}
+
+/** Writes via a temporary file and rename, so a crash never leaves a half-written file. */
+export async function writeAtomic (path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, data, { mode })
+  await rename(tmp, path)
+}

@@ -1,0 +1,203 @@
+/**
+ * One agentmesh peer: a libp2p host (TCP, noise, yamux, identify, ping, gossipsub) that hosts
+ * agents, advertises them as signed VCVs and keeps the table of every VCV it has verified.
+ *
+ * @example
+ * ```ts
+ * const peer = await startPeer({ dataDir: '.agentmesh/a', listen: ['/ip4/127.0.0.1/tcp/7100'], agents: defaultAgentSpecs() })
+ * await peer.dial(['/ip4/127.0.0.1/tcp/7101/p2p/12D3KooW...'])
+ * peer.capability.agents()   // every verified VCV in the mesh
+ * await peer.stop()
+ * ```
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { LocalAgent } from '../protocols/capability/index.ts'
+import type { Agent, AgentSpec } from './agents/agent.ts'
+import { createAgent } from './agents/registry.ts'
+import { capabilityService, type CapabilityService } from './capability-service.ts'
+import { gossip, type GossipProfile, type GossipSub } from './gossip.ts'
+import { loadOrCreateIdentity, writeAtomic } from './identity.ts'
+
+export interface PeerConfig {
+  /** Holds identity.key and state.json. */
+  dataDir: string
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/7100`. */
+  listen: string[]
+  agents: AgentSpec[]
+  /** Lifetime of this host's VCVs (default 60 s). */
+  ttlMs?: number
+  antiEntropyIntervalMs?: number
+  gossipProfile?: GossipProfile
+}
+
+export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, identify: unknown, ping: unknown }
+
+export interface Peer {
+  readonly peerId: string
+  readonly libp2p: Libp2p<PeerServices>
+  readonly capability: CapabilityService
+  /** This host's agents by local name. */
+  readonly agents: ReadonlyMap<string, Agent>
+  multiaddrs (): string[]
+  /** Dials each address; resolves with the ones that failed and why. */
+  dial (addrs: string[], timeoutMs?: number): Promise<Array<{ addr: string, error: string }>>
+  stop (): Promise<void>
+}
+
+/** A mistake the user can fix, with what to do about it. */
+export class PeerStartError extends Error {
+  override name = 'PeerStartError'
+}
+
+const STATE_FILE = 'state.json'
+
+export async function startPeer (config: PeerConfig): Promise<Peer> {
+  const agents = new Map<string, Agent>()
+  for (const spec of config.agents) {
+    const agent = createAgent(spec)
+    const name = agent.describe().name
+    if (agents.has(name)) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
+    agents.set(name, agent)
+  }
+  for (const addr of config.listen) parseAddr(addr, 'listen address')
+  const { key } = await loadOrCreateIdentity(config.dataDir)
+  const statePath = join(config.dataDir, STATE_FILE)
+  const state = await readState(statePath)
+  const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
+
+  const libp2p = await createLibp2p({
+    start: false,
+    privateKey: key,
+    addresses: { listen: config.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      // Local swarms dial each other in bursts from one host: the defaults (5/s, 10 pending) reset them.
+      inboundConnectionThreshold: 1000,
+      maxIncomingPendingConnections: 256
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossip({ profile: config.gossipProfile, loopback }),
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions })
+    }
+  })
+
+  try {
+    await libp2p.start()
+  } catch (err) {
+    await Promise.resolve(libp2p.stop()).catch(() => {})
+    throw explainStartError(err as NodeJS.ErrnoException, config.listen)
+  }
+
+  const capability = libp2p.services.capability
+  let saving: Promise<void> | undefined
+  let dirty = false
+  const saveState = (): void => {
+    dirty = true
+    saving ??= (async () => {
+      while (dirty) {
+        dirty = false
+        await writeAtomic(statePath, JSON.stringify({ versions: capability.versions() }))
+      }
+    })().catch(() => {}).finally(() => { saving = undefined })
+  }
+  capability.addEventListener('agent:advertised', saveState)
+  for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
+
+  return {
+    peerId: libp2p.peerId.toString(),
+    libp2p,
+    capability,
+    agents,
+    multiaddrs: () => libp2p.getMultiaddrs().map(String),
+    async dial (addrs, timeoutMs = 5000) {
+      const failures: Array<{ addr: string, error: string }> = []
+      await Promise.all(addrs.map(async addr => {
+        try {
+          await libp2p.dial(parseAddr(addr, 'peer address'), { signal: AbortSignal.timeout(timeoutMs) })
+        } catch (err) {
+          failures.push({ addr, error: explainDialError(err as Error) })
+        }
+      }))
+      return failures
+    },
+    async stop () {
+      capability.removeEventListener('agent:advertised', saveState)
+      await libp2p.stop()
+      await saving
+    }
+  }
+}
+
+export function toLocalAgent (agent: Agent): LocalAgent {
+  const d = agent.describe()
+  return {
+    name: d.name,
+    description: d.description,
+    skills: d.skills,
+    inputSchema: d.inputSchema,
+    outputSchema: d.outputSchema,
+    costPerCall: d.costPerCall,
+    latencyMs: d.latencyMs,
+    capacity: d.capacity,
+    policy: d.policy
+  }
+}
+
+function parseAddr (addr: string, what: string): ReturnType<typeof multiaddr> {
+  try {
+    return multiaddr(addr)
+  } catch {
+    throw new PeerStartError(`${what} "${addr}" is not a multiaddr — write it like /ip4/127.0.0.1/tcp/7100 (add /p2p/<peer id> for a peer to dial)`)
+  }
+}
+
+async function readState (path: string): Promise<{ versions: Record<string, number> }> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch {
+    return { versions: {} }
+  }
+  try {
+    const parsed = JSON.parse(text) as { versions?: Record<string, number> }
+    return { versions: parsed.versions ?? {} }
+  } catch {
+    // A corrupt counter only costs a version jump: the table learns its old versions back from peers.
+    return { versions: {} }
+  }
+}
+
+function explainStartError (err: NodeJS.ErrnoException, listen: string[]): Error {
+  const text = `${err.code ?? ''} ${err.message}`
+  if (text.includes('EADDRINUSE')) {
+    return new PeerStartError(`cannot listen on ${listen.join(', ')}: the port is already in use — choose another port (--port / --base-port) or stop the process holding it`)
+  }
+  if (text.includes('EADDRNOTAVAIL')) {
+    return new PeerStartError(`cannot listen on ${listen.join(', ')}: that address is not on this machine — use 127.0.0.1 or one of this host's addresses`)
+  }
+  if (text.includes('EACCES')) {
+    return new PeerStartError(`cannot listen on ${listen.join(', ')}: permission denied — use a port above 1024`)
+  }
+  return err
+}
+
+function explainDialError (err: Error): string {
+  const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${err.name} ${err.message}`
+  if (text.includes('ECONNREFUSED')) return 'connection refused: nothing is listening there — start that peer first or check the port'
+  if (text.includes('Abort') || text.includes('Timeout')) return 'timed out: the peer did not answer — check the address and your network'
+  if (text.includes('UnexpectedPeer') || text.includes('unexpected peer')) return 'a different peer answered at that address — check the /p2p/ peer id'
+  if (text.includes('self')) return 'that address is this peer itself'
+  return err.message
+}
