@@ -21,7 +21,7 @@ import {
 } from '../protocols/capability/index.ts'
 import type { Effect } from '../protocols/effects.ts'
 import { ed25519Signer, ed25519Verifier } from './crypto.ts'
-import { TopicValidatorResult, type GossipSub } from './gossip.ts'
+import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from './gossip.ts'
 
 export interface CapabilityServiceInit {
   /** Lifetime of this host's VCVs (default 60 s). */
@@ -110,9 +110,11 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VERDICTS[outcome.verdict]
     })
+    // Anti-entropy starts when a peer joins the topic, not when it connects: before its
+    // subscription arrives our publishes skip it, so the digest must cover everything up to then.
+    pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
     pubsub.subscribe(CAPABILITY_TOPIC)
     this.#topologyId = await this.#components.registrar.register(CAPABILITY_PROTOCOL, {
-      onConnect: (peer) => { this.#run(this.#table.peerConnected(peer.toString(), this.#now())) },
       onDisconnect: (peer) => {
         this.#table.peerDisconnected(peer.toString())
         this.#outbound.delete(peer.toString())
@@ -120,10 +122,20 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     })
   }
 
+  readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {
+    const peer = e.detail.peerId.toString()
+    for (const { topic, subscribe } of e.detail.subscriptions) {
+      if (topic !== CAPABILITY_TOPIC) continue
+      if (subscribe) this.#run(this.#table.peerConnected(peer, this.#now()))
+      else this.#table.peerDisconnected(peer)
+    }
+  }
+
   async stop (): Promise<void> {
     this.#running = false
     clearTimeout(this.#timer)
     if (this.#topologyId !== undefined) this.#components.registrar.unregister(this.#topologyId)
+    this.#components.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
     this.#components.pubsub.topicValidators.delete(CAPABILITY_TOPIC)
     await this.#components.registrar.unhandle(CAPABILITY_PROTOCOL)
     const streams = await Promise.all(this.#outbound.values())

@@ -3,10 +3,10 @@
  * into the js-libp2p monorepo; `@chainsafe/libp2p-gossipsub` 14 forms no mesh on libp2p 3. When it
  * supports libp2p 3 again, switching back is this import.
  */
-import { gossipsub, StrictNoSign, TopicValidatorResult, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
+import { gossipsub, StrictNoSign, TopicValidatorResult, type GossipSub, type GossipsubOpts, type SubscriptionChangeData } from '@libp2p/gossipsub'
 import { createHash } from 'node:crypto'
 
-export { TopicValidatorResult, type GossipSub }
+export { TopicValidatorResult, type GossipSub, type SubscriptionChangeData }
 
 /**
  * - `agentmesh`: records carry their own host signature, so gossip messages go unsigned

@@ -1,0 +1,40 @@
+/**
+ * `npm run bench -- <name> [--json]`: runs one benchmark. Each result compares a measurement with
+ * a baseline measured in the same run, so the ratio survives a noisy machine. With --json every
+ * result is one line: {"bench","metric","value","unit","baseline","baselineValue","ratio"}.
+ */
+import { parseArgs } from 'node:util'
+
+export interface BenchResult {
+  bench: string
+  metric: string
+  value: number
+  unit: string
+  baseline: string
+  baselineValue: number
+  ratio: number
+}
+
+export type Bench = (options: { quick: boolean }) => Promise<BenchResult[]>
+
+const benches: Record<string, { about: string, load: () => Promise<Bench> }> = {
+  gossip: { about: 'CPU per VCV delivery, agentmesh gossip settings vs gossipsub defaults', load: async () => (await import('./bench/gossip.ts')).gossipBench }
+}
+
+const { values, positionals } = parseArgs({ options: { json: { type: 'boolean' }, quick: { type: 'boolean' } }, allowPositionals: true })
+const name = positionals[0]
+const bench = name !== undefined ? benches[name] : undefined
+if (bench === undefined) {
+  console.error(`${name === undefined ? 'say which benchmark to run' : `no benchmark "${name}"`}: npm run bench -- <name> [--json] [--quick]\n` +
+    Object.entries(benches).map(([n, b]) => `  ${n.padEnd(10)} ${b.about}`).join('\n'))
+  process.exit(2)
+}
+const results = await (await bench.load())({ quick: values.quick === true })
+for (const r of results) {
+  console.log(values.json === true
+    ? JSON.stringify(r)
+    : `${r.bench} ${r.metric}: ${fmt(r.value)} ${r.unit} vs ${r.baseline} ${fmt(r.baselineValue)} ${r.unit} (ratio ${r.ratio.toFixed(3)})`)
+}
+process.exit(0)
+
+function fmt (n: number): string { return n >= 100 ? n.toFixed(0) : n.toPrecision(3) }

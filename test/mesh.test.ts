@@ -1,0 +1,161 @@
+// Real libp2p peers over TCP on 127.0.0.1: the capability protocol end to end.
+import { describe, it, expect, afterEach } from 'vitest'
+import { lpStream } from '@libp2p/utils'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { defaultAgentSpecs } from '../node/agents/registry.ts'
+import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { startPeer, toLocalAgent, type Peer, type PeerConfig } from '../node/peer.ts'
+import { CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, signVcv, type SignedVcv } from '../protocols/capability/index.ts'
+import { encodeCanonical } from '../protocols/cbor.ts'
+
+const running: Peer[] = []
+const dirs: string[] = []
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
+  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
+})
+
+async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
+  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'agentmesh-mesh-'))
+  dirs.push(dataDir)
+  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
+  running.push(p)
+  return p
+}
+
+const connect = connectRing
+const until = untilTables
+
+/** Resolves once `from` knows that `to` subscribes to the capability topic (so gossip reaches it). */
+async function subscribed (from: Peer, to: Peer): Promise<void> {
+  const pubsub = from.libp2p.services.pubsub
+  const known = (): boolean => pubsub.getSubscribers(CAPABILITY_TOPIC).some(p => p.equals(to.libp2p.peerId))
+  if (known()) return
+  await new Promise<void>(resolve => {
+    const check = (): void => { if (known()) { pubsub.removeEventListener('subscription-change', check); resolve() } }
+    pubsub.addEventListener('subscription-change', check)
+  })
+}
+
+const ids = (p: Peer): string[] => p.capability.agents().map(v => v.body.agent).sort()
+const agentOf = (p: Peer, name: string): string => `${p.peerId}/${name}`
+
+describe('a mesh of real peers', () => {
+  it('5 peers converge: every peer knows every agent, and a new version replaces the old everywhere', async () => {
+    const peers = await Promise.all([0, 1, 2, 3, 4].map(async () => await peer()))
+    await connect(peers)
+    await until(peers, () => peers.every(p => p.capability.agents().length === 30))
+    const expected = ids(peers[0]!)
+    for (const p of peers) expect(ids(p)).toEqual(expected)
+    expect(new Set(expected.map(a => a.split('/')[0])).size).toBe(5)
+
+    const id = agentOf(peers[2]!, 'arithmetic')
+    const before = peers[0]!.capability.agents().find(v => v.body.agent === id)!.body.version
+    const agent = toLocalAgent(peers[2]!.agents.get('arithmetic')!)
+    peers[2]!.capability.advertise({ ...agent, description: 'arithmetic, now with better rounding', costPerCall: 0.05 })
+    const updated = (p: Peer): SignedVcv | undefined => p.capability.agents().find(v => v.body.agent === id && v.body.version > before)
+    await until(peers, () => peers.every(p => updated(p) !== undefined))
+    for (const p of peers) expect(updated(p)!.body).toMatchObject({ description: 'arithmetic, now with better rounding', cost: 0.05 })
+  })
+
+  it('a late joiner converges through anti-entropy, long before any re-advertisement', async () => {
+    const peers = await Promise.all([0, 1, 2].map(async () => await peer()))
+    await connect(peers)
+    await until(peers, () => peers.every(p => p.capability.agents().length === 18))
+    const late = await peer()
+    const started = performance.now()
+    expect(await late.dial([peers[1]!.multiaddrs()[0]!])).toEqual([])
+    const all = [...peers, late]
+    await until(all, () => all.every(p => p.capability.agents().length === 24))
+    // Re-advertisement happens after a third of the 60 s lifetime; this took a fraction of that.
+    expect(performance.now() - started).toBeLessThan(10_000)
+    for (const p of all) expect(ids(p)).toEqual(ids(late))
+    for (const v of late.capability.agents()) expect(v.body.version).toBe(peers[0]!.capability.agents().find(w => w.body.agent === v.body.agent)!.body.version)
+  })
+
+  it("a stopped peer's agents expire while live peers keep refreshing theirs", async () => {
+    const peers = await Promise.all([0, 1, 2].map(async () => await peer({ ttlMs: 3000 })))
+    await connect(peers)
+    await until(peers, () => peers.every(p => p.capability.agents().length === 18))
+    const gone = peers.pop()!
+    const goneHost = gone.peerId
+    const stoppedAt = performance.now()
+    await gone.stop()
+    running.splice(running.indexOf(gone), 1)
+    const expired: string[] = []
+    peers[0]!.capability.addEventListener('agent:removed', e => { if (e.detail.reason === 'expired') expired.push(e.detail.agent) })
+    await until(peers, () => peers.every(p => p.capability.agents().every(v => !v.body.agent.startsWith(goneHost))))
+    const elapsed = performance.now() - stoppedAt
+    expect(elapsed).toBeLessThan(3000 + 1500)
+    expect(expired.filter(a => a.startsWith(goneHost))).toHaveLength(6)
+    // Survivors outlived a whole lifetime of their own VCVs: refresh works.
+    for (const p of peers) expect(p.capability.agents()).toHaveLength(12)
+    expect(Math.min(...peers.flatMap(p => p.capability.agents().map(v => v.body.version)))).toBeGreaterThan(1)
+  })
+
+  it('a withdrawal reaches every peer as a signed tombstone', async () => {
+    const peers = await Promise.all([0, 1, 2].map(async () => await peer()))
+    await connect(peers)
+    await until(peers, () => peers.every(p => p.capability.agents().length === 18))
+    const id = agentOf(peers[0]!, 'sort')
+    const reasons: string[] = []
+    peers[2]!.capability.addEventListener('agent:removed', e => { if (e.detail.agent === id) reasons.push(e.detail.reason) })
+    peers[0]!.capability.withdraw('sort')
+    await until(peers, () => peers.every(p => p.capability.agents().length === 17))
+    expect(reasons).toEqual(['withdrawn'])
+  })
+
+  it('a restarted peer keeps its identity and moves its versions forward', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect([a, b])
+    await until([a, b], () => b.capability.agents().length === 12)
+    const id = agentOf(a, 'summarize')
+    const version = b.capability.agents().find(v => v.body.agent === id)!.body.version
+    const dataDir = dirs[0]!
+    await a.stop()
+    running.splice(running.indexOf(a), 1)
+    const again = await peer({ dataDir })
+    expect(again.peerId).toBe(a.peerId)
+    expect(await again.dial([b.multiaddrs()[0]!])).toEqual([])
+    await until([b], () => (b.capability.agents().find(v => v.body.agent === id)?.body.version ?? 0) > version)
+  })
+
+  it('forged gossip is rejected with a reason and never enters a table', async () => {
+    const [honest, victim] = [await peer(), await peer()]
+    const forger = await peer({ agents: [] })
+    await connect([honest, victim, forger])
+    await until([victim], () => victim.capability.agents().length === 12)
+    await subscribed(forger, victim)
+    const rejected: string[] = []
+    victim.capability.addEventListener('rejected', e => rejected.push(e.detail.reason))
+    // The forger re-signs a VCV claiming to be the honest host's, at a higher version.
+    const real = victim.capability.agents().find(v => v.body.agent === agentOf(honest, 'arithmetic'))!
+    const forged = { ...real.body, version: real.body.version + 100, description: 'forged' }
+    const wire = encodeCanonical({ t: 'vcv', body: encodeCanonical(forged), sig: real.sig })
+    await forger.libp2p.services.pubsub.publish(CAPABILITY_TOPIC, wire)
+    await forger.libp2p.services.pubsub.publish(CAPABILITY_TOPIC, new TextEncoder().encode('not a record'))
+    await new Promise<void>(resolve => {
+      const check = (): void => { if (rejected.length >= 2) resolve() }
+      victim.capability.addEventListener('rejected', check)
+      check()
+    })
+    expect(rejected).toEqual(expect.arrayContaining(['bad signature', expect.stringMatching(/canonical CBOR/)]))
+    expect(victim.capability.agents().find(v => v.body.agent === real.body.agent)!.body.description).not.toBe('forged')
+    // Sanity: the forger cannot sign for the honest host at all.
+    expect(() => signVcv(forged, { peerId: forger.peerId, sign: () => new Uint8Array(64) })).toThrow(/cannot sign/)
+  })
+
+  it('a peer that sends garbage on the anti-entropy stream is cut off, not left hanging', async () => {
+    const [a, b] = [await peer(), await peer({ agents: [] })]
+    await connect([a, b])
+    const stream = await b.libp2p.dialProtocol(a.libp2p.peerId, CAPABILITY_PROTOCOL)
+    const closed = new Promise<void>(resolve => { stream.addEventListener('close', () => resolve()) })
+    await lpStream(stream).write(new TextEncoder().encode('garbage'))
+    await closed
+    expect(stream.status).not.toBe('open')
+    expect(a.capability.agents()).toHaveLength(6)
+  })
+})
