@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Peer } from './peer.ts'
+import { PeerStartError, type Peer } from './peer.ts'
 import { vcvJson } from './present.ts'
 
 export async function startApi (peer: Peer, port: number): Promise<{ port: number, close: () => Promise<void> }> {
@@ -32,9 +32,10 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
     server.once('error', reject)
     server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve() })
   }).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(err.code === 'EADDRINUSE'
-      ? `API port ${port} is already in use — choose another with --api-port`
-      : `cannot start the API on 127.0.0.1:${port}: ${err.message}`)
+    // A user mistake (exit 2 with this message), not a crash with a stack trace.
+    throw err.code === 'EADDRINUSE'
+      ? new PeerStartError(`API port ${port} is already in use — choose another with --api-port`)
+      : new Error(`cannot start the API on 127.0.0.1:${port}: ${err.message}`)
   })
   return {
     port: (server.address() as AddressInfo).port,

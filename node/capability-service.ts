@@ -190,23 +190,22 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     }
   }
 
-  /** One reused outbound stream per peer (a new stream per message costs ~8x the round trip). */
+  /**
+   * One reused outbound stream per peer (a new stream per message costs ~8x the round trip).
+   * Writes to a peer are chained in order; after a failure the next send opens a new stream.
+   */
   #send (peer: string, data: Uint8Array): void {
-    let stream = this.#outbound.get(peer)
-    if (stream === undefined) {
-      stream = this.#components.connectionManager.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, { runOnLimitedConnection: true })
-        .then(s => lpStream(s, { maxDataLength: directLimits.maxMessageBytes }))
-        .catch(err => { this.#log.error('cannot open a stream to %s: %e', peer, err); return undefined })
-    }
-    const next = stream.then(async lp => {
-      if (lp === undefined) return undefined
-      await lp.write(data)
-      return lp
-    }).catch(err => {
-      this.#log.error('send to %s failed: %e', peer, err)
-      this.#outbound.delete(peer)
-      return undefined
-    })
+    const previous = this.#outbound.get(peer) ?? Promise.resolve(undefined)
+    const next: Promise<LengthPrefixedStream<Stream> | undefined> = previous
+      .then(async lp => {
+        const stream = lp ?? lpStream(await this.#components.connectionManager.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, { runOnLimitedConnection: true }), { maxDataLength: directLimits.maxMessageBytes })
+        await stream.write(data)
+        return stream
+      })
+      .catch(err => {
+        this.#log.error('send to %s failed: %e', peer, err)
+        return undefined
+      })
     this.#outbound.set(peer, next)
   }
 

@@ -77,6 +77,8 @@ async function runForeground (config: NodeConfig, json: boolean): Promise<number
       return 1
     }
   }
+  // Listen for Ctrl-C before saying "ready": whoever reacts to that line may signal at once.
+  const signalled = waitForSignal()
   const info = { peerId: peer.peerId, multiaddrs: peer.multiaddrs(), api: api !== undefined ? `http://127.0.0.1:${api.port}` : null, agents: [...peer.agents.keys()] }
   if (json) {
     console.log(JSON.stringify({ event: 'ready', ...info }))
@@ -92,7 +94,7 @@ async function runForeground (config: NodeConfig, json: boolean): Promise<number
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
-  await waitForSignal()
+  await signalled
   await stop()
   return 0
 }
@@ -132,6 +134,8 @@ async function runChild (config: NodeConfig): Promise<number> {
   clearTimeout(pending)
   await api?.close()
   await peer.stop()
+  // An open IPC channel keeps this process alive after its work is done (until bin's forced exit).
+  if (process.connected) process.disconnect()
   return 0
 }
 

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadAgentsFile } from '../agents/config.ts'
+import { ringTargets } from '../local-mesh.ts'
 import { AGENT_HEADERS, agentRows, shortId, table } from '../present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
@@ -167,17 +168,11 @@ function waitReady (peer: PeerProcess, interrupted: () => boolean, total: () => 
   })
 }
 
-/**
- * Each peer dials peers at distances 1, 2, 4, 8… around a ring: every peer has ~2·log2(N)
- * connections and any two are at most log2(N) hops apart, without a hub.
- */
+/** Each peer dials its ring targets (see ringTargets). */
 async function connect (peers: PeerProcess[]): Promise<void> {
   const n = peers.length
   await Promise.all(peers.map(async (p, i) => {
-    const targets = new Set<number>()
-    for (let d = 1; d < n; d *= 2) targets.add((i + d) % n)
-    targets.delete(i)
-    const addrs = [...targets].map(j => peers[j]!.ready!.multiaddrs[0]!) // libp2p's addresses end in /p2p/<id>
+    const addrs = ringTargets(i, n).map(j => peers[j]!.ready!.multiaddrs[0]!) // libp2p's addresses end in /p2p/<id>
     if (addrs.length === 0) return
     const { failures } = await request(p, { type: 'dial', addrs }, 'dialed')
     for (const f of failures) console.error(`peer ${i} could not dial ${f.addr}: ${f.error}`)
