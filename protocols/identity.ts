@@ -18,8 +18,23 @@ export function peerIdFromEd25519 (publicKey: Uint8Array): string {
   return toString(bytes, 'base58btc')
 }
 
-/** The Ed25519 public key inside a peer id, or undefined for any other kind of id. */
+const known = new Map<string, Uint8Array | undefined>()
+
+/**
+ * The Ed25519 public key inside a peer id, or undefined for any other kind of id. Memoised
+ * (bounded): every record names its host, and base58 decoding costs more than the lookup.
+ */
 export function ed25519FromPeerId (peerId: string): Uint8Array | undefined {
+  let key = known.get(peerId)
+  if (key === undefined && !known.has(peerId)) {
+    key = parseEd25519PeerId(peerId)
+    if (known.size >= 50_000) known.clear()
+    known.set(peerId, key)
+  }
+  return key?.slice() // a copy: callers must not be able to change the memo
+}
+
+function parseEd25519PeerId (peerId: string): Uint8Array | undefined {
   if (!peerId.startsWith('12D3KooW') || peerId.length > 64) return undefined
   let bytes: Uint8Array
   try {

@@ -51,6 +51,9 @@ describe('capability table', () => {
         const version = receiver.get(`${host.peerId}/calc`)!.body.version
         expect(version).toBeGreaterThanOrEqual(last)
         expect(outcome.verdict).toBe(i + 1 > last ? 'accept' : 'ignore')
+        // A superseded record is stale, not a duplicate: only the record held counts as seen.
+        if (i + 1 < last) expect(outcome.reason).toBe('stale version')
+        if (i + 1 === last) expect(outcome.reason).toBe('duplicate')
         last = version
       }
       expect(last).toBe(Math.max(...order) + 1)

@@ -89,6 +89,8 @@ export class CapabilityTable {
   readonly #entries = new Map<string, SignedVcv>()
   readonly #tombstones = new Map<string, SignedTombstone>()
   readonly #keys = new Map<string, string>() // agent id -> hex of its 8-byte digest key
+  /** SHA-256 of the wire bytes of every stored record: an exact duplicate is dropped before any decoding. */
+  readonly #stored = new Set<string>()
   readonly #evidence = new Map<string, Array<[SignedVcv, SignedVcv]>>()
   readonly #local = new Map<string, LocalAgent>()
   readonly #versions = new Map<string, number>()
@@ -185,6 +187,7 @@ export class CapabilityTable {
     const effects: Array<Effect<TableEvent>> = []
     for (const [agent, vcv] of this.#entries) {
       if (vcv.body.expiresAt <= now) {
+        this.#forget(vcv)
         this.#entries.delete(agent)
         this.#keys.delete(agent)
         effects.push(event({ type: 'removed', agent, reason: 'expired' }))
@@ -192,6 +195,7 @@ export class CapabilityTable {
     }
     for (const [agent, tomb] of this.#tombstones) {
       if (tomb.body.expiresAt <= now) {
+        this.#forget(tomb)
         this.#tombstones.delete(agent)
         if (!this.#entries.has(agent)) this.#keys.delete(agent)
       }
@@ -240,12 +244,14 @@ export class CapabilityTable {
       issuedAt: now,
       expiresAt: now + this.#ttlMs
     }, this.#signer)
+    this.#forget(this.#tombstones.get(vcv.body.agent))
     this.#tombstones.delete(vcv.body.agent)
     const effects = this.#store(vcv, 'gossip', now)
     return [...effects, event({ type: 'advertised', vcv }), { type: 'broadcast', data: vcv.wire }]
   }
 
   #receive (data: Uint8Array, from: string | undefined, now: number, via: Via): Outcome {
+    if (this.#stored.has(wireKey(data))) return ignored('duplicate')
     let record: SignedRecord
     try {
       record = decodeRecord(data)
@@ -278,6 +284,8 @@ export class CapabilityTable {
   #store (vcv: SignedVcv, via: Via, now: number): Array<Effect<TableEvent>> {
     const agent = vcv.body.agent
     const previous = this.#entries.get(agent)
+    this.#forget(previous)
+    this.#stored.add(wireKey(vcv.wire))
     this.#entries.set(agent, vcv)
     this.#keys.set(agent, digestKey(agent))
     const effects: Array<Effect<TableEvent>> = [event(previous === undefined
@@ -291,10 +299,17 @@ export class CapabilityTable {
 
   #applyTombstone (tomb: SignedTombstone, via: Via, now: number): Array<Effect<TableEvent>> {
     const agent = tomb.body.agent
+    this.#forget(this.#tombstones.get(agent))
+    this.#stored.add(wireKey(tomb.wire))
     this.#tombstones.set(agent, tomb)
     this.#keys.set(agent, digestKey(agent))
     const effects: Array<Effect<TableEvent>> = []
-    if (this.#entries.delete(agent)) effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
+    const removed = this.#entries.get(agent)
+    if (removed !== undefined) {
+      this.#forget(removed)
+      this.#entries.delete(agent)
+      effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
+    }
     if (via === 'direct') effects.push({ type: 'broadcast', data: tomb.wire })
     return [...effects, ...this.#timer(now, tomb.body.expiresAt)]
   }
@@ -355,6 +370,10 @@ export class CapabilityTable {
     return effects
   }
 
+  #forget (record: SignedRecord | undefined): void {
+    if (record !== undefined) this.#stored.delete(wireKey(record.wire))
+  }
+
   /** The moment `record` next needs attention: refresh for our own agents, expiry for the rest. */
   #deadline (record: SignedRecord): number {
     const id = splitAgentId(record.body.agent)
@@ -392,6 +411,10 @@ function ignored (reason: string): Outcome {
 
 function rejected (from: string | undefined, reason: string): Outcome {
   return { verdict: 'reject', reason, effects: [event({ type: 'rejected', from, reason })] }
+}
+
+function wireKey (wire: Uint8Array): string {
+  return toString(sha256(wire), 'base64')
 }
 
 function digestKey (agent: string): string {
