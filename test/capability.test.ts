@@ -6,7 +6,7 @@ import { encode } from 'cborg'
 import { ed25519FromPeerId, peerIdFromEd25519, type Signer } from '../protocols/identity.ts'
 import { encodeCanonical } from '../protocols/cbor.ts'
 import {
-  CapabilityTable, decodeRecord, limits, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
+  CapabilityTable, decodeRecord, limits, signTombstone, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
   type SignedVcv, type VcvBody
 } from '../protocols/capability/index.ts'
 import { broadcasts, events, localAgent, makeSigners, pump, table, verifier } from './helpers/hosts.ts'
@@ -163,6 +163,21 @@ describe('capability table', () => {
     const again = broadcasts(a.advertise(localAgent('calc'), T0 + 3))[0]!
     expect(b.receiveGossip(again, 'a', T0 + 3).verdict).toBe('accept')
     expect(b.get(`${hosts[0]!.peerId}/calc`)!.body.version).toBe(3)
+  })
+
+  it('a newer VCV supersedes a tombstone, and digests stay valid after that entry expires', () => {
+    const host = hosts[0]!
+    const b = table(hosts[1]!)
+    const tomb = signTombstone({ v: WIRE_VERSION, agent: `${host.peerId}/calc`, version: 2, issuedAt: T0, expiresAt: T0 + 60_000 }, host)
+    const back = signVcv(body(host, 'calc', 3, { expiresAt: T0 + 1000 }), host)
+    expect(b.receiveGossip(tomb.wire, 'p', T0).verdict).toBe('accept')
+    expect(b.receiveGossip(back.wire, 'p', T0).verdict).toBe('accept')
+    b.tick(T0 + 1000)
+    expect(b.size).toBe(0)
+    // The peer that gets our digest must be able to read it.
+    const c = table(hosts[2]!)
+    const digest = b.peerConnected(hosts[2]!.peerId, T0 + 1000).find(e => e.type === 'send')!
+    expect(c.receiveDirect(hosts[1]!.peerId, (digest as { data: Uint8Array }).data, T0 + 1000).verdict).toBe('accept')
   })
 
   it('re-advertises local agents before they expire, with a new version', () => {

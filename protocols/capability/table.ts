@@ -6,7 +6,7 @@
  * kept as evidence and the host is flagged); entries leave at expiry or by a signed tombstone; on
  * connect, peers swap digests and push each other what is missing (anti-entropy).
  */
-import { fromString, toString } from 'uint8arrays'
+import { toString } from 'uint8arrays'
 import { bytesEqual } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
@@ -88,7 +88,6 @@ export class CapabilityTable {
 
   readonly #entries = new Map<string, SignedVcv>()
   readonly #tombstones = new Map<string, SignedTombstone>()
-  readonly #keys = new Map<string, string>() // agent id -> hex of its 8-byte digest key
   /** SHA-256 of the wire bytes of every stored record: an exact duplicate is dropped before any decoding. */
   readonly #stored = new Set<string>()
   readonly #evidence = new Map<string, Array<[SignedVcv, SignedVcv]>>()
@@ -189,7 +188,6 @@ export class CapabilityTable {
       if (vcv.body.expiresAt <= now) {
         this.#forget(vcv)
         this.#entries.delete(agent)
-        this.#keys.delete(agent)
         effects.push(event({ type: 'removed', agent, reason: 'expired' }))
       }
     }
@@ -197,7 +195,6 @@ export class CapabilityTable {
       if (tomb.body.expiresAt <= now) {
         this.#forget(tomb)
         this.#tombstones.delete(agent)
-        if (!this.#entries.has(agent)) this.#keys.delete(agent)
       }
     }
     for (const agent of this.#local.values()) {
@@ -244,8 +241,6 @@ export class CapabilityTable {
       issuedAt: now,
       expiresAt: now + this.#ttlMs
     }, this.#signer)
-    this.#forget(this.#tombstones.get(vcv.body.agent))
-    this.#tombstones.delete(vcv.body.agent)
     const effects = this.#store(vcv, 'gossip', now)
     return [...effects, event({ type: 'advertised', vcv }), { type: 'broadcast', data: vcv.wire }]
   }
@@ -287,7 +282,9 @@ export class CapabilityTable {
     this.#forget(previous)
     this.#stored.add(wireKey(vcv.wire))
     this.#entries.set(agent, vcv)
-    this.#keys.set(agent, digestKey(agent))
+    // A newer version supersedes a tombstone: an agent is either live or withdrawn, never both.
+    this.#forget(this.#tombstones.get(agent))
+    this.#tombstones.delete(agent)
     const effects: Array<Effect<TableEvent>> = [event(previous === undefined
       ? { type: 'added', vcv }
       : { type: 'updated', vcv, previous })]
@@ -302,7 +299,6 @@ export class CapabilityTable {
     this.#forget(this.#tombstones.get(agent))
     this.#stored.add(wireKey(tomb.wire))
     this.#tombstones.set(agent, tomb)
-    this.#keys.set(agent, digestKey(agent))
     const effects: Array<Effect<TableEvent>> = []
     const removed = this.#entries.get(agent)
     if (removed !== undefined) {
@@ -337,7 +333,7 @@ export class CapabilityTable {
 
   #digest (now: number): Uint8Array {
     const entries: DigestEntry[] = []
-    for (const record of this.#live(now)) entries.push([hexToBytes(this.#keys.get(record.body.agent) ?? ''), record.body.version])
+    for (const record of this.#live(now)) entries.push([digestKey(record.body.agent), record.body.version])
     return encodeDirect({ t: 'digest', entries })
   }
 
@@ -356,7 +352,7 @@ export class CapabilityTable {
     let items: Uint8Array[] = []
     let bytes = 0
     for (const record of this.#live(now)) {
-      const have = known.get(this.#keys.get(record.body.agent) ?? '')
+      const have = known.get(bytesToHex(digestKey(record.body.agent)))
       if (have !== undefined && have >= record.body.version) continue
       if (items.length >= directLimits.maxBatchItems || bytes + record.wire.byteLength > directLimits.targetBatchBytes) {
         effects.push({ type: 'send', to: peer, data: encodeDirect({ t: 'batch', items }) })
@@ -417,16 +413,13 @@ function wireKey (wire: Uint8Array): string {
   return toString(sha256(wire), 'base64')
 }
 
-function digestKey (agent: string): string {
-  return bytesToHex(sha256(agent).subarray(0, 8))
+/** 8 bytes of SHA-256 of the agent id: enough to tell agents apart in a digest (a collision only delays one push). */
+function digestKey (agent: string): Uint8Array {
+  return sha256(agent).subarray(0, 8)
 }
 
 function bytesToHex (bytes: Uint8Array): string {
   return toString(bytes, 'base16')
-}
-
-function hexToBytes (hex: string): Uint8Array {
-  return fromString(hex, 'base16')
 }
 
 function float32Bytes (vector: Float32Array): Uint8Array {
