@@ -56,8 +56,14 @@ export function table (headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
+/** By agent name, then host: the order every agent table uses. */
+export function sortAgents (agents: VcvJson[]): VcvJson[] {
+  return [...agents].sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host))
+}
+
+/** One table row per agent, in the order given. */
 export function agentRows (agents: VcvJson[], now: number): string[][] {
-  return [...agents].sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host)).map(a => [
+  return agents.map(a => [
     a.name, shortId(a.host), String(a.version), a.skills.slice(0, 4).join(','), String(a.cost),
     `${a.latencyMs}ms`, String(a.capacity), `${Math.max(0, Math.round((a.expiresAt - now) / 1000))}s`
   ])

@@ -1,5 +1,5 @@
 /** `agentmesh agents`: the VCVs a running peer knows, from its HTTP API on 127.0.0.1. */
-import { AGENT_HEADERS, agentRows, table, type VcvJson } from '../present.ts'
+import { AGENT_HEADERS, agentRows, sortAgents, table, type VcvJson } from '../present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 
@@ -21,6 +21,6 @@ export async function agentsCommand (argv: string[]): Promise<number> {
     throw new UsageError(`agents: no agentmesh peer answered at ${url} (${(err as Error).cause !== undefined ? String((err as { cause: Error }).cause.message ?? (err as Error).cause) : (err as Error).message}) — start one with \`npm start\` or \`agentmesh node\`, or point at it with --api-port`)
   }
   if (values.json === true) console.log(JSON.stringify(agents, null, 2))
-  else console.log(`${agents.length} agents known to the peer at 127.0.0.1:${port}\n${table(AGENT_HEADERS, agentRows(agents, Date.now()))}`)
+  else console.log(`${agents.length} agents known to the peer at 127.0.0.1:${port}\n${table(AGENT_HEADERS, agentRows(sortAgents(agents), Date.now()))}`)
   return 0
 }

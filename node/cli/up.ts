@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadAgentsFile } from '../agents/config.ts'
 import { ringTargets } from '../local-mesh.ts'
-import { AGENT_HEADERS, agentRows, shortId, table } from '../present.ts'
+import { AGENT_HEADERS, agentRows, shortId, sortAgents, table } from '../present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 
@@ -76,15 +76,17 @@ export async function upCommand (argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    let total = Infinity
-    await Promise.all(peers.map(p => waitReady(p, () => interrupted, () => total)))
+    await Promise.all(peers.map(p => waitReady(p, () => interrupted)))
     const readyMs = performance.now() - started
     if (!json) {
       out(`started ${n} peer${n > 1 ? 's' : ''} in ${Math.round(readyMs)} ms`)
       out(table(['PEER', 'ID', 'ADDRESS', 'API'], peers.map(p => [
         String(p.index), p.ready!.peerId, p.ready!.multiaddrs[0] ?? '', `127.0.0.1:${p.ready!.apiPort}`])))
     }
-    total = peers.reduce((sum, p) => sum + p.ready!.localAgents, 0)
+    const total = peers.reduce((sum, p) => sum + p.ready!.localAgents, 0)
+    for (const p of peers) {
+      onMessage(p, m => { if (m.type === 'state' && m.agents.length === total) p.completeMs ??= performance.now() })
+    }
     const dialStart = performance.now()
     await connect(peers)
     const converged = await waitConverged(peers, total, timeoutMs, () => interrupted)
@@ -101,16 +103,14 @@ export async function upCommand (argv: string[]): Promise<number> {
       console.log(JSON.stringify({ peers: n, agents: total, converged: true, convergedMs: Math.round(convergedMs), startupMs: Math.round(readyMs), wallMs: Math.round(performance.now() - started), perPeer }))
       return 0
     }
-    const agents = await listAgents(peers[0]!)
+    const agents = sortAgents(await listAgents(peers[0]!))
+    const seenBy = agents.map(a => `${peers.filter(p => p.known.has(a.agent)).length}/${n}`)
     out(`\nconverged in ${Math.round(convergedMs)} ms: every peer knows all ${total} agents`)
-    out(table(AGENT_HEADERS.concat('SEEN BY'), agentRows(agents, Date.now()).map((row, i) => {
-      const id = [...agents].sort((a, b) => a.name.localeCompare(b.name) || a.host.localeCompare(b.host))[i]!.agent
-      return [...row, `${peers.filter(p => p.known.has(id)).length}/${n}`]
-    })))
+    out(table(AGENT_HEADERS.concat('SEEN BY'), agentRows(agents, Date.now()).map((row, i) => [...row, seenBy[i]!])))
     out(`\n${table(['PEER', 'ID', 'KNOWS'], perPeer.map(p => [String(p.peer), shortId(p.peerId), `${p.known}/${total}`]))}`)
     if (untilConverged) return 0
     out('\nthe mesh is running — agentmesh agents --api-port <API> lists what a peer knows; Ctrl-C stops all peers')
-    await watch(peers, total, () => interrupted, out)
+    await watch(peers, () => interrupted, out)
     return 0
   } catch (err) {
     if (interrupted) return 130
@@ -148,7 +148,7 @@ function onMessage (peer: PeerProcess, handler: (m: ChildMessage) => void): () =
   return () => peer.child.off('message', listener)
 }
 
-function waitReady (peer: PeerProcess, interrupted: () => boolean, total: () => number): Promise<void> {
+function waitReady (peer: PeerProcess, interrupted: () => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (why: string): void => { cleanup(); reject(new UsageError(`peer ${peer.index} (port ${peer.port}) did not start: ${why}`)) }
     const off = onMessage(peer, m => {
@@ -160,11 +160,7 @@ function waitReady (peer: PeerProcess, interrupted: () => boolean, total: () => 
     peer.child.once('exit', onExit)
     const cleanup = (): void => { off(); clearTimeout(timer); peer.child.off('exit', onExit) }
     // Every peer reports what it knows from here on.
-    onMessage(peer, m => {
-      if (m.type !== 'state') return
-      peer.known = new Set(m.agents)
-      if (peer.known.size === total() && peer.completeMs === undefined) peer.completeMs = performance.now()
-    })
+    onMessage(peer, m => { if (m.type === 'state') peer.known = new Set(m.agents) })
   })
 }
 
@@ -210,15 +206,20 @@ function waitConverged (peers: PeerProcess[], total: number, timeoutMs: number, 
   })
 }
 
-/** Runs until Ctrl-C, saying when a peer dies or the mesh stops or starts agreeing. */
-async function watch (peers: PeerProcess[], total: number, interrupted: () => boolean, out: (s: string) => void): Promise<void> {
+/**
+ * Runs until Ctrl-C, saying when a peer dies or the live peers stop or start agreeing. A dead
+ * peer's agents leave the mesh when they expire, so agreement is over the live peers' agents.
+ */
+async function watch (peers: PeerProcess[], interrupted: () => boolean, out: (s: string) => void): Promise<void> {
   let agreed = true
+  const live = (): PeerProcess[] => peers.filter(q => !q.exited)
+  const liveTotal = (): number => live().reduce((sum, q) => sum + q.ready!.localAgents, 0)
   for (const p of peers) {
     p.child.once('exit', code => { if (!interrupted()) out(`peer ${p.index} exited (code ${code})${p.stderr !== '' ? `: ${p.stderr.trim()}` : ''}`) })
     onMessage(p, m => {
       if (m.type !== 'state') return
-      const now = isConverged(peers.filter(q => !q.exited), total)
-      if (now !== agreed) out(now ? `mesh agrees again: all peers know ${total} agents` : `peer ${p.index} now knows ${m.agents.length}/${total} agents`)
+      const now = isConverged(live(), liveTotal())
+      if (now !== agreed) out(now ? `the ${live().length} live peers agree again on ${liveTotal()} agents` : `peer ${p.index} knows ${m.agents.length} agents; the live peers host ${liveTotal()}`)
       agreed = now
     })
   }
