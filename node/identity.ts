@@ -4,7 +4,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
-export const IDENTITY_FILE = 'identity.key'
+const IDENTITY_FILE = 'identity.key'
 
 export async function loadOrCreateIdentity (dataDir: string): Promise<{ key: PrivateKey, created: boolean }> {
   const path = join(dataDir, IDENTITY_FILE)

@@ -120,7 +120,6 @@ export class CapabilityTable {
   /** Hosts caught signing two different VCVs with one version. */
   flaggedHosts (): string[] { return [...this.#evidence.keys()] }
   evidence (host: string): Array<[SignedVcv, SignedVcv]> { return this.#evidence.get(host) ?? [] }
-  get peers (): ReadonlySet<string> { return this.#peers }
 
   // ---- local requests ------------------------------------------------------------------------
 
