@@ -3,6 +3,7 @@
  * small hand-written input checks each agent uses before doing its work.
  */
 import { AgentInputError } from './agent.ts'
+import { typeName } from '../../protocols/json.ts'
 import type { Agent, AgentDescription, AgentResult, AgentSpec } from './agent.ts'
 
 export const JSON_SCHEMA_DRAFT = 'https://json-schema.org/draft/2020-12/schema'
@@ -99,15 +100,7 @@ export function booleanField(input: Record<string, unknown>, field: string, fall
 }
 
 /** Names the JSON type of a value for error messages. */
-export function typeName(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)})`
-  if (typeof value === 'object') return 'an object'
-  if (value === undefined) return 'nothing'
-  return `a ${typeof value} (${String(value)})`
-}
+export { typeName }
 
 /** Rounds to `digits` decimals; used for human-facing statistics. */
 export function round(value: number, digits: number): number {

@@ -9,9 +9,9 @@
 import { AgentInputError } from './agent.ts'
 import type { Agent, AgentDescription, AgentSpec } from './agent.ts'
 import { JSON_SCHEMA_DRAFT, deterministicAgent, typeName } from './base.ts'
+import { FORBIDDEN_KEYS, PointerError, resolvePointer as resolveJsonPointer } from '../../protocols/json.ts'
 
 export const MAX_DEPTH = 100
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 type JsonObject = { [key: string]: Json }
@@ -44,34 +44,14 @@ function cleanCopy(value: unknown, where: string, depth = 0): Json {
 
 const escape = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1')
 
-/** Resolves an RFC 6901 JSON Pointer ("" is the whole document). */
-export function resolvePointer(data: Json, pointer: string): Json {
-  if (pointer === '') return data
-  if (!pointer.startsWith('/')) {
-    throw new AgentInputError(`"path" must be a JSON Pointer starting with "/" (or "" for the whole document), e.g. "/users/0/name"; got ${JSON.stringify(pointer)}`)
+/** Resolves an RFC 6901 JSON Pointer; a bad pointer is the caller's input error. */
+function resolvePointer(data: Json, pointer: string): Json {
+  try {
+    return resolveJsonPointer(data, pointer) as Json
+  } catch (err) {
+    if (err instanceof PointerError) throw new AgentInputError(`"path" ${err.message}`)
+    throw err
   }
-  let current: Json = data
-  let at = ''
-  for (const raw of pointer.slice(1).split('/')) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~')
-    if (/~(?![01])/.test(raw)) throw new AgentInputError(`"path" segment ${JSON.stringify(raw)} has a bare "~"; write ~0 for "~" and ~1 for "/"`)
-    if (FORBIDDEN_KEYS.has(key)) throw new AgentInputError(`"path" may not use the key "${key}"`)
-    if (Array.isArray(current)) {
-      if (!/^(0|[1-9]\d*)$/.test(key) || Number(key) >= current.length) {
-        throw new AgentInputError(`"path" ${pointer}: ${at || '/'} is an array of ${current.length} items, and "${key}" is not one of its indexes`)
-      }
-      current = current[Number(key)]!
-    } else if (isObject(current)) {
-      if (!Object.hasOwn(current, key)) {
-        throw new AgentInputError(`"path" ${pointer}: the object at ${at || '/'} has no key "${key}"`)
-      }
-      current = current[key]!
-    } else {
-      throw new AgentInputError(`"path" ${pointer}: ${at || '/'} is ${typeName(current)}, which has no key "${key}"`)
-    }
-    at += `/${raw}`
-  }
-  return current
 }
 
 interface Shape {

@@ -1,0 +1,16 @@
+/**
+ * Tasks: a DAG of subtasks, parsed strictly, and the pure state machine that runs one.
+ *
+ * @example
+ * ```ts
+ * const task = new TaskExecution(parseTask(yaml.parse(text)))
+ * run(task.start(now))   // effects: route → find candidates, then task.routed(subtask, candidates, now)
+ *                        //          dispatch → call the agent, then task.succeeded(attempt, output, now)
+ *                        //                     or task.failure(attempt, reason, now)
+ *                        //          timer → task.tick(at); finished → task.status, task.result(), task.trace
+ * ```
+ */
+export { parseTask, findCycle, taskLimits, TaskSpecError } from './schema.ts'
+export type { CapabilityRequest, InputRef, SubtaskSpec, TaskSpec } from './schema.ts'
+export { TaskExecution, majority, substitute } from './execution.ts'
+export type { Aggregate, Candidate, SubtaskStatus, TaskEffect, TaskExecutionOptions, TaskStatus, TraceEntry, TraceKind } from './execution.ts'

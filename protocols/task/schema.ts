@@ -1,0 +1,232 @@
+/**
+ * A task is a DAG of subtasks. Parsing is strict: unknown fields, dangling references, duplicate
+ * ids and cycles are refused with the reason (and, for a cycle, the path around it).
+ *
+ * ```yaml
+ * id: report
+ * deadlineMs: 30000
+ * budget: 5
+ * subtasks:
+ *   - id: stats
+ *     capability: { text: count the words in a text, skills: [text-analysis] }
+ *     input: { text: "Agents talk. Peers gossip." }
+ *   - id: top
+ *     capability: { text: sort a list }
+ *     input: { items: { $from: stats, path: /topWords } }   # an upstream output, by JSON Pointer
+ * ```
+ */
+import { FORBIDDEN_KEYS, typeName } from '../json.ts'
+
+export const taskLimits = {
+  maxSubtasks: 256,
+  maxIdLength: 64,
+  maxTextLength: 2000,
+  maxSkills: 16,
+  maxRedundancy: 15,
+  maxDeadlineMs: 24 * 60 * 60 * 1000,
+  maxInputDepth: 32
+} as const
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export interface CapabilityRequest {
+  /** What the subtask needs, in words; matched semantically against agent descriptions. */
+  text?: string
+  /** Skills every candidate must list. */
+  skills?: string[]
+}
+
+/** A value in a subtask's input that stands for (part of) an upstream subtask's output. */
+export interface InputRef {
+  $from: string
+  /** RFC 6901 JSON Pointer into that output; the whole output when absent. */
+  path?: string
+}
+
+export interface SubtaskSpec {
+  id: string
+  capability: CapabilityRequest
+  /** JSON, in which any `{ $from, path? }` object is replaced by the referenced output. */
+  input: unknown
+  /** Explicit dependencies; references in `input` add theirs implicitly. */
+  dependsOn: string[]
+  /** How many distinct agents run it (results are then aggregated). */
+  redundancy: number
+  /** Per-attempt deadline in ms. */
+  deadlineMs?: number
+  /** Most this subtask may spend, in credits, over all its attempts. */
+  budget?: number
+}
+
+export interface TaskSpec {
+  id: string
+  subtasks: SubtaskSpec[]
+  /** Deadline for the whole task in ms from its start. */
+  deadlineMs?: number
+  budget?: number
+}
+
+export class TaskSpecError extends Error {
+  override name = 'TaskSpecError'
+}
+
+const TASK_FIELDS = ['id', 'subtasks', 'deadlineMs', 'budget']
+const SUBTASK_FIELDS = ['id', 'capability', 'input', 'dependsOn', 'redundancy', 'deadlineMs', 'budget']
+
+/** Validates a parsed JSON/YAML value as a task; `fallbackId` names a task that has no id. */
+export function parseTask (value: unknown, fallbackId = 'task'): TaskSpec {
+  const o = mapping(value, 'the task', TASK_FIELDS)
+  const id = o.id === undefined ? fallbackId : identifier(o.id, 'task id')
+  if (!Array.isArray(o.subtasks) || o.subtasks.length === 0) fail('"subtasks" must be a non-empty list')
+  if (o.subtasks.length > taskLimits.maxSubtasks) fail(`a task has at most ${taskLimits.maxSubtasks} subtasks`)
+  const subtasks = o.subtasks.map((s, i) => parseSubtask(s, `subtasks[${i}]`))
+  const ids = new Set<string>()
+  for (const s of subtasks) {
+    if (ids.has(s.id)) fail(`two subtasks have the id "${s.id}"`)
+    ids.add(s.id)
+  }
+  for (const s of subtasks) {
+    for (const d of s.dependsOn) {
+      if (!ids.has(d)) fail(`subtask "${s.id}" depends on "${d}", which is not a subtask of this task`)
+      if (d === s.id) fail(`subtask "${s.id}" depends on itself`)
+    }
+  }
+  const cycle = findCycle(subtasks)
+  if (cycle !== undefined) fail(`the subtasks form a cycle: ${cycle.join(' -> ')}`)
+  return {
+    id,
+    subtasks,
+    ...(o.deadlineMs !== undefined ? { deadlineMs: positive(o.deadlineMs, 'deadlineMs', taskLimits.maxDeadlineMs) } : {}),
+    ...(o.budget !== undefined ? { budget: nonNegative(o.budget, 'budget') } : {})
+  }
+}
+
+function parseSubtask (value: unknown, at: string): SubtaskSpec {
+  const o = mapping(value, at, SUBTASK_FIELDS)
+  const id = identifier(o.id, `${at}.id`)
+  const where = `subtask "${id}"`
+  const cap = mapping(o.capability, `${where}: capability`, ['text', 'skills'])
+  const capability: CapabilityRequest = {}
+  if (cap.text !== undefined) {
+    if (typeof cap.text !== 'string' || cap.text.trim() === '' || cap.text.length > taskLimits.maxTextLength) {
+      fail(`${where}: capability.text must be 1..${taskLimits.maxTextLength} characters`)
+    }
+    capability.text = cap.text
+  }
+  if (cap.skills !== undefined) {
+    if (!Array.isArray(cap.skills) || cap.skills.length > taskLimits.maxSkills || !cap.skills.every(s => typeof s === 'string' && s !== '')) {
+      fail(`${where}: capability.skills must be a list of at most ${taskLimits.maxSkills} words`)
+    }
+    capability.skills = cap.skills as string[]
+  }
+  if (capability.text === undefined && capability.skills === undefined) fail(`${where}: capability needs text, skills or both`)
+  const refs = new Set<string>()
+  checkInput(o.input ?? null, `${where}: input`, refs, 0)
+  let dependsOn: string[] = []
+  if (o.dependsOn !== undefined) {
+    if (!Array.isArray(o.dependsOn) || !o.dependsOn.every(d => typeof d === 'string')) fail(`${where}: dependsOn must be a list of subtask ids`)
+    dependsOn = o.dependsOn as string[]
+  }
+  return {
+    id,
+    capability,
+    input: o.input ?? null,
+    dependsOn: [...new Set([...dependsOn, ...refs])],
+    redundancy: o.redundancy === undefined ? 1 : integer(o.redundancy, `${where}: redundancy`, 1, taskLimits.maxRedundancy),
+    ...(o.deadlineMs !== undefined ? { deadlineMs: positive(o.deadlineMs, `${where}: deadlineMs`, taskLimits.maxDeadlineMs) } : {}),
+    ...(o.budget !== undefined ? { budget: nonNegative(o.budget, `${where}: budget`) } : {})
+  }
+}
+
+/** Checks that `value` is JSON and collects the subtasks its `$from` references name. */
+function checkInput (value: unknown, at: string, refs: Set<string>, depth: number): void {
+  if (depth > taskLimits.maxInputDepth) fail(`${at} is nested deeper than ${taskLimits.maxInputDepth} levels`)
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) fail(`${at} holds ${String(value)}, which is not JSON`)
+    return
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => checkInput(v, `${at}[${i}]`, refs, depth + 1))
+    return
+  }
+  if (typeof value !== 'object') fail(`${at} holds ${typeName(value)}, which is not JSON`)
+  const o = value as Record<string, unknown>
+  if ('$from' in o) {
+    const extra = Object.keys(o).filter(k => k !== '$from' && k !== 'path')
+    if (extra.length > 0) fail(`${at}: a reference has only "$from" and "path", not "${extra[0]}"`)
+    if (typeof o.$from !== 'string') fail(`${at}: "$from" must name a subtask`)
+    if (o.path !== undefined && (typeof o.path !== 'string' || (o.path !== '' && !o.path.startsWith('/')))) {
+      fail(`${at}: "path" must be a JSON Pointer such as /words`)
+    }
+    refs.add(o.$from)
+    return
+  }
+  for (const [k, v] of Object.entries(o)) {
+    if (FORBIDDEN_KEYS.has(k)) fail(`${at} may not use the key "${k}"`)
+    checkInput(v, `${at}.${k}`, refs, depth + 1)
+  }
+}
+
+/** A dependency cycle as a list of ids (first = last), or undefined. Iterative DFS: no stack overflow at 256 nodes. */
+export function findCycle (subtasks: ReadonlyArray<{ id: string, dependsOn: string[] }>): string[] | undefined {
+  const deps = new Map(subtasks.map(s => [s.id, s.dependsOn]))
+  const state = new Map<string, 'open' | 'done'>()
+  for (const root of deps.keys()) {
+    if (state.has(root)) continue
+    const path: string[] = []
+    const stack: Array<{ id: string, next: number }> = [{ id: root, next: 0 }]
+    state.set(root, 'open')
+    path.push(root)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!
+      const children = deps.get(top.id) ?? []
+      if (top.next < children.length) {
+        const child = children[top.next++]!
+        if (state.get(child) === 'open') return [...path.slice(path.indexOf(child)), child]
+        if (!state.has(child)) {
+          state.set(child, 'open')
+          path.push(child)
+          stack.push({ id: child, next: 0 })
+        }
+      } else {
+        state.set(top.id, 'done')
+        path.pop()
+        stack.pop()
+      }
+    }
+  }
+  return undefined
+}
+
+function fail (reason: string): never {
+  throw new TaskSpecError(reason)
+}
+
+function mapping (value: unknown, what: string, fields: string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${what} must be a mapping, not ${typeName(value)}`)
+  for (const k of Object.keys(value)) {
+    if (!fields.includes(k)) fail(`${what} has an unknown field "${k}" (allowed: ${fields.join(', ')})`)
+  }
+  return value as Record<string, unknown>
+}
+
+function identifier (value: unknown, what: string): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) fail(`${what} must be 1-64 letters, digits, ".", "_" or "-", not ${typeName(value)}`)
+  return value
+}
+
+function integer (value: unknown, what: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) fail(`${what} must be a whole number from ${min} to ${max}`)
+  return value as number
+}
+
+function positive (value: unknown, what: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) fail(`${what} must be a number of ms from 1 to ${max}`)
+  return value
+}
+
+function nonNegative (value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`${what} must be a number >= 0`)
+  return value
+}
