@@ -1,0 +1,72 @@
+/**
+ * One beacon round: before choosing among its top-L candidates, a router asks their hosts for the
+ * agents' live state. Hosts are asked in parallel; whoever has not answered by the deadline is
+ * skipped, not waited for. Pure: the driver sends, delivers replies and fires the timer.
+ */
+import { splitAgentId } from '../capability/schema.ts'
+import { encodeRpc, type LiveState, type RpcMessage } from '../rpc/wire.ts'
+
+export type BeaconEffect =
+  | { type: 'send', to: string, data: Uint8Array }
+  | { type: 'timer', at: number }
+  /** The round is over: live state per agent id, and the agents whose host did not answer in time. */
+  | { type: 'done', states: Map<string, LiveState>, skipped: string[] }
+
+export class BeaconRound {
+  readonly id: number
+  readonly #byHost = new Map<string, string[]>() // host -> local agent names asked
+  readonly #states = new Map<string, LiveState>()
+  readonly #answered = new Set<string>()
+  readonly #deadlineMs: number
+  #done = false
+
+  /** `agents` are full agent ids (`<host>/<name>`); `id` must be unique among this requester's rounds. */
+  constructor (id: number, agents: string[], deadlineMs: number) {
+    this.id = id
+    this.#deadlineMs = deadlineMs
+    for (const agent of agents) {
+      const parts = splitAgentId(agent)
+      if (parts === undefined) continue
+      const names = this.#byHost.get(parts.host) ?? []
+      if (!names.includes(parts.name)) names.push(parts.name)
+      this.#byHost.set(parts.host, names)
+    }
+  }
+
+  get done (): boolean { return this.#done }
+
+  start (now: number): BeaconEffect[] {
+    if (this.#byHost.size === 0) return this.#finish()
+    const effects: BeaconEffect[] = [...this.#byHost].map(([host, agents]) => ({ type: 'send', to: host, data: encodeRpc({ t: 'beacon', id: this.id, agents }) }))
+    return [...effects, { type: 'timer', at: now + this.#deadlineMs }]
+  }
+
+  /** A `beacon-reply` from `host`. Replies to other rounds, from hosts not asked, or late ones change nothing. */
+  reply (host: string, message: RpcMessage): BeaconEffect[] {
+    if (this.#done || message.t !== 'beacon-reply' || message.id !== this.id) return []
+    const asked = this.#byHost.get(host)
+    if (asked === undefined || this.#answered.has(host)) return []
+    this.#answered.add(host)
+    for (const state of message.states) {
+      if (asked.includes(state.agent)) this.#states.set(`${host}/${state.agent}`, state)
+    }
+    return this.#answered.size === this.#byHost.size ? this.#finish() : []
+  }
+
+  /** The deadline: finish with what has arrived. */
+  tick (): BeaconEffect[] {
+    return this.#done ? [] : this.#finish()
+  }
+
+  #finish (): BeaconEffect[] {
+    this.#done = true
+    const skipped = [...this.#byHost].flatMap(([host, names]) => names.map(n => `${host}/${n}`)).filter(a => !this.#states.has(a))
+    return [{ type: 'done', states: new Map(this.#states), skipped }]
+  }
+}
+
+/** The host's side: live state for the agents asked about that it hosts. */
+export function answerBeacon (request: Extract<RpcMessage, { t: 'beacon' }>, stateOf: (name: string) => LiveState | undefined): RpcMessage {
+  const states = request.agents.flatMap(name => { const s = stateOf(name); return s === undefined ? [] : [s] })
+  return { t: 'beacon-reply', id: request.id, states }
+}

@@ -1,0 +1,14 @@
+/**
+ * Requests about agents between peers: beacons (live state) and executions.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeRpc({ t: 'execute', id: 7, agent: 'calc', input: { expression: '1+1' }, deadlineMs: 5000 })
+ * const message = decodeRpc(bytes)   // validated; throws RpcError with the reason
+ * ```
+ */
+export { decodeRpc, encodeRpc, rpcLimits, RpcError } from './wire.ts'
+export type { FailureKind, LiveState, RpcMessage } from './wire.ts'
+
+/** Stream protocol carrying RpcMessages. */
+export const RPC_PROTOCOL = '/agentmesh/rpc/1.0.0'
