@@ -24,6 +24,8 @@ import type { Agent, AgentSpec } from './agents/agent.ts'
 import { createAgent } from './agents/registry.ts'
 import { capabilityService, type CapabilityService } from './capability-service.ts'
 import { gossip, type GossipProfile, type GossipSub } from './gossip.ts'
+import { AgentHost } from './agent-host.ts'
+import { rpcService, type RpcService } from './rpc-service.ts'
 import { loadOrCreateIdentity, writeAtomic } from './identity.ts'
 
 export interface PeerConfig {
@@ -32,18 +34,22 @@ export interface PeerConfig {
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/7100`. */
   listen: string[]
   agents: AgentSpec[]
+  /** Agents built by the embedding program (any implementation of the Agent interface). */
+  customAgents?: Agent[]
   /** Lifetime of this host's VCVs (default 60 s). */
   ttlMs?: number
   antiEntropyIntervalMs?: number
   gossipProfile?: GossipProfile
 }
 
-export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, identify: unknown, ping: unknown }
+export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown }
 
 export interface Peer {
   readonly peerId: string
   readonly libp2p: Libp2p<PeerServices>
   readonly capability: CapabilityService
+  /** Beacons and remote execution of any agent in the mesh. */
+  readonly rpc: RpcService
   /** This host's agents by local name. */
   readonly agents: ReadonlyMap<string, Agent>
   multiaddrs (): string[]
@@ -61,8 +67,7 @@ const STATE_FILE = 'state.json'
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
-  for (const spec of config.agents) {
-    const agent = createAgent(spec)
+  for (const agent of [...config.agents.map(createAgent), ...config.customAgents ?? []]) {
     const name = agent.describe().name
     if (agents.has(name)) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
     agents.set(name, agent)
@@ -89,7 +94,8 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
       identify: identify(),
       ping: ping(),
       pubsub: gossip({ profile: config.gossipProfile, loopback }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions })
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions }),
+      rpc: rpcService({ host: new AgentHost(agents) })
     }
   })
 
@@ -119,6 +125,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     peerId: libp2p.peerId.toString(),
     libp2p,
     capability,
+    rpc: libp2p.services.rpc,
     agents,
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
     async dial (addrs, timeoutMs = 5000) {

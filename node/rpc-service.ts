@@ -1,0 +1,234 @@
+/**
+ * Beacons and remote execution over libp2p: one reused length-prefixed stream per requester→host
+ * pair carries requests one way and answers the other, matched by request id.
+ *
+ * @example
+ * ```ts
+ * services: { rpc: rpcService({ host: new AgentHost(agents) }) }
+ * const { states, skipped } = await node.services.rpc.beacon(['<peer>/calc', '<peer>/sort'], 150)
+ * const result = await node.services.rpc.execute('<peer>/calc', { expression: '6*7' }, 5000)
+ * ```
+ */
+import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { answerBeacon, BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import { splitAgentId } from '../protocols/capability/index.ts'
+import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
+import type { AgentHost, RunResult } from './agent-host.ts'
+
+export interface RpcServiceInit {
+  host: AgentHost
+  /** Extra wait past an execution's deadline for its answer to travel back (default 1 s). */
+  graceMs?: number
+}
+
+export interface RpcServiceComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+export interface BeaconResult {
+  states: Map<string, LiveState>
+  skipped: string[]
+}
+
+export interface RpcService {
+  /** Live state of agents (full ids), from their hosts; hosts silent past `deadlineMs` are skipped. */
+  beacon (agents: string[], deadlineMs: number): Promise<BeaconResult>
+  /** Runs one call of an agent (full id) on its host. Never throws: failures carry their kind. */
+  execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult>
+}
+
+interface Outbound {
+  lp: LengthPrefixedStream<Stream>
+  writes: Promise<void>
+}
+
+class DefaultRpcService implements RpcService, Startable {
+  readonly #components: RpcServiceComponents
+  readonly #host: AgentHost
+  readonly #graceMs: number
+  readonly #log: Logger
+  readonly #self: string
+  readonly #outbound = new Map<string, Promise<Outbound>>()
+  /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
+  readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void }>()
+  #nextId = 1
+  #running = false
+
+  constructor (components: RpcServiceComponents, init: RpcServiceInit) {
+    this.#components = components
+    this.#host = init.host
+    this.#graceMs = init.graceMs ?? 1000
+    this.#log = components.logger.forComponent('agentmesh:rpc')
+    this.#self = components.peerId.toString()
+  }
+
+  readonly [Symbol.toStringTag] = 'agentmesh/rpc'
+
+  async start (): Promise<void> {
+    this.#running = true
+    await this.#components.registrar.handle(RPC_PROTOCOL, (stream, connection) => {
+      void this.#serve(stream, connection.remotePeer.toString())
+    }, { runOnLimitedConnection: true })
+  }
+
+  async stop (): Promise<void> {
+    this.#running = false
+    await this.#components.registrar.unhandle(RPC_PROTOCOL)
+    for (const [key, p] of this.#pending) { this.#pending.delete(key); p.answer({ t: 'result', id: p.id, ok: false, kind: 'cancelled', error: 'peer stopping' }) }
+    const streams = await Promise.allSettled(this.#outbound.values())
+    this.#outbound.clear()
+    await Promise.all(streams.map(async s => { if (s.status === 'fulfilled') await s.value.lp.unwrap().close().catch(() => {}) }))
+  }
+
+  async beacon (agents: string[], deadlineMs: number): Promise<BeaconResult> {
+    const round = new BeaconRound(this.#nextId++, agents, deadlineMs)
+    return await new Promise(resolve => {
+      let timer: NodeJS.Timeout | undefined
+      const run = (effects: BeaconEffect[]): void => {
+        for (const e of effects) {
+          if (e.type === 'timer') timer = setTimeout(() => run(round.tick()), Math.max(0, e.at - Date.now()))
+          if (e.type === 'done') {
+            clearTimeout(timer)
+            for (const agent of agents) this.#pending.delete(`${splitAgentId(agent)?.host} ${round.id}`)
+            resolve({ states: e.states, skipped: e.skipped })
+          }
+          if (e.type === 'send') {
+            const request = decodeRpc(e.data) as Extract<RpcMessage, { t: 'beacon' }>
+            if (e.to === this.#self) run(round.reply(e.to, answerBeacon(request, n => this.#host.liveState(n))))
+            else this.#request(e.to, request, m => run(round.reply(e.to, m)))
+          }
+        }
+      }
+      run(round.start(Date.now()))
+    })
+  }
+
+  async execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult> {
+    const parts = splitAgentId(agent)
+    if (parts === undefined) return { ok: false, kind: 'unavailable', error: `"${agent}" is not an agent id` }
+    if (parts.host === this.#self) return await this.#host.run(parts.name, input, deadlineMs, signal)
+    const id = this.#nextId++
+    return await new Promise<RunResult>(resolve => {
+      const finish = (result: RunResult): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.#pending.delete(`${parts.host} ${id}`)
+        resolve(result)
+      }
+      const giveUp = (kind: 'timeout' | 'cancelled', error: string): void => {
+        this.#send(parts.host, { t: 'cancel', id })
+        finish({ ok: false, kind, error })
+      }
+      const onAbort = (): void => giveUp('cancelled', 'cancelled by the requester')
+      const timer = setTimeout(() => giveUp('timeout', `no answer within ${deadlineMs} ms`), deadlineMs + this.#graceMs)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#request(parts.host, { t: 'execute', id, agent: parts.name, input, deadlineMs }, m => {
+        if (m.t !== 'result') return
+        finish(m.ok ? { ok: true, output: m.output, confidence: m.confidence, latencyMs: m.latencyMs } : { ok: false, kind: m.kind, error: m.error })
+      }, error => finish({ ok: false, kind: 'unavailable', error }))
+    })
+  }
+
+  /** Sends a request and routes its answer (same id) to `onAnswer`; `onError` if it cannot be sent. */
+  #request (peer: string, message: RpcMessage, onAnswer: (m: RpcMessage) => void, onError?: (error: string) => void): void {
+    const key = `${peer} ${message.id}`
+    this.#pending.set(key, { peer, id: message.id, answer: onAnswer })
+    this.#send(peer, message, error => { this.#pending.delete(key); onError?.(error) })
+  }
+
+  #send (peer: string, message: RpcMessage, onError?: (error: string) => void): void {
+    let data: Uint8Array
+    try {
+      data = encodeRpc(message)
+    } catch (err) {
+      onError?.((err as Error).message)
+      return
+    }
+    const outbound = this.#outbound.get(peer) ?? this.#open(peer)
+    this.#outbound.set(peer, outbound)
+    outbound.then(out => {
+      out.writes = out.writes.then(async () => { await out.lp.write(data) })
+      return out.writes
+    }).catch(err => {
+      this.#outbound.delete(peer)
+      onError?.(`cannot reach ${peer}: ${(err as Error).message}`)
+    })
+  }
+
+  /** Opens the stream to `peer` and reads its answers until it closes. */
+  async #open (peer: string): Promise<Outbound> {
+    const stream = await this.#components.connectionManager.openStream(peerIdFromString(peer), RPC_PROTOCOL, { runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: rpcLimits.maxMessageBytes })
+    void (async () => {
+      try {
+        while (this.#running) {
+          const message = decodeRpc((await lp.read()).subarray())
+          this.#pending.get(`${peer} ${message.id}`)?.answer(message)
+        }
+      } catch (err) {
+        this.#log('stream to %s ended: %s', peer, (err as Error).message)
+      } finally {
+        this.#outbound.delete(peer)
+        // Whatever was still waiting on this stream will not get an answer through it.
+        for (const p of this.#pending.values()) if (p.peer === peer) p.answer({ t: 'result', id: p.id, ok: false, kind: 'unavailable', error: `connection to ${peer} lost` })
+      }
+    })()
+    return { lp, writes: Promise.resolve() }
+  }
+
+  /** Answers one requester's stream: beacons at once, executions concurrently, cancels by id. */
+  async #serve (stream: Stream, peer: string): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: rpcLimits.maxMessageBytes })
+    const running = new Map<number, AbortController>()
+    let writes = Promise.resolve()
+    const reply = (m: RpcMessage): void => {
+      let data: Uint8Array
+      try {
+        data = encodeRpc(m)
+      } catch (err) {
+        // An answer too large to send still gets an answer: the requester must not wait in vain.
+        data = encodeRpc({ t: 'result', id: m.id, ok: false, kind: 'failed', error: (err as Error).message })
+      }
+      writes = writes.then(async () => { await lp.write(data) }).catch(() => {})
+    }
+    try {
+      while (this.#running) {
+        let message: RpcMessage
+        try {
+          message = decodeRpc((await lp.read()).subarray())
+        } catch (err) {
+          if ((err as Error).name !== 'RpcError') throw err
+          // Garbage gets the stream closed with the reason, never a hanging read.
+          this.#log('rejected a request from %s: %s', peer, (err as Error).message)
+          stream.abort(new Error(`rejected: ${(err as Error).message}`))
+          return
+        }
+        if (message.t === 'beacon') reply(answerBeacon(message, n => this.#host.liveState(n)))
+        if (message.t === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the requester'))
+        if (message.t === 'execute') {
+          const controller = new AbortController()
+          running.set(message.id, controller)
+          const id = message.id
+          void this.#host.run(message.agent, message.input, message.deadlineMs, controller.signal).then(result => {
+            running.delete(id)
+            reply({ t: 'result', id, ...(result.ok ? { ok: true, output: result.output ?? null, confidence: result.confidence, latencyMs: result.latencyMs } : result) } as RpcMessage)
+          })
+        }
+      }
+    } catch {
+      // The requester went away: nothing waits for these answers any more.
+    } finally {
+      for (const c of running.values()) c.abort(new Error('requester disconnected'))
+    }
+  }
+}
+
+export function rpcService (init: RpcServiceInit): (components: RpcServiceComponents) => RpcService {
+  return (components) => new DefaultRpcService(components, init)
+}
