@@ -5,46 +5,23 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentHost } from '../node/agent-host.ts'
-import type { Agent, AgentDescription } from '../node/agents/agent.ts'
+import type { Agent } from '../node/agents/agent.ts'
+import { gatedAgent } from './helpers/gated-agent.ts'
 import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing } from '../node/local-mesh.ts'
 import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
 import { RPC_PROTOCOL } from '../protocols/rpc/index.ts'
 
-/** An agent that waits until released (or aborted), so tests control timing without sleeps. */
-function gatedAgent (name: string, capacity = 1): Agent & { release: () => void, started: number, aborted: number } {
-  let gates: Array<() => void> = []
-  const agent = {
-    started: 0,
-    aborted: 0,
-    release: () => { const g = gates; gates = []; g.forEach(f => f()) },
-    describe: (): AgentDescription => ({
-      name, description: 'waits until released', skills: ['wait'], inputSchema: { type: 'object' }, outputSchema: { type: 'object' },
-      costPerCall: 1, latencyMs: 5, capacity, policy: []
-    }),
-    handle: async (input: unknown, signal?: AbortSignal) => {
-      agent.started++
-      await new Promise<void>((resolve, reject) => {
-        gates.push(resolve)
-        signal?.addEventListener('abort', () => { agent.aborted++; reject(signal.reason) }, { once: true })
-      })
-      return { output: { echo: input }, confidence: 0.7 }
-    }
-  }
-  return agent
-}
-
 describe('agent host', () => {
   it('runs at most `capacity` calls at once, queues the rest, and reports load and queue', async () => {
-    const gated = gatedAgent('gate', 2)
+    const gated = gatedAgent('gate', { capacity: 2 })
     const host = new AgentHost(new Map([['gate', gated]]))
     const calls = [1, 2, 3].map(async i => await host.run('gate', { i }, 5000))
-    await Promise.resolve()
+    await gated.whenStarted(2)
     expect(host.liveState('gate')).toMatchObject({ load: 1, queue: 1, available: true, latencyMs: 5 })
     expect(gated.started).toBe(2)
     gated.release()
-    await new Promise(resolve => setImmediate(resolve))
-    expect(gated.started).toBe(3)
+    await gated.whenStarted(3)
     gated.release()
     const results = await Promise.all(calls)
     expect(results.map(r => r.ok && r.output)).toEqual([{ echo: { i: 1 } }, { echo: { i: 2 } }, { echo: { i: 3 } }])
@@ -101,19 +78,18 @@ describe('rpc between real peers', () => {
     expect(gated.aborted).toBe(1)
     const controller = new AbortController()
     const pending = a.rpc.execute(`${b.peerId}/gate`, {}, 10_000, controller.signal)
-    while (gated.started < 2) await new Promise(resolve => setImmediate(resolve))
+    await gated.whenStarted(2)
     controller.abort()
     expect(await pending).toMatchObject({ ok: false, kind: 'cancelled' })
-    while (gated.aborted < 2) await new Promise(resolve => setImmediate(resolve))
-    expect(gated.aborted).toBe(2)
+    await gated.whenAborted(2)
   })
 
   it('beacons report live load, and a host that is gone is skipped at the deadline', async () => {
-    const gated = gatedAgent('gate', 2)
+    const gated = gatedAgent('gate', { capacity: 2 })
     const [a, b, c] = [await peer({ agents: [] }), await peer({ agents: [], customAgents: [gated] }), await peer()]
     await connectRing([a, b, c])
     const busy = a.rpc.execute(`${b.peerId}/gate`, {}, 10_000)
-    while (gated.started < 1) await new Promise(resolve => setImmediate(resolve))
+    await gated.whenStarted(1)
     const live = await a.rpc.beacon([`${b.peerId}/gate`, `${c.peerId}/sort`, `${c.peerId}/nothing`], 2000)
     expect(live.states.get(`${b.peerId}/gate`)).toMatchObject({ load: 0.5, queue: 0, available: true })
     expect(live.states.get(`${c.peerId}/sort`)).toMatchObject({ load: 0, available: true })
@@ -136,7 +112,7 @@ describe('rpc between real peers', () => {
     await connectRing([a, b])
     const started = performance.now()
     const pending = a.rpc.execute(`${b.peerId}/gate`, {}, 30_000)
-    while (gated.started < 1) await new Promise(resolve => setImmediate(resolve))
+    await gated.whenStarted(1)
     await b.stop()
     running.splice(running.indexOf(b), 1)
     const result = await pending

@@ -89,7 +89,7 @@ describe('running a task', () => {
     const [second] = dispatches(task.failure(first!.attempt, 'agent crashed', T0 + 10))
     expect(second!.agent).toBe('y')
     const timedOut = task.tick(T0 + 10 + 1000)
-    expect(timedOut).toContainEqual({ type: 'cancel', subtask: 'a', attempt: second!.attempt, agent: 'y' })
+    expect(timedOut).toContainEqual({ type: 'cancel', subtask: 'a', attempt: second!.attempt, agent: 'y', why: 'timeout' })
     const [third] = dispatches(timedOut)
     expect(third!.agent).toBe('z')
     expect(task.succeeded(second!.attempt, 'late', T0 + 1100)).toEqual([]) // abandoned: its late answer is ignored
@@ -148,7 +148,7 @@ describe('running a task', () => {
     expect(start).toContainEqual({ type: 'timer', at: T0 + 500 })
     const [da] = dispatches(task.routed('a', [c('x')], T0))
     const effects = task.tick(T0 + 500)
-    expect(effects).toContainEqual({ type: 'cancel', subtask: 'a', attempt: da!.attempt, agent: 'x' })
+    expect(effects).toContainEqual({ type: 'cancel', subtask: 'a', attempt: da!.attempt, agent: 'x', why: 'task-ended' })
     expect(finished(effects)).toMatchObject({ status: 'escalated', reason: 'task deadline of 500 ms passed' })
     expect([task.subtaskStatus('a'), task.subtaskStatus('b')]).toEqual(['cancelled', 'cancelled'])
   })

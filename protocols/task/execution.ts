@@ -24,8 +24,8 @@ export type TaskEffect =
   | { type: 'route', subtask: string, request: CapabilityRequest, exclude: string[] }
   /** Run one attempt; answer with `succeeded` or `failure` for this attempt id. */
   | { type: 'dispatch', subtask: string, attempt: number, agent: string, input: unknown, deadline: number }
-  /** Abandon an attempt (timed out, or the task ended): stop waiting for it and free the agent. */
-  | { type: 'cancel', subtask: string, attempt: number, agent: string }
+  /** Abandon an attempt: it timed out (the agent's fault) or the task ended (nobody's). */
+  | { type: 'cancel', subtask: string, attempt: number, agent: string, why: 'timeout' | 'task-ended' }
   | { type: 'timer', at: number }
   | { type: 'finished', status: Exclude<TaskStatus, 'running'>, reason?: string }
 
@@ -183,7 +183,7 @@ export class TaskExecution {
       const run = this.#runs.get(subtask)!
       const slot = run.slots.find(s => s.attempt === attempt)!
       if (slot.deadline !== undefined && now >= slot.deadline) {
-        effects.push({ type: 'cancel', subtask, attempt, agent: slot.agent! })
+        effects.push({ type: 'cancel', subtask, attempt, agent: slot.agent!, why: 'timeout' })
         effects.push(...this.#reroute(run, slot, attempt, 'timed out', now))
       }
     }
@@ -286,7 +286,7 @@ export class TaskExecution {
     for (const [attempt, subtask] of this.#attempts) {
       const run = this.#runs.get(subtask)!
       const slot = run.slots.find(s => s.attempt === attempt)!
-      effects.push({ type: 'cancel', subtask, attempt, agent: slot.agent! })
+      effects.push({ type: 'cancel', subtask, attempt, agent: slot.agent!, why: 'task-ended' })
       this.#log(now, { kind: 'cancel', subtask, agent: slot.agent, attempt, reason: status === 'done' ? 'task finished' : reason })
     }
     this.#attempts.clear()

@@ -1,0 +1,106 @@
+// Tasks across real peers over TCP: DAG execution, self-healing when a host dies, escalation.
+import { describe, it, expect, afterEach } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gatedAgent } from './helpers/gated-agent.ts'
+import { defaultAgentSpecs } from '../node/agents/registry.ts'
+import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import { runTask, type DispatchOutcome, type Router } from '../node/task-runner.ts'
+import { parseTask } from '../protocols/task/index.ts'
+
+const running: Peer[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
+  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
+})
+
+async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-run-'))
+  dirs.push(dataDir)
+  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
+  running.push(p)
+  return p
+}
+
+/** The simplest router: every agent in the table with the requested skills, by host id. */
+function skillsRouter (p: Peer, outcomes: DispatchOutcome[] = []): Router {
+  return {
+    async route (request, exclude) {
+      const candidates = p.capability.agents()
+        .filter(v => (request.skills ?? []).every(s => v.body.skills.includes(s)) && !exclude.includes(v.body.agent))
+        .sort((a, b) => a.body.agent.localeCompare(b.body.agent))
+        .map(v => ({ agent: v.body.agent, cost: v.body.cost }))
+      return { candidates, explanation: { candidates: candidates.map(c => c.agent) } }
+    },
+    outcome (o) { outcomes.push(o) }
+  }
+}
+
+const execute = (p: Peer) => async (agent: string, input: unknown, ms: number, signal: AbortSignal) => await p.rpc.execute(agent, input, ms, signal)
+
+describe('running tasks across peers', () => {
+  it('runs a DAG with fan-out and dependencies on remote agents', async () => {
+    const peers = await Promise.all([0, 1, 2].map(async () => await peer()))
+    await connectRing(peers)
+    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 18))
+    const requester = peers[0]!
+    const spec = parseTask({
+      id: 'report',
+      subtasks: [
+        { id: 'stats', capability: { skills: ['word-count'] }, input: { text: 'Peers gossip. Agents answer. Peers agree on answers.' } },
+        { id: 'math', capability: { skills: ['arithmetic'] }, input: { expression: '2 ^ 10' } },
+        // The two most frequent words ("peers" twice, then "agents", first of the ties), sorted.
+        { id: 'top', capability: { skills: ['sort'] }, input: { items: [{ $from: 'stats', path: '/topWords/0/word' }, { $from: 'stats', path: '/topWords/1/word' }] } },
+        { id: 'pick', capability: { skills: ['json'] }, input: { data: { words: { $from: 'stats', path: '/words' }, power: { $from: 'math', path: '/value' } }, pick: ['power', 'words'] } }
+      ]
+    })
+    const report = await runTask(spec, { router: skillsRouter(requester), execute: execute(requester) }).finished
+    expect(report.status).toBe('done')
+    expect(report.result).toEqual({ top: { items: ['agents', 'peers'], count: 2 }, pick: { result: { power: 1024, words: 8 } } })
+    // Both branches ran on remote hosts chosen by the router, each dispatch recorded.
+    expect(report.trace.filter(t => t.kind === 'dispatch')).toHaveLength(4)
+  })
+
+  it('reroutes when the host running a subtask dies, and the task still completes', async () => {
+    const gates = [0, 1, 2].map(() => gatedAgent('slow', { capacity: 4, skills: ['slow'] }))
+    const peers = [await peer({ agents: [] }), ...await Promise.all(gates.map(async g => await peer({ agents: [], customAgents: [g] })))]
+    await connectRing(peers)
+    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 3))
+    const requester = peers[0]!
+    const outcomes: DispatchOutcome[] = []
+    const run = runTask(parseTask({ subtasks: [{ id: 'step', capability: { skills: ['slow'] }, input: { n: 1 }, deadlineMs: 20_000 }] }),
+      { router: skillsRouter(requester, outcomes), execute: execute(requester) })
+    // Wait for the first choice to start, then kill its host.
+    await Promise.race(gates.map(async g => await g.whenStarted(1)))
+    const victim = gates.findIndex(g => g.started > 0)
+    const victimPeer = peers[victim + 1]!
+    await victimPeer.stop()
+    running.splice(running.indexOf(victimPeer), 1)
+    await Promise.race(gates.filter((_, i) => i !== victim).map(async g => await g.whenStarted(1)))
+    gates.forEach(g => g.release())
+    const report = await run.finished
+    expect(report.status).toBe('done')
+    expect(report.result).toEqual({ step: { echo: { n: 1 } } })
+    const reroute = report.trace.find(t => t.kind === 'reroute')!
+    expect(reroute.agent).toBe(`${victimPeer.peerId}/slow`)
+    expect(reroute.reason).toMatch(/unavailable|cancelled/)
+    expect(outcomes.map(o => o.result.ok)).toEqual([false, true])
+  })
+
+  it('escalates with the reason when no agent can do a subtask', async () => {
+    const peers = await Promise.all([0, 1].map(async () => await peer()))
+    await connectRing(peers)
+    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 12))
+    const report = await runTask(parseTask({ subtasks: [
+      { id: 'ok', capability: { skills: ['arithmetic'] }, input: { expression: '1+1' } },
+      { id: 'poem', capability: { skills: ['poetry'] }, input: {}, dependsOn: ['ok'] }
+    ] }), { router: skillsRouter(peers[0]!), execute: execute(peers[0]!) }).finished
+    expect(report.status).toBe('escalated')
+    expect(report.reason).toMatch(/subtask "poem": no usable agent/)
+    expect(report.outputs).toEqual({ ok: { value: 2 } })
+    expect(report.trace.at(-1)).toMatchObject({ kind: 'escalate', subtask: 'poem' })
+  })
+})
