@@ -1,0 +1,126 @@
+/**
+ * Keeps a CapabilityIndex in step with the capability table's events: `added` and `updated`
+ * embed the VCV's text with this peer's embedder and upsert, `removed` (expiry or tombstone)
+ * removes. The VCV's own `embedding` field is ignored: each peer embeds with its own model, so
+ * the vectors in one index always compare.
+ *
+ * Embedding is async and events are not: a removal, or a newer version, can arrive while an
+ * embed is in flight. Every event takes a sequence number per agent, and an embed only lands if
+ * its event is still the agent's latest; so a late embed never brings back a removed agent nor
+ * overwrites a newer version.
+ */
+import type { SignedVcv, TableEvent, VcvBody } from '../protocols/capability/index.ts'
+import type { Embedder } from './embedder.ts'
+import type { CapabilityIndex, IndexRecord } from './index-store.ts'
+
+/** The text a VCV is embedded from: description, then skills. One function, so every peer agrees. */
+export function capabilityText (body: Pick<VcvBody, 'description' | 'skills'>): string {
+  return `${body.description}\n${body.skills.join(' ')}`
+}
+
+/** The index fields of a VCV, everything but the vector. */
+export function recordFields (body: VcvBody): Omit<IndexRecord, 'agent' | 'vector' | 'model'> {
+  return {
+    skills: body.skills,
+    policy: body.policy,
+    schemaHash: Buffer.from(body.schemaHash).toString('hex'),
+    cost: body.cost,
+    latencyMs: body.latencyMs,
+    capacity: body.capacity
+  }
+}
+
+export interface IndexSyncOptions {
+  /** An embed that failed (default: a process warning). The agent keeps its previous vector, with the new fields. */
+  onError?: (err: Error, agent: string) => void
+}
+
+export class IndexSync {
+  readonly #index: CapabilityIndex
+  readonly #embedder: Embedder
+  readonly #onError: (err: Error, agent: string) => void
+  /** The latest event per agent, in flight or applied; gone once the agent is removed. */
+  readonly #latest = new Map<string, { seq: number, version: number }>()
+  /** The text whose vector the index holds, per agent: a new version with the same text needs no embed. */
+  readonly #text = new Map<string, string>()
+  readonly #inFlight = new Set<Promise<void>>()
+  #seq = 0
+
+  constructor (index: CapabilityIndex, embedder: Embedder, options: IndexSyncOptions = {}) {
+    if (index.model !== embedder.model || index.dims !== embedder.dims) {
+      throw new Error(`the index is for ${index.model} (${index.dims} dims) but the embedder is ${embedder.model} (${embedder.dims} dims)`)
+    }
+    this.#index = index
+    this.#embedder = embedder
+    this.#onError = options.onError ?? ((err, agent) => { process.emitWarning(`capability index: could not embed ${agent}: ${err.message}`) })
+  }
+
+  /** Feeds one table event; events other than added, updated and removed are ignored. Never rejects. */
+  async handle (event: TableEvent): Promise<void> {
+    if (event.type === 'added') return await this.onAdded(event.vcv)
+    if (event.type === 'updated') return await this.onUpdated(event.vcv)
+    if (event.type === 'removed') this.onRemoved(event.agent)
+  }
+
+  async onAdded (vcv: SignedVcv): Promise<void> { await this.#apply(vcv) }
+  async onUpdated (vcv: SignedVcv): Promise<void> { await this.#apply(vcv) }
+
+  onRemoved (agent: string): void {
+    this.#latest.delete(agent)
+    this.#text.delete(agent)
+    this.#index.remove(agent)
+  }
+
+  /** Resolves once no embed is in flight (for shutdown and tests). */
+  async idle (): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight])
+  }
+
+  async #apply (vcv: SignedVcv): Promise<void> {
+    const { agent, version } = vcv.body
+    const latest = this.#latest.get(agent)
+    // The table only moves versions forward; this also holds against a caller replaying events.
+    if (latest !== undefined && latest.version >= version) return
+    const seq = ++this.#seq
+    this.#latest.set(agent, { seq, version })
+    const text = capabilityText(vcv.body)
+    const fields = recordFields(vcv.body)
+    if (this.#text.get(agent) === text && this.#index.has(agent)) {
+      // A re-issue (every third of the lifetime) usually changes nothing embedded: no embed call.
+      this.#index.updateFields(agent, fields)
+      return
+    }
+    const work = this.#embedAndUpsert(agent, seq, text, fields)
+    this.#inFlight.add(work)
+    try {
+      await work
+    } finally {
+      this.#inFlight.delete(work)
+    }
+  }
+
+  async #embedAndUpsert (agent: string, seq: number, text: string, fields: Omit<IndexRecord, 'agent' | 'vector' | 'model'>): Promise<void> {
+    let vector: Float32Array | undefined
+    let error: Error | undefined
+    try {
+      vector = (await this.#embedder.embed([text]))[0]
+      if (vector === undefined) error = new Error('the embedder returned no vector')
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err))
+    }
+    // Superseded while embedding: a newer version or a removal owns the agent now.
+    if (this.#latest.get(agent)?.seq !== seq) return
+    try {
+      if (vector !== undefined && error === undefined) {
+        this.#index.upsert({ agent, vector, model: this.#embedder.model, ...fields })
+        this.#text.set(agent, text)
+        return
+      }
+    } catch (err) {
+      error = err as Error
+    }
+    // Keep the old vector but never stale fields: policy and schema filters must see the latest.
+    if (this.#index.has(agent)) this.#index.updateFields(agent, fields)
+    this.#onError(error ?? new Error('unknown embedding failure'), agent)
+  }
+}

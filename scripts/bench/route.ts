@@ -1,0 +1,181 @@
+/**
+ * Routing one subtask among many VCVs: the capability index's HNSW search (top-10, a required
+ * skill as filter, cost re-rank) against a brute-force scan over the same vectors with the same
+ * filter and re-rank, measured in the same run. Also reports recall@10 of HNSW against the scan.
+ *
+ * Data: 100k (quick: 10k) embedding-like vectors, 384 dims: random mixtures of 16 latent
+ * directions with decaying weight, plus small noise, L2-normalised (isotropic random vectors make
+ * any ANN index look either perfect or useless). Each record's first skill names its dominant
+ * latent direction, so a query's required skill matches the region it points at, as in routing;
+ * two more skills are random. The index runs with its defaults (50k-slot shards: 2 at 100k).
+ */
+import { CapabilityIndex, type SearchFilter } from '../../capability-index/index.ts'
+import type { Bench, BenchResult } from '../bench.ts'
+
+const DIMS = 384
+const LATENT = 16
+const K = 10
+const COST_WEIGHT = 0.3
+const CANDIDATES = 4 * K
+
+interface Data { vectors: Float32Array, topic: Uint8Array, skills: Array<ReadonlySet<string>>, cost: Float64Array }
+
+/** mulberry32, so every run builds the same data. */
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gaussian (rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
+}
+
+/** `n` unit vectors in a low-rank space, each with its dominant latent direction. */
+function embeddingLike (n: number, latents: Float32Array, rand: () => number): { vectors: Float32Array, topic: Uint8Array } {
+  const vectors = new Float32Array(n * DIMS)
+  const topic = new Uint8Array(n)
+  const w = new Float64Array(LATENT)
+  for (let i = 0; i < n; i++) {
+    let best = 0
+    for (let j = 0; j < LATENT; j++) {
+      w[j] = gaussian(rand) / Math.sqrt(1 + j)
+      if (Math.abs(w[j]!) > Math.abs(w[best]!)) best = j
+    }
+    topic[i] = best
+    const row = vectors.subarray(i * DIMS, (i + 1) * DIMS)
+    for (let d = 0; d < DIMS; d++) {
+      let x = 0.1 * gaussian(rand)
+      for (let j = 0; j < LATENT; j++) x += w[j]! * latents[j * DIMS + d]!
+      row[d] = x
+    }
+    normalize(row)
+  }
+  return { vectors, topic }
+}
+
+function normalize (v: Float32Array): void {
+  let s = 0
+  for (let d = 0; d < v.length; d++) s += v[d]! * v[d]!
+  const k = 1 / Math.sqrt(s)
+  for (let d = 0; d < v.length; d++) v[d] = v[d]! * k
+}
+
+function makeData (n: number, rand: () => number): { data: Data, latents: Float32Array } {
+  const latents = new Float32Array(LATENT * DIMS)
+  for (let j = 0; j < LATENT; j++) {
+    const row = latents.subarray(j * DIMS, (j + 1) * DIMS)
+    for (let d = 0; d < DIMS; d++) row[d] = gaussian(rand)
+    normalize(row)
+  }
+  const { vectors, topic } = embeddingLike(n, latents, rand)
+  const skills: Array<ReadonlySet<string>> = []
+  const cost = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    skills.push(new Set([`topic-${topic[i]!}`, `skill-${Math.floor(rand() * 40)}`, `skill-${Math.floor(rand() * 40)}`]))
+    cost[i] = Math.round(rand() * 50) / 10
+  }
+  return { data: { vectors, topic, skills, cost }, latents }
+}
+
+/** The baseline: one pass over the matrix, same filter, same two-stage re-rank. */
+function bruteForce (data: Data, q: Float32Array, skill: string): string[] {
+  const n = data.topic.length
+  const top: Array<{ i: number, sim: number }> = []
+  for (let i = 0; i < n; i++) {
+    if (!data.skills[i]!.has(skill)) continue
+    let sim = 0
+    const base = i * DIMS
+    for (let d = 0; d < DIMS; d++) sim += data.vectors[base + d]! * q[d]!
+    if (top.length === CANDIDATES && sim <= top[CANDIDATES - 1]!.sim) continue
+    let at = top.length === CANDIDATES ? CANDIDATES - 1 : top.length
+    if (top.length < CANDIDATES) top.push({ i, sim })
+    while (at > 0 && top[at - 1]!.sim < sim) { top[at] = top[at - 1]!; at-- }
+    top[at] = { i, sim }
+  }
+  return top
+    .map(({ i, sim }) => ({ i, score: sim - COST_WEIGHT * data.cost[i]! / (1 + data.cost[i]!) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, K)
+    .map(({ i }) => `agent-${i}`)
+}
+
+function percentile (xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+}
+
+export const routeBench: Bench = async ({ quick }) => {
+  const n = quick ? 10_000 : 100_000
+  const queryCount = quick ? 300 : 1000
+  const scanCount = quick ? 100 : 200
+  const rand = prng(2026)
+  const { data, latents } = makeData(n, rand)
+  const queries = embeddingLike(queryCount, latents, rand)
+
+  const built = performance.now()
+  const index = new CapabilityIndex({ dims: DIMS, model: 'bench-384' })
+  for (let i = 0; i < n; i++) {
+    index.upsert({
+      agent: `agent-${i}`,
+      vector: data.vectors.subarray(i * DIMS, (i + 1) * DIMS),
+      skills: [...data.skills[i]!],
+      policy: ['deterministic'],
+      schemaHash: '00',
+      cost: data.cost[i]!,
+      latencyMs: 5,
+      capacity: 8
+    })
+  }
+  const buildSeconds = (performance.now() - built) / 1000
+  const shards = index.stats().groups[0]?.shards.length ?? 0
+  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shards, M 16, efConstruction 100, ef 100)`)
+
+  const query = (i: number): { vector: Float32Array, skill: string } => ({
+    vector: queries.vectors.subarray(i * DIMS, (i + 1) * DIMS),
+    skill: `topic-${queries.topic[i]!}`
+  })
+  const search = (i: number): string[] => {
+    const { vector, skill } = query(i)
+    const filter: SearchFilter = { skills: [skill], policy: ['deterministic'] }
+    return index.search({ vector, k: K, filter, costWeight: COST_WEIGHT, candidates: CANDIDATES }).map(h => h.agent)
+  }
+
+  for (let i = 0; i < Math.min(100, queryCount); i++) search(i) // warm up
+  const hnswMs: number[] = []
+  const hnswTop: string[][] = []
+  for (let i = 0; i < queryCount; i++) {
+    const t = performance.now()
+    hnswTop.push(search(i))
+    hnswMs.push(performance.now() - t)
+  }
+  const scanMs: number[] = []
+  let overlap = 0
+  for (let i = 0; i < scanCount; i++) {
+    const { vector, skill } = query(i)
+    const t = performance.now()
+    const exact = bruteForce(data, vector, skill)
+    scanMs.push(performance.now() - t)
+    const got = new Set(hnswTop[i])
+    overlap += exact.filter(a => got.has(a)).length / exact.length
+  }
+  const recall = overlap / scanCount
+  let passing = 0
+  for (let i = 0; i < n; i++) if (data.skills[i]!.has(query(0).skill)) passing++
+  console.error(`route: ${queryCount} HNSW queries, ${scanCount} scans; the first query's skill filter passes ${(100 * passing / n).toFixed(1)}% of records`)
+
+  const result = (metric: string, value: number, unit: string, baseline: string, baselineValue: number): BenchResult =>
+    ({ bench: 'route', metric, value, unit, baseline, baselineValue, ratio: value / baselineValue })
+  const hp50 = percentile(hnswMs, 0.5)
+  const sp50 = percentile(scanMs, 0.5)
+  return [
+    result('search-p50', hp50, 'ms', 'brute-force-scan', sp50),
+    result('search-p99', percentile(hnswMs, 0.99), 'ms', 'brute-force-scan', percentile(scanMs, 0.99)),
+    result('recall@10', recall, 'fraction', 'brute-force-scan', 1)
+  ]
+}
