@@ -1,20 +1,50 @@
 /**
  * A peer's control API: HTTP on 127.0.0.1 only (it is for the local user, not the mesh).
- * GET /agents — every VCV the peer knows; GET /status — identity, addresses, counts.
+ *
+ * GET  /agents       every VCV the peer knows
+ * GET  /peers        connected peers
+ * GET  /status       identity, addresses, counts
+ * POST /tasks        submit a task (JSON or YAML body); `?wait=1` answers with its report when done
+ * GET  /tasks/<id>   a task's status, and its result and trace once finished
+ * POST /run          `{ text, skills?, input?, deadlineMs? }`: a one-subtask task, answered when done
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import { TaskSpecError } from '../protocols/task/index.ts'
 import { PeerStartError, type Peer } from './peer.ts'
 import { vcvJson } from './present.ts'
+
+const MAX_BODY_BYTES = 1024 * 1024
+
+class HttpError extends Error {
+  readonly status: number
+  constructor (status: number, message: string) { super(message); this.status = status }
+}
 
 export async function startApi (peer: Peer, port: number): Promise<{ port: number, close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const reply = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
+      if (res.headersSent) return
+      // After refusing a body we did not read, close the connection rather than drain it.
+      const close = status === 413
+      res.writeHead(status, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) })
+      res.end(JSON.stringify(body), () => { if (close) req.socket?.destroy() })
     }
-    if (req.method !== 'GET') return reply(405, { error: `${req.method} is not supported; use GET` })
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const path = url.pathname
+    if (req.method === 'POST' && (path === '/tasks' || path === '/run')) {
+      void handlePost(peer, req, path, url.searchParams.get('wait') === '1').then(
+        ({ status, body }) => reply(status, body),
+        (err: Error) => reply(err instanceof HttpError ? err.status : err instanceof TaskSpecError ? 400 : 500, { error: err.message }))
+      return
+    }
+    if (req.method !== 'GET') return reply(405, { error: `${req.method} ${path} is not supported; see the API list in README` })
+    if (path.startsWith('/tasks/')) {
+      const view = peer.tasks.get(decodeURIComponent(path.slice('/tasks/'.length)))
+      return view === undefined ? reply(404, { error: `no task ${path.slice(7)} on this peer` }) : reply(200, view)
+    }
+    if (path === '/peers') return reply(200, peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString() })))
     if (path === '/agents') return reply(200, peer.capability.agents().map(vcvJson))
     if (path === '/status') {
       return reply(200, {
@@ -26,7 +56,7 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
         flaggedHosts: peer.capability.flaggedHosts()
       })
     }
-    reply(404, { error: `no route ${path}; try /agents or /status` })
+    reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks` })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -41,4 +71,35 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
     port: (server.address() as AddressInfo).port,
     close: async () => { await new Promise<void>(resolve => server.close(() => resolve())); server.closeAllConnections() }
   }
+}
+
+async function handlePost (peer: Peer, req: IncomingMessage, path: string, wait: boolean): Promise<{ status: number, body: unknown }> {
+  const text = await readBody(req)
+  let value: unknown
+  try {
+    value = (req.headers['content-type'] ?? '').includes('json') ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new HttpError(400, `the body is not valid JSON or YAML: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (path === '/run') {
+    const o = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
+    const extra = Object.keys(o).filter(k => !['text', 'skills', 'input', 'deadlineMs'].includes(k))
+    if (extra.length > 0) throw new HttpError(400, `/run takes text, skills, input and deadlineMs, not "${extra[0]}"`)
+    value = { subtasks: [{ id: 'run', capability: { ...(o.text !== undefined ? { text: o.text } : {}), ...(o.skills !== undefined ? { skills: o.skills } : {}) }, input: o.input ?? null, ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}) }] }
+    wait = true
+  }
+  const run = peer.tasks.submit(value)
+  if (!wait) return { status: 202, body: { id: run.id, status: 'running' } }
+  return { status: 200, body: await run.finished }
+}
+
+async function readBody (req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body exceeds ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }

@@ -37,3 +37,22 @@ export async function writeAtomic (path: string, data: Uint8Array | string, mode
   await writeFile(tmp, data, { mode })
   await rename(tmp, path)
 }
+
+/**
+ * Saves `content()` to `path` whenever asked, coalescing bursts: at most one write runs at a time,
+ * and a request made during a write is served by one more write afterwards, so nothing is lost.
+ */
+export function coalescedWriter (path: string, content: () => string): { save: () => void, flush: () => Promise<void> } {
+  let dirty = false
+  let running: Promise<void> | undefined
+  const save = (): void => {
+    dirty = true
+    running ??= (async () => {
+      while (dirty) {
+        dirty = false
+        await writeAtomic(path, content())
+      }
+    })().catch(err => { process.emitWarning(`could not save ${path}: ${(err as Error).message}`) }).finally(() => { running = undefined })
+  }
+  return { save, flush: async () => { save(); await running } }
+}

@@ -19,14 +19,18 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { LocalAgent } from '../protocols/capability/index.ts'
+import type { LocalAgent, SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
 import { createAgent } from './agents/registry.ts'
 import { capabilityService, type CapabilityService } from './capability-service.ts'
 import { gossip, type GossipProfile, type GossipSub } from './gossip.ts'
 import { AgentHost } from './agent-host.ts'
+import { CapabilityIndex, HashEmbedder, IndexSync, OpenAiEmbedder, type Embedder } from '../capability-index/index.ts'
+import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type SelectionPolicy } from '../protocols/routing/index.ts'
+import { MeshRouter } from './router.ts'
+import { TaskBoard } from './tasks.ts'
 import { rpcService, type RpcService } from './rpc-service.ts'
-import { loadOrCreateIdentity, writeAtomic } from './identity.ts'
+import { coalescedWriter, loadOrCreateIdentity } from './identity.ts'
 
 export interface PeerConfig {
   /** Holds identity.key and state.json. */
@@ -40,16 +44,30 @@ export interface PeerConfig {
   ttlMs?: number
   antiEntropyIntervalMs?: number
   gossipProfile?: GossipProfile
+  /** Selection policy by name (default `linucb`); its state persists in the data directory. */
+  routingPolicy?: string
+  /** Text embedder for the capability index (default: the offline hash embedder, or the
+   * OpenAI-compatible one when AGENTMESH_EMBEDDINGS_URL is set). */
+  embedder?: Embedder
 }
 
 export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown }
 
 export interface Peer {
   readonly peerId: string
+  readonly dataDir: string
   readonly libp2p: Libp2p<PeerServices>
   readonly capability: CapabilityService
   /** Beacons and remote execution of any agent in the mesh. */
   readonly rpc: RpcService
+  /** Semantic screening, beacon and bandit selection. */
+  readonly router: MeshRouter
+  /** The HNSW index over the verified VCVs; embedding is asynchronous, see `whenIndexed`. */
+  readonly index: CapabilityIndex
+  /** Resolves once every table change so far is reflected in the index. */
+  whenIndexed (): Promise<void>
+  /** Tasks this peer runs for its user. */
+  readonly tasks: TaskBoard
   /** This host's agents by local name. */
   readonly agents: ReadonlyMap<string, Agent>
   multiaddrs (): string[]
@@ -64,6 +82,7 @@ export class PeerStartError extends Error {
 }
 
 const STATE_FILE = 'state.json'
+const POLICY_FILE = 'bandit.json'
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -107,25 +126,43 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   }
 
   const capability = libp2p.services.capability
-  let saving: Promise<void> | undefined
-  let dirty = false
-  const saveState = (): void => {
-    dirty = true
-    saving ??= (async () => {
-      while (dirty) {
-        dirty = false
-        await writeAtomic(statePath, JSON.stringify({ versions: capability.versions() }))
-      }
-    })().catch(() => {}).finally(() => { saving = undefined })
-  }
+  const stateFile = coalescedWriter(statePath, () => JSON.stringify({ versions: capability.versions() }))
+  const saveState = (): void => { stateFile.save() }
   capability.addEventListener('agent:advertised', saveState)
+
+  // The semantic index follows the verified table; each peer embeds VCV text with its own embedder.
+  const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
+  const index = new CapabilityIndex({ model: embedder.model, dims: embedder.dims })
+  const sync = new IndexSync(index, embedder)
+  const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
+  capability.addEventListener('agent:added', follow)
+  capability.addEventListener('agent:updated', follow)
+  capability.addEventListener('agent:removed', e => { sync.onRemoved(e.detail.agent) })
   for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
+
+  const policyPath = join(config.dataDir, POLICY_FILE)
+  const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
+  const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()))
+  const router = new MeshRouter({
+    index,
+    embedder,
+    policy,
+    table: capability,
+    beacon: async (agentIds, ms) => await libp2p.services.rpc.beacon(agentIds, ms),
+    onLearned: () => { policyFile.save() }
+  })
+  const tasks = new TaskBoard(router, async (agent, input, ms, signal) => await libp2p.services.rpc.execute(agent, input, ms, signal))
 
   return {
     peerId: libp2p.peerId.toString(),
+    dataDir: config.dataDir,
     libp2p,
     capability,
     rpc: libp2p.services.rpc,
+    router,
+    index,
+    whenIndexed: async () => { await sync.idle() },
+    tasks,
     agents,
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
     async dial (addrs, timeoutMs = 5000) {
@@ -141,8 +178,9 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     },
     async stop () {
       capability.removeEventListener('agent:advertised', saveState)
+      tasks.cancelAll('peer stopping')
       await libp2p.stop()
-      await saving
+      await Promise.all([stateFile.flush(), policyFile.flush(), sync.idle()])
     }
   }
 }
@@ -168,6 +206,24 @@ function parseAddr (addr: string, what: string): ReturnType<typeof multiaddr> {
   } catch {
     throw new PeerStartError(`${what} "${addr}" is not a multiaddr — write it like /ip4/127.0.0.1/tcp/7100 (add /p2p/<peer id> for a peer to dial)`)
   }
+}
+
+/** The saved policy, or a fresh one of that name when there is none (or it cannot be used). */
+async function loadPolicy (path: string, name: string): Promise<SelectionPolicy> {
+  if (!isPolicyName(name)) throw new PeerStartError(`unknown routing policy "${name}" — use one of ${POLICY_NAMES.join(', ')}`)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch {
+    return createPolicy(name)
+  }
+  try {
+    const saved = restorePolicy(JSON.parse(text))
+    if (saved.name === name) return saved
+  } catch (err) {
+    process.emitWarning(`routing state ${path} is unusable (${(err as Error).message}); starting a fresh ${name} policy`)
+  }
+  return createPolicy(name)
 }
 
 async function readState (path: string): Promise<{ versions: Record<string, number> }> {

@@ -1,6 +1,13 @@
-/** The candidate closest to a misspelt word (case-insensitive, at most `maxDistance` edits), for "did you mean" hints. */
+/**
+ * The candidate closest to a misspelt word, for "did you mean" hints: case-insensitive, at most
+ * `maxDistance` edits away, or one the word is a clear prefix of (`apiKey` → `apiKeyEnv`).
+ */
 export function suggest (word: string, candidates: readonly string[], maxDistance = 2): string | undefined {
   const w = word.toLowerCase()
+  if (w.length >= 3) {
+    const prefixed = candidates.filter(c => c.toLowerCase().startsWith(w))
+    if (prefixed.length === 1) return prefixed[0]
+  }
   let best: string | undefined
   let bestDistance = maxDistance + 1
   for (const c of candidates) {

@@ -18,7 +18,9 @@ export interface BenchResult {
 export type Bench = (options: { quick: boolean }) => Promise<BenchResult[]>
 
 const benches: Record<string, { about: string, load: () => Promise<Bench> }> = {
-  gossip: { about: 'CPU per VCV delivery, agentmesh gossip settings vs gossipsub defaults', load: async () => (await import('./bench/gossip.ts')).gossipBench }
+  gossip: { about: 'CPU per VCV delivery, agentmesh gossip settings vs gossipsub defaults', load: async () => (await import('./bench/gossip.ts')).gossipBench },
+  bandit: { about: 'LinUCB decision + update vs a bare typed-array kernel (and ml-matrix)', load: async () => (await import('./bench/bandit.ts')).banditBench },
+  route: { about: 'routing among 100k VCVs: HNSW search vs a brute-force scan, p50/p99 and recall', load: async () => (await import('./bench/route.ts')).routeBench }
 }
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean' }, quick: { type: 'boolean' } }, allowPositionals: true })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AgentInputError } from '../node/agents/agent.ts'
 import type { Agent } from '../node/agents/agent.ts'
-import { agentKinds, createAgent, defaultAgentSpecs } from '../node/agents/registry.ts'
+import { agentKinds, createAgent, defaultAgentSpecs, demoKinds } from '../node/agents/registry.ts'
 import { ConfigError, loadAgentsFile, parseAgentsYaml } from '../node/agents/config.ts'
 import { NAME_PATTERN } from '../protocols/capability/schema.ts'
 import { splitSentences } from '../node/agents/text.ts'
@@ -24,7 +24,7 @@ const rejects = async (agent: Agent, input: unknown, message: RegExp): Promise<v
 }
 
 describe('every built-in agent', () => {
-  for (const kind of agentKinds) {
+  for (const kind of demoKinds) {
     it(`${kind}: describe() is complete and self-consistent`, () => {
       const d = createAgent({ kind }).describe()
       expect(d.name).toBe(kind)
@@ -84,13 +84,14 @@ describe('every built-in agent', () => {
 })
 
 describe('registry', () => {
-  it('lists six kinds and builds one default spec of each', () => {
-    expect(agentKinds).toEqual(['arithmetic', 'unit-convert', 'text-stats', 'sort', 'json-transform', 'summarize'])
-    expect(defaultAgentSpecs()).toEqual(agentKinds.map((kind) => ({ kind })))
+  it('lists six demo kinds (plus llm) and builds one default spec of each demo kind', () => {
+    expect(demoKinds).toEqual(['arithmetic', 'unit-convert', 'text-stats', 'sort', 'json-transform', 'summarize'])
+    expect(agentKinds).toEqual([...demoKinds, 'llm'])
+    expect(defaultAgentSpecs()).toEqual(demoKinds.map((kind) => ({ kind })))
   })
 
   it('names the known kinds for an unknown kind, including prototype names', () => {
-    expect(() => createAgent({ kind: 'weather' })).toThrow(/unknown agent kind "weather"; known kinds are arithmetic, unit-convert, text-stats, sort, json-transform, summarize/)
+    expect(() => createAgent({ kind: 'weather' })).toThrow(/unknown agent kind "weather"; known kinds are arithmetic, unit-convert, text-stats, sort, json-transform, summarize, llm/)
     expect(() => createAgent({ kind: 'constructor' })).toThrow(/unknown agent kind/)
   })
 })
@@ -525,7 +526,7 @@ describe('agents file', () => {
 
   it('ships a demo file with the six kinds that all build', () => {
     const specs = loadAgentsFile(fileURLToPath(new URL('../node/agents/demo-agents.yaml', import.meta.url)))
-    expect(specs.map((s) => s.kind).sort()).toEqual([...agentKinds].sort())
+    expect(specs.map((s) => s.kind).sort()).toEqual([...demoKinds].sort())
     expect(specs.map((s) => createAgent(s).describe().name)).toEqual(['calc', 'unit-convert', 'text-stats', 'sort', 'json-transform', 'tldr'])
   })
 
@@ -552,7 +553,7 @@ describe('agents file', () => {
     fails('agents:\n  - kind: sort\n  - kind: weather\n', /bad\.yaml: agents\[1\]: unknown kind string "weather" — use one of arithmetic, unit-convert, text-stats, sort, json-transform, summarize/)
     fails('agents:\n  - name: calc\n', /agents\[0\]: missing "kind"/)
     fails('agents:\n  - arithmetic\n', /agents\[0\]: expected a mapping such as "kind: arithmetic"/)
-    fails('agents:\n  - kind: sort\n    cost: 1\n', /agents\[0\]: unknown field "cost" — allowed fields are kind, name, description, skills, costPerCall, latencyMs, capacity, policy/)
+    fails('agents:\n  - kind: sort\n    cost: 1\n', /agents\[0\]: unknown field "cost" \(did you mean "costPerCall"\?\) — allowed fields are kind, name, description, skills, costPerCall, latencyMs, capacity, policy, llm/)
     fails('agents:\n  - kind: sort\n    costpercall: 1\n', /unknown field "costpercall" \(did you mean "costPerCall"\?\)/)
   })
 

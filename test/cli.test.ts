@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { agentKinds } from '../node/agents/registry.ts'
+import { agentKinds, demoKinds } from '../node/agents/registry.ts'
 import type { VcvJson } from '../node/present.ts'
 
 const BIN = fileURLToPath(new URL('../bin/agentmesh.js', import.meta.url))
@@ -215,7 +215,7 @@ describe('agentmesh up', () => {
     // The agents table: every demo agent twice (one per host), each seen by both peers.
     const table = up.stdout.slice(up.stdout.indexOf('converged in'))
     expect(table).toMatch(/^AGENT\s+HOST\s+VER\s+SKILLS\s+COST\s+LATENCY\s+CAP\s+EXPIRES\s+SEEN BY$/m)
-    for (const name of agentKinds) {
+    for (const name of demoKinds) {
       const rows = table.split('\n').filter(l => l.startsWith(`${name} `))
       expect(rows, name).toHaveLength(2)
       for (const row of rows) expect(row).toMatch(/\s2\/2$/)
@@ -253,13 +253,13 @@ describe('agentmesh up', () => {
       expect(a.expiresAt).toBeGreaterThan(now)
     }
     for (const host of peerIds) {
-      expect(agents.filter(a => a.host === host).map(a => a.name).sort(), host).toEqual([...agentKinds].sort())
+      expect(agents.filter(a => a.host === host).map(a => a.name).sort(), host).toEqual([...demoKinds].sort())
     }
 
     const text = await run(home, ['agents', '--api-port', String(B + 1000)])
     expect(text.exited, transcript(text)).toEqual({ code: 0, signal: null })
     expect(text.stdout).toMatch(new RegExp(`^12 agents known to the peer at 127\\.0\\.0\\.1:${B + 1000}$`, 'm'))
-    expect(lines(text.stdout).filter(l => agentKinds.some(k => l.startsWith(`${k} `)))).toHaveLength(12)
+    expect(lines(text.stdout).filter(l => demoKinds.some(k => l.startsWith(`${k} `)))).toHaveLength(12)
 
     // Ctrl-C: the terminal signals the whole process group.
     const t0 = performance.now()
@@ -287,7 +287,7 @@ describe('agentmesh node', () => {
     expect(readyA.peerId).toMatch(/^12D3KooW\w+$/)
     expect(readyA.multiaddrs).toContain(`/ip4/127.0.0.1/tcp/${B}/p2p/${readyA.peerId}`)
     expect(readyA.api).toBe(`http://127.0.0.1:${B + 1000}`)
-    expect([...readyA.agents].sort()).toEqual([...agentKinds].sort())
+    expect([...readyA.agents].sort()).toEqual([...demoKinds].sort())
 
     const b = start(home, ['node', '--port', String(B + 1), '--api-port', String(B + 1001), '--data', join(home, 'b'),
       '--bootstrap', readyA.multiaddrs[0]!, '--json'])
@@ -296,7 +296,7 @@ describe('agentmesh node', () => {
     // Each learns the other's agents over gossip.
     const learned = await b.waitFor('node B to learn an agent of A', () =>
       jsonLine<{ agent: string, version: number }>(b, o => o['event'] === 'agent-added' && String(o['agent']).startsWith(`${readyA.peerId}/`)))
-    expect(agentKinds).toContain(learned.agent.slice(readyA.peerId.length + 1))
+    expect(demoKinds).toContain(learned.agent.slice(readyA.peerId.length + 1))
     expect(learned.version).toBeGreaterThanOrEqual(1)
     await a.waitFor('node A to learn an agent of B', () =>
       jsonLine(a, o => o['event'] === 'agent-added' && String(o['agent']).startsWith(`${readyB.peerId}/`)))

@@ -114,7 +114,7 @@ describe('a mesh of real peers', () => {
     await until([a, b], () => b.capability.agents().length === 12)
     const id = agentOf(a, 'summarize')
     const version = b.capability.agents().find(v => v.body.agent === id)!.body.version
-    const dataDir = dirs[0]!
+    const dataDir = a.dataDir
     await a.stop()
     running.splice(running.indexOf(a), 1)
     const again = await peer({ dataDir })

@@ -42,10 +42,10 @@ function skillsRouter (p: Peer, outcomes: DispatchOutcome[] = []): Router {
 const execute = (p: Peer) => async (agent: string, input: unknown, ms: number, signal: AbortSignal) => await p.rpc.execute(agent, input, ms, signal)
 
 describe('running tasks across peers', () => {
-  it('runs a DAG with fan-out and dependencies on remote agents', async () => {
-    const peers = await Promise.all([0, 1, 2].map(async () => await peer()))
+  it('a real 5-peer mesh runs a DAG with fan-out and dependencies on remote agents', async () => {
+    const peers = await Promise.all([0, 1, 2, 3, 4].map(async () => await peer()))
     await connectRing(peers)
-    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 18))
+    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 30))
     const requester = peers[0]!
     const spec = parseTask({
       id: 'report',
@@ -88,6 +88,27 @@ describe('running tasks across peers', () => {
     expect(reroute.agent).toBe(`${victimPeer.peerId}/slow`)
     expect(reroute.reason).toMatch(/unavailable|cancelled/)
     expect(outcomes.map(o => o.result.ok)).toEqual([false, true])
+  })
+
+  it('escalates with the reason when every host of the needed agent dies mid-task', async () => {
+    const gates = [0, 1].map(() => gatedAgent('slow', { capacity: 4, skills: ['slow'] }))
+    const peers = [await peer({ agents: [] }), ...await Promise.all(gates.map(async g => await peer({ agents: [], customAgents: [g] })))]
+    await connectRing(peers)
+    await untilTables(peers, () => peers.every(p => p.capability.agents().length === 2))
+    const requester = peers[0]!
+    const run = runTask(parseTask({ subtasks: [{ id: 'step', capability: { skills: ['slow'] }, input: {} }] }),
+      { router: skillsRouter(requester), execute: execute(requester) })
+    await Promise.race(gates.map(async g => await g.whenStarted(1)))
+    for (const host of peers.slice(1)) {
+      await host.stop()
+      running.splice(running.indexOf(host), 1)
+    }
+    const report = await run.finished
+    expect(report.status).toBe('escalated')
+    expect(report.reason).toMatch(/subtask "step": no (usable agent|agent left)/)
+    // Each failure is visible: one reroute per lost host, then the escalation.
+    expect(report.trace.filter(t => t.kind === 'reroute').length).toBeGreaterThanOrEqual(1)
+    expect(report.trace.at(-1)).toMatchObject({ kind: 'escalate', subtask: 'step' })
   })
 
   it('escalates with the reason when no agent can do a subtask', async () => {

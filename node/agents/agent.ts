@@ -47,6 +47,19 @@ export class AgentInputError extends Error {
   override name = 'AgentInputError'
 }
 
+/** Where an `llm` agent sends its prompts: any OpenAI-compatible chat-completions endpoint. */
+export interface LlmSettings {
+  /** Base URL, e.g. http://127.0.0.1:8080/v1 (`/chat/completions` is appended). */
+  url: string
+  model: string
+  systemPrompt?: string
+  /** Name of the environment variable holding the API key (keys never live in config files). */
+  apiKeyEnv?: string
+  temperature?: number
+  maxTokens?: number
+  timeoutMs?: number
+}
+
 /** One agent entry of a YAML agents file; everything but `kind` overrides the kind's defaults. */
 export interface AgentSpec {
   kind: string
@@ -57,4 +70,6 @@ export interface AgentSpec {
   latencyMs?: number
   capacity?: number
   policy?: string[]
+  /** Only for kind `llm`. */
+  llm?: LlmSettings
 }

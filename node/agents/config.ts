@@ -24,7 +24,8 @@ export class ConfigError extends Error {
 const MAX_DESCRIPTION = 2000
 const MAX_LIST = 32
 const MAX_TOKEN = 64
-const FIELDS = ['kind', 'name', 'description', 'skills', 'costPerCall', 'latencyMs', 'capacity', 'policy'] as const
+const FIELDS = ['kind', 'name', 'description', 'skills', 'costPerCall', 'latencyMs', 'capacity', 'policy', 'llm'] as const
+const LLM_FIELDS = ['url', 'model', 'systemPrompt', 'apiKeyEnv', 'temperature', 'maxTokens', 'timeoutMs'] as const
 
 export function loadAgentsFile(path: string): AgentSpec[] {
   let text: string
@@ -99,6 +100,12 @@ function parseEntry(entry: unknown, at: string): AgentSpec {
     throw new ConfigError(`${at}: unknown kind ${describe(kind)} — use one of ${agentKinds.join(', ')}`)
   }
   const spec: AgentSpec = { kind }
+  if ((kind === 'llm') !== (entry['llm'] !== undefined)) {
+    throw new ConfigError(kind === 'llm'
+      ? `${at}: an llm agent needs an "llm" section — add llm: { url: http://127.0.0.1:8080/v1, model: <model> }`
+      : `${at}: "llm" settings belong only to kind llm`)
+  }
+  if (kind === 'llm') spec.llm = parseLlm(entry['llm'], `${at}: llm`)
   const name = entry['name']
   if (name !== undefined) {
     if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
@@ -134,6 +141,35 @@ function parseEntry(entry: unknown, at: string): AgentSpec {
     spec.capacity = capacity
   }
   return spec
+}
+
+function parseLlm(value: unknown, at: string): NonNullable<AgentSpec['llm']> {
+  if (!isMapping(value)) throw new ConfigError(`${at} must be a mapping with url and model`)
+  for (const key of Object.keys(value)) {
+    if (!(LLM_FIELDS as readonly string[]).includes(key)) {
+      const hint = suggest(key, LLM_FIELDS)
+      throw new ConfigError(`${at}: unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ''} — allowed fields are ${LLM_FIELDS.join(', ')}`)
+    }
+  }
+  const url = value['url']
+  if (typeof url !== 'string' || !/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`${at}: "url" must be an http(s) URL such as http://127.0.0.1:8080/v1`)
+  const model = value['model']
+  if (typeof model !== 'string' || model === '') throw new ConfigError(`${at}: "model" must name the model, e.g. "gpt-4o-mini"`)
+  const out: NonNullable<AgentSpec['llm']> = { url, model }
+  for (const key of ['systemPrompt', 'apiKeyEnv'] as const) {
+    const v = value[key]
+    if (v === undefined) continue
+    if (typeof v !== 'string' || v === '') throw new ConfigError(`${at}: "${key}" must be a non-empty string`)
+    if (key === 'apiKeyEnv' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new ConfigError(`${at}: "apiKeyEnv" names an environment variable (e.g. OPENAI_API_KEY); the key itself never goes in this file`)
+    out[key] = v
+  }
+  for (const [key, min, max] of [['temperature', 0, 2], ['maxTokens', 1, 1_000_000], ['timeoutMs', 1, 3_600_000]] as const) {
+    const v = value[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ConfigError(`${at}: "${key}" must be a number from ${min} to ${max}`)
+    out[key] = v
+  }
+  return out
 }
 
 function tokenList(value: unknown, at: string): string[] {

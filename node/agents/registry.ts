@@ -4,6 +4,7 @@
 import type { Agent, AgentSpec } from './agent.ts'
 import { createArithmeticAgent } from './arithmetic.ts'
 import { createJsonTransformAgent } from './json-transform.ts'
+import { createLlmAgent } from './llm.ts'
 import { createSortAgent } from './sort.ts'
 import { createSummarizeAgent } from './summarize.ts'
 import { createTextStatsAgent } from './text-stats.ts'
@@ -19,7 +20,11 @@ const FACTORIES: ReadonlyMap<string, AgentFactory> = new Map([
   ['sort', createSortAgent],
   ['json-transform', createJsonTransformAgent],
   ['summarize', createSummarizeAgent],
+  ['llm', (spec) => createLlmAgent(spec)],
 ])
+
+/** The deterministic demo kinds: runnable anywhere, with nothing to configure. */
+export const demoKinds: readonly string[] = Object.freeze(['arithmetic', 'unit-convert', 'text-stats', 'sort', 'json-transform', 'summarize'])
 
 /** Names of the built-in kinds, in a fixed order. */
 export const agentKinds: readonly string[] = Object.freeze([...FACTORIES.keys()])
@@ -37,7 +42,7 @@ export function createAgent(spec: AgentSpec): Agent {
   return factory(spec)
 }
 
-/** One spec of each built-in kind, with the kind's defaults. */
+/** One spec of each demo kind, with the kind's defaults. */
 export function defaultAgentSpecs(): AgentSpec[] {
-  return agentKinds.map((kind) => ({ kind }))
+  return demoKinds.map((kind) => ({ kind }))
 }

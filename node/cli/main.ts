@@ -5,12 +5,15 @@ import { suggest } from '../suggest.ts'
 import { agentsCommand, agentsHelp } from './agents-command.ts'
 import { UsageError } from './args.ts'
 import { nodeCommand, nodeHelp } from './node-command.ts'
+import { runCommand, runHelp, submitCommand, submitHelp } from './task-commands.ts'
 import { upCommand, upHelp } from './up.ts'
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>, help: string }> = {
   up: { run: upCommand, help: upHelp },
   node: { run: nodeCommand, help: nodeHelp },
-  agents: { run: agentsCommand, help: agentsHelp }
+  agents: { run: agentsCommand, help: agentsHelp },
+  run: { run: runCommand, help: runHelp },
+  submit: { run: submitCommand, help: submitHelp }
 }
 
 const usage = `agentmesh — a peer-to-peer mesh of AI agents
@@ -18,6 +21,8 @@ const usage = `agentmesh — a peer-to-peer mesh of AI agents
   agentmesh up --peers N       run N local peers and show what they agree on
   agentmesh node               run one peer (join others with --bootstrap)
   agentmesh agents             list the agents a running peer knows
+  agentmesh run "<request>"    find an agent for a request and run it (--input JSON)
+  agentmesh submit FILE        run a task DAG from YAML/JSON and explain every routing decision
   agentmesh help COMMAND       details of one command`
 
 export async function main (argv: string[]): Promise<number> {

@@ -10,18 +10,22 @@ import { loadAgentsFile } from '../agents/config.ts'
 import { ringTargets } from '../local-mesh.ts'
 import { AGENT_HEADERS, agentRows, shortId, sortAgents, table } from '../present.ts'
 import { integer, parse, UsageError } from './args.ts'
+import { printReport, submitTask } from './task-commands.ts'
+import { readFile } from 'node:fs/promises'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 
 export const upHelp = `agentmesh up --peers N [--agents FILE] [--base-port P] [--data DIR] [--ttl SECONDS]
-             [--until-converged] [--json] [--timeout SECONDS]
+             [--until-converged] [--json] [--timeout SECONDS] [--demo]
 
 Starts N peers (1-200) as separate processes on 127.0.0.1: peer i listens on P+i (default
 P=${DEFAULT_PORT}) with its API on P+${API_PORT_OFFSET}+i, keeps its identity in DIR/peer-i (default
 ~/.agentmesh/up) and hosts the agents of FILE (default: the six demo agents).
 --until-converged exits once every peer knows every agent (exit 1 after --timeout, default 60 s);
-with --json it prints one JSON object: peers, agents, convergedMs, perPeer, …`
+with --json it prints one JSON object: peers, agents, convergedMs, perPeer, …
+--demo runs node/agents/demo-task.yaml through the mesh once it has converged (npm start does).`
 
 const BIN = fileURLToPath(new URL('../../bin/agentmesh.js', import.meta.url))
+const DEMO_TASK = fileURLToPath(new URL('../agents/demo-task.yaml', import.meta.url))
 
 interface PeerProcess {
   index: number
@@ -44,7 +48,8 @@ export async function upCommand (argv: string[]): Promise<number> {
     ttl: { type: 'string' },
     'until-converged': { type: 'boolean' },
     json: { type: 'boolean' },
-    timeout: { type: 'string' }
+    timeout: { type: 'string' },
+    demo: { type: 'boolean' }
   })
   if (values.peers === undefined) throw new UsageError('up: say how many peers, e.g. agentmesh up --peers 5')
   const n = integer('up', 'peers', values.peers, 5, 1, 200)
@@ -108,6 +113,11 @@ export async function upCommand (argv: string[]): Promise<number> {
     out(`\nconverged in ${Math.round(convergedMs)} ms: every peer knows all ${total} agents`)
     out(table(AGENT_HEADERS.concat('SEEN BY'), agentRows(agents, Date.now()).map((row, i) => [...row, seenBy[i]!])))
     out(`\n${table(['PEER', 'ID', 'KNOWS'], perPeer.map(p => [String(p.peer), shortId(p.peerId), `${p.known}/${total}`]))}`)
+    if (values.demo === true && !json) {
+      out(`\nrunning the demo task (${DEMO_TASK}) from peer 0:`)
+      const report = await submitTask(peers[0]!.ready!.apiPort, await readFile(DEMO_TASK, 'utf8'))
+      printReport(report)
+    }
     if (untilConverged) return 0
     out('\nthe mesh is running — agentmesh agents --api-port <API> lists what a peer knows; Ctrl-C stops all peers')
     await watch(peers, () => interrupted, out)

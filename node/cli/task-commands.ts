@@ -1,0 +1,114 @@
+/** `agentmesh run` and `agentmesh submit`: hand a task to a running peer and show how it went. */
+import { readFile } from 'node:fs/promises'
+import type { TraceEntry } from '../../protocols/task/index.ts'
+import { shortId, table } from '../present.ts'
+import type { TaskReport } from '../task-runner.ts'
+import { integer, parse, UsageError } from './args.ts'
+import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
+
+export const runHelp = `agentmesh run "<request>" [--input JSON] [--skills a,b] [--api-port P] [--json]
+
+Asks the peer whose API is on 127.0.0.1:P (default ${DEFAULT_PORT + API_PORT_OFFSET}) to find an agent for the
+request and run it with the given input. Prints the result and how the agent was chosen.
+Example: agentmesh run "what is 17 times 23" --input '{"expression": "17 * 23"}'`
+
+export const submitHelp = `agentmesh submit FILE [--api-port P] [--json]
+
+Runs a task DAG from a YAML or JSON file on the peer whose API is on 127.0.0.1:P and prints the
+result and the routing explanation of every subtask (candidates, UCB mean and bonus, reroutes).`
+
+export async function runCommand (argv: string[]): Promise<number> {
+  const { values, positionals } = parse('run', argv, {
+    input: { type: 'string' }, skills: { type: 'string' }, 'api-port': { type: 'string' }, json: { type: 'boolean' }
+  }, true)
+  const text = positionals.join(' ').trim()
+  if (text === '' && values.skills === undefined) throw new UsageError('run: say what you need, e.g. agentmesh run "convert 5 miles to km" --input \'{"value":5,"from":"mi","to":"km"}\'')
+  let input: unknown = null
+  if (values.input !== undefined) {
+    try {
+      input = JSON.parse(values.input)
+    } catch (err) {
+      throw new UsageError(`run: --input must be JSON (${(err as Error).message}) — quote it for the shell, e.g. --input '{"expression": "1+1"}'`)
+    }
+  }
+  const body = { ...(text !== '' ? { text } : {}), ...(values.skills !== undefined ? { skills: values.skills.split(',').map(s => s.trim()).filter(Boolean) } : {}), input }
+  const report = await post('run', values['api-port'], '/run', JSON.stringify(body), 'application/json')
+  return show(report, values.json === true)
+}
+
+export async function submitCommand (argv: string[]): Promise<number> {
+  const { values, positionals } = parse('submit', argv, { 'api-port': { type: 'string' }, json: { type: 'boolean' } }, true)
+  const file = positionals[0]
+  if (file === undefined || positionals.length > 1) throw new UsageError('submit: give one task file, e.g. agentmesh submit task.yaml')
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`submit: cannot read ${file}: ${(err as Error).message} — check the path`)
+  }
+  const report = await post('submit', values['api-port'], '/tasks?wait=1', text, file.endsWith('.json') ? 'application/json' : 'application/yaml')
+  return show(report, values.json === true)
+}
+
+/** Runs a YAML task on the peer with that API port and waits for its report. */
+export async function submitTask (apiPort: number, yaml: string): Promise<TaskReport> {
+  return await post('submit', String(apiPort), '/tasks?wait=1', yaml, 'application/yaml')
+}
+
+async function post (command: string, apiPort: string | undefined, path: string, body: string, type: string): Promise<TaskReport> {
+  const port = integer(command, 'api-port', apiPort, DEFAULT_PORT + API_PORT_OFFSET, 1, 65535)
+  let res: Response
+  try {
+    res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body, headers: { 'content-type': type } })
+  } catch (err) {
+    throw new UsageError(`${command}: no agentmesh peer answered on 127.0.0.1:${port} (${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}) — start one with \`npm start\` or \`agentmesh node\`, or point at it with --api-port`)
+  }
+  const answer = await res.json() as TaskReport & { error?: string }
+  if (!res.ok) throw new UsageError(`${command}: the peer refused the task: ${answer.error ?? res.statusText}`)
+  return answer
+}
+
+function show (report: TaskReport, json: boolean): number {
+  if (json) console.log(JSON.stringify(report, null, 2))
+  else printReport(report)
+  return report.status === 'done' ? 0 : 1
+}
+
+/** The result and, per subtask, how its agent was chosen and what failed. */
+export function printReport (report: TaskReport): void {
+  const took = report.trace.length > 1 ? report.trace.at(-1)!.at - report.trace[0]!.at : 0
+  console.log(`task ${report.id}: ${report.status}${report.reason !== undefined ? ` — ${report.reason}` : ''} (${took} ms, spent ${round(report.spent)})`)
+  if (Object.keys(report.result).length > 0) console.log(`result:\n${indent(JSON.stringify(Object.keys(report.result).length === 1 ? Object.values(report.result)[0] : report.result, null, 2))}`)
+  for (const subtask of [...new Set(report.trace.flatMap(t => t.subtask === undefined ? [] : [t.subtask]))]) {
+    console.log(`\nsubtask ${subtask}`)
+    console.log(indent(explain(report.trace.filter(t => t.subtask === subtask))))
+  }
+}
+
+/** One subtask's routing decisions and failures, as people read them. */
+function explain (trace: TraceEntry[]): string {
+  const lines: string[] = []
+  for (const t of trace) {
+    if (t.kind === 'route') {
+      const d = (t.detail ?? {}) as { policy?: string, screened?: Array<{ agent: string, similarity: number }>, scores?: Array<{ agent: string, mean: number, bonus: number, score: number }>, chosen?: string, skipped?: string[], reason?: string }
+      const similarity = new Map((d.screened ?? []).map(s => [s.agent, s.similarity]))
+      const rows = (d.scores ?? []).map(s => [s.agent === d.chosen ? '→' : ' ', shortAgent(s.agent), String(similarity.get(s.agent) ?? ''), String(s.mean), String(s.bonus), String(s.score)])
+      lines.push(`route (${d.policy ?? 'router'})${d.reason !== undefined ? `: ${d.reason}` : ''}`)
+      if (rows.length > 0) lines.push(indent(table([' ', 'CANDIDATE', 'SIMILARITY', 'UCB MEAN', 'BONUS', 'SCORE'], rows)))
+      if ((d.skipped ?? []).length > 0) lines.push(`  no beacon answer in time: ${d.skipped!.map(shortAgent).join(', ')}`)
+    }
+    if (t.kind === 'dispatch') lines.push(`dispatch #${t.attempt} to ${shortAgent(t.agent ?? '')}`)
+    if (t.kind === 'reroute') lines.push(`reroute: ${shortAgent(t.agent ?? '')} ${t.reason ?? ''}`)
+    if (t.kind === 'escalate') lines.push(`escalate: ${t.reason ?? ''}`)
+    if (t.kind === 'done') lines.push('done')
+  }
+  return lines.join('\n')
+}
+
+function shortAgent (agent: string): string {
+  const slash = agent.indexOf('/')
+  return slash < 0 ? agent : `${shortId(agent.slice(0, slash))}/${agent.slice(slash + 1)}`
+}
+
+const indent = (text: string): string => text.split('\n').map(l => `  ${l}`).join('\n')
+const round = (x: number): number => Math.round(x * 1000) / 1000

@@ -1,0 +1,113 @@
+/**
+ * The mesh router: semantic screening in the HNSW index, a beacon to the top-L candidates' hosts,
+ * and selection by a bandit policy that learns from every dispatch's outcome.
+ *
+ * @example
+ * ```ts
+ * const router = new MeshRouter({ index, embedder, policy: createPolicy('linucb'), beacon: (a, ms) => peer.rpc.beacon(a, ms), table })
+ * const { candidates, explanation } = await router.route({ text: 'what is 17 times 23' }, [])
+ * router.outcome({ subtask, agent: candidates[0].agent, result, latencyMs })   // the bandit learns
+ * ```
+ */
+import type { CapabilityIndex, Embedder } from '../capability-index/index.ts'
+import type { SignedVcv } from '../protocols/capability/index.ts'
+import type { CandidateState, SelectionPolicy } from '../protocols/routing/index.ts'
+import type { CapabilityRequest } from '../protocols/task/index.ts'
+import type { BeaconResult } from './rpc-service.ts'
+import type { DispatchOutcome, RouteAnswer, Router } from './task-runner.ts'
+
+export interface MeshRouterInit {
+  index: CapabilityIndex
+  embedder: Embedder
+  policy: SelectionPolicy
+  beacon: (agents: string[], deadlineMs: number) => Promise<BeaconResult>
+  /** The verified VCVs: skills-only requests and costs come from here. */
+  table: { agents: () => SignedVcv[] }
+  /** Candidates taken from the index (default 10) and beaconed (default 3). */
+  topK?: number
+  topL?: number
+  beaconDeadlineMs?: number
+  /** Cost re-rank weight in the index search (default 0.1). */
+  costWeight?: number
+  /** Until consensus earns reputations (a later milestone), every agent has this one. */
+  reputation?: (agent: string) => number
+  /** A learned dispatch: persist the policy. */
+  onLearned?: () => void
+  random?: () => number
+  now?: () => number
+}
+
+/** Latency credited to an attempt that never answered. */
+const NO_ANSWER_MS = 60_000
+
+export class MeshRouter implements Router {
+  readonly #init: MeshRouterInit
+  readonly #pending = new Map<string, string[]>() // agent -> dispatch ids awaiting an outcome, oldest first
+  #next = 1
+
+  constructor (init: MeshRouterInit) {
+    this.#init = init
+  }
+
+  get policy (): SelectionPolicy { return this.#init.policy }
+
+  async route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer> {
+    const { topK = 10, topL = 3, beaconDeadlineMs = 150 } = this.#init
+    const screened = (await this.#screen(request, new Set(exclude), topK)).slice(0, topL)
+    if (screened.length === 0) return { candidates: [], explanation: { policy: this.#init.policy.name, screened: [], reason: 'no agent matches' } }
+    const live = await this.#init.beacon(screened.map(h => h.agent), beaconDeadlineMs)
+    const states: CandidateState[] = screened.flatMap(h => {
+      const s = live.states.get(h.agent)
+      if (s === undefined) return []
+      return [{ agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }]
+    })
+    const explanation: Record<string, unknown> = {
+      policy: this.#init.policy.name,
+      screened: screened.map(h => ({ agent: h.agent, similarity: round(h.similarity), cost: h.cost })),
+      skipped: live.skipped
+    }
+    if (states.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
+    const id = `d${this.#next++}`
+    const selection = this.#init.policy.select(states, { taskType: screened[0]!.agent.split('/')[1] }, this.#init.random ?? Math.random, { id, now: this.#now() })
+    this.#pending.set(selection.chosen, [...this.#pending.get(selection.chosen) ?? [], id])
+    const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
+    const order = [selection.chosen, ...states.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
+    const cost = new Map(screened.map(h => [h.agent, h.cost]))
+    return {
+      candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
+      explanation: { ...explanation, scores: selection.scores.map(s => ({ agent: s.agent, mean: round(s.mean), bonus: round(s.bonus), score: round(s.score) })), chosen: selection.chosen }
+    }
+  }
+
+  /** The bandit learns from the dispatch it chose; fallbacks further down the list were not its choice. */
+  outcome (o: DispatchOutcome): void {
+    const ids = this.#pending.get(o.agent)
+    const id = ids?.shift()
+    if (id === undefined) return
+    if (ids!.length === 0) this.#pending.delete(o.agent)
+    const cost = this.#init.table.agents().find(v => v.body.agent === o.agent)?.body.cost ?? 0
+    const latencyMs = Number.isFinite(o.latencyMs) ? o.latencyMs : NO_ANSWER_MS
+    const result = this.#init.policy.feedback(id, { success: o.result.ok, latencyMs, cost }, this.#now())
+    if (result.status === 'learned') this.#init.onLearned?.()
+  }
+
+  /** Nearest agents to the request text (skills filtered inside the search), or by skills alone. */
+  async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<Array<{ agent: string, similarity: number, cost: number }>> {
+    if (request.text !== undefined) {
+      const [vector] = await this.#init.embedder.embed([request.text])
+      return this.#init.index.search({ vector: vector!, k, filter: { skills: request.skills, exclude }, costWeight: this.#init.costWeight ?? 0.1 })
+    }
+    const wanted = (request.skills ?? []).map(s => s.toLowerCase())
+    return this.#init.table.agents()
+      .filter(v => !exclude.has(v.body.agent) && wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)))
+      .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost }))
+      .sort((a, b) => a.cost - b.cost || a.agent.localeCompare(b.agent))
+      .slice(0, k)
+  }
+
+  #now (): number { return (this.#init.now ?? Date.now)() }
+}
+
+function round (x: number): number {
+  return Math.round(x * 1000) / 1000
+}
