@@ -102,7 +102,10 @@ export interface CapabilityIndexOptions {
   M?: number
   /** Build-time candidate list (default 100). */
   efConstruction?: number
-  /** Search-time candidate list (default 100; at least the number of candidates asked for). */
+  /**
+   * Search-time candidate list per shard (default 64; at least the number of candidates asked
+   * for). A fan-out over several shards recalls at least as well as one shard of the same size.
+   */
   ef?: number
   /** First allocation of a shard, doubled as it fills (default 1024). */
   initialCapacity?: number
@@ -127,7 +130,7 @@ export const INDEX_FORMAT_VERSION = 1
 const FORMAT = 'agentmesh-capability-index'
 const META_FILE = 'capability-index.json'
 const FLAT_SCAN_MIN = 256
-const FLAT_SCAN_C = 2
+const FLAT_SCAN_C = 8
 
 interface Entry {
   record: StoredRecord
@@ -205,7 +208,7 @@ export class CapabilityIndex {
       maxShardSize: positiveInt(maxShardSize, 'maxShardSize'),
       M: positiveInt(options.M ?? 16, 'M', 256),
       efConstruction: positiveInt(options.efConstruction ?? 100, 'efConstruction'),
-      ef: positiveInt(options.ef ?? 100, 'ef'),
+      ef: positiveInt(options.ef ?? 64, 'ef'),
       initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity'))
     }
     if (options.flatScanLimit !== undefined) {
@@ -323,7 +326,7 @@ export class CapabilityIndex {
       ? flatScan(rarest ?? groupEntries(group), unit(point), accept, candidates)
       : rarest !== undefined && rarest.size <= this.#flatScanLimit(group)
         ? flatScan(rarest, unit(point), accept, candidates)
-        : hnswSearch(group, point, accept, candidates)
+        : hnswSearch(group, point, query.filter === undefined ? undefined : accept, candidates)
     found.sort((a, b) => b.similarity - a.similarity)
     const hits: SearchHit[] = found.slice(0, candidates).map(({ entry, similarity }) => ({
       agent: entry.record.agent,
@@ -540,12 +543,20 @@ function admits (filter: SearchFilter | undefined): (entry: Entry) => boolean {
 
 type Found = Array<{ entry: Entry, similarity: number }>
 
-/** Every shard of the group, with the filter inside the HNSW search; unsorted across shards. */
-function hnswSearch (group: Group, point: number[], accept: (entry: Entry) => boolean, n: number): Found {
+/**
+ * Every shard of the group, with the filter inside the HNSW search; unsorted across shards.
+ * Without a filter no callback is passed (each costs a native-to-JS call): removed labels are
+ * marked deleted in hnswlib, and a label without a live entry is dropped from the results anyway.
+ */
+function hnswSearch (group: Group, point: number[], accept: ((entry: Entry) => boolean) | undefined, n: number): Found {
   const found: Found = []
   for (const shard of group.shards) {
     if (shard.live === 0) continue
     const entries = shard.entries
+    if (accept === undefined) {
+      collect(shard.hnsw.searchKnn(point, Math.min(n, shard.capacity)), entries, found)
+      continue
+    }
     // An exception thrown inside hnswlib's filter callback aborts the process (hnswlib-node
     // 3.0), so a throwing `available` is caught here and rethrown once the search returns.
     let failed = false
@@ -562,12 +573,16 @@ function hnswSearch (group: Group, point: number[], accept: (entry: Entry) => bo
       }
     })
     if (failed) throw failure
-    for (let i = 0; i < result.neighbors.length; i++) {
-      const entry = entries[result.neighbors[i]!]
-      if (entry !== undefined) found.push({ entry, similarity: 1 - result.distances[i]! })
-    }
+    collect(result, entries, found)
   }
   return found
+}
+
+function collect (result: { neighbors: number[], distances: number[] }, entries: Array<Entry | undefined>, found: Found): void {
+  for (let i = 0; i < result.neighbors.length; i++) {
+    const entry = entries[result.neighbors[i]!]
+    if (entry !== undefined) found.push({ entry, similarity: 1 - result.distances[i]! })
+  }
 }
 
 function * groupEntries (group: Group): Iterable<Entry> {

@@ -43,6 +43,9 @@ export interface RpcService {
   execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult>
 }
 
+/** Read errors that mean the requester sent something we refuse. */
+const REJECTED = new Set(['RpcError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError'])
+
 interface Outbound {
   lp: LengthPrefixedStream<Stream>
   writes: Promise<void>
@@ -203,8 +206,9 @@ class DefaultRpcService implements RpcService, Startable {
         try {
           message = decodeRpc((await lp.read()).subarray())
         } catch (err) {
-          if ((err as Error).name !== 'RpcError') throw err
-          // Garbage gets the stream closed with the reason, never a hanging read.
+          // Anything but garbage or an oversized message is the requester closing its side.
+          if (!REJECTED.has((err as Error).name)) return
+          // Garbage or an oversized message: close the stream with the reason, never a hanging read.
           this.#log('rejected a request from %s: %s', peer, (err as Error).message)
           stream.abort(new Error(`rejected: ${(err as Error).message}`))
           return
@@ -221,8 +225,6 @@ class DefaultRpcService implements RpcService, Startable {
           })
         }
       }
-    } catch {
-      // The requester went away: nothing waits for these answers any more.
     } finally {
       for (const c of running.values()) c.abort(new Error('requester disconnected'))
     }

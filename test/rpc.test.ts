@@ -10,7 +10,7 @@ import { gatedAgent } from './helpers/gated-agent.ts'
 import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing } from '../node/local-mesh.ts'
 import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
-import { RPC_PROTOCOL } from '../protocols/rpc/index.ts'
+import { RPC_PROTOCOL, rpcLimits } from '../protocols/rpc/index.ts'
 
 describe('agent host', () => {
   it('runs at most `capacity` calls at once, queues the rest, and reports load and queue', async () => {
@@ -129,5 +129,18 @@ describe('rpc between real peers', () => {
     await lpStream(stream).write(new TextEncoder().encode('not cbor at all'))
     await closed
     expect(stream.status).not.toBe('open')
+  })
+
+  it('an oversized request closes the stream instead of being buffered or left hanging', async () => {
+    const [a, b] = [await peer(), await peer({ agents: [] })]
+    await connectRing([a, b])
+    const stream = await b.libp2p.dialProtocol(a.libp2p.peerId, RPC_PROTOCOL)
+    const closed = new Promise<void>(resolve => { stream.addEventListener('close', () => resolve()) })
+    // Only the length prefix is needed: it announces more than the 1 MiB limit.
+    await lpStream(stream).write(new Uint8Array(rpcLimits.maxMessageBytes + 1)).catch(() => {})
+    await closed
+    expect(stream.status).not.toBe('open')
+    // The peer still serves others.
+    expect(await b.rpc.execute(`${a.peerId}/sort`, { items: [2, 1] }, 5000)).toMatchObject({ ok: true, output: { items: [1, 2] } })
   })
 })
