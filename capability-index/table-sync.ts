@@ -71,6 +71,14 @@ export class IndexSync {
     this.#index.remove(agent)
   }
 
+  /** The text behind each indexed vector: saved with the index, so a reload re-embeds nothing unchanged. */
+  texts (): Record<string, string> { return Object.fromEntries(this.#text) }
+
+  /** After loading a saved index: the texts its vectors came from (entries it does not hold are ignored). */
+  restoreTexts (texts: Record<string, string>): void {
+    for (const [agent, text] of Object.entries(texts)) if (typeof text === 'string' && this.#index.has(agent)) this.#text.set(agent, text)
+  }
+
   /** Resolves once no embed is in flight (for shutdown and tests). */
   async idle (): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight])

@@ -59,6 +59,10 @@ export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
   agents (): SignedVcv[]
   versions (): Record<string, number>
   flaggedHosts (): string[]
+  /** Every live signed record, to save with the peer's state. */
+  records (): Uint8Array[]
+  /** Reloads saved records, each verified again; this host's own are skipped. */
+  restore (records: Uint8Array[]): void
 }
 
 const VERDICTS: Record<Verdict, TopicValidatorResult> = {
@@ -148,6 +152,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   agents (): SignedVcv[] { return this.#table.agents() }
   versions (): Record<string, number> { return this.#table.versions() }
   flaggedHosts (): string[] { return this.#table.flaggedHosts() }
+  records (): Uint8Array[] { return this.#table.records(this.#now()) }
+  restore (records: Uint8Array[]): void { this.#run(this.#table.restore(records, this.#now())) }
 
   /** Carries out what the table asked for. */
   #run (effects: Array<Effect<TableEvent>>): void {

@@ -30,7 +30,8 @@ import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type Selection
 import { MeshRouter } from './router.ts'
 import { TaskBoard } from './tasks.ts'
 import { rpcService, type RpcService } from './rpc-service.ts'
-import { coalescedWriter, loadOrCreateIdentity } from './identity.ts'
+import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './identity.ts'
+import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 
 export interface PeerConfig {
   /** Holds identity.key and state.json. */
@@ -83,6 +84,10 @@ export class PeerStartError extends Error {
 
 const STATE_FILE = 'state.json'
 const POLICY_FILE = 'bandit.json'
+/** The verified table (signed records, verified again on load), the index and the texts it embedded. */
+const TABLE_FILE = 'table.cbor'
+const INDEX_DIR = 'index'
+const TEXTS_FILE = 'index-texts.json'
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -132,13 +137,19 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
 
   // The semantic index follows the verified table; each peer embeds VCV text with its own embedder.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
-  const index = new CapabilityIndex({ model: embedder.model, dims: embedder.dims })
+  const index = loadIndex(join(config.dataDir, INDEX_DIR), embedder)
   const sync = new IndexSync(index, embedder)
+  sync.restoreTexts(await readJson(join(config.dataDir, TEXTS_FILE)) as Record<string, string> ?? {})
   const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
   capability.addEventListener('agent:added', follow)
   capability.addEventListener('agent:updated', follow)
   capability.addEventListener('agent:removed', e => { sync.onRemoved(e.detail.agent) })
   for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
+  // What this peer knew before it stopped, verified again; then the index keeps only what the table has.
+  capability.restore(await readRecords(join(config.dataDir, TABLE_FILE)))
+  await sync.idle()
+  const live = new Set(capability.agents().map(v => v.body.agent))
+  for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
 
   const policyPath = join(config.dataDir, POLICY_FILE)
   const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
@@ -181,6 +192,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
       tasks.cancelAll('peer stopping')
       await libp2p.stop()
       await Promise.all([stateFile.flush(), policyFile.flush(), sync.idle()])
+      await savePeerState(config.dataDir, capability.records(), index, sync.texts())
     }
   }
 }
@@ -205,6 +217,42 @@ function parseAddr (addr: string, what: string): ReturnType<typeof multiaddr> {
     return multiaddr(addr)
   } catch {
     throw new PeerStartError(`${what} "${addr}" is not a multiaddr — write it like /ip4/127.0.0.1/tcp/7100 (add /p2p/<peer id> for a peer to dial)`)
+  }
+}
+
+function loadIndex (dir: string, embedder: Embedder): CapabilityIndex {
+  try {
+    return CapabilityIndex.load(dir, { model: embedder.model, dims: embedder.dims })
+  } catch {
+    // None yet, or made with another embedder: start empty; the table's events refill it.
+    return new CapabilityIndex({ model: embedder.model, dims: embedder.dims })
+  }
+}
+
+async function readRecords (path: string): Promise<Uint8Array[]> {
+  try {
+    const value = decodeCanonical(await readFile(path))
+    return Array.isArray(value) ? value.filter((r): r is Uint8Array => r instanceof Uint8Array) : []
+  } catch {
+    return [] // missing or damaged: peers resend everything through anti-entropy anyway
+  }
+}
+
+async function readJson (path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+async function savePeerState (dir: string, records: Uint8Array[], index: CapabilityIndex, texts: Record<string, string>): Promise<void> {
+  try {
+    await writeAtomic(join(dir, TABLE_FILE), encodeCanonical(records))
+    index.save(join(dir, INDEX_DIR))
+    await writeAtomic(join(dir, TEXTS_FILE), JSON.stringify(texts))
+  } catch (err) {
+    process.emitWarning(`could not save the table and index in ${dir}: ${(err as Error).message}`)
   }
 }
 

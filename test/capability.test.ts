@@ -180,6 +180,27 @@ describe('capability table', () => {
     expect(c.receiveDirect(hosts[1]!.peerId, (digest as { data: Uint8Array }).data, T0 + 1000).verdict).toBe('accept')
   })
 
+  it('restores saved records: verified again, expired ones and its own dropped, nothing re-broadcast', () => {
+    const [host, self] = [hosts[0]!, hosts[1]!]
+    const before = table(self)
+    const long = signVcv(body(host, 'long', 1, { expiresAt: T0 + 60_000 }), host)
+    const short = signVcv(body(host, 'short', 1, { expiresAt: T0 + 1000 }), host)
+    before.receiveGossip(long.wire, 'p', T0)
+    before.receiveGossip(short.wire, 'p', T0)
+    before.advertise(localAgent('mine'), T0)
+    const saved = before.records(T0)
+    expect(saved).toHaveLength(3)
+    const badSig = long.sig.slice()
+    badSig[0] = badSig[0]! ^ 1
+    const tampered = encodeCanonical({ t: 'vcv', body: long.bodyBytes, sig: badSig })
+
+    const after = table(self)
+    const effects = after.restore([tampered, ...saved], T0 + 5000) // the short one has expired since
+    expect(after.agents().map(v => v.body.agent)).toEqual([long.body.agent])
+    expect(effects.filter(e => e.type === 'broadcast')).toEqual([])
+    expect(events(effects)).toContainEqual({ type: 'rejected', from: undefined, reason: 'bad signature' })
+  })
+
   it('re-advertises local agents before they expire, with a new version', () => {
     const a = table(hosts[0]!, { ttlMs: 30_000 })
     const first = a.advertise(localAgent('calc'), T0)

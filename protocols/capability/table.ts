@@ -117,6 +117,8 @@ export class CapabilityTable {
   agents (): SignedVcv[] { return [...this.#entries.values()] }
   /** Last version used per local agent: persist it so a restart never reuses a version. */
   versions (): Record<string, number> { return Object.fromEntries(this.#versions) }
+  /** Every live signed record (VCVs and tombstones) as sent: save them to restore the table later. */
+  records (now: number): Uint8Array[] { return this.#live(now).map(r => r.wire) }
   /** Hosts caught signing two different VCVs with one version. */
   flaggedHosts (): string[] { return [...this.#evidence.keys()] }
   evidence (host: string): Array<[SignedVcv, SignedVcv]> { return this.#evidence.get(host) ?? [] }
@@ -167,6 +169,26 @@ export class CapabilityTable {
     }
     if (firstReject !== undefined) return { verdict: 'reject', reason: firstReject, effects }
     return { verdict: accepted > 0 ? 'accept' : 'ignore', effects }
+  }
+
+  /**
+   * Reloads saved records after a restart. Each is verified again like any record from the network
+   * (a saved file earns no trust); expired ones are dropped; this host's own are skipped, since it
+   * advertises its agents afresh. Nothing is re-broadcast.
+   */
+  restore (records: Uint8Array[], now: number): Array<Effect<TableEvent>> {
+    const effects: Array<Effect<TableEvent>> = []
+    for (const wire of records) {
+      let host: string | undefined
+      try {
+        host = splitAgentId(decodeRecord(wire).body.agent)?.host
+      } catch {
+        // Unreadable: #receive below reports it as rejected.
+      }
+      if (host === this.#signer.peerId) continue
+      effects.push(...this.#receive(wire, undefined, now, 'gossip').effects)
+    }
+    return effects
   }
 
   /** A new connection: offer our digest so each side can push what the other lacks. */

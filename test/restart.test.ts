@@ -1,0 +1,86 @@
+// A peer saves its verified table and capability index when it stops, and reloads them on start.
+import { describe, it, expect, afterEach } from 'vitest'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HashEmbedder, type Embedder } from '../capability-index/index.ts'
+import { defaultAgentSpecs } from '../node/agents/registry.ts'
+import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
+
+const running: Peer[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
+  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
+})
+
+async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
+  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'agentmesh-restart-'))
+  if (!dirs.includes(dataDir)) dirs.push(dataDir)
+  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
+  running.push(p)
+  return p
+}
+
+async function stop (p: Peer): Promise<void> {
+  await p.stop()
+  running.splice(running.indexOf(p), 1)
+}
+
+/** Counts the texts it embeds. */
+function counting (): Embedder & { texts: string[] } {
+  const inner = new HashEmbedder()
+  const texts: string[] = []
+  return { model: inner.model, dims: inner.dims, texts, embed: async (t) => { texts.push(...t); return await inner.embed(t) } }
+}
+
+describe('restarting a peer', () => {
+  it('brings back its verified table and its index, with nothing re-embedded, before any connection', async () => {
+    const [a, b, c] = [await peer(), await peer(), await peer()]
+    await connectRing([a, b, c])
+    await untilTables([a, b, c], () => [a, b, c].every(p => p.capability.agents().length === 18))
+    await a.whenIndexed()
+    const known = a.capability.agents().map(v => `${v.body.agent}@${v.body.version}`).sort()
+    const dataDir = a.dataDir
+    await stop(a)
+
+    const embedder = counting()
+    const again = await peer({ dataDir, embedder })
+    await again.whenIndexed()
+    expect(again.libp2p.getConnections()).toHaveLength(0)
+    // Its own agents are advertised anew (one version up); everything else is exactly as it was.
+    const others = (list: string[]): string[] => list.filter(x => !x.startsWith(again.peerId))
+    expect(others(again.capability.agents().map(v => `${v.body.agent}@${v.body.version}`).sort())).toEqual(others(known))
+    expect(again.index.size).toBe(18)
+    expect(embedder.texts).toEqual([])
+    const answer = await again.router.route({ text: 'put these names in alphabetical order' }, [])
+    expect(answer.explanation).toMatchObject({ screened: expect.arrayContaining([expect.objectContaining({ agent: `${b.peerId}/sort` })]) })
+  })
+
+  it('verifies saved records again: a tampered one is refused', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connectRing([a, b])
+    await untilTables([a, b], () => a.capability.agents().length === 12)
+    const dataDir = a.dataDir
+    await stop(a)
+    const path = join(dataDir, 'table.cbor')
+    const records = decodeCanonical(await readFile(path)) as Uint8Array[]
+    const victim = records.findIndex(r => new TextDecoder().decode(r).includes(`${b.peerId}/sort`))
+    expect(victim).toBeGreaterThanOrEqual(0)
+    const record = decodeCanonical(records[victim]!) as { t: string, body: Uint8Array, sig: Uint8Array }
+    const sig = record.sig.slice()
+    sig[0] = sig[0]! ^ 1
+    records[victim] = encodeCanonical({ ...record, sig })
+    await writeFile(path, encodeCanonical(records))
+
+    const again = await peer({ dataDir })
+    const others = again.capability.agents().filter(v => v.body.agent.startsWith(b.peerId)).map(v => v.body.agent)
+    expect(others).toHaveLength(5)
+    expect(others).not.toContain(`${b.peerId}/sort`)
+    await again.whenIndexed()
+    expect(again.index.has(`${b.peerId}/sort`)).toBe(false)
+
+  })
+})
