@@ -25,9 +25,11 @@ export interface NodeConfig {
   bootstrap: string[]
   ttlSeconds: number
   agents: AgentSpec[]
+  /** Selection policy by name (linucb, symphony, epsilon-greedy, greedy-similarity, round-robin, random). */
+  policy?: string
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents'] as const
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy'] as const
 
 export function loadNodeConfig (path: string): Partial<NodeConfig> {
   let text: string
@@ -60,6 +62,10 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
         out[key as 'listen' | 'bootstrap'] = value as string[]
         break
       case 'agents': out.agents = parseAgentList(value, path); break
+      case 'policy':
+        if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must name a selection policy, e.g. linucb`)
+        out.policy = value
+        break
       default: {
         const hint = suggest(key, KEYS)
         throw new ConfigError(`${path}: unknown setting "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''} — allowed: ${KEYS.join(', ')}`)

@@ -9,6 +9,7 @@
  * router.outcome({ subtask, agent: candidates[0].agent, result, latencyMs })   // the bandit learns
  * ```
  */
+import { toString } from 'uint8arrays'
 import type { CapabilityIndex, Embedder } from '../capability-index/index.ts'
 import type { SignedVcv } from '../protocols/capability/index.ts'
 import type { CandidateState, SelectionPolicy } from '../protocols/routing/index.ts'
@@ -31,6 +32,10 @@ export interface MeshRouterInit {
   costWeight?: number
   /** Until consensus earns reputations (a later milestone), every agent has this one. */
   reputation?: (agent: string) => number
+  /** Screened agents keep at least this share of the best match's similarity (default 0.6). */
+  relativeSimilarity?: number
+  /** How long a host that missed a beacon is left out of screening (default 10 s). */
+  silentMs?: number
   /** A learned dispatch: persist the policy. */
   onLearned?: () => void
   random?: () => number
@@ -43,6 +48,8 @@ const NO_ANSWER_MS = 60_000
 export class MeshRouter implements Router {
   readonly #init: MeshRouterInit
   readonly #pending = new Map<string, string[]>() // agent -> dispatch ids awaiting an outcome, oldest first
+  /** Hosts that missed a beacon deadline, until when they are left out of screening. */
+  readonly #silent = new Map<string, number>()
   #next = 1
 
   constructor (init: MeshRouterInit) {
@@ -53,9 +60,14 @@ export class MeshRouter implements Router {
 
   async route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer> {
     const { topK = 10, topL = 3, beaconDeadlineMs = 150 } = this.#init
-    const screened = (await this.#screen(request, new Set(exclude), topK)).slice(0, topL)
+    const hits = await this.#screen(request, new Set(exclude), topK)
+    // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
+    const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
+    const screened = hits.filter(h => h.similarity >= floor).slice(0, topL)
     if (screened.length === 0) return { candidates: [], explanation: { policy: this.#init.policy.name, screened: [], reason: 'no agent matches' } }
     const live = await this.#init.beacon(screened.map(h => h.agent), beaconDeadlineMs)
+    // A host that missed the deadline sits out screening for a while instead of costing every route a timeout.
+    for (const agent of live.skipped) this.#silent.set(agent.slice(0, agent.indexOf('/')), this.#now() + (this.#init.silentMs ?? 10_000))
     const states: CandidateState[] = screened.flatMap(h => {
       const s = live.states.get(h.agent)
       if (s === undefined) return []
@@ -93,13 +105,23 @@ export class MeshRouter implements Router {
 
   /** Nearest agents to the request text (skills filtered inside the search), or by skills alone. */
   async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<Array<{ agent: string, similarity: number, cost: number }>> {
+    const now = this.#now()
+    const available = (agent: string): boolean => (this.#silent.get(agent.slice(0, agent.indexOf('/'))) ?? 0) <= now
     if (request.text !== undefined) {
       const [vector] = await this.#init.embedder.embed([request.text])
-      return this.#init.index.search({ vector: vector!, k, filter: { skills: request.skills, exclude }, costWeight: this.#init.costWeight ?? 0.1 })
+      return this.#init.index.search({
+        vector: vector!,
+        k,
+        filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available },
+        costWeight: this.#init.costWeight ?? 0.1
+      })
     }
     const wanted = (request.skills ?? []).map(s => s.toLowerCase())
     return this.#init.table.agents()
-      .filter(v => !exclude.has(v.body.agent) && wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)))
+      .filter(v => !exclude.has(v.body.agent) && available(v.body.agent) &&
+        wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)) &&
+        (request.policy ?? []).every(p => v.body.policy.includes(p)) &&
+        (request.schemaHash === undefined || toString(v.body.schemaHash, 'base16') === request.schemaHash))
       .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost }))
       .sort((a, b) => a.cost - b.cost || a.agent.localeCompare(b.agent))
       .slice(0, k)

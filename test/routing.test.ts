@@ -71,6 +71,28 @@ describe('routing through the mesh', () => {
     expect(again).not.toContain(first[0])
   })
 
+  it('filters by policy flags and I/O schema before ranking, and leaves out hosts that missed a beacon', async () => {
+    const peers = await mesh(3)
+    const router = peers[0]!.router
+    await indexed(peers[0]!)
+    expect((await router.route({ text: 'sort a list', policy: ['network'] }, [])).candidates).toEqual([])
+    expect((await router.route({ text: 'sort a list', policy: ['deterministic', 'no-network'] }, [])).candidates.length).toBe(3)
+    const sortVcv = peers[0]!.capability.agents().find(v => v.body.agent.endsWith('/sort'))!
+    const hash = Buffer.from(sortVcv.body.schemaHash).toString('hex')
+    const bySchema = await router.route({ text: 'do something with this', schemaHash: hash }, [])
+    expect(bySchema.candidates.map(c => c.agent.split('/')[1])).toEqual(['sort', 'sort', 'sort'])
+
+    const gone = peers[2]!
+    await gone.stop()
+    running.splice(running.indexOf(gone), 1)
+    const first = await router.route({ text: 'sort a list' }, [])
+    expect((first.explanation as { skipped: string[] }).skipped).toEqual([`${gone.peerId}/sort`])
+    const second = await router.route({ text: 'sort a list' }, [])
+    const screened = (second.explanation as { screened: Array<{ agent: string }> }).screened.map(h => h.agent)
+    expect(screened.some(a => a.startsWith(gone.peerId))).toBe(false) // filtered before ranking, no beacon wasted
+    expect(second.candidates).toHaveLength(2)
+  })
+
   it('learns from outcomes, and its state survives a restart', async () => {
     const peers = await mesh(2)
     const p = peers[0]!

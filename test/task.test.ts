@@ -44,7 +44,9 @@ describe('parsing a task', () => {
       [{ subtasks: [sub('a', { input: JSON.parse('{"__proto__": {"x": 1}}') })] }, /may not use the key "__proto__"/],
       [{ subtasks: [sub('a', { input: { x: { $from: 'a', extra: 1 } } })] }, /only "\$from" and "path"/],
       [{ subtasks: [] }, /non-empty list/],
-      [{ subtasks: [sub('a')], deadline: 5 }, /unknown field "deadline"/]
+      [{ subtasks: [sub('a')], deadline: 5 }, /unknown field "deadline"/],
+      [{ subtasks: [{ id: 'a', capability: { text: 'x', schemaHash: 'abc' } }] }, /schemaHash must be 64 hex digits/],
+      [{ subtasks: [{ id: 'a', capability: { text: 'x', policy: 'fast' } }] }, /capability.policy must be a list/]
     ]
     for (const [value, reason] of cases) expect(() => parseTask(value)).toThrow(reason)
   })

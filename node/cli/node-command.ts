@@ -13,13 +13,14 @@ import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } f
 import { join } from 'node:path'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
-               [--bootstrap MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--json]
+               [--bootstrap MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
 
 Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
 given with --bootstrap (their full address, /ip4/…/tcp/…/p2p/<peer id>).
 --config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap,
-ttlSeconds, agents); flags override the file.`
+ttlSeconds, agents, policy); flags override the file. --policy picks the routing selector:
+linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin or random.`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -32,6 +33,7 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     data: { type: 'string' },
     ttl: { type: 'string' },
     json: { type: 'boolean' },
+    policy: { type: 'string' },
     child: { type: 'boolean' }
   })
   const file: Partial<NodeConfig> = values.config !== undefined ? loadNodeConfig(values.config) : {}
@@ -43,7 +45,8 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     apiPort: integer('node', 'api-port', values['api-port'], file.apiPort ?? port + 1000, 0, 65535),
     data: values.data ?? file.data ?? join(defaultDataDir(), 'node'),
     ttlSeconds: integer('node', 'ttl', values.ttl, file.ttlSeconds ?? 60, 2, 86_400),
-    agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs()
+    agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs(),
+    ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {}
   }
   if (values.child === true) return await runChild(config)
   return await runForeground(config, values.json === true)
@@ -54,7 +57,8 @@ async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: 
     dataDir: config.data,
     listen: config.listen,
     agents: config.agents,
-    ttlMs: config.ttlSeconds * 1000
+    ttlMs: config.ttlSeconds * 1000,
+    ...(config.policy !== undefined ? { routingPolicy: config.policy } : {})
   })
   try {
     const api = config.apiPort > 0 ? await startApi(peer, config.apiPort) : undefined

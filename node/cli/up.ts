@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadAgentsFile } from '../agents/config.ts'
 import { ringTargets } from '../local-mesh.ts'
+import { isPolicyName, POLICY_NAMES } from '../../protocols/routing/index.ts'
 import { AGENT_HEADERS, agentRows, shortId, sortAgents, table } from '../present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { printReport, submitTask } from './task-commands.ts'
@@ -15,7 +16,7 @@ import { readFile } from 'node:fs/promises'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 
 export const upHelp = `agentmesh up --peers N [--agents FILE] [--base-port P] [--data DIR] [--ttl SECONDS]
-             [--until-converged] [--json] [--timeout SECONDS] [--demo]
+             [--until-converged] [--json] [--timeout SECONDS] [--demo] [--policy NAME]
 
 Starts N peers (1-200) as separate processes on 127.0.0.1: peer i listens on P+i (default
 P=${DEFAULT_PORT}) with its API on P+${API_PORT_OFFSET}+i, keeps its identity in DIR/peer-i (default
@@ -49,7 +50,8 @@ export async function upCommand (argv: string[]): Promise<number> {
     'until-converged': { type: 'boolean' },
     json: { type: 'boolean' },
     timeout: { type: 'string' },
-    demo: { type: 'boolean' }
+    demo: { type: 'boolean' },
+    policy: { type: 'string' }
   })
   if (values.peers === undefined) throw new UsageError('up: say how many peers, e.g. agentmesh up --peers 5')
   const n = integer('up', 'peers', values.peers, 5, 1, 200)
@@ -59,6 +61,7 @@ export async function upCommand (argv: string[]): Promise<number> {
   const untilConverged = values['until-converged'] === true
   const json = values.json === true
   if (values.agents !== undefined) loadAgentsFile(values.agents) // fail here, once, before any process starts
+  if (values.policy !== undefined && !isPolicyName(values.policy)) throw new UsageError(`up: unknown routing policy "${values.policy}" — use one of ${POLICY_NAMES.join(', ')}`)
   const dataDir = values.data ?? join(defaultDataDir(), 'up')
   await checkPortsFree(basePort, n)
 
@@ -69,6 +72,7 @@ export async function upCommand (argv: string[]): Promise<number> {
     const args = ['node', '--child', '--port', String(basePort + i), '--api-port', String(basePort + API_PORT_OFFSET + i),
       '--data', join(dataDir, `peer-${i}`), '--ttl', String(ttl)]
     if (values.agents !== undefined) args.push('--agents', values.agents)
+    if (values.policy !== undefined) args.push('--policy', values.policy)
     const child = fork(BIN, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     const peer: PeerProcess = { index: i, child, port: basePort + i, known: new Set(), stderr: '', exited: false }
     child.stderr?.on('data', (d: Buffer) => { peer.stderr = (peer.stderr + d.toString()).slice(-4000) })

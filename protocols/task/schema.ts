@@ -34,6 +34,10 @@ export interface CapabilityRequest {
   text?: string
   /** Skills every candidate must list. */
   skills?: string[]
+  /** Policy flags every candidate must carry (e.g. `no-network`, `deterministic`). */
+  policy?: string[]
+  /** Only agents with exactly these input and output schemas (the VCV's schemaHash, hex). */
+  schemaHash?: string
 }
 
 /** A value in a subtask's input that stands for (part of) an upstream subtask's output. */
@@ -105,7 +109,7 @@ function parseSubtask (value: unknown, at: string): SubtaskSpec {
   const o = mapping(value, at, SUBTASK_FIELDS)
   const id = identifier(o.id, `${at}.id`)
   const where = `subtask "${id}"`
-  const cap = mapping(o.capability, `${where}: capability`, ['text', 'skills'])
+  const cap = mapping(o.capability, `${where}: capability`, ['text', 'skills', 'policy', 'schemaHash'])
   const capability: CapabilityRequest = {}
   if (cap.text !== undefined) {
     if (typeof cap.text !== 'string' || cap.text.trim() === '' || cap.text.length > taskLimits.maxTextLength) {
@@ -118,6 +122,16 @@ function parseSubtask (value: unknown, at: string): SubtaskSpec {
       fail(`${where}: capability.skills must be a list of at most ${taskLimits.maxSkills} words`)
     }
     capability.skills = cap.skills as string[]
+  }
+  if (cap.policy !== undefined) {
+    if (!Array.isArray(cap.policy) || cap.policy.length > taskLimits.maxSkills || !cap.policy.every(s => typeof s === 'string' && s !== '')) {
+      fail(`${where}: capability.policy must be a list of at most ${taskLimits.maxSkills} flags`)
+    }
+    capability.policy = cap.policy as string[]
+  }
+  if (cap.schemaHash !== undefined) {
+    if (typeof cap.schemaHash !== 'string' || !/^[0-9a-f]{64}$/.test(cap.schemaHash)) fail(`${where}: capability.schemaHash must be 64 hex digits (an agent's schemaHash)`)
+    capability.schemaHash = cap.schemaHash
   }
   if (capability.text === undefined && capability.skills === undefined) fail(`${where}: capability needs text, skills or both`)
   const refs = new Set<string>()
