@@ -18,12 +18,12 @@ export interface HashEmbedderOptions {
   dims?: number
 }
 
-// Per-feature weights. Concepts dominate because they carry the paraphrase knowledge; character
-// n-grams are many per word, so each counts little and together they catch spelling variants
-// ("summarise"/"summarize", "kilometres"/"km" do not, concepts do).
+// Per-feature weights. Concepts weigh most because they carry the paraphrase knowledge; character
+// n-grams are many per word, so each counts little, and together they catch spelling variants
+// ("summarise"/"summarize"; not "kilometres"/"km", which the concepts cover).
 const WEIGHT = { word: 1, bigram: 0.6, char: 0.2, concept: 1.6 } as const
 
-/** Request filler on top of the English stopwords: words every request and description share. */
+/** Request filler on top of node/agents' English stopwords: words any request may contain. */
 const FILLER = new Set(`please want need needs give tell help show let know find make makes made thing things
   something anything one ones way really quick quickly many lot lots use used using uses work works
   able ok okay hey hi thanks thank whats hows`.split(/\s+/).filter(Boolean))

@@ -15,8 +15,16 @@
  * in place (hnswlib's update path). The index is built without `allowReplaceDeleted`: that mode
  * recycles the slot of *some* deleted label and needs fresh labels, which in hnswlib-node are
  * uint32 and would wrap under endless churn. The label table in JS changes in the same synchronous
- * step, and every search runs a filter that only admits labels with a live entry, so a label in
- * transit can never surface. Memory stays bounded by the largest number of agents ever held.
+ * step, a filtered search admits only labels with a live entry, and every result is mapped
+ * through that table (a label without a live entry is dropped), so a label in transit can never
+ * surface. Memory stays bounded by the largest number of agents ever held.
+ *
+ * Filters: skills, policy, schema hash, availability and exclusions run inside the HNSW search
+ * (hnswlib's filter callback), so they act before ranking and k results come back whenever k
+ * agents pass. HNSW pays about 1/selectivity extra node visits for that, so a skill held by few
+ * agents is answered instead by an exact scan of exactly those agents (postings per skill). For
+ * that scan, and to tell a changed vector from an unchanged one, each shard also keeps its unit
+ * vectors in a Float32Array (dims × 4 bytes per agent; reading hnswlib's copy costs ~40 µs).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -29,7 +37,7 @@ type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>
 export interface IndexRecord {
   /** `<host peer id>/<name>`: the key. */
   agent: string
-  /** Embedding of the VCV text; cosine similarity, so any length works (not all zeros, though). */
+  /** Embedding of the VCV text. Cosine similarity, so its length does not matter; all zeros is similar to nothing. */
   vector: Float32Array | readonly number[]
   /** Embedding model id; defaults to the index's model. */
   model?: string
@@ -42,7 +50,7 @@ export interface IndexRecord {
   capacity: number
 }
 
-/** A stored record: the fields without the vector (which lives only in the HNSW shard). */
+/** A stored record: the fields, without the vector. */
 export interface StoredRecord {
   readonly agent: string
   readonly model: string
@@ -54,7 +62,7 @@ export interface StoredRecord {
   readonly capacity: number
 }
 
-/** Every field narrows; all of them are applied inside the HNSW search, before ranking. */
+/** Every field narrows; all of them act inside the search (HNSW or exact scan), before ranking. */
 export interface SearchFilter {
   /** Every one of these skills (case-insensitive). */
   skills?: readonly string[]
@@ -75,7 +83,7 @@ export interface SearchQuery {
   filter?: SearchFilter
   /** How much similarity the cheapest agent may gain over the most expensive one (default 0). */
   costWeight?: number
-  /** Nearest candidates by similarity that the cost re-rank chooses from (default 4k with a costWeight, else k). */
+  /** Nearest candidates by similarity that the cost re-rank chooses from (default 2k with a costWeight, else k). */
   candidates?: number
   /** Scan the candidates exactly instead of searching HNSW (checks, measurements). */
   exact?: boolean
@@ -103,8 +111,9 @@ export interface CapabilityIndexOptions {
   /** Build-time candidate list (default 100). */
   efConstruction?: number
   /**
-   * Search-time candidate list per shard (default 64; at least the number of candidates asked
-   * for). A fan-out over several shards recalls at least as well as one shard of the same size.
+   * Search-time candidate list per shard (default 100, and at least twice the candidates asked
+   * for, so the deeper ranks the cost re-rank reaches into are found too). A fan-out over several
+   * shards recalls at least as well as one shard of the same size.
    */
   ef?: number
   /** First allocation of a shard, doubled as it fills (default 1024). */
@@ -152,12 +161,18 @@ class Shard {
   live = 0
   /** The unit vector of each label, `dims` floats apart (hnswlib's own copy costs ~40 µs per read). */
   vectors: Float32Array
+  /** hnswlib's current ef, so a query sets it only when it changes. */
+  #ef = 0
 
   constructor (hnsw: Hnsw, dims: number, capacity: number) {
     this.hnsw = hnsw
     this.dims = dims
     this.capacity = capacity
     this.vectors = new Float32Array(capacity * dims)
+  }
+
+  setEf (ef: number): void {
+    if (ef !== this.#ef) this.hnsw.setEf(this.#ef = ef)
   }
 
   grow (capacity: number): void {
@@ -208,7 +223,7 @@ export class CapabilityIndex {
       maxShardSize: positiveInt(maxShardSize, 'maxShardSize'),
       M: positiveInt(options.M ?? 16, 'M', 256),
       efConstruction: positiveInt(options.efConstruction ?? 100, 'efConstruction'),
-      ef: positiveInt(options.ef ?? 64, 'ef'),
+      ef: positiveInt(options.ef ?? 100, 'ef'),
       initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity'))
     }
     if (options.flatScanLimit !== undefined) {
@@ -299,7 +314,8 @@ export class CapabilityIndex {
   /**
    * The k best agents for a query vector. Filters run inside the HNSW search (so k results come
    * back whenever k agents pass), every shard of the model's group is searched and the results
-   * merged. Ranking is two-stage: the `candidates` most similar agents, re-ranked by
+   * merged. Ranking is two-stage: the `candidates` most similar agents (default 2k when a
+   * costWeight is given), re-ranked by
    * score = similarity − costWeight × cost / (1 + cost). The penalty is bounded by costWeight
    * whatever the price, so costWeight reads as "similarity given up, at most, for a free agent",
    * and re-ranking only the nearest candidates keeps a cheap but unrelated agent from winning.
@@ -310,7 +326,7 @@ export class CapabilityIndex {
     if (!Number.isInteger(k) || k < 0) throw new RangeError('k must be an integer >= 0')
     const costWeight = query.costWeight ?? 0
     if (!Number.isFinite(costWeight) || costWeight < 0) throw new RangeError('costWeight must be a finite number >= 0')
-    const candidates = Math.max(k, query.candidates ?? (costWeight > 0 ? 4 * k : k))
+    const candidates = Math.max(k, query.candidates ?? (costWeight > 0 ? 2 * k : k))
     if (group === undefined || k === 0) return []
     const point = checkVector(query.vector, group.dims)
     const accept = admits(query.filter)
@@ -326,7 +342,7 @@ export class CapabilityIndex {
       ? flatScan(rarest ?? groupEntries(group), unit(point), accept, candidates)
       : rarest !== undefined && rarest.size <= this.#flatScanLimit(group)
         ? flatScan(rarest, unit(point), accept, candidates)
-        : hnswSearch(group, point, query.filter === undefined ? undefined : accept, candidates)
+        : hnswSearch(group, point, query.filter === undefined ? undefined : accept, candidates, Math.max(this.#settings.ef, 2 * candidates))
     found.sort((a, b) => b.similarity - a.similarity)
     const hits: SearchHit[] = found.slice(0, candidates).map(({ entry, similarity }) => ({
       agent: entry.record.agent,
@@ -409,12 +425,23 @@ export class CapabilityIndex {
       throw new IndexLoadError(`capability index in ${dir} has ${s.dims}-dimensional vectors, but this peer's embedder gives ${expected.dims}; re-embed instead of loading it`)
     }
     const index = new CapabilityIndex({ ...s, ef: expected.ef ?? s.ef })
-    for (const mg of meta.groups) {
-      const group = index.#group(mg.model, mg.dims)
+    try {
+      index.#restore(dir, meta.groups)
+    } catch (err) {
+      if (err instanceof IndexLoadError) throw err
+      throw new IndexLoadError(`capability index in ${dir} is damaged: ${(err as Error).message}`)
+    }
+    return index
+  }
+
+  #restore (dir: string, groups: MetaGroup[]): void {
+    for (const mg of groups) {
+      const group = this.#group(mg.model, mg.dims)
       for (const ms of mg.shards) {
         const path = join(dir, ms.file)
         if (!existsSync(path)) throw new IndexLoadError(`capability index in ${dir} lists shard ${ms.file}, which is missing`)
         const fileDims = hnswFileDims(path)
+        if (fileDims <= 0) throw new IndexLoadError(`shard ${ms.file} is not an hnswlib index file`)
         if (fileDims !== mg.dims) throw new IndexLoadError(`shard ${ms.file} holds ${fileDims}-dimensional vectors, expected ${mg.dims}`)
         // A fresh object for every read: reading into an initialised hnswlib index that then
         // fails leaves it in a state that crashes the process at exit.
@@ -425,8 +452,8 @@ export class CapabilityIndex {
           throw new IndexLoadError(`shard ${ms.file} cannot be read: ${(err as Error).message}`)
         }
         if (hnsw.getCurrentCount() !== ms.slots) throw new IndexLoadError(`shard ${ms.file} holds ${hnsw.getCurrentCount()} points, its metadata says ${ms.slots}`)
-        hnsw.setEf(index.#settings.ef)
         const shard = new Shard(hnsw, mg.dims, hnsw.getMaxElements())
+        shard.setEf(this.#settings.ef)
         shard.slots = ms.slots
         const vectorsPath = join(dir, ms.vectorsFile)
         if (!existsSync(vectorsPath)) throw new IndexLoadError(`capability index in ${dir} lists ${ms.vectorsFile}, which is missing`)
@@ -434,29 +461,30 @@ export class CapabilityIndex {
         if (bytes.byteLength !== ms.slots * mg.dims * 4) throw new IndexLoadError(`${ms.vectorsFile} has ${bytes.byteLength} bytes, expected ${ms.slots * mg.dims * 4}`)
         new Uint8Array(shard.vectors.buffer).set(bytes)
         for (const r of ms.records) {
-          if (!Number.isInteger(r.label) || r.label < 0 || r.label >= ms.slots || shard.entries[r.label] !== undefined || index.#entries.has(r.agent)) {
+          if (!Number.isInteger(r.label) || r.label < 0 || r.label >= ms.slots || shard.entries[r.label] !== undefined || this.#entries.has(r.agent)) {
             throw new IndexLoadError(`shard ${ms.file} has an inconsistent record for ${r.agent}`)
           }
           const record = storedRecord({ ...r, vector: [] }, mg.model)
           const entry: Entry = { record, shard, label: r.label, skills: lowerSet(record.skills), policy: new Set(record.policy) }
           shard.entries[r.label] = entry
-          index.#entries.set(r.agent, entry)
+          this.#entries.set(r.agent, entry)
           shard.live++
           group.live++
-          index.#post(entry, true)
+          this.#post(entry, true)
         }
         // Labels without a record were removed before the save: they are marked deleted in the file.
         for (let label = ms.slots - 1; label >= 0; label--) if (shard.entries[label] === undefined) shard.free.push(label)
         group.shards.push(shard)
       }
     }
-    return index
   }
 
   /**
    * The rarest-skill count below which a search scans exactly. Default: HNSW with a filter of
    * selectivity s costs about ef / s node visits, a scan costs s × live dot products; they meet
-   * near s × live = sqrt(c × ef × live), c measured on this machine (see scripts/bench/route.ts).
+   * near s × live = sqrt(c × ef × live). c ≈ 8 was measured at 20k and 100k agents × 384 dims
+   * with filters unrelated to the query, HNSW's worst case, so no query costs much more than the
+   * slower of the two at the crossover.
    */
   #flatScanLimit (group: Group): number {
     return this.#settings.flatScanLimit ?? Math.max(FLAT_SCAN_MIN, Math.round(Math.sqrt(FLAT_SCAN_C * this.#settings.ef * group.live)))
@@ -486,8 +514,8 @@ export class CapabilityIndex {
     const hnsw = new hnswlib.HierarchicalNSW('cosine', group.dims)
     // A fixed seed per shard keeps builds reproducible.
     hnsw.initIndex(initialCapacity, M, efConstruction, 100 + group.shards.length)
-    hnsw.setEf(ef)
     const shard = new Shard(hnsw, group.dims, initialCapacity)
+    shard.setEf(ef)
     group.shards.push(shard)
     return shard
   }
@@ -548,10 +576,11 @@ type Found = Array<{ entry: Entry, similarity: number }>
  * Without a filter no callback is passed (each costs a native-to-JS call): removed labels are
  * marked deleted in hnswlib, and a label without a live entry is dropped from the results anyway.
  */
-function hnswSearch (group: Group, point: number[], accept: ((entry: Entry) => boolean) | undefined, n: number): Found {
+function hnswSearch (group: Group, point: number[], accept: ((entry: Entry) => boolean) | undefined, n: number, ef: number): Found {
   const found: Found = []
   for (const shard of group.shards) {
     if (shard.live === 0) continue
+    shard.setEf(ef)
     const entries = shard.entries
     if (accept === undefined) {
       collect(shard.hnsw.searchKnn(point, Math.min(n, shard.capacity)), entries, found)

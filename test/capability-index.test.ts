@@ -148,11 +148,11 @@ describe('capability index: recall against brute force', () => {
 
   it('re-ranks the nearest candidates by cost: score = similarity − w·cost/(1+cost)', () => {
     const q = row(queries, 0, DIMS)
-    const plain = single.search({ vector: q, k: 40 })
+    const plain = single.search({ vector: q, k: 20 })
     const ranked = single.search({ vector: q, k: 10, costWeight: 0.5 })
     const byId = new Map(plain.map(h => [h.agent, h]))
     for (const h of ranked) {
-      expect(byId.has(h.agent)).toBe(true) // chosen among the 4k nearest
+      expect(byId.has(h.agent)).toBe(true) // chosen among the 2k nearest
       expect(h.score).toBeCloseTo(h.similarity - 0.5 * h.cost / (1 + h.cost), 9)
     }
     for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1]!.score).toBeGreaterThanOrEqual(ranked[i]!.score)
@@ -213,7 +213,7 @@ describe('capability index: replace, remove, grow', () => {
             if (exactScan) {
               const want = admitted
                 .map(([agent, r]) => ({ agent, sim: dot(r.vector, q), cost: r.cost }))
-                .sort((a, b) => b.sim - a.sim).slice(0, o.costWeight > 0 ? 4 * o.k : o.k)
+                .sort((a, b) => b.sim - a.sim).slice(0, o.costWeight > 0 ? 2 * o.k : o.k)
                 .map(x => ({ ...x, score: x.sim - o.costWeight * x.cost / (1 + x.cost) }))
                 .sort((a, b) => b.score - a.score).slice(0, o.k)
               expect(hits.map(h => h.score)).toEqual(want.map(w => expect.closeTo(w.score, 5)))

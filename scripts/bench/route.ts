@@ -8,7 +8,7 @@
  * any ANN index look either perfect or useless). Each record's first skill names its dominant
  * latent direction (`topic-<j>`, 2–40% of agents) and its second a coarser area (`area-<j mod 4>`,
  * ~25%), so a query's required skill matches the region it points at, as in routing; two more
- * skills are random. The index runs with its defaults (50k-slot shards: 2 at 100k, ef 64), so a
+ * skills are random. The index runs with its defaults (50k-slot shards: 2 at 100k, ef 100), so a
  * narrow skill may be answered by the exact scan of its agents rather than HNSW.
  */
 import { CapabilityIndex, type SearchFilter } from '../../capability-index/index.ts'
@@ -18,7 +18,8 @@ const DIMS = 384
 const LATENT = 16
 const K = 10
 const COST_WEIGHT = 0.3
-const CANDIDATES = 4 * K
+/** The index's default with a costWeight: re-rank the 2k most similar. */
+const CANDIDATES = 2 * K
 
 interface Data { vectors: Float32Array, topic: Uint8Array, skills: Array<ReadonlySet<string>>, cost: Float64Array }
 
@@ -86,11 +87,11 @@ function makeData (n: number, rand: () => number): { data: Data, latents: Float3
 }
 
 /** The baseline: one pass over the matrix, same filter, same two-stage re-rank. */
-function bruteForce (data: Data, q: Float32Array, skill: string): string[] {
+function bruteForce (data: Data, q: Float32Array, skill: string | undefined): string[] {
   const n = data.topic.length
   const top: Array<{ i: number, sim: number }> = []
   for (let i = 0; i < n; i++) {
-    if (!data.skills[i]!.has(skill)) continue
+    if (skill !== undefined && !data.skills[i]!.has(skill)) continue
     let sim = 0
     const base = i * DIMS
     for (let d = 0; d < DIMS; d++) sim += data.vectors[base + d]! * q[d]!
@@ -112,7 +113,7 @@ function percentile (xs: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 }
 
-interface Regime { name: string, skill: (i: number) => string }
+interface Regime { name: string, skill: (i: number) => string | undefined }
 
 export const routeBench: Bench = async ({ quick }) => {
   const n = quick ? 10_000 : 100_000
@@ -138,22 +139,24 @@ export const routeBench: Bench = async ({ quick }) => {
   }
   const buildSeconds = (performance.now() - built) / 1000
   const shards = index.stats().groups[0]?.shards.length ?? 0
-  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; index defaults: M 16, efConstruction 100, ef 64)`)
+  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; index defaults: M 16, efConstruction 100, ef 100)`)
 
   const vectorOf = (i: number): Float32Array => queries.vectors.subarray(i * DIMS, (i + 1) * DIMS)
-  // Two kinds of subtask: one needing a broad skill (its area, ~25% of agents) and one needing a
-  // narrow skill (its topic, 2–40% of agents), both matching the region the request points at.
+  // Subtasks needing a broad skill (their area, ~25% of agents) or a narrow one (their topic,
+  // 2–40%), both matching the region the request points at; and, for reference, no filter at all.
   const regimes: Regime[] = [
     { name: '', skill: i => `area-${queries.topic[i]! % 4}` },
-    { name: '-narrow-skill', skill: i => `topic-${queries.topic[i]!}` }
+    { name: '-narrow-skill', skill: i => `topic-${queries.topic[i]!}` },
+    { name: '-no-filter', skill: () => undefined }
   ]
   const results: BenchResult[] = []
   const result = (metric: string, value: number, unit: string, baseline: string, baselineValue: number): BenchResult =>
     ({ bench: 'route', metric, value, unit, baseline, baselineValue, ratio: value / baselineValue })
   for (const regime of regimes) {
     const search = (i: number): string[] => {
-      const filter: SearchFilter = { skills: [regime.skill(i)], policy: ['deterministic'] }
-      return index.search({ vector: vectorOf(i), k: K, filter, costWeight: COST_WEIGHT, candidates: CANDIDATES }).map(h => h.agent)
+      const skill = regime.skill(i)
+      const filter: SearchFilter | undefined = skill === undefined ? undefined : { skills: [skill], policy: ['deterministic'] }
+      return index.search({ vector: vectorOf(i), k: K, filter, costWeight: COST_WEIGHT }).map(h => h.agent)
     }
     for (let i = 0; i < Math.min(100, queryCount); i++) search(i) // warm up
     const hnswMs: number[] = []
@@ -173,7 +176,7 @@ export const routeBench: Bench = async ({ quick }) => {
       scanMs.push(performance.now() - t)
       const got = new Set(hnswTop[i])
       overlap += exact.filter(a => got.has(a)).length / exact.length
-      for (let r = 0; r < n; r++) if (data.skills[r]!.has(skill)) passing++
+      for (let r = 0; r < n; r++) if (skill === undefined || data.skills[r]!.has(skill)) passing++
     }
     console.error(`route${regime.name}: ${queryCount} index searches, ${scanCount} scans; the skill filter passes ${(100 * passing / scanCount / n).toFixed(1)}% of agents on average`)
     results.push(
