@@ -17,7 +17,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
   CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
-  type LocalAgent, type RemovalReason, type SignedRecord, type SignedVcv, type TableEvent, type Verdict
+  type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent, type Verdict
 } from '../protocols/capability/index.ts'
 import type { Effect } from '../protocols/effects.ts'
 import { ed25519Signer, ed25519Verifier } from './crypto.ts'

@@ -1,30 +1,13 @@
 // Real libp2p peers over TCP on 127.0.0.1: the capability protocol end to end.
-import { describe, it, expect, afterEach } from 'vitest'
+import { describe, it, expect } from 'vitest'
 import { lpStream } from '@libp2p/utils'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing, untilTables } from '../node/local-mesh.ts'
-import { startPeer, toLocalAgent, type Peer, type PeerConfig } from '../node/peer.ts'
+import { toLocalAgent, type Peer } from '../node/peer.ts'
+import { usePeers } from './helpers/peers.ts'
 import { CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, signVcv, type SignedVcv } from '../protocols/capability/index.ts'
 import { encodeCanonical } from '../protocols/cbor.ts'
 
-const running: Peer[] = []
-const dirs: string[] = []
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
-  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
-})
-
-async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
-  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'agentmesh-mesh-'))
-  dirs.push(dataDir)
-  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
-  running.push(p)
-  return p
-}
+const { peer, stop } = usePeers('agentmesh-mesh-')
 
 const connect = connectRing
 const until = untilTables
@@ -83,8 +66,7 @@ describe('a mesh of real peers', () => {
     const gone = peers.pop()!
     const goneHost = gone.peerId
     const stoppedAt = performance.now()
-    await gone.stop()
-    running.splice(running.indexOf(gone), 1)
+    await stop(gone)
     const expired: string[] = []
     peers[0]!.capability.addEventListener('agent:removed', e => { if (e.detail.reason === 'expired') expired.push(e.detail.agent) })
     await until(peers, () => peers.every(p => p.capability.agents().every(v => !v.body.agent.startsWith(goneHost))))
@@ -115,8 +97,7 @@ describe('a mesh of real peers', () => {
     const id = agentOf(a, 'summarize')
     const version = b.capability.agents().find(v => v.body.agent === id)!.body.version
     const dataDir = a.dataDir
-    await a.stop()
-    running.splice(running.indexOf(a), 1)
+    await stop(a)
     const again = await peer({ dataDir })
     expect(again.peerId).toBe(a.peerId)
     expect(await again.dial([b.multiaddrs()[0]!])).toEqual([])

@@ -1,33 +1,14 @@
 // A peer saves its verified table and capability index when it stops, and reloads them on start.
-import { describe, it, expect, afterEach } from 'vitest'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { describe, it, expect } from 'vitest'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HashEmbedder, type Embedder } from '../capability-index/index.ts'
-import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing, untilTables } from '../node/local-mesh.ts'
-import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import { usePeers } from './helpers/peers.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 
-const running: Peer[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
-  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
-})
+const { peer, stop } = usePeers('agentmesh-restart-')
 
-async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
-  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'agentmesh-restart-'))
-  if (!dirs.includes(dataDir)) dirs.push(dataDir)
-  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
-  running.push(p)
-  return p
-}
-
-async function stop (p: Peer): Promise<void> {
-  await p.stop()
-  running.splice(running.indexOf(p), 1)
-}
 
 /** Counts the texts it embeds. */
 function counting (): Embedder & { texts: string[] } {

@@ -6,30 +6,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { startApi } from '../node/api.ts'
-import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing, untilTables } from '../node/local-mesh.ts'
-import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import type { Peer } from '../node/peer.ts'
+import { usePeers } from './helpers/peers.ts'
 import type { TaskReport } from '../node/task-runner.ts'
 
 const run = promisify(execFile)
 const BIN = join(import.meta.dirname, '..', 'bin', 'agentmesh.js')
-const running: Peer[] = []
+const { peer, stop } = usePeers('agentmesh-route-')
 const closers: Array<() => Promise<void>> = []
 const dirs: string[] = []
-
 afterEach(async () => {
   await Promise.all(closers.splice(0).map(async c => { await c() }))
-  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
   await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
 })
-
-async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
-  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'agentmesh-route-'))
-  if (!dirs.includes(dataDir)) dirs.push(dataDir)
-  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
-  running.push(p)
-  return p
-}
 
 async function mesh (n: number): Promise<Peer[]> {
   const peers = await Promise.all(Array.from({ length: n }, async () => await peer()))
@@ -83,8 +73,7 @@ describe('routing through the mesh', () => {
     expect(bySchema.candidates.map(c => c.agent.split('/')[1])).toEqual(['sort', 'sort', 'sort'])
 
     const gone = peers[2]!
-    await gone.stop()
-    running.splice(running.indexOf(gone), 1)
+    await stop(gone)
     const first = await router.route({ text: 'sort a list' }, [])
     expect((first.explanation as { skipped: string[] }).skipped).toEqual([`${gone.peerId}/sort`])
     const second = await router.route({ text: 'sort a list' }, [])
@@ -106,8 +95,7 @@ describe('routing through the mesh', () => {
     expect(Math.max(...scores.map(x => x.mean))).toBeGreaterThan(0.3)
     const dataDir = p.dataDir
     const atStop = JSON.stringify(p.router.policy.toJSON())
-    await p.stop() // flushes the policy to the data directory
-    running.splice(running.indexOf(p), 1)
+    await stop(p) // flushes the policy to the data directory
     const saved = JSON.parse(await readFile(join(dataDir, 'bandit.json'), 'utf8')) as { format: string, policy: string }
     expect(saved).toMatchObject({ format: 'agentmesh/routing-policy', policy: 'linucb' })
     const again = await peer({ dataDir })

@@ -1,15 +1,11 @@
 // Beacons and remote execution: the agent host on its own, then real peers over TCP on 127.0.0.1.
-import { describe, it, expect, afterEach } from 'vitest'
+import { describe, it, expect } from 'vitest'
 import { lpStream } from '@libp2p/utils'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { AgentHost } from '../node/agent-host.ts'
 import type { Agent } from '../node/agents/agent.ts'
 import { gatedAgent } from './helpers/gated-agent.ts'
-import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing } from '../node/local-mesh.ts'
-import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import { usePeers } from './helpers/peers.ts'
 import { RPC_PROTOCOL, rpcLimits } from '../protocols/rpc/index.ts'
 
 describe('agent host', () => {
@@ -43,19 +39,7 @@ describe('agent host', () => {
 })
 
 describe('rpc between real peers', () => {
-  const running: Peer[] = []
-  const dirs: string[] = []
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map(async p => { await p.stop() }))
-    await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
-  })
-  async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
-    const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-rpc-'))
-    dirs.push(dataDir)
-    const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
-    running.push(p)
-    return p
-  }
+  const { peer, stop } = usePeers('agentmesh-rpc-')
 
   it('executes a remote agent, and reports input errors and unknown agents by kind', async () => {
     const [a, b] = [await peer(), await peer()]
@@ -97,8 +81,7 @@ describe('rpc between real peers', () => {
     gated.release()
     expect(await busy).toMatchObject({ ok: true })
 
-    await c.stop()
-    running.splice(running.indexOf(c), 1)
+    await stop(c)
     const started = performance.now()
     const partial = await a.rpc.beacon([`${b.peerId}/gate`, `${c.peerId}/sort`], 300)
     expect(performance.now() - started).toBeLessThan(2000)
@@ -113,8 +96,7 @@ describe('rpc between real peers', () => {
     const started = performance.now()
     const pending = a.rpc.execute(`${b.peerId}/gate`, {}, 30_000)
     await gated.whenStarted(1)
-    await b.stop()
-    running.splice(running.indexOf(b), 1)
+    await stop(b)
     const result = await pending
     // Either the host's last words (its call was cancelled as it stopped) or the lost connection.
     expect(result).toMatchObject({ ok: false, kind: expect.stringMatching(/^(unavailable|cancelled)$/) })

@@ -1,29 +1,13 @@
 // Tasks across real peers over TCP: DAG execution, self-healing when a host dies, escalation.
-import { describe, it, expect, afterEach } from 'vitest'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { describe, it, expect } from 'vitest'
 import { gatedAgent } from './helpers/gated-agent.ts'
-import { defaultAgentSpecs } from '../node/agents/registry.ts'
 import { connectRing, untilTables } from '../node/local-mesh.ts'
-import { startPeer, type Peer, type PeerConfig } from '../node/peer.ts'
+import type { Peer } from '../node/peer.ts'
+import { usePeers } from './helpers/peers.ts'
 import { runTask, type DispatchOutcome, type Router } from '../node/task-runner.ts'
 import { parseTask } from '../protocols/task/index.ts'
 
-const running: Peer[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(async p => { await p.stop() }))
-  await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
-})
-
-async function peer (options: Partial<PeerConfig> = {}): Promise<Peer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-run-'))
-  dirs.push(dataDir)
-  const p = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), ...options })
-  running.push(p)
-  return p
-}
+const { peer, stop } = usePeers('agentmesh-run-')
 
 /** The simplest router: every agent in the table with the requested skills, by host id. */
 function skillsRouter (p: Peer, outcomes: DispatchOutcome[] = []): Router {
@@ -77,8 +61,7 @@ describe('running tasks across peers', () => {
     await Promise.race(gates.map(async g => await g.whenStarted(1)))
     const victim = gates.findIndex(g => g.started > 0)
     const victimPeer = peers[victim + 1]!
-    await victimPeer.stop()
-    running.splice(running.indexOf(victimPeer), 1)
+    await stop(victimPeer)
     await Promise.race(gates.filter((_, i) => i !== victim).map(async g => await g.whenStarted(1)))
     gates.forEach(g => g.release())
     const report = await run.finished
@@ -100,8 +83,7 @@ describe('running tasks across peers', () => {
       { router: skillsRouter(requester), execute: execute(requester) })
     await Promise.race(gates.map(async g => await g.whenStarted(1)))
     for (const host of peers.slice(1)) {
-      await host.stop()
-      running.splice(running.indexOf(host), 1)
+      await stop(host)
     }
     const report = await run.finished
     expect(report.status).toBe('escalated')

@@ -172,7 +172,7 @@ export class SymphonyLearner implements Learner {
   choose (candidates: readonly CandidateState[], _task: TaskFeatures, rng: () => number): Choice {
     const m = SYMPHONY_DIMS
     // Top-L by similarity; a stable sort keeps input order among equals.
-    const screened = candidates.map((c, i) => i).sort((a, b) => candidates[b]!.similarity - candidates[a]!.similarity).slice(0, this.#config.topL)
+    const screened = candidates.map((_c, i) => i).sort((a, b) => candidates[b]!.similarity - candidates[a]!.similarity).slice(0, this.#config.topL)
     if (this.#xs.length < screened.length * m) this.#xs = new Float64Array(screened.length * m)
     const xs = this.#xs
     const pair = this.#pair

@@ -12,6 +12,7 @@
  * narrow skill may be answered by the exact scan of its agents rather than HNSW.
  */
 import { CapabilityIndex, type SearchFilter } from '../../capability-index/index.ts'
+import { mulberry32 } from '../../protocols/random.ts'
 import type { Bench, BenchResult } from '../bench.ts'
 
 const DIMS = 384
@@ -23,17 +24,7 @@ const CANDIDATES = 2 * K
 
 interface Data { vectors: Float32Array, topic: Uint8Array, skills: Array<ReadonlySet<string>>, cost: Float64Array }
 
-/** mulberry32, so every run builds the same data. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng = mulberry32 // every run builds the same data
 
 function gaussian (rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
@@ -124,7 +115,10 @@ export const routeBench: Bench = async ({ quick }) => {
   const queries = embeddingLike(queryCount, latents, rand)
 
   const built = performance.now()
-  const index = new CapabilityIndex({ dims: DIMS, model: 'bench-384' })
+  // Tuning knobs: AGENTMESH_BENCH_M, _EF_CONSTRUCTION, _EF, _SHARD override the index defaults.
+  const knob = (name: string): number | undefined => process.env[`AGENTMESH_BENCH_${name}`] === undefined ? undefined : Number(process.env[`AGENTMESH_BENCH_${name}`])
+  const tuning = { M: knob('M'), efConstruction: knob('EF_CONSTRUCTION'), ef: knob('EF'), maxShardSize: knob('SHARD') }
+  const index = new CapabilityIndex({ dims: DIMS, model: 'bench-384', ...Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined)) })
   for (let i = 0; i < n; i++) {
     index.upsert({
       agent: `agent-${i}`,
@@ -139,7 +133,7 @@ export const routeBench: Bench = async ({ quick }) => {
   }
   const buildSeconds = (performance.now() - built) / 1000
   const shards = index.stats().groups[0]?.shards.length ?? 0
-  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; index defaults: M 16, efConstruction 100, ef 100)`)
+  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 16}, efConstruction ${tuning.efConstruction ?? 100}, ef ${tuning.ef ?? 100})`)
 
   const vectorOf = (i: number): Float32Array => queries.vectors.subarray(i * DIMS, (i + 1) * DIMS)
   // Subtasks needing a broad skill (their area, ~25% of agents) or a narrow one (their topic,

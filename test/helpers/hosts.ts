@@ -2,6 +2,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { ed25519Signer, ed25519Verifier } from '../../node/crypto.ts'
 import type { Effect } from '../../protocols/effects.ts'
+import { mulberry32 } from '../../protocols/random.ts'
 import type { Signer } from '../../protocols/identity.ts'
 import { CapabilityTable, type CapabilityTableInit, type LocalAgent, type TableEvent } from '../../protocols/capability/index.ts'
 
@@ -13,17 +14,8 @@ export async function makeSigners (n: number): Promise<Signer[]> {
 
 export const verifier = ed25519Verifier()
 
-/** A small deterministic PRNG (mulberry32) so tests never touch Math.random. */
-export function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small deterministic PRNG, so tests never touch Math.random. */
+export const seeded = mulberry32
 
 export function table (signer: Signer, init: Partial<CapabilityTableInit> = {}): CapabilityTable {
   return new CapabilityTable({ signer, verifier, random: seeded(1), ...init })
