@@ -42,12 +42,16 @@ export interface MeshRouterInit {
   now?: () => number
 }
 
+/** A routing decision whose dispatch has not reported by then is forgotten. */
+const PENDING_TTL_MS = 10 * 60_000
+
 /** Latency credited to an attempt that never answered. */
 const NO_ANSWER_MS = 60_000
 
 export class MeshRouter implements Router {
   readonly #init: MeshRouterInit
-  readonly #pending = new Map<string, string[]>() // agent -> dispatch ids awaiting an outcome, oldest first
+  /** Per agent, the decisions awaiting an outcome, oldest first. */
+  readonly #pending = new Map<string, Array<{ id: string, at: number, cost: number }>>()
   /** Hosts that missed a beacon deadline, until when they are left out of screening. */
   readonly #silent = new Map<string, number>()
   #next = 1
@@ -81,7 +85,11 @@ export class MeshRouter implements Router {
     if (states.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
     const id = `d${this.#next++}`
     const selection = this.#init.policy.select(states, { taskType: screened[0]!.agent.split('/')[1] }, this.#init.random ?? Math.random, { id, now: this.#now() })
-    this.#pending.set(selection.chosen, [...this.#pending.get(selection.chosen) ?? [], id])
+    // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
+    const now = this.#now()
+    const waiting = (this.#pending.get(selection.chosen) ?? []).filter(p => now - p.at < PENDING_TTL_MS)
+    waiting.push({ id, at: now, cost: screened.find(h => h.agent === selection.chosen)?.cost ?? 0 })
+    this.#pending.set(selection.chosen, waiting)
     const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
     const order = [selection.chosen, ...states.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
     const cost = new Map(screened.map(h => [h.agent, h.cost]))
@@ -93,13 +101,12 @@ export class MeshRouter implements Router {
 
   /** The bandit learns from the dispatch it chose; fallbacks further down the list were not its choice. */
   outcome (o: DispatchOutcome): void {
-    const ids = this.#pending.get(o.agent)
-    const id = ids?.shift()
-    if (id === undefined) return
-    if (ids!.length === 0) this.#pending.delete(o.agent)
-    const cost = this.#init.table.agents().find(v => v.body.agent === o.agent)?.body.cost ?? 0
+    const waiting = this.#pending.get(o.agent)
+    const decision = waiting?.shift()
+    if (decision === undefined) return
+    if (waiting!.length === 0) this.#pending.delete(o.agent)
     const latencyMs = Number.isFinite(o.latencyMs) ? o.latencyMs : NO_ANSWER_MS
-    const result = this.#init.policy.feedback(id, { success: o.result.ok, latencyMs, cost }, this.#now())
+    const result = this.#init.policy.feedback(decision.id, { success: o.result.ok, latencyMs, cost: decision.cost }, this.#now())
     if (result.status === 'learned') this.#init.onLearned?.()
   }
 
