@@ -101,6 +101,13 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   const statePath = join(config.dataDir, STATE_FILE)
   const state = await readState(statePath)
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
+  // Everything that can fail on configuration happens before the host starts: nothing half-starts.
+  const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
+  const index = loadIndex(join(config.dataDir, INDEX_DIR), embedder)
+  const sync = new IndexSync(index, embedder)
+  sync.restoreTexts(await readJson(join(config.dataDir, TEXTS_FILE)) as Record<string, string> ?? {})
+  const policyPath = join(config.dataDir, POLICY_FILE)
+  const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
 
   const libp2p = await createLibp2p({
     start: false,
@@ -135,24 +142,22 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   const saveState = (): void => { stateFile.save() }
   capability.addEventListener('agent:advertised', saveState)
 
-  // The semantic index follows the verified table; each peer embeds VCV text with its own embedder.
-  const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
-  const index = loadIndex(join(config.dataDir, INDEX_DIR), embedder)
-  const sync = new IndexSync(index, embedder)
-  sync.restoreTexts(await readJson(join(config.dataDir, TEXTS_FILE)) as Record<string, string> ?? {})
   const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
   capability.addEventListener('agent:added', follow)
   capability.addEventListener('agent:updated', follow)
   capability.addEventListener('agent:removed', e => { sync.onRemoved(e.detail.agent) })
-  for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
-  // What this peer knew before it stopped, verified again; then the index keeps only what the table has.
-  capability.restore(await readRecords(join(config.dataDir, TABLE_FILE)))
-  await sync.idle()
-  const live = new Set(capability.agents().map(v => v.body.agent))
-  for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
+  try {
+    for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
+    // What this peer knew before it stopped, verified again; then the index keeps only what the table has.
+    capability.restore(await readRecords(join(config.dataDir, TABLE_FILE)))
+    await sync.idle()
+    const live = new Set(capability.agents().map(v => v.body.agent))
+    for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
+  } catch (err) {
+    await libp2p.stop()
+    throw err
+  }
 
-  const policyPath = join(config.dataDir, POLICY_FILE)
-  const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
   const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()))
   const router = new MeshRouter({
     index,
