@@ -8,7 +8,7 @@
  * any ANN index look either perfect or useless). Each record's first skill names its dominant
  * latent direction (`topic-<j>`, 2–40% of agents) and its second a coarser area (`area-<j mod 4>`,
  * ~25%), so a query's required skill matches the region it points at, as in routing; two more
- * skills are random. The index runs with its defaults (50k-slot shards: 2 at 100k, ef 100), so a
+ * skills are random. The index runs with its defaults (200k-slot shards: 1 at 100k, M 32, ef 150), so a
  * narrow skill may be answered by the exact scan of its agents rather than HNSW.
  */
 import { CapabilityIndex, type SearchFilter } from '../../capability-index/index.ts'
@@ -133,7 +133,7 @@ export const routeBench: Bench = async ({ quick }) => {
   }
   const buildSeconds = (performance.now() - built) / 1000
   const shards = index.stats().groups[0]?.shards.length ?? 0
-  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 16}, efConstruction ${tuning.efConstruction ?? 100}, ef ${tuning.ef ?? 100})`)
+  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 32}, efConstruction ${tuning.efConstruction ?? 100}, ef ${tuning.ef ?? 150})`)
 
   const vectorOf = (i: number): Float32Array => queries.vectors.subarray(i * DIMS, (i + 1) * DIMS)
   // Subtasks needing a broad skill (their area, ~25% of agents) or a narrow one (their topic,
