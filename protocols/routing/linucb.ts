@@ -121,34 +121,14 @@ export class HybridLinUCB {
    * without state is scored as a fresh one (A_a = λI, B_a = 0, b_a = 0): by the shared part alone.
    */
   scoreInto (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, out: Float64Array): void {
-    const arm = this.#arms.get(agent)
-    const { k, d } = this
-    const y = this.#y
+    const { k } = this
     const v = this.#v
     const beta = this.#beta
     const A0inv = this.#A0inv
-    let mean = 0
-    let s = 0
-    if (arm === undefined) {
-      const inv = 1 / this.lambda
-      for (let i = 0; i < d; i++) s += x[xOff + i]! * x[xOff + i]! * inv
-      for (let j = 0; j < k; j++) v[j] = z[zOff + j]!
-    } else {
-      // y = A_a⁻¹x, v = z − B_aᵀy; mean starts at yᵀb_a, s at xᵀy
-      const { Ainv, B, b } = arm
-      for (let i = 0; i < d; i++) {
-        let acc = 0
-        for (let p = 0; p < d; p++) acc += Ainv[i * d + p]! * x[xOff + p]!
-        y[i] = acc
-        s += acc * x[xOff + i]!
-        mean += acc * b[i]!
-      }
-      for (let j = 0; j < k; j++) {
-        let acc = 0
-        for (let i = 0; i < d; i++) acc += B[i * k + j]! * y[i]!
-        v[j] = z[zOff + j]! - acc
-      }
-    }
+    // y = A_a⁻¹x, v = z − B_aᵀy; mean starts at yᵀb_a, s at xᵀy
+    this.#prepare(this.#arms.get(agent), x, xOff, z, zOff)
+    let mean = this.#yb
+    let s = this.#xy
     // mean += vᵀβ, s += vᵀA0⁻¹v
     for (let i = 0; i < k; i++) {
       let acc = 0
