@@ -19,119 +19,22 @@
  * through that table (a label without a live entry is dropped), so a label in transit can never
  * surface. Memory stays bounded by the largest number of agents ever held.
  *
- * Filters: skills, policy, schema hash, availability and exclusions run inside the HNSW search
- * (hnswlib's filter callback), so they act before ranking and k results come back whenever k
- * agents pass. HNSW pays about 1/selectivity extra node visits for that, so a skill held by few
- * agents is answered instead by an exact scan of exactly those agents (postings per skill). For
- * that scan, and to tell a changed vector from an unchanged one, each shard also keeps its unit
- * vectors in a Float32Array (dims × 4 bytes per agent; reading hnswlib's copy costs ~40 µs).
+ * Filters: skills, policy, schema hash, availability and exclusions act before ranking, and k
+ * results come back whenever k agents pass; `search.ts` plans how (post-filter, in-filter HNSW,
+ * or an exact scan of a rare skill's agents). For that scan, and to tell a changed vector from an
+ * unchanged one, each shard also keeps its unit vectors in a Float32Array (dims × 4 bytes per
+ * agent; reading hnswlib's copy costs ~40 µs).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
+import { findCandidates, type PlanName } from './search.ts'
+import { checkVector, type Entry, type Group, lowerSet, sameVector, Shard, unit } from './shard.ts'
+import type { CapabilityIndexOptions, IndexRecord, IndexStats, SearchHit, SearchQuery, StoredRecord } from './types.ts'
 
-type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>
+export type { CapabilityIndexOptions, IndexRecord, IndexStats, SearchFilter, SearchHit, SearchQuery, StoredRecord } from './types.ts'
 
-/** What the index stores per agent. Field names follow the VCV body. */
-export interface IndexRecord {
-  /** `<host peer id>/<name>`: the key. */
-  agent: string
-  /** Embedding of the VCV text. Cosine similarity, so its length does not matter; all zeros is similar to nothing. */
-  vector: Float32Array | readonly number[]
-  /** Embedding model id; defaults to the index's model. */
-  model?: string
-  skills: readonly string[]
-  policy: readonly string[]
-  /** Hex SHA-256 over the input and output schemas (VCV `schemaHash`). */
-  schemaHash: string
-  cost: number
-  latencyMs: number
-  capacity: number
-}
-
-/** A stored record: the fields, without the vector. */
-export interface StoredRecord {
-  readonly agent: string
-  readonly model: string
-  readonly skills: readonly string[]
-  readonly policy: readonly string[]
-  readonly schemaHash: string
-  readonly cost: number
-  readonly latencyMs: number
-  readonly capacity: number
-}
-
-/** Every field narrows; all of them act inside the search (HNSW or exact scan), before ranking. */
-export interface SearchFilter {
-  /** Every one of these skills (case-insensitive). */
-  skills?: readonly string[]
-  /** Every one of these policy flags (exact). */
-  policy?: readonly string[]
-  /** Only agents with exactly these input and output schemas. */
-  schemaHash?: string
-  /** Live availability, e.g. not saturated, not circuit-broken. Called per candidate. */
-  available?: (agent: string) => boolean
-  exclude?: ReadonlySet<string>
-}
-
-export interface SearchQuery {
-  vector: Float32Array | readonly number[]
-  k: number
-  /** Which shard group to search; defaults to the index's model. */
-  model?: string
-  filter?: SearchFilter
-  /** How much similarity the cheapest agent may gain over the most expensive one (default 0). */
-  costWeight?: number
-  /** Nearest candidates by similarity that the cost re-rank chooses from (default 2k with a costWeight, else k). */
-  candidates?: number
-  /** Scan the candidates exactly instead of searching HNSW (checks, measurements). */
-  exact?: boolean
-}
-
-export interface SearchHit {
-  agent: string
-  /** Cosine similarity to the query, in [-1, 1]. */
-  similarity: number
-  /** similarity − costWeight × cost / (1 + cost). */
-  score: number
-  cost: number
-  record: StoredRecord
-}
-
-export interface CapabilityIndexOptions {
-  /** Vector length of the default model. */
-  dims: number
-  /** The peer's own embedding model id: the default for records and queries. */
-  model: string
-  /**
-   * Slots per shard before a new shard opens (default 200k). Each shard is a whole search, so at
-   * 100k one shard is ~2× faster than two (measured: `npm run bench -- route`).
-   */
-  maxShardSize?: number
-  /** HNSW graph degree (default 32: at 100k × 384 it keeps recall@10 ≥ 0.95 in one shard). */
-  M?: number
-  /** Build-time candidate list (default 100). */
-  efConstruction?: number
-  /**
-   * Search-time candidate list per shard (default 150, and at least twice the candidates asked
-   * for, so the deeper ranks the cost re-rank reaches into are found too). A fan-out over several
-   * shards recalls at least as well as one shard of the same size.
-   */
-  ef?: number
-  /** First allocation of a shard, doubled as it fills (default 1024). */
-  initialCapacity?: number
-  /**
-   * A skills filter whose rarest skill has at most this many agents is answered by an exact scan
-   * of those agents instead of HNSW (default: adaptive, see `search`).
-   */
-  flatScanLimit?: number
-}
-
-export interface IndexStats {
-  size: number
-  groups: Array<{ model: string, dims: number, shards: Array<{ live: number, slots: number, capacity: number }> }>
-}
 
 export class IndexLoadError extends Error {
   override name = 'IndexLoadError'
@@ -143,62 +46,6 @@ const FORMAT = 'agentmesh-capability-index'
 const META_FILE = 'capability-index.json'
 const FLAT_SCAN_MIN = 256
 const FLAT_SCAN_C = 8
-
-interface Entry {
-  record: StoredRecord
-  shard: Shard
-  label: number
-  /** Lower-cased skills and policy, for the filter callback. */
-  skills: ReadonlySet<string>
-  policy: ReadonlySet<string>
-}
-
-class Shard {
-  readonly hnsw: Hnsw
-  readonly dims: number
-  /** Entry per label; undefined for a free (deleted) label. */
-  readonly entries: Array<Entry | undefined> = []
-  readonly free: number[] = []
-  slots = 0
-  capacity: number
-  live = 0
-  /** The unit vector of each label, `dims` floats apart (hnswlib's own copy costs ~40 µs per read). */
-  vectors: Float32Array
-  /** hnswlib's current ef, so a query sets it only when it changes. */
-  #ef = 0
-
-  constructor (hnsw: Hnsw, dims: number, capacity: number) {
-    this.hnsw = hnsw
-    this.dims = dims
-    this.capacity = capacity
-    this.vectors = new Float32Array(capacity * dims)
-  }
-
-  setEf (ef: number): void {
-    if (ef !== this.#ef) this.hnsw.setEf(this.#ef = ef)
-  }
-
-  grow (capacity: number): void {
-    this.hnsw.resizeIndex(capacity)
-    const vectors = new Float32Array(capacity * this.dims)
-    vectors.set(this.vectors)
-    this.vectors = vectors
-    this.capacity = capacity
-  }
-
-  vector (label: number): Float32Array {
-    return this.vectors.subarray(label * this.dims, (label + 1) * this.dims)
-  }
-}
-
-interface Group {
-  model: string
-  dims: number
-  shards: Shard[]
-  live: number
-  /** Lower-cased skill → the entries that have it: sizes a skills filter before searching. */
-  postings: Map<string, Set<Entry>>
-}
 
 interface Settings {
   dims: number
@@ -217,6 +64,7 @@ export class CapabilityIndex {
   readonly #settings: Settings
   readonly #groups = new Map<string, Group>()
   readonly #entries = new Map<string, Entry>()
+  readonly #plans: Record<PlanName, number> = { hnsw: 0, scan: 0, 'post-filter': 0, 'post-filter-missed': 0, 'in-filter': 0 }
 
   constructor (options: CapabilityIndexOptions) {
     const maxShardSize = options.maxShardSize ?? 200_000
@@ -241,6 +89,11 @@ export class CapabilityIndex {
   has (agent: string): boolean { return this.#entries.has(agent) }
   get (agent: string): StoredRecord | undefined { return this.#entries.get(agent)?.record }
   agents (): string[] { return [...this.#entries.keys()] }
+
+  /** How many searches went each way since the index was made (see `search.ts`). */
+  plans (): Readonly<Record<PlanName, number>> {
+    return { ...this.#plans }
+  }
 
   stats (): IndexStats {
     return {
@@ -332,20 +185,12 @@ export class CapabilityIndex {
     const candidates = Math.max(k, query.candidates ?? (costWeight > 0 ? 2 * k : k))
     if (group === undefined || k === 0) return []
     const point = checkVector(query.vector, group.dims)
-    const accept = admits(query.filter)
-    // Size the skills filter by its rarest skill: few enough agents, and an exact scan of them is
-    // cheaper than HNSW, which must walk past ~1/selectivity non-matching nodes per match.
-    let rarest: ReadonlySet<Entry> | undefined
-    for (const skill of query.filter?.skills ?? []) {
-      const posting = group.postings.get(skill.toLowerCase())
-      if (posting === undefined) return []
-      if (rarest === undefined || posting.size < rarest.size) rarest = posting
-    }
-    const found = query.exact === true
-      ? flatScan(rarest ?? groupEntries(group), unit(point), accept, candidates)
-      : rarest !== undefined && rarest.size <= this.#flatScanLimit(group)
-        ? flatScan(rarest, unit(point), accept, candidates)
-        : hnswSearch(group, point, query.filter === undefined ? undefined : accept, candidates, Math.max(this.#settings.ef, 2 * candidates))
+    const { found, plan } = findCandidates(group, point, query.filter, candidates, {
+      ef: Math.max(this.#settings.ef, 2 * candidates),
+      flatScanLimit: this.#flatScanLimit(group),
+      exact: query.exact === true
+    })
+    this.#plans[plan]++
     found.sort((a, b) => b.similarity - a.similarity)
     const hits: SearchHit[] = found.slice(0, candidates).map(({ entry, similarity }) => ({
       agent: entry.record.agent,
@@ -556,88 +401,6 @@ interface MetaShard { file: string, vectorsFile: string, slots: number, capacity
 interface MetaGroup { model: string, dims: number, shards: MetaShard[] }
 interface Meta { format: string, version: number, settings: Settings, groups: MetaGroup[] }
 
-/** The filter as one predicate over entries, with the query's lists lower-cased once. */
-function admits (filter: SearchFilter | undefined): (entry: Entry) => boolean {
-  if (filter === undefined) return () => true
-  const skills = (filter.skills ?? []).map(s => s.toLowerCase())
-  const policy = filter.policy ?? []
-  const schemaHash = filter.schemaHash?.toLowerCase()
-  const { available, exclude } = filter
-  return entry => {
-    for (const s of skills) if (!entry.skills.has(s)) return false
-    for (const p of policy) if (!entry.policy.has(p)) return false
-    if (schemaHash !== undefined && entry.record.schemaHash !== schemaHash) return false
-    if (exclude?.has(entry.record.agent) === true) return false
-    return available === undefined || available(entry.record.agent)
-  }
-}
-
-type Found = Array<{ entry: Entry, similarity: number }>
-
-/**
- * Every shard of the group, with the filter inside the HNSW search; unsorted across shards.
- * Without a filter no callback is passed (each costs a native-to-JS call): removed labels are
- * marked deleted in hnswlib, and a label without a live entry is dropped from the results anyway.
- */
-function hnswSearch (group: Group, point: number[], accept: ((entry: Entry) => boolean) | undefined, n: number, ef: number): Found {
-  const found: Found = []
-  for (const shard of group.shards) {
-    if (shard.live === 0) continue
-    shard.setEf(ef)
-    const entries = shard.entries
-    if (accept === undefined) {
-      collect(shard.hnsw.searchKnn(point, Math.min(n, shard.capacity)), entries, found)
-      continue
-    }
-    // An exception thrown inside hnswlib's filter callback aborts the process (hnswlib-node
-    // 3.0), so a throwing `available` is caught here and rethrown once the search returns.
-    let failed = false
-    let failure: unknown
-    const result = shard.hnsw.searchKnn(point, Math.min(n, shard.capacity), label => {
-      const entry = entries[label]
-      if (entry === undefined || failed) return false
-      try {
-        return accept(entry)
-      } catch (err) {
-        failed = true
-        failure = err
-        return false
-      }
-    })
-    if (failed) throw failure
-    collect(result, entries, found)
-  }
-  return found
-}
-
-function collect (result: { neighbors: number[], distances: number[] }, entries: Array<Entry | undefined>, found: Found): void {
-  for (let i = 0; i < result.neighbors.length; i++) {
-    const entry = entries[result.neighbors[i]!]
-    if (entry !== undefined) found.push({ entry, similarity: 1 - result.distances[i]! })
-  }
-}
-
-function * groupEntries (group: Group): Iterable<Entry> {
-  for (const shard of group.shards) for (const entry of shard.entries) if (entry !== undefined) yield entry
-}
-
-/** Exact: the n most similar of `pool` that pass the filter. */
-function flatScan (pool: Iterable<Entry>, q: Float32Array, accept: (entry: Entry) => boolean, n: number): Found {
-  const top: Found = []
-  for (const entry of pool) {
-    if (!accept(entry)) continue
-    const v = entry.shard.vectors
-    const base = entry.label * q.length
-    let similarity = 0
-    for (let d = 0; d < q.length; d++) similarity += q[d]! * v[base + d]!
-    if (top.length === n && similarity <= top[n - 1]!.similarity) continue
-    let at = top.length < n ? top.length : n - 1
-    if (top.length < n) top.push({ entry, similarity })
-    while (at > 0 && top[at - 1]!.similarity < similarity) { top[at] = top[at - 1]!; at-- }
-    top[at] = { entry, similarity }
-  }
-  return top
-}
 
 function storedRecord (r: IndexRecord, model: string): StoredRecord {
   nonEmpty(r.agent, 'agent')
@@ -655,40 +418,6 @@ function storedRecord (r: IndexRecord, model: string): StoredRecord {
     latencyMs: r.latencyMs,
     capacity: r.capacity
   })
-}
-
-/** hnswlib-node takes plain arrays; checks length and finiteness on the way. */
-function checkVector (v: Float32Array | readonly number[], dims: number): number[] {
-  if (v.length !== dims) throw new RangeError(`vector has ${v.length} dims, expected ${dims}`)
-  const out = new Array<number>(dims)
-  for (let i = 0; i < dims; i++) {
-    const x = v[i]!
-    if (!Number.isFinite(x)) throw new RangeError('vector has a non-finite value')
-    out[i] = x
-  }
-  return out
-}
-
-/** `v` scaled to unit length, as float32 (hnswlib normalises cosine points the same way). */
-function unit (v: number[]): Float32Array {
-  const out = Float32Array.from(v)
-  let sum = 0
-  for (const x of v) sum += x * x
-  if (sum > 0) {
-    const scale = 1 / Math.sqrt(sum)
-    for (let i = 0; i < out.length; i++) out[i] = v[i]! * scale
-  }
-  return out
-}
-
-/** Same direction to float32 precision: then a new version with the same text costs no graph update. */
-function sameVector (a: Float32Array, b: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > 1e-6) return false
-  return true
-}
-
-function lowerSet (xs: readonly string[]): ReadonlySet<string> {
-  return new Set(xs.map(x => x.toLowerCase()))
 }
 
 function positiveInt (n: number, what: string, max = 2 ** 31): number {

@@ -93,10 +93,16 @@ describe('capability index: recall against brute force', () => {
   const queries = lowRank(QUERIES, basis, rand)
   // ~30% of agents have "common", independent of the vectors (the hard case for filtered HNSW).
   const common = Array.from({ length: N }, () => rand() < 0.3)
+  // ~5% have "scarce", also independent of the vectors; "far" marks the 40% least like query 0.
+  const scarce = Array.from({ length: N }, () => rand() < 0.05)
+  const toQuery0 = Array.from({ length: N }, (_, i) => dot(row(data, i, DIMS), row(queries, 0, DIMS)))
+  const farCut = [...toQuery0].sort((a, b) => a - b)[Math.floor(0.4 * N)]!
+  const far = toQuery0.map(s => s < farCut)
   const build = (options: Partial<ConstructorParameters<typeof CapabilityIndex>[0]> = {}): CapabilityIndex => {
     const index = new CapabilityIndex({ dims: DIMS, model: 'test-128', ...options })
     for (let i = 0; i < N; i++) {
-      index.upsert(record(`agent-${i}`, row(data, i, DIMS), { skills: common[i] ? ['Common', 'x'] : ['x'], cost: i % 7 }))
+      const skills = [common[i] ? 'Common' : '', scarce[i] ? 'scarce' : '', far[i] ? 'far' : '', 'x'].filter(s => s !== '')
+      index.upsert(record(`agent-${i}`, row(data, i, DIMS), { skills, cost: i % 7 }))
     }
     return index
   }
@@ -127,14 +133,40 @@ describe('capability index: recall against brute force', () => {
     expect(recallAt(exact, search(sharded))).toBeGreaterThanOrEqual(0.95)
   })
 
-  it('recall@10 >= 0.95 with a skills filter applied inside the search (case-insensitive), k results back', () => {
+  it('recall@10 >= 0.95 with a broad skills filter (case-insensitive), post-filtered, k results back', () => {
     for (const index of [single, sharded]) {
+      const before = index.plans()
       const got = search(index, { skills: ['COMMON'] })
       for (const g of got) expect(g).toHaveLength(10)
       expect(recallAt(exactFiltered, got)).toBeGreaterThanOrEqual(0.95)
+      // 30% of agents pass: the unfiltered top-ef holds ~45 of them, so no search needs the filter inside HNSW.
+      expect(index.plans()['post-filter'] - before['post-filter']).toBe(QUERIES)
     }
     // The exact scan (what a rare skill gets automatically) matches brute force exactly.
     expect(recallAt(exactFiltered, search(single, { skills: ['common'] }, true))).toBe(1)
+  })
+
+  it('a narrow filter (5%) runs inside the HNSW search: recall@10 >= 0.95, k results back', () => {
+    const expected = Array.from({ length: QUERIES }, (_, qi) => bruteForce(data, DIMS, row(queries, qi, DIMS), 10, i => scarce[i]!))
+    for (const index of [single, sharded]) {
+      const before = index.plans()
+      const got = search(index, { skills: ['scarce'] })
+      for (const g of got) expect(g).toHaveLength(10)
+      expect(recallAt(expected, got)).toBeGreaterThanOrEqual(0.95)
+      expect(index.plans()['in-filter'] - before['in-filter']).toBe(QUERIES)
+    }
+  })
+
+  it('a broad filter unlike the query\'s neighbourhood falls back from post-filter to in-filter and still finds k', () => {
+    const q = row(queries, 0, DIMS)
+    const expected = bruteForce(data, DIMS, q, 10, i => far[i]!)
+    for (const index of [single, sharded]) {
+      const before = index.plans()
+      const got = index.search({ vector: q, k: 10, filter: { skills: ['far'] } }).map(h => h.agent)
+      expect(index.plans()['post-filter-missed'] - before['post-filter-missed']).toBe(1)
+      expect(got).toHaveLength(10)
+      expect(recallAt([expected], [got])).toBeGreaterThanOrEqual(0.9)
+    }
   })
 
   it('a rare skill is answered by an exact scan of the agents that have it', () => {

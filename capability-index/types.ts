@@ -1,0 +1,101 @@
+/** The capability index's public types: what goes in, what a query asks, what comes back. */
+
+/** What the index stores per agent. Field names follow the VCV body. */
+export interface IndexRecord {
+  /** `<host peer id>/<name>`: the key. */
+  agent: string
+  /** Embedding of the VCV text. Cosine similarity, so its length does not matter; all zeros is similar to nothing. */
+  vector: Float32Array | readonly number[]
+  /** Embedding model id; defaults to the index's model. */
+  model?: string
+  skills: readonly string[]
+  policy: readonly string[]
+  /** Hex SHA-256 over the input and output schemas (VCV `schemaHash`). */
+  schemaHash: string
+  cost: number
+  latencyMs: number
+  capacity: number
+}
+
+/** A stored record: the fields, without the vector. */
+export interface StoredRecord {
+  readonly agent: string
+  readonly model: string
+  readonly skills: readonly string[]
+  readonly policy: readonly string[]
+  readonly schemaHash: string
+  readonly cost: number
+  readonly latencyMs: number
+  readonly capacity: number
+}
+
+/** Every field narrows; all of them act inside the search (HNSW or exact scan), before ranking. */
+export interface SearchFilter {
+  /** Every one of these skills (case-insensitive). */
+  skills?: readonly string[]
+  /** Every one of these policy flags (exact). */
+  policy?: readonly string[]
+  /** Only agents with exactly these input and output schemas. */
+  schemaHash?: string
+  /** Live availability, e.g. not saturated, not circuit-broken. Called per candidate. */
+  available?: (agent: string) => boolean
+  exclude?: ReadonlySet<string>
+}
+
+export interface SearchQuery {
+  vector: Float32Array | readonly number[]
+  k: number
+  /** Which shard group to search; defaults to the index's model. */
+  model?: string
+  filter?: SearchFilter
+  /** How much similarity the cheapest agent may gain over the most expensive one (default 0). */
+  costWeight?: number
+  /** Nearest candidates by similarity that the cost re-rank chooses from (default 2k with a costWeight, else k). */
+  candidates?: number
+  /** Scan the candidates exactly instead of searching HNSW (checks, measurements). */
+  exact?: boolean
+}
+
+export interface SearchHit {
+  agent: string
+  /** Cosine similarity to the query, in [-1, 1]. */
+  similarity: number
+  /** similarity − costWeight × cost / (1 + cost). */
+  score: number
+  cost: number
+  record: StoredRecord
+}
+
+export interface CapabilityIndexOptions {
+  /** Vector length of the default model. */
+  dims: number
+  /** The peer's own embedding model id: the default for records and queries. */
+  model: string
+  /**
+   * Slots per shard before a new shard opens (default 200k). Each shard is a whole search, so at
+   * 100k one shard is ~2× faster than two (measured: `npm run bench -- route`).
+   */
+  maxShardSize?: number
+  /** HNSW graph degree (default 32: at 100k × 384 it keeps recall@10 ≥ 0.95 in one shard). */
+  M?: number
+  /** Build-time candidate list (default 100). */
+  efConstruction?: number
+  /**
+   * Search-time candidate list per shard (default 150, and at least twice the candidates asked
+   * for, so the deeper ranks the cost re-rank reaches into are found too). A fan-out over several
+   * shards recalls at least as well as one shard of the same size.
+   */
+  ef?: number
+  /** First allocation of a shard, doubled as it fills (default 1024). */
+  initialCapacity?: number
+  /**
+   * A skills filter whose rarest skill has at most this many agents is answered by an exact scan
+   * of those agents instead of HNSW (default: adaptive, see `search`).
+   */
+  flatScanLimit?: number
+}
+
+export interface IndexStats {
+  size: number
+  groups: Array<{ model: string, dims: number, shards: Array<{ live: number, slots: number, capacity: number }> }>
+}
