@@ -28,7 +28,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import hnswlib from 'hnswlib-node'
+import { hnswlib } from './hnswlib.ts'
 import { findCandidates, type PlanName } from './search.ts'
 import { checkVector, type Entry, type Group, lowerSet, sameVector, Shard, unit } from './shard.ts'
 import type { CapabilityIndexOptions, IndexRecord, IndexStats, SearchHit, SearchQuery, StoredRecord } from './types.ts'
@@ -44,8 +44,6 @@ export class IndexLoadError extends Error {
 export const INDEX_FORMAT_VERSION = 1
 const FORMAT = 'agentmesh-capability-index'
 const META_FILE = 'capability-index.json'
-const FLAT_SCAN_MIN = 256
-const FLAT_SCAN_C = 8
 
 interface Settings {
   dims: number
@@ -187,7 +185,7 @@ export class CapabilityIndex {
     const point = checkVector(query.vector, group.dims)
     const { found, plan } = findCandidates(group, point, query.filter, candidates, {
       ef: Math.max(this.#settings.ef, 2 * candidates),
-      flatScanLimit: this.#flatScanLimit(group),
+      flatScanLimit: this.#settings.flatScanLimit,
       exact: query.exact === true
     })
     this.#plans[plan]++
@@ -325,17 +323,6 @@ export class CapabilityIndex {
         group.shards.push(shard)
       }
     }
-  }
-
-  /**
-   * The rarest-skill count below which a search scans exactly. Default: HNSW with a filter of
-   * selectivity s costs about ef / s node visits, a scan costs s × live dot products; they meet
-   * near s × live = sqrt(c × ef × live). c ≈ 8 was measured at 20k and 100k agents × 384 dims
-   * with filters unrelated to the query, HNSW's worst case, so no query costs much more than the
-   * slower of the two at the crossover.
-   */
-  #flatScanLimit (group: Group): number {
-    return this.#settings.flatScanLimit ?? Math.max(FLAT_SCAN_MIN, Math.round(Math.sqrt(FLAT_SCAN_C * this.#settings.ef * group.live)))
   }
 
   #group (model: string, dims: number): Group {

@@ -90,7 +90,7 @@ export interface CapabilityIndexOptions {
   initialCapacity?: number
   /**
    * A skills filter whose rarest skill has at most this many agents is answered by an exact scan
-   * of those agents instead of HNSW (default: adaptive, see `search`).
+   * of those agents instead of HNSW (default: a cost model, see `search.ts`).
    */
   flatScanLimit?: number
 }

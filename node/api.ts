@@ -11,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parse as parseYaml } from 'yaml'
+import { hnswlibBuild } from '../capability-index/index.ts'
 import { TaskSpecError } from '../protocols/task/index.ts'
 import { PeerStartError, type Peer } from './peer.ts'
 import { vcvJson } from './present.ts'
@@ -53,7 +54,8 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
         connections: peer.libp2p.getConnections().length,
         agents: peer.capability.agents().length,
         localAgents: [...peer.agents.keys()],
-        flaggedHosts: peer.capability.flaggedHosts()
+        flaggedHosts: peer.capability.flaggedHosts(),
+        index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild }
       })
     }
     reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks` })

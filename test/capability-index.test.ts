@@ -1,6 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import fc from 'fast-check'
+import { execFile } from 'node:child_process'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { promisify } from 'node:util'
 import { readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -9,6 +11,7 @@ import {
   CapabilityIndex, EmbeddingError, HashEmbedder, IndexLoadError, IndexSync, OpenAiEmbedder, capabilityText,
   type Embedder, type IndexRecord, type SearchFilter
 } from '../capability-index/index.ts'
+import { nativeVerdict } from '../capability-index/hnswlib.ts'
 import { createAgent, demoKinds } from '../node/agents/registry.ts'
 import type { Signer } from '../protocols/identity.ts'
 import type { CapabilityTable, SignedVcv, TableEvent } from '../protocols/capability/index.ts'
@@ -93,8 +96,8 @@ describe('capability index: recall against brute force', () => {
   const queries = lowRank(QUERIES, basis, rand)
   // ~30% of agents have "common", independent of the vectors (the hard case for filtered HNSW).
   const common = Array.from({ length: N }, () => rand() < 0.3)
-  // ~5% have "scarce", also independent of the vectors; "far" marks the 40% least like query 0.
-  const scarce = Array.from({ length: N }, () => rand() < 0.05)
+  // ~1% have "scarce", also independent of the vectors; "far" marks the 40% least like query 0.
+  const scarce = Array.from({ length: N }, () => rand() < 0.01)
   const toQuery0 = Array.from({ length: N }, (_, i) => dot(row(data, i, DIMS), row(queries, 0, DIMS)))
   const farCut = [...toQuery0].sort((a, b) => a - b)[Math.floor(0.4 * N)]!
   const far = toQuery0.map(s => s < farCut)
@@ -116,7 +119,7 @@ describe('capability index: recall against brute force', () => {
   beforeAll(() => {
     exact = Array.from({ length: QUERIES }, (_, qi) => bruteForce(data, DIMS, row(queries, qi, DIMS), 10))
     exactFiltered = Array.from({ length: QUERIES }, (_, qi) => bruteForce(data, DIMS, row(queries, qi, DIMS), 10, i => common[i]!))
-    // flatScanLimit 0: every filtered query goes through HNSW's filter, the path under test.
+    // flatScanLimit 0: no filtered query is answered by an exact scan, so the HNSW plans are under test.
     single = build({ flatScanLimit: 0 })
     sharded = build({ maxShardSize: 5_000, flatScanLimit: 0 })
   }, 60_000)
@@ -146,7 +149,7 @@ describe('capability index: recall against brute force', () => {
     expect(recallAt(exactFiltered, search(single, { skills: ['common'] }, true))).toBe(1)
   })
 
-  it('a narrow filter (5%) runs inside the HNSW search: recall@10 >= 0.95, k results back', () => {
+  it('a narrow filter (1%, scan disabled) runs inside the HNSW search: recall@10 >= 0.95, k results back', () => {
     const expected = Array.from({ length: QUERIES }, (_, qi) => bruteForce(data, DIMS, row(queries, qi, DIMS), 10, i => scarce[i]!))
     for (const index of [single, sharded]) {
       const before = index.plans()
@@ -398,6 +401,32 @@ describe('capability index: save and load', () => {
     loaded.upsert(record('new-one', row(data, 0, DIMS)))
     expect(loaded.stats().groups[0]!.shards.reduce((n, s) => n + s.slots, 0)).toBe(slotsBefore)
     expect(loaded.search({ vector: row(data, 0, DIMS), k: 1 })[0]!.agent).toBe('new-one')
+  })
+
+  it('loads the CPU-tuned build only for the installed version on a CPU with every flag it was built with', () => {
+    const manifest = { version: '3.0.0', sourceHash: 'ab', cxxflags: '-O3 -march=native', cpuFlags: ['sse4_2', 'avx2', 'avx512f'] }
+    expect(nativeVerdict(manifest, '3.0.0', new Set(['fpu', 'sse4_2', 'avx2', 'avx512f']))).toEqual({ ok: true, why: 'built with -O3 -march=native' })
+    expect(nativeVerdict(manifest, '3.0.1', new Set(['sse4_2', 'avx2', 'avx512f'])).why).toMatch(/of hnswlib-node 3.0.0, 3.0.1 is installed/)
+    expect(nativeVerdict(manifest, '3.0.0', new Set(['sse4_2', 'avx2']))).toEqual({ ok: false, why: 'this CPU lacks avx512f, which the CPU-tuned build may use' })
+    expect(nativeVerdict(manifest, '3.0.0', undefined).ok).toBe(false)
+  })
+
+  it('both hnswlib builds read the same files: the portable one loads what this process saved and finds the same agents', async () => {
+    const index = built()
+    const path = join(dir, 'cross-build')
+    index.save(path)
+    const queryCount = 20
+    const mine = Array.from({ length: queryCount }, (_, qi) => index.search({ vector: row(queries, qi, DIMS), k: 10 }).map(h => h.agent))
+    const script = `
+      const { CapabilityIndex, hnswlibBuild } = await import(${JSON.stringify(new URL('../capability-index/index.ts', import.meta.url).href)})
+      const queries = ${JSON.stringify(Array.from({ length: queryCount }, (_, qi) => [...row(queries, qi, DIMS)]))}
+      const index = CapabilityIndex.load(${JSON.stringify(path)}, { model: 'hash-ngram-32@1', dims: ${DIMS} })
+      console.log(JSON.stringify({ build: hnswlibBuild, found: queries.map(q => index.search({ vector: q, k: 10 }).map(h => h.agent)) }))`
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, AGENTMESH_HNSWLIB: 'portable' } })
+    const other = JSON.parse(stdout) as { build: { native: boolean, why: string }, found: string[][] }
+    expect(other.build).toEqual({ native: false, why: 'AGENTMESH_HNSWLIB=portable' })
+    // Same graph, same ef: the walk is the same up to float rounding in the distances.
+    expect(recallAt(mine, other.found)).toBeGreaterThanOrEqual(0.98)
   })
 
   it('a second save replaces the first and leaves no stale files', () => {
