@@ -1,0 +1,124 @@
+/**
+ * Weighted aggregation of answers into a verdict.
+ *
+ * Each supporter weighs reputation × effective confidence, where the self-reported confidence is
+ * capped and pulled toward the agent's measured accuracy: claiming certainty buys little, and an
+ * agent whose answers have turned out wrong cannot talk its way back up. The decision is
+ * first-to-ahead-by-k (MAKER-style) on weights: commit when the leading class beats the runner-up
+ * by `margin` of the total weight, else ask for more executions.
+ *
+ * `meanConfidenceVerdict` (CP-WBFT's confidence-weighted vote) and `majorityVerdict` (one agent,
+ * one vote) are reference rules the simulator compares against; they share grouping and decision.
+ */
+import { canonicalJson } from '../hash.ts'
+import { compare, groupAnswers, type Embedder } from './equivalence.ts'
+import type { AggregationConfig, AnswerBody, AnswerClass, EquivalenceRule, Standing, Verdict } from './types.ts'
+
+export const defaultAggregationConfig: Readonly<AggregationConfig> = {
+  confidenceCap: 0.9,
+  shrink: 0.5,
+  margin: 0.2,
+  coverage: 2 / 3
+}
+
+/** The defaults overridden by `config`; throws if any field is outside 0..1. */
+export function aggregationConfig (config: Partial<AggregationConfig> = {}): AggregationConfig {
+  const c = { ...defaultAggregationConfig, ...config }
+  for (const k of ['confidenceCap', 'shrink', 'margin', 'coverage'] as const) {
+    if (typeof c[k] !== 'number' || !(c[k] >= 0 && c[k] <= 1)) throw new RangeError(`aggregation ${k} must be a number in 0..1, got ${String(c[k])}`)
+  }
+  return c
+}
+
+/** Into 0..1; NaN (and anything not a number) becomes 0. */
+export function unit (x: number): number {
+  return typeof x === 'number' && x > 0 ? Math.min(x, 1) : 0
+}
+
+/** (1 − shrink) × min(reported, cap) + shrink × accuracy; a missing or non-finite report → accuracy. */
+export function effectiveConfidence (reported: number | undefined, accuracy: number, config: AggregationConfig): number {
+  const acc = unit(accuracy)
+  if (reported === undefined || !Number.isFinite(reported)) return acc
+  return unit((1 - config.shrink) * Math.min(unit(reported), config.confidenceCap) + config.shrink * acc)
+}
+
+/** Ours: reputation × effective confidence per supporter. */
+export function aggregate (answers: readonly AnswerBody[], rule: EquivalenceRule, standing: (agent: string) => Standing,
+  config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
+  const c = aggregationConfig(config)
+  return tally(answers, rule, c.margin, a => {
+    const s = standing(a.agent)
+    return unit(s.reputation) * effectiveConfidence(a.confidence, s.accuracy, c)
+  }, embed)
+}
+
+/**
+ * CP-WBFT's rule: each vote weighs its raw self-reported confidence (no cap, no reputation), so a
+ * class scores mean confidence × supporters. A missing confidence counts 0.5 (no information).
+ */
+export function meanConfidenceVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
+  config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
+  return tally(answers, rule, aggregationConfig(config).margin,
+    a => a.confidence === undefined || !Number.isFinite(a.confidence) ? 0.5 : unit(a.confidence), embed)
+}
+
+/** One agent, one vote. */
+export function majorityVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
+  config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
+  return tally(answers, rule, aggregationConfig(config).margin, () => 1, embed)
+}
+
+/**
+ * The share of executor weight (Σ reputation over distinct `executors`) held by executors that
+ * answered: consensus requires more than `config.coverage` of it before deciding. 0 when the
+ * executors have no weight at all.
+ */
+export function coverage (answers: readonly AnswerBody[], executors: readonly string[], standing: (agent: string) => Standing): number {
+  const answered = new Set(answers.map(a => a.agent))
+  let total = 0
+  let covered = 0
+  for (const agent of [...new Set(executors)].sort(compare)) {
+    const r = unit(standing(agent).reputation)
+    total += r
+    if (answered.has(agent)) covered += r
+  }
+  return total > 0 ? unit(covered / total) : 0
+}
+
+/**
+ * Groups, weighs and decides. One answer per agent (its first by canonical JSON of the whole
+ * body); sums run in agent-id order so every member gets bit-identical weights.
+ */
+function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: number,
+  weigh: (a: AnswerBody) => number, embed: Embedder | undefined): Verdict {
+  const keyed = answers.map(a => ({ a, key: canonicalJson(a) }))
+    .sort((x, y) => compare(x.a.agent, y.a.agent) || compare(x.key, y.key))
+  const byAgent = new Map<string, AnswerBody>()
+  for (const { a } of keyed) if (!byAgent.has(a.agent)) byAgent.set(a.agent, a)
+  if (byAgent.size === 0) return { kind: 'empty' }
+
+  const weights = new Map<string, number>()
+  let total = 0
+  for (const [agent, a] of byAgent) {
+    const w = unit(weigh(a))
+    weights.set(agent, w)
+    total += w
+  }
+  const classes: AnswerClass[] = groupAnswers([...byAgent.values()], rule, embed).map(g => {
+    let weight = 0
+    let best = 0
+    for (let i = 0; i < g.agents.length; i++) {
+      const w = weights.get(g.agents[i]!)!
+      weight += w
+      if (w > weights.get(g.agents[best]!)!) best = i // agents are sorted: ties keep the lowest id
+    }
+    return { value: g.answers[best]!, agents: g.agents, weight }
+  })
+  const keys = new Map<AnswerClass, string>(classes.map(k => [k, canonicalJson(k.value)]))
+  classes.sort((x, y) => y.weight - x.weight || compare(keys.get(x)!, keys.get(y)!))
+
+  const lead = (classes[0]?.weight ?? 0) - (classes[1]?.weight ?? 0)
+  // A tie is never decided, even with margin 0.
+  if (total > 0 && lead > 0 && lead >= margin * total) return { kind: 'decided', value: classes[0]!.value, classes, total }
+  return { kind: 'ambiguous', classes, total, lead: total > 0 ? lead / total : 0 }
+}

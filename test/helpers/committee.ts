@@ -1,0 +1,227 @@
+/**
+ * A committee on a simulated network, for consensus tests: fast stand-in signatures, a seeded
+ * scheduler that drops, delays and reorders messages until a "global stabilisation time" (GST)
+ * and delivers within a bound after it, and Byzantine members with scripted misbehaviour.
+ */
+import { createHash } from 'node:crypto'
+import { peerIdFromEd25519, type Signer, type Verifier } from '../../protocols/identity.ts'
+import { mulberry32 } from '../../protocols/random.ts'
+import { signAnswer, type SignedAnswer } from '../../protocols/consensus/answer.ts'
+import { ConsensusInstance, type InstanceEvent } from '../../protocols/consensus/bft.ts'
+import { signCommittee, votingPowers, type SignedCommittee } from '../../protocols/consensus/committee.ts'
+import { signVote, decodeMessage, signProposal, makeValue, type VoteBody, type ProposalBody } from '../../protocols/consensus/messages.ts'
+import type { Certificate } from '../../protocols/consensus/certificate.ts'
+import type { Effect } from '../../protocols/effects.ts'
+import { encodeCanonical } from '../../protocols/cbor.ts'
+import { outcomeOf } from '../../protocols/consensus/validity.ts'
+import type { Json } from '../../protocols/consensus/types.ts'
+
+/**
+ * Keyed-hash signatures: unforgeable inside a test (only the holder of a signer has its secret)
+ * and ~50× cheaper than Ed25519, so property tests can run thousands of schedules. Peer ids are
+ * real Ed25519-shaped ids built from a hash of the secret.
+ */
+export function fastSigners (n: number, seed: number): { signers: Signer[], verifier: Verifier } {
+  const rand = mulberry32(seed)
+  const secrets = new Map<string, Uint8Array>()
+  const signers: Signer[] = []
+  for (let i = 0; i < n; i++) {
+    const secret = Uint8Array.from({ length: 32 }, () => Math.floor(rand() * 256))
+    const peerId = peerIdFromEd25519(new Uint8Array(createHash('sha256').update(secret).digest()))
+    secrets.set(peerId, secret)
+    signers.push({ peerId, sign: message => mac(secret, message) })
+  }
+  const verifier: Verifier = {
+    verify: (peerId, message, signature) => {
+      const secret = secrets.get(peerId)
+      if (secret === undefined || signature.byteLength !== 64) return false
+      const expected = mac(secret, message)
+      return expected.every((b, i) => b === signature[i])
+    }
+  }
+  return { signers, verifier }
+}
+
+function mac (secret: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha512').update(secret).update(message).digest())
+}
+
+export const INPUT_HASH = 'ab'.repeat(32)
+
+export interface CommitteeSetup {
+  statement: SignedCommittee
+  signers: Signer[]
+  verifier: Verifier
+  /** Agent id of member i's executor. */
+  agents: string[]
+}
+
+/** Members 0..n-1 each host one executor `<peer>/exec`; member 0 is the requester. */
+export function setupCommittee (n: number, seed: number, options: { reputations?: number[], subtask?: string } = {}): CommitteeSetup {
+  const { signers, verifier } = fastSigners(n, seed)
+  const reputations = options.reputations ?? signers.map(() => 0.8)
+  const members = votingPowers(new Map(signers.map((s, i) => [s.peerId, reputations[i]!])))
+  const agents = signers.map(s => `${s.peerId}/exec`)
+  const executors = agents.map(agent => ({ agent, reputation: 0.6, accuracy: 0.7 })).sort((a, b) => (a.agent < b.agent ? -1 : 1))
+  const statement = signCommittee({
+    v: 1,
+    subtask: options.subtask ?? `task-${seed}/s1`,
+    inputHash: INPUT_HASH,
+    requester: signers[0]!.peerId,
+    members,
+    executors,
+    rule: { kind: 'json' },
+    aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+  }, signers[0]!)
+  return { statement, signers, verifier, agents }
+}
+
+export function answerOf (setup: CommitteeSetup, member: number, answer: Json, confidence?: number): SignedAnswer {
+  return signAnswer({ v: 1, subtask: setup.statement.body.subtask, inputHash: INPUT_HASH, agent: setup.agents[member]!, answer, ...(confidence === undefined ? {} : { confidence }) }, setup.signers[member]!)
+}
+
+export type Behaviour = 'honest' | 'silent' | 'equivocate' | 'double-vote' | 'forge'
+
+export interface RunOptions {
+  seed: number
+  /** Before GST messages are dropped with this probability and delayed up to `gstMs`. */
+  dropBeforeGst: number
+  gstMs: number
+  /** After GST every message arrives within this many ms (below the timeouts). */
+  deltaMs: number
+  /** Stop here (virtual ms). */
+  untilMs: number
+  behaviours: Behaviour[]
+  /** What each member's executor answers (an equivocating member also signs `answer + 1`). */
+  answers: Json[]
+  /** Duplicate this share of messages. */
+  duplicate?: number
+  /** Sees every delivery (debugging). */
+  onDeliver?: (at: number, from: string, to: string, data: Uint8Array) => void
+}
+
+export interface RunResult {
+  decided: Array<Certificate | undefined>
+  /** Where each member ended: round and step. */
+  rounds: string[]
+  events: InstanceEvent[]
+  messages: number
+  endedAt: number
+}
+
+interface Pending { at: number, seq: number, from: string, to: string, data: Uint8Array }
+
+/** Runs one instance to the end on a simulated network; `decided[i]` is member i's certificate. */
+export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
+  const rand = mulberry32(o.seed)
+  const ids = setup.signers.map(s => s.peerId)
+  const index = new Map(ids.map((id, i) => [id, i]))
+  const instances = setup.signers.map(signer => new ConsensusInstance({ statement: setup.statement, signer, verifier: setup.verifier }))
+  const timers: number[] = ids.map(() => Infinity)
+  const queue: Pending[] = []
+  const events: InstanceEvent[] = []
+  let seq = 0
+  let messages = 0
+  let now = 0
+
+  const deliverAt = (): number | undefined => {
+    if (now < o.gstMs) {
+      if (rand() < o.dropBeforeGst) return undefined
+      return now + 1 + Math.floor(rand() * o.gstMs)
+    }
+    return now + 1 + Math.floor(rand() * o.deltaMs)
+  }
+  const send = (from: string, to: string, data: Uint8Array): void => {
+    messages++
+    const copies = o.duplicate !== undefined && rand() < o.duplicate ? 2 : 1
+    for (let c = 0; c < copies; c++) {
+      const at = deliverAt()
+      if (at !== undefined) queue.push({ at, seq: seq++, from, to, data })
+    }
+  }
+  const apply = (i: number, effects: Array<Effect<InstanceEvent>>): void => {
+    for (const e of effects) {
+      if (e.type === 'timer') timers[i] = e.at
+      else if (e.type === 'event') events.push(e.event)
+      else if (e.type === 'send') outgoing(i, e.to, e.data)
+    }
+  }
+  // A Byzantine member runs the honest code but rewrites what it sends.
+  const outgoing = (i: number, to: string, data: Uint8Array): void => {
+    const behaviour = o.behaviours[i]!
+    const me = setup.signers[i]!
+    if (behaviour === 'silent') return
+    if (behaviour === 'honest' || behaviour === 'forge') return send(ids[i]!, to, data)
+    let message
+    try {
+      message = decodeMessage(data)
+    } catch {
+      return send(ids[i]!, to, data) // answers and certificates pass unchanged
+    }
+    const half = (index.get(to)! % 2) === 0
+    if (message.kind === 'vote') {
+      const v = message.body as VoteBody
+      // Double votes: the real vote to half the committee, a vote for something else to the rest.
+      const other = signVote({ instance: v.instance, round: v.round, type: v.type, value: v.value === null ? 'cd'.repeat(32) : null }, me)
+      return send(ids[i]!, to, half ? data : other.wire)
+    }
+    const p = message.body as ProposalBody
+    if (behaviour === 'equivocate' && p.evidence.length > 1) {
+      // Equivocating proposer: half the committee gets another valid value, one answer fewer.
+      const held = instances[i]!.answers().filter(a => p.evidence.some(w => sameBytes(w, a.wire))).slice(1)
+      const fewer = makeValue(outcomeOf(setup.statement.body, held.map(a => a.body)).outcome, held)
+      const alt = signProposal({ instance: p.instance, round: p.round, validRound: -1, outcome: fewer.outcome, evidence: fewer.evidence.map(a => a.wire), pol: [] }, me)
+      return send(ids[i]!, to, half ? data : alt.wire)
+    }
+    return send(ids[i]!, to, data)
+  }
+
+  for (let i = 0; i < ids.length; i++) apply(i, instances[i]!.start(0))
+  // Executors answer at random times; a Byzantine one signs two different answers.
+  for (let i = 0; i < ids.length; i++) {
+    const answer = answerOf(setup, i, o.answers[i]!, 0.7)
+    if (o.behaviours[i] === 'equivocate' || o.behaviours[i] === 'double-vote') {
+      const other = answerOf(setup, i, typeof o.answers[i] === 'number' ? (o.answers[i] as number) + 1 : 'other', 1)
+      ids.forEach((to, j) => { if (j !== i) send(ids[i]!, to, j % 2 === 0 ? answer.wire : other.wire) })
+    } else if (o.behaviours[i] === 'forge') {
+      // Forged evidence: an answer "from" an honest executor, signed with the forger's key.
+      const victim = (i + 1) % ids.length
+      const forged = signAnswerAs(setup, i, victim)
+      ids.forEach((to, j) => { if (j !== i) send(ids[i]!, to, forged) })
+      apply(i, instances[i]!.addAnswer(answer.wire, 0))
+    } else if (o.behaviours[i] !== 'silent') {
+      queue.push({ at: Math.floor(rand() * 200), seq: seq++, from: ids[i]!, to: ids[i]!, data: answer.wire })
+    }
+  }
+
+  while (now <= o.untilMs) {
+    if (instances.every((inst, i) => o.behaviours[i] !== 'honest' || inst.decided !== undefined)) break
+    queue.sort((a, b) => a.at - b.at || a.seq - b.seq)
+    const nextMessage = queue[0]?.at ?? Infinity
+    const nextTimer = Math.min(...timers)
+    const next = Math.min(nextMessage, nextTimer)
+    if (next === Infinity) break
+    now = next
+    if (nextTimer <= nextMessage) {
+      const i = timers.indexOf(nextTimer)
+      timers[i] = Infinity
+      apply(i, instances[i]!.tick(now))
+      continue
+    }
+    const m = queue.shift()!
+    o.onDeliver?.(now, m.from, m.to, m.data)
+    const i = index.get(m.to)!
+    apply(i, m.from === m.to ? instances[i]!.addAnswer(m.data, now) : instances[i]!.receive(m.from, m.data, now))
+  }
+  return { decided: instances.map(inst => inst.decided), rounds: instances.map(inst => `${inst.round}:${inst.step}`), events, messages, endedAt: now }
+}
+
+/** An answer claiming to be from `victim`'s executor, signed with `forger`'s key (a bad signature). */
+function signAnswerAs (setup: CommitteeSetup, forger: number, victim: number): Uint8Array {
+  const real = answerOf(setup, victim, 'forged')
+  return encodeCanonical({ t: 'answer', body: real.bodyBytes, sig: setup.signers[forger]!.sign(real.bodyBytes) })
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}
