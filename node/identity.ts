@@ -42,7 +42,7 @@ export async function writeAtomic (path: string, data: Uint8Array | string, mode
  * Saves `content()` to `path` whenever asked, coalescing bursts: at most one write runs at a time,
  * and a request made during a write is served by one more write afterwards, so nothing is lost.
  */
-export function coalescedWriter (path: string, content: () => string): { save: () => void, flush: () => Promise<void> } {
+export function coalescedWriter (path: string, content: () => string | Uint8Array): { save: () => void, flush: () => Promise<void> } {
   let dirty = false
   let running: Promise<void> | undefined
   const save = (): void => {

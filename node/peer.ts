@@ -30,6 +30,8 @@ import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type Selection
 import { MeshRouter } from './router.ts'
 import { TaskBoard } from './tasks.ts'
 import { rpcService, type RpcService } from './rpc-service.ts'
+import { ConsensusService } from './consensus-service.ts'
+import { ed25519Signer, ed25519Verifier } from './crypto.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 
@@ -61,6 +63,8 @@ export interface Peer {
   readonly capability: CapabilityService
   /** Beacons and remote execution of any agent in the mesh. */
   readonly rpc: RpcService
+  /** Committees, certificates and the reputation book. */
+  readonly consensus: ConsensusService
   /** Semantic screening, beacon and bandit selection. */
   readonly router: MeshRouter
   /** The HNSW index over the verified VCVs; embedding is asynchronous, see `whenIndexed`. */
@@ -88,6 +92,7 @@ const POLICY_FILE = 'bandit.json'
 const TABLE_FILE = 'table.cbor'
 const INDEX_DIR = 'index'
 const TEXTS_FILE = 'index-texts.json'
+const CONSENSUS_DIR = 'consensus'
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -98,6 +103,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   }
   for (const addr of config.listen) parseAddr(addr, 'listen address')
   const { key } = await loadOrCreateIdentity(config.dataDir)
+  const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
   const state = await readState(statePath)
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
@@ -126,7 +132,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
       ping: ping(),
       pubsub: gossip({ profile: config.gossipProfile, loopback }),
       capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions }),
-      rpc: rpcService({ host: new AgentHost(agents) })
+      rpc: rpcService({ host: new AgentHost(agents), signer })
     }
   })
 
@@ -138,6 +144,15 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   }
 
   const capability = libp2p.services.capability
+  const rpc = libp2p.services.rpc
+  const consensus = await ConsensusService.start({
+    signer,
+    verifier: ed25519Verifier(),
+    pubsub: libp2p.services.pubsub,
+    send: (to, data) => { rpc.notify(to, data) },
+    dir: join(config.dataDir, CONSENSUS_DIR)
+  })
+  rpc.onNotify = (from, data) => { consensus.receive(from, data) }
   const stateFile = coalescedWriter(statePath, () => JSON.stringify({ versions: capability.versions() }))
   const saveState = (): void => { stateFile.save() }
   capability.addEventListener('agent:advertised', saveState)
@@ -154,6 +169,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     const live = new Set(capability.agents().map(v => v.body.agent))
     for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
   } catch (err) {
+    await consensus.stop()
     await libp2p.stop()
     throw err
   }
@@ -175,6 +191,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     libp2p,
     capability,
     rpc: libp2p.services.rpc,
+    consensus,
     router,
     index,
     whenIndexed: async () => { await sync.idle() },
@@ -195,6 +212,8 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     async stop () {
       capability.removeEventListener('agent:advertised', saveState)
       tasks.cancelAll('peer stopping')
+      rpc.onNotify = undefined
+      await consensus.stop()
       await libp2p.stop()
       await Promise.all([stateFile.flush(), policyFile.flush(), sync.idle()])
       await savePeerState(config.dataDir, capability.records(), index, sync.texts())

@@ -15,11 +15,15 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { answerBeacon, BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
-import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
+import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage, type SignRequest } from '../protocols/rpc/index.ts'
+import { signAnswer, type Json } from '../protocols/consensus/index.ts'
+import type { Signer } from '../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
 
 export interface RpcServiceInit {
   host: AgentHost
+  /** Signs answers when a requester asks for signed ones (consensus evidence). */
+  signer?: Signer
   /** Extra wait past an execution's deadline for its answer to travel back (default 1 s). */
   graceMs?: number
 }
@@ -39,8 +43,15 @@ export interface BeaconResult {
 export interface RpcService {
   /** Live state of agents (full ids), from their hosts; hosts silent past `deadlineMs` are skipped. */
   beacon (agents: string[], deadlineMs: number): Promise<BeaconResult>
-  /** Runs one call of an agent (full id) on its host. Never throws: failures carry their kind. */
-  execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult>
+  /**
+   * Runs one call of an agent (full id) on its host. Never throws: failures carry their kind.
+   * With `sign`, a successful result carries the answer signed by the agent's host.
+   */
+  execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: SignRequest): Promise<RunResult>
+  /** Sends a one-way message to a peer's `onNotify` (consensus traffic); drops it if unreachable. */
+  notify (peer: string, data: Uint8Array): void
+  /** Where one-way messages from other peers go. */
+  onNotify: ((peer: string, data: Uint8Array) => void) | undefined
 }
 
 /** Read errors that mean the requester sent something we refuse. */
@@ -57,7 +68,9 @@ class DefaultRpcService implements RpcService, Startable {
   readonly #graceMs: number
   readonly #log: Logger
   readonly #self: string
+  readonly #signer: Signer | undefined
   readonly #outbound = new Map<string, Promise<Outbound>>()
+  onNotify: ((peer: string, data: Uint8Array) => void) | undefined
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
   readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void }>()
   #nextId = 1
@@ -67,6 +80,7 @@ class DefaultRpcService implements RpcService, Startable {
     this.#components = components
     this.#host = init.host
     this.#graceMs = init.graceMs ?? 1000
+    this.#signer = init.signer
     this.#log = components.logger.forComponent('agentmesh:rpc')
     this.#self = components.peerId.toString()
   }
@@ -112,10 +126,15 @@ class DefaultRpcService implements RpcService, Startable {
     })
   }
 
-  async execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult> {
+  notify (peer: string, data: Uint8Array): void {
+    if (peer === this.#self) return void this.onNotify?.(peer, data)
+    this.#send(peer, { t: 'notify', id: 0, data }, error => { this.#log('notify to %s dropped: %s', peer, error) })
+  }
+
+  async execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: SignRequest): Promise<RunResult> {
     const parts = splitAgentId(agent)
     if (parts === undefined) return { ok: false, kind: 'unavailable', error: `"${agent}" is not an agent id` }
-    if (parts.host === this.#self) return await this.#host.run(parts.name, input, deadlineMs, signal)
+    if (parts.host === this.#self) return this.#signed(parts.name, await this.#host.run(parts.name, input, deadlineMs, signal), sign)
     const id = this.#nextId++
     return await new Promise<RunResult>(resolve => {
       const finish = (result: RunResult): void => {
@@ -131,11 +150,15 @@ class DefaultRpcService implements RpcService, Startable {
       const onAbort = (): void => giveUp('cancelled', 'cancelled by the requester')
       const timer = setTimeout(() => giveUp('timeout', `no answer within ${deadlineMs} ms`), deadlineMs + this.#graceMs)
       signal?.addEventListener('abort', onAbort, { once: true })
-      this.#request(parts.host, { t: 'execute', id, agent: parts.name, input, deadlineMs }, m => {
+      this.#request(parts.host, { t: 'execute', id, agent: parts.name, input, deadlineMs, ...(sign === undefined ? {} : { sign }) }, m => {
         if (m.t !== 'result') return
-        finish(m.ok ? { ok: true, output: m.output, confidence: m.confidence, latencyMs: m.latencyMs } : { ok: false, kind: m.kind, error: m.error })
+        finish(m.ok ? { ok: true, output: m.output, confidence: m.confidence, latencyMs: m.latencyMs, ...(m.answer === undefined ? {} : { answer: m.answer }) } : { ok: false, kind: m.kind, error: m.error })
       }, error => finish({ ok: false, kind: 'unavailable', error }))
     })
+  }
+
+  #signed (name: string, result: RunResult, sign: SignRequest | undefined): RunResult {
+    return signResult(this.#signer, this.#self, name, result, sign)
   }
 
   /** Sends a request and routes its answer (same id) to `onAnswer`; `onError` if it cannot be sent. */
@@ -215,19 +238,43 @@ class DefaultRpcService implements RpcService, Startable {
         }
         if (message.t === 'beacon') reply(answerBeacon(message, n => this.#host.liveState(n)))
         if (message.t === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the requester'))
+        if (message.t === 'notify') this.onNotify?.(peer, message.data)
         if (message.t === 'execute') {
           const controller = new AbortController()
           running.set(message.id, controller)
-          const id = message.id
-          void this.#host.run(message.agent, message.input, message.deadlineMs, controller.signal).then(result => {
+          const { id, sign } = message
+          void this.#host.run(message.agent, message.input, message.deadlineMs, controller.signal).then(run => {
             running.delete(id)
-            reply({ t: 'result', id, ...(result.ok ? { ok: true, output: result.output ?? null, confidence: result.confidence, latencyMs: result.latencyMs } : result) } as RpcMessage)
+            const result = this.#signed(message.agent, run, sign)
+            reply({ t: 'result', id, ...(result.ok ? { ok: true, output: result.output ?? null, confidence: result.confidence, latencyMs: result.latencyMs, ...(result.answer === undefined ? {} : { answer: result.answer }) } : result) } as RpcMessage)
           })
         }
       }
     } finally {
       for (const c of running.values()) c.abort(new Error('requester disconnected'))
     }
+  }
+}
+
+/**
+ * The result with the answer signed by this host, when asked for. An output that is not JSON (or
+ * too large to sign) fails the call: a requester that needs evidence cannot use it.
+ */
+function signResult (signer: Signer | undefined, self: string, name: string, result: RunResult, sign: SignRequest | undefined): RunResult {
+  if (sign === undefined || !result.ok) return result
+  if (signer === undefined) return { ok: false, kind: 'unavailable', error: 'this host does not sign answers' }
+  try {
+    const answer = signAnswer({
+      v: 1,
+      subtask: sign.subtask,
+      inputHash: sign.inputHash,
+      agent: `${self}/${name}`,
+      answer: (result.output ?? null) as Json,
+      ...(result.confidence === null ? {} : { confidence: result.confidence })
+    }, signer)
+    return { ...result, answer: answer.wire }
+  } catch (err) {
+    return { ok: false, kind: 'failed', error: `cannot sign the answer: ${(err as Error).message}` }
   }
 }
 

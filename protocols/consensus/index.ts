@@ -42,4 +42,6 @@ export {
 } from './certificate.ts'
 export type { Certificate, CertificateCheck, CertificateSummary } from './certificate.ts'
 export { ConsensusError, consensusLimits } from './signed.ts'
+export { ConsensusPeer } from './peer.ts'
+export type { ConsensusPeerEvent, ConsensusPeerInit } from './peer.ts'
 export type { Embed } from './validity.ts'

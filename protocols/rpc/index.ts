@@ -8,7 +8,7 @@
  * ```
  */
 export { decodeRpc, encodeRpc, rpcLimits, RpcError } from './wire.ts'
-export type { FailureKind, LiveState, RpcMessage } from './wire.ts'
+export type { FailureKind, LiveState, RpcMessage, SignRequest } from './wire.ts'
 
 /** Stream protocol carrying RpcMessages. */
 export const RPC_PROTOCOL = '/agentmesh/rpc/1.0.0'

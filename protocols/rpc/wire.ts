@@ -1,7 +1,9 @@
 /**
  * Peer-to-peer requests about agents, over one length-prefixed stream per peer pair:
  * - `beacon`: the live state (load, queue, latency, availability) of some of the host's agents;
- * - `execute`: run one call of one agent, with a deadline; `cancel`: stop waiting for it.
+ * - `execute`: run one call of one agent, with a deadline; `cancel`: stop waiting for it. With
+ *   `sign` the result also carries the answer signed by the host (consensus evidence);
+ * - `notify`: a one-way message for another protocol (consensus), no answer.
  * Every message is deterministic CBOR with a numeric request id chosen by the requester.
  */
 import { decodeCanonical, encodeCanonical } from '../cbor.ts'
@@ -33,10 +35,14 @@ export type FailureKind = 'input' | 'unavailable' | 'failed' | 'timeout' | 'canc
 export type RpcMessage =
   | { t: 'beacon', id: number, agents: string[] }
   | { t: 'beacon-reply', id: number, states: LiveState[] }
-  | { t: 'execute', id: number, agent: string, input: unknown, deadlineMs: number }
-  | { t: 'result', id: number, ok: true, output: unknown, confidence: number | null, latencyMs: number }
+  | { t: 'execute', id: number, agent: string, input: unknown, deadlineMs: number, sign?: SignRequest }
+  | { t: 'result', id: number, ok: true, output: unknown, confidence: number | null, latencyMs: number, answer?: Uint8Array }
   | { t: 'result', id: number, ok: false, kind: FailureKind, error: string }
   | { t: 'cancel', id: number }
+  | { t: 'notify', id: number, data: Uint8Array }
+
+/** Which subtask and input an executor's host signs its answer for. */
+export interface SignRequest { subtask: string, inputHash: string }
 
 export class RpcError extends Error {
   override name = 'RpcError'
@@ -73,7 +79,8 @@ export function decodeRpc (bytes: Uint8Array): RpcMessage {
       for (const s of m.states) liveState(s)
       break
     case 'execute':
-      fields(m, ['t', 'id', 'agent', 'input', 'deadlineMs'])
+      fields(m, ['t', 'id', 'agent', 'input', 'deadlineMs'], ['sign'])
+      if (m.sign !== undefined) signRequest(m.sign)
       if (!isName(m.agent)) throw new RpcError('execute names an agent by its local name')
       if (!Number.isSafeInteger(m.deadlineMs) || (m.deadlineMs as number) < 1 || (m.deadlineMs as number) > rpcLimits.maxDeadlineMs) {
         throw new RpcError(`deadlineMs must be 1..${rpcLimits.maxDeadlineMs}`)
@@ -81,7 +88,8 @@ export function decodeRpc (bytes: Uint8Array): RpcMessage {
       break
     case 'result':
       if (m.ok === true) {
-        fields(m, ['t', 'id', 'ok', 'output', 'confidence', 'latencyMs'])
+        fields(m, ['t', 'id', 'ok', 'output', 'confidence', 'latencyMs'], ['answer'])
+        if (m.answer !== undefined && !(m.answer instanceof Uint8Array)) throw new RpcError('answer must be bytes')
         if (m.confidence !== null && (typeof m.confidence !== 'number' || !(m.confidence >= 0 && m.confidence <= 1))) throw new RpcError('confidence must be in [0, 1] or null')
         if (typeof m.latencyMs !== 'number' || !(m.latencyMs >= 0)) throw new RpcError('latencyMs must be >= 0')
       } else if (m.ok === false) {
@@ -95,6 +103,10 @@ export function decodeRpc (bytes: Uint8Array): RpcMessage {
     case 'cancel':
       fields(m, ['t', 'id'])
       break
+    case 'notify':
+      fields(m, ['t', 'id', 'data'])
+      if (!(m.data instanceof Uint8Array)) throw new RpcError('notify data must be bytes')
+      break
     default:
       throw new RpcError(`unknown message type ${JSON.stringify(m.t)}`)
   }
@@ -105,9 +117,17 @@ function isName (v: unknown): v is string {
   return typeof v === 'string' && NAME_PATTERN.test(v)
 }
 
-function fields (m: Record<string, unknown>, allowed: string[]): void {
-  for (const k of Object.keys(m)) if (!allowed.includes(k)) throw new RpcError(`${String(m.t)} has unknown field "${k}"`)
-  for (const k of allowed) if (!(k in m)) throw new RpcError(`${String(m.t)} is missing "${k}"`)
+function fields (m: Record<string, unknown>, required: string[], optional: string[] = []): void {
+  for (const k of Object.keys(m)) if (!required.includes(k) && !optional.includes(k)) throw new RpcError(`${String(m.t)} has unknown field "${k}"`)
+  for (const k of required) if (!(k in m)) throw new RpcError(`${String(m.t)} is missing "${k}"`)
+}
+
+function signRequest (s: unknown): void {
+  if (typeof s !== 'object' || s === null) throw new RpcError('sign must be a map')
+  const o = s as Record<string, unknown>
+  fields({ t: 'sign', ...o }, ['t', 'subtask', 'inputHash'])
+  if (typeof o.subtask !== 'string' || o.subtask.length === 0 || o.subtask.length > 256) throw new RpcError('sign.subtask must be a string of 1..256 characters')
+  if (typeof o.inputHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.inputHash)) throw new RpcError('sign.inputHash must be 64 hex digits')
 }
 
 function liveState (s: unknown): void {

@@ -1,0 +1,204 @@
+/**
+ * Drives the pure consensus machine (protocols/consensus/peer.ts) over libp2p: committee messages
+ * travel as one-way RPC notifications, certificates on their own gossip topic, timers on the
+ * wall clock. Keeps the certificates and the reputation book in the data directory, and offers
+ * recent certificate ids to every peer that joins the topic, so a peer that was down catches up.
+ *
+ * @example
+ * ```ts
+ * const { certificate, summary } = await peer.consensus.run(statement, signedAnswers, 10_000)
+ * summary.outcome            // { kind: 'answer', answer: … } or { kind: 'escalate' }
+ * peer.consensus.book.standing(agent)
+ * ```
+ */
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
+import type { Effect } from '../protocols/effects.ts'
+import {
+  ConsensusPeer, defaultAggregationConfig, drawMembers, MIN_MEMBERS, ReputationBook, signCommittee, verifyCertificate, votingPowers,
+  type AggregationConfig, type EquivalenceRule, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
+} from '../protocols/consensus/index.ts'
+import type { Signer, Verifier } from '../protocols/identity.ts'
+import type { GossipSub, SubscriptionChangeData } from './gossip.ts'
+import { coalescedWriter } from './identity.ts'
+
+export const CERTIFICATE_TOPIC = 'agentmesh/certificates/1'
+const CERTIFICATES_FILE = 'certificates.cbor'
+const BOOK_FILE = 'reputation.json'
+
+export interface ConsensusServiceInit {
+  signer: Signer
+  verifier: Verifier
+  pubsub: GossipSub
+  /** One-way delivery to a peer (the RPC service's `notify`). */
+  send: (peer: string, data: Uint8Array) => void
+  /** Where certificates and the reputation book are kept (none: memory only). */
+  dir?: string
+  timeouts?: Partial<Timeouts>
+  onEvent?: (event: ConsensusPeerEvent) => void
+}
+
+export class ConsensusTimeoutError extends Error {
+  override name = 'ConsensusTimeoutError'
+}
+
+export class ConsensusService {
+  readonly #machine: ConsensusPeer
+  readonly #init: ConsensusServiceInit
+  readonly #waiting = new Map<string, Array<(result: { certificate: Certificate, summary: CertificateSummary }) => void>>()
+  readonly #save: ReturnType<typeof coalescedWriter> | undefined
+  readonly #saveBook: ReturnType<typeof coalescedWriter> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #timerAt = Infinity
+  #stopped = false
+
+  private constructor (init: ConsensusServiceInit, book: ReputationBook) {
+    this.#init = init
+    this.#machine = new ConsensusPeer({ signer: init.signer, verifier: init.verifier, timeouts: init.timeouts, book })
+    if (init.dir !== undefined) {
+      this.#save = coalescedWriter(join(init.dir, CERTIFICATES_FILE), () => encodeCanonical(this.#machine.certificateIds().map(id => this.#machine.certificate(id)!)))
+      this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
+    }
+  }
+
+  /** Restores the saved book and certificates (verified again), subscribes, and starts syncing. */
+  static async start (init: ConsensusServiceInit): Promise<ConsensusService> {
+    let book = new ReputationBook()
+    let saved: Uint8Array[] = []
+    if (init.dir !== undefined) {
+      await mkdir(init.dir, { recursive: true })
+      try { book = ReputationBook.fromJSON(JSON.parse(await readFile(join(init.dir, BOOK_FILE), 'utf8'))) } catch {}
+      try {
+        const list = decodeCanonical(await readFile(join(init.dir, CERTIFICATES_FILE)))
+        if (Array.isArray(list)) saved = list.filter((b): b is Uint8Array => b instanceof Uint8Array)
+      } catch {}
+    }
+    const service = new ConsensusService(init, book)
+    service.#run(service.#machine.restore(saved, Date.now()))
+    init.pubsub.addEventListener('message', service.#onGossip)
+    init.pubsub.addEventListener('subscription-change', service.#onSubscriptionChange)
+    init.pubsub.subscribe(CERTIFICATE_TOPIC)
+    return service
+  }
+
+  get book (): ReputationBook { return this.#machine.book }
+  get peerId (): string { return this.#machine.peerId }
+  certificateIds (): string[] { return this.#machine.certificateIds() }
+  certificate (id: string): Uint8Array | undefined { return this.#machine.certificate(id) }
+
+  /**
+   * The committee statement for a subtask this peer requests, signed: members are the executors'
+   * hosts and this peer, plus members drawn from `candidates` (by hash of the subtask) up to
+   * `size` (at least 4); voting power and executor standing come from this peer's book.
+   */
+  committee (o: { subtask: string, inputHash: string, executors: readonly string[], candidates?: readonly string[], size?: number, rule?: EquivalenceRule, aggregation?: Partial<AggregationConfig> }): SignedCommittee {
+    const self = this.#init.signer.peerId
+    const hosts = new Set([self, ...o.executors.map(a => a.split('/')[0]!)])
+    const want = Math.max(MIN_MEMBERS, o.size ?? 0)
+    if (hosts.size < want) for (const id of drawMembers(o.subtask, o.candidates ?? [], want - hosts.size, hosts)) hosts.add(id)
+    if (hosts.size < MIN_MEMBERS) throw new Error(`a committee needs ${MIN_MEMBERS} members; only ${hosts.size} peers are available (connect more peers or run more executors)`)
+    const book = this.#machine.book
+    return signCommittee({
+      v: 1,
+      subtask: o.subtask,
+      inputHash: o.inputHash,
+      requester: self,
+      members: votingPowers(new Map([...hosts].map(h => [h, book.hostReputation(h)]))),
+      executors: [...new Set(o.executors)].sort().map(agent => ({ agent, ...book.standing(agent) })),
+      rule: o.rule ?? { kind: 'json' },
+      aggregation: { ...defaultAggregationConfig, ...o.aggregation }
+    }, this.#init.signer)
+  }
+
+  /**
+   * Runs consensus on a statement this peer signed as requester, with the answers it holds.
+   * Resolves with the certificate once the committee commits; rejects after `timeoutMs`.
+   */
+  async run (statement: SignedCommittee, answers: readonly Uint8Array[], timeoutMs: number): Promise<{ certificate: Certificate, summary: CertificateSummary }> {
+    const { instance, effects } = this.#machine.start(statement.wire, answers, Date.now())
+    const done = new Promise<{ certificate: Certificate, summary: CertificateSummary }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(instance)
+        reject(new ConsensusTimeoutError(`the committee did not commit within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const list = this.#waiting.get(instance) ?? []
+      list.push(result => { clearTimeout(timer); resolve(result) })
+      this.#waiting.set(instance, list)
+    })
+    this.#run(effects)
+    // Committed already (from a certificate this peer had)? Then the instance says so.
+    const decided = this.#machine.instance(instance)?.decided
+    if (decided !== undefined) this.#resolve(instance, decided)
+    return await done
+  }
+
+  /** A one-way message from another peer (wire it to the RPC service's `onNotify`). */
+  receive (from: string, data: Uint8Array): void {
+    if (!this.#stopped) this.#run(this.#machine.receive(from, data, Date.now()))
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    this.#init.pubsub.removeEventListener('message', this.#onGossip)
+    this.#init.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
+    try { this.#init.pubsub.unsubscribe(CERTIFICATE_TOPIC) } catch {}
+    await Promise.all([this.#save?.flush(), this.#saveBook?.flush()])
+  }
+
+  readonly #onGossip = (e: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
+    if (this.#stopped || e.detail.topic !== CERTIFICATE_TOPIC) return
+    this.#run(this.#machine.gossip('gossip', e.detail.data, Date.now()))
+  }
+
+  readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {
+    if (this.#stopped) return
+    for (const { topic, subscribe } of e.detail.subscriptions) {
+      if (topic === CERTIFICATE_TOPIC && subscribe) this.#run(this.#machine.peerConnected(e.detail.peerId.toString()))
+    }
+  }
+
+  #run (effects: Array<Effect<ConsensusPeerEvent>>): void {
+    for (const e of effects) {
+      if (e.type === 'send') this.#init.send(e.to, e.data)
+      else if (e.type === 'broadcast') void this.#init.pubsub.publish(CERTIFICATE_TOPIC, e.data).catch(() => {})
+      else if (e.type === 'timer') this.#arm(e.at)
+      else this.#event(e.event)
+    }
+  }
+
+  #event (event: ConsensusPeerEvent): void {
+    if (event.type === 'committed') this.#resolve(event.instance, event.certificate, event.summary)
+    if (event.type === 'committed' || event.type === 'accepted' || event.type === 'equivocation') {
+      this.#save?.save()
+      this.#saveBook?.save()
+    }
+    this.#init.onEvent?.(event)
+  }
+
+  #resolve (instance: string, certificate: Certificate, summary?: CertificateSummary): void {
+    const waiting = this.#waiting.get(instance)
+    if (waiting === undefined) return
+    this.#waiting.delete(instance)
+    const s = summary ?? this.#summaryOf(certificate)
+    for (const resolve of waiting) resolve({ certificate, summary: s })
+  }
+
+  #summaryOf (certificate: Certificate): CertificateSummary {
+    const check = verifyCertificate(certificate, this.#init.verifier)
+    if (!check.ok) throw new Error(`a decided certificate does not verify: ${check.problems.join('; ')}`)
+    return check.summary
+  }
+
+  /** One wall-clock timer for the machine's earliest deadline. */
+  #arm (at: number): void {
+    if (this.#stopped || at >= this.#timerAt) return
+    clearTimeout(this.#timer)
+    this.#timerAt = at
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity
+      if (!this.#stopped) this.#run(this.#machine.tick(Date.now()))
+    }, Math.max(0, at - Date.now()))
+  }
+}

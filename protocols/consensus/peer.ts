@@ -1,0 +1,276 @@
+/**
+ * A peer's side of consensus, as one pure state machine over all its instances: it starts an
+ * instance when a requester's statement names it, routes committee messages to instances by id
+ * (holding a few that arrive before their statement), gossips each certificate it commits,
+ * verifies the certificates it hears, keeps them, and feeds them to its reputation book. Peers
+ * that (re)connect exchange the ids of their recent certificates and push what the other lacks,
+ * so a peer that was down accepts the certificates it missed.
+ *
+ * Transport messages (canonical CBOR): `start` (statement + the answers the requester holds),
+ * `msg` (one instance message), `have` (recent certificate ids), `certs` (certificates).
+ * Gossip carries encoded certificates. The node drives this over libp2p; the simulator drives the
+ * same machine in virtual time.
+ */
+import { toString } from 'uint8arrays'
+import { bytesEqual, decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { sha256 } from '../hash.ts'
+import type { Effect } from '../effects.ts'
+import type { Signer, Verifier } from '../identity.ts'
+import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
+import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateSummary } from './certificate.ts'
+import { decodeCommittee, instanceId, verifyCommittee } from './committee.ts'
+import { ReputationBook } from './reputation.ts'
+import { ConsensusError, consensusLimits, HEX64, wireHash } from './signed.ts'
+import type { Embed } from './validity.ts'
+
+export type ConsensusPeerEvent =
+  | { type: 'committed', instance: string, certificate: Certificate, summary: CertificateSummary }
+  /** A certificate from elsewhere (gossip, sync, a committee) that verified, for an instance new here. */
+  | { type: 'accepted', id: string, summary: CertificateSummary }
+  | { type: 'equivocation', instance: string, sender: string, first: Uint8Array, second: Uint8Array }
+  | { type: 'rejected', from: string, reason: string }
+
+export interface ConsensusPeerInit {
+  signer: Signer
+  verifier: Verifier
+  timeouts?: Partial<Timeouts>
+  embed?: Embed
+  book?: ReputationBook
+  /** Certificates kept (and offered to reconnecting peers), newest last (default 10 000). */
+  maxCertificates?: number
+  /** Instances alive at once; the oldest finished one goes first (default 1000). */
+  maxInstances?: number
+}
+
+type Out = Array<Effect<ConsensusPeerEvent>>
+
+/** Certificate ids offered in one `have`: the most recent ones. */
+const HAVE_LIMIT = 512
+/** Messages held per unknown instance, and unknown instances held, until a statement arrives. */
+const EARLY_PER_INSTANCE = 64
+const EARLY_INSTANCES = 64
+
+interface Slot { instance: ConsensusInstance, timer: number, finished: boolean }
+
+export class ConsensusPeer {
+  readonly book: ReputationBook
+  readonly #signer: Signer
+  readonly #verifier: Verifier
+  readonly #timeouts: Partial<Timeouts> | undefined
+  readonly #embed: Embed | undefined
+  readonly #maxCertificates: number
+  readonly #maxInstances: number
+  readonly #instances = new Map<string, Slot>()
+  readonly #early = new Map<string, Array<{ from: string, data: Uint8Array }>>()
+  /**
+   * Instance id → its encoded certificate, in arrival order. Members decide holding different
+   * sets of precommits, so one instance has several valid certificates: the first one kept
+   * stands for it, and reputation counts each instance once, whatever certificate carried it.
+   */
+  readonly #certificates = new Map<string, Uint8Array>()
+
+  constructor (init: ConsensusPeerInit) {
+    this.#signer = init.signer
+    this.#verifier = init.verifier
+    this.#timeouts = init.timeouts
+    this.#embed = init.embed
+    this.book = init.book ?? new ReputationBook()
+    this.#maxCertificates = init.maxCertificates ?? 10_000
+    this.#maxInstances = init.maxInstances ?? 1000
+  }
+
+  get peerId (): string { return this.#signer.peerId }
+  /** Instance ids of the certificates held, oldest first. */
+  certificateIds (): string[] { return [...this.#certificates.keys()] }
+  /** The certificate kept for an instance. */
+  certificate (instance: string): Uint8Array | undefined { return this.#certificates.get(instance) }
+  instance (id: string): ConsensusInstance | undefined { return this.#instances.get(id)?.instance }
+
+  /**
+   * Starts an instance from a signed statement (the requester calls this with the statement it
+   * signed; a member, with one it received) and the answers already held. Returns the instance id
+   * with the effects; a statement that does not verify or does not name this peer is refused.
+   */
+  start (statementWire: Uint8Array, answers: readonly Uint8Array[], now: number): { instance: string, effects: Out } {
+    const out: Out = []
+    const statement = decodeCommittee(statementWire)
+    if (!verifyCommittee(statement, this.#verifier)) throw new ConsensusError('the committee statement has a bad signature')
+    const id = instanceId(statement)
+    let slot = this.#instances.get(id)
+    if (slot === undefined) {
+      this.#evict()
+      const instance = new ConsensusInstance({ statement, signer: this.#signer, verifier: this.#verifier, timeouts: this.#timeouts, embed: this.#embed })
+      slot = { instance, timer: Infinity, finished: false }
+      this.#instances.set(id, slot)
+      if (statement.body.requester === this.#signer.peerId) {
+        const start = encodeCanonical({ k: 'start', statement: statementWire, answers: [...answers] })
+        for (const m of statement.body.members) if (m.id !== this.#signer.peerId) out.push({ type: 'send', to: m.id, data: start })
+      }
+      this.#apply(id, slot, instance.start(now), out)
+      for (const early of this.#early.get(id) ?? []) this.#apply(id, slot, instance.receive(early.from, early.data, now), out)
+      this.#early.delete(id)
+    }
+    for (const answer of answers) this.#apply(id, slot, slot.instance.addAnswer(answer, now), out)
+    return { instance: id, effects: this.#withTimer(out) }
+  }
+
+  /** A transport message from `from`. Never throws: bad input becomes a `rejected` event. */
+  receive (from: string, data: Uint8Array, now: number): Out {
+    const out: Out = []
+    try {
+      if (data.byteLength > 2 * consensusLimits.maxMessageBytes) throw new ConsensusError(`message is ${data.byteLength} bytes`)
+      const m = decodeCanonical(data) as Record<string, unknown> | null
+      if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new ConsensusError('message must be a map')
+      switch (m.k) {
+        case 'start': {
+          const answers = bytesList(m.answers, consensusLimits.maxExecutors, 'start answers')
+          if (!(m.statement instanceof Uint8Array)) throw new ConsensusError('start statement must be bytes')
+          const statement = decodeCommittee(m.statement)
+          if (statement.body.requester !== from) throw new ConsensusError('a start must come from the requester')
+          if (!statement.body.members.some(x => x.id === this.#signer.peerId)) throw new ConsensusError('this peer is not a member of that committee')
+          out.push(...this.start(m.statement, answers, now).effects)
+          break
+        }
+        case 'msg': {
+          if (typeof m.i !== 'string' || !HEX64.test(m.i) || !(m.m instanceof Uint8Array)) throw new ConsensusError('msg needs an instance id and bytes')
+          const slot = this.#instances.get(m.i)
+          if (slot !== undefined) {
+            this.#apply(m.i, slot, slot.instance.receive(from, m.m, now), out)
+          } else {
+            this.#hold(m.i, from, m.m)
+          }
+          break
+        }
+        case 'have': {
+          const ids = new Set(stringList(m.ids, HAVE_LIMIT, 'have ids'))
+          const missing = [...this.#certificates].filter(([id]) => !ids.has(id)).slice(-64).map(([, bytes]) => bytes)
+          if (missing.length > 0) out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'certs', certs: missing }) })
+          break
+        }
+        case 'certs':
+          for (const bytes of bytesList(m.certs, 64, 'certs')) this.#acceptCertificate(from, bytes, now, out)
+          break
+        default:
+          throw new ConsensusError(`unknown consensus message ${JSON.stringify(m.k)}`)
+      }
+    } catch (err) {
+      out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
+    }
+    return this.#withTimer(out)
+  }
+
+  /** A certificate heard on gossip. */
+  gossip (from: string, data: Uint8Array, now: number): Out {
+    const out: Out = []
+    this.#acceptCertificate(from, data, now, out)
+    return this.#withTimer(out)
+  }
+
+  /** A peer (re)connected: offer the ids of recent certificates, it pushes back what we lack. */
+  peerConnected (peer: string): Out {
+    return [{ type: 'send', to: peer, data: encodeCanonical({ k: 'have', ids: this.certificateIds().slice(-HAVE_LIMIT) }) }]
+  }
+
+  tick (now: number): Out {
+    const out: Out = []
+    for (const [id, slot] of this.#instances) if (slot.timer <= now) this.#apply(id, slot, slot.instance.tick(now), out)
+    return this.#withTimer(out)
+  }
+
+  /** Certificates restored from disk: verified again, applied to the book, not gossiped. */
+  restore (certificates: readonly Uint8Array[], now: number): Out {
+    const out: Out = []
+    for (const bytes of certificates) this.#acceptCertificate(this.#signer.peerId, bytes, now, out, false)
+    return out
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  #apply (id: string, slot: Slot, effects: Array<Effect<InstanceEvent>>, out: Out): void {
+    for (const e of effects) {
+      if (e.type === 'timer') slot.timer = e.at
+      else if (e.type === 'send') out.push({ type: 'send', to: e.to, data: encodeCanonical({ k: 'msg', i: id, m: e.data }) })
+      else if (e.type === 'broadcast') out.push(e)
+      else if (e.event.type === 'committed') {
+        slot.finished = true
+        slot.timer = Infinity
+        const bytes = encodeCertificate(e.event.certificate)
+        const check = verifyCertificate(e.event.certificate, this.#verifier, this.#embed)
+        if (!check.ok) { // cannot happen for a value this peer checked; say so loudly if it does
+          out.push({ type: 'event', event: { type: 'rejected', from: this.#signer.peerId, reason: `own certificate: ${check.problems.join('; ')}` } })
+          continue
+        }
+        // Gossip it unless it came from elsewhere (then whoever made it gossiped it).
+        if (this.#keep(bytes, check.summary)) out.push({ type: 'broadcast', data: bytes })
+        out.push({ type: 'event', event: { type: 'committed', instance: id, certificate: e.event.certificate, summary: check.summary } })
+      } else if (e.event.type === 'equivocation') {
+        // Both messages are signed by the sender (the instance checked): proof, for reputation.
+        const proof = [e.event.first, e.event.second].map(b => toString(sha256(b), 'base16')).sort().join('')
+        this.book.equivocation({ id: toString(sha256(proof), 'base16'), host: e.event.sender.split('/')[0]! })
+        out.push({ type: 'event', event: { type: 'equivocation', instance: id, sender: e.event.sender, first: e.event.first, second: e.event.second } })
+      } else {
+        out.push({ type: 'event', event: e.event })
+      }
+    }
+  }
+
+  #acceptCertificate (from: string, bytes: Uint8Array, now: number, out: Out, announce = true): void {
+    try {
+      const certificate = decodeCertificate(bytes)
+      if (this.#certificates.has(wireHash(certificate.statement))) return
+      const check = verifyCertificate(certificate, this.#verifier, this.#embed)
+      if (!check.ok) throw new ConsensusError(`certificate: ${check.problems.join('; ')}`)
+      this.#keep(bytes, check.summary)
+      if (announce) out.push({ type: 'event', event: { type: 'accepted', id: check.summary.instance, summary: check.summary } })
+      // A member still working on that instance can stop: the certificate decides it.
+      const slot = this.#instances.get(check.summary.instance)
+      if (slot !== undefined && !slot.finished) this.#apply(check.summary.instance, slot, slot.instance.receive(from, bytes, now), out)
+    } catch (err) {
+      out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
+    }
+  }
+
+  /** Stores a verified certificate and applies it to the reputation book; false if its instance was known. */
+  #keep (bytes: Uint8Array, summary: CertificateSummary): boolean {
+    const id = summary.instance
+    if (this.#certificates.has(id)) return false
+    this.#certificates.set(id, bytes)
+    while (this.#certificates.size > this.#maxCertificates) this.#certificates.delete(this.#certificates.keys().next().value!)
+    if (summary.outcome.kind === 'answer') this.book.certificate({ id, agreed: summary.agreed, disagreed: summary.disagreed })
+    return true
+  }
+
+  #hold (instance: string, from: string, data: Uint8Array): void {
+    let held = this.#early.get(instance)
+    if (held === undefined) {
+      if (this.#early.size >= EARLY_INSTANCES) this.#early.delete(this.#early.keys().next().value!)
+      this.#early.set(instance, held = [])
+    }
+    if (held.length < EARLY_PER_INSTANCE && !held.some(h => h.from === from && bytesEqual(h.data, data))) held.push({ from, data })
+  }
+
+  #evict (): void {
+    if (this.#instances.size < this.#maxInstances) return
+    for (const [id, slot] of this.#instances) {
+      if (slot.finished) { this.#instances.delete(id); return }
+    }
+    this.#instances.delete(this.#instances.keys().next().value!)
+  }
+
+  #withTimer (out: Out): Out {
+    let at = Infinity
+    for (const slot of this.#instances.values()) if (slot.timer < at) at = slot.timer
+    if (at !== Infinity) out.push({ type: 'timer', at })
+    return out
+  }
+}
+
+function bytesList (value: unknown, max: number, what: string): Uint8Array[] {
+  if (!Array.isArray(value) || value.length > max || !value.every(b => b instanceof Uint8Array)) throw new ConsensusError(`${what} must be a list of at most ${max} byte strings`)
+  return value as Uint8Array[]
+}
+
+function stringList (value: unknown, max: number, what: string): string[] {
+  if (!Array.isArray(value) || value.length > max || !value.every(s => typeof s === 'string' && HEX64.test(s))) throw new ConsensusError(`${what} must be a list of at most ${max} ids`)
+  return value as string[]
+}
