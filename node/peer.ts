@@ -31,6 +31,7 @@ import { MeshRouter } from './router.ts'
 import { TaskBoard } from './tasks.ts'
 import { rpcService, type RpcService } from './rpc-service.ts'
 import { ConsensusService } from './consensus-service.ts'
+import { consensusAgreement } from './agreement.ts'
 import { ed25519Signer, ed25519Verifier } from './crypto.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
@@ -181,9 +182,15 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     policy,
     table: capability,
     beacon: async (agentIds, ms) => await libp2p.services.rpc.beacon(agentIds, ms),
+    reputation: agent => consensus.book.reputation(agent),
     onLearned: () => { policyFile.save() }
   })
-  const tasks = new TaskBoard(router, async (agent, input, ms, signal) => await libp2p.services.rpc.execute(agent, input, ms, signal))
+  const agreement = consensusAgreement({
+    consensus,
+    candidates: () => [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
+    onAgreement: (agent, agreed) => { router.agreement(agent, agreed) }
+  })
+  const tasks = new TaskBoard(router, async (agent, input, ms, signal, sign) => await libp2p.services.rpc.execute(agent, input, ms, signal, sign), { agreement })
 
   return {
     peerId: libp2p.peerId.toString(),

@@ -30,7 +30,7 @@ export interface MeshRouterInit {
   beaconDeadlineMs?: number
   /** Cost re-rank weight in the index search (default 0.1). */
   costWeight?: number
-  /** Until consensus earns reputations (a later milestone), every agent has this one. */
+  /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
   /** Screened agents keep at least this share of the best match's similarity (default 0.6). */
   relativeSimilarity?: number
@@ -52,6 +52,8 @@ export class MeshRouter implements Router {
   readonly #init: MeshRouterInit
   /** Per agent, the decisions awaiting an outcome, oldest first. */
   readonly #pending = new Map<string, Array<{ id: string, at: number, cost: number }>>()
+  /** Dispatch ids whose answer arrived, per agent: consensus may later say whether they agreed. */
+  readonly #answered = new Map<string, string[]>()
   /** Hosts that missed a beacon deadline, until when they are left out of screening. */
   readonly #silent = new Map<string, number>()
   #next = 1
@@ -107,6 +109,20 @@ export class MeshRouter implements Router {
     if (waiting!.length === 0) this.#pending.delete(o.agent)
     const latencyMs = Number.isFinite(o.latencyMs) ? o.latencyMs : NO_ANSWER_MS
     const result = this.#init.policy.feedback(decision.id, { success: o.result.ok, latencyMs, cost: decision.cost }, this.#now())
+    if (result.status === 'learned') this.#init.onLearned?.()
+    if (o.result.ok) {
+      const answered = this.#answered.get(o.agent) ?? []
+      answered.push(decision.id)
+      if (answered.length > 16) answered.shift()
+      this.#answered.set(o.agent, answered)
+    }
+  }
+
+  /** Consensus committed a result: the agent's latest answered dispatch agreed with it, or not. */
+  agreement (agent: string, agreed: boolean): void {
+    const id = this.#answered.get(agent)?.pop()
+    if (id === undefined) return
+    const result = this.#init.policy.feedback(id, { agreement: agreed ? 1 : 0 }, this.#now())
     if (result.status === 'learned') this.#init.onLearned?.()
   }
 

@@ -10,6 +10,10 @@
  */
 import { TaskExecution, type Candidate, type TaskEffect, type TaskExecutionOptions, type TaskSpec, type TaskStatus, type TraceEntry } from '../protocols/task/index.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
+import { toString } from 'uint8arrays'
+import { canonicalJson, sha256 } from '../protocols/hash.ts'
+import type { SignRequest } from '../protocols/rpc/index.ts'
+import type { TrustSpec } from '../protocols/task/index.ts'
 import type { RunResult } from './agent-host.ts'
 
 export interface RouteAnswer {
@@ -34,7 +38,29 @@ export interface Router {
   outcome? (outcome: DispatchOutcome): void
 }
 
-export type Execute = (agent: string, input: unknown, deadlineMs: number, signal: AbortSignal) => Promise<RunResult>
+/** With `sign`, the result must carry the answer signed by the agent's host (trusted subtasks). */
+export type Execute = (agent: string, input: unknown, deadlineMs: number, signal: AbortSignal, sign?: SignRequest) => Promise<RunResult>
+
+/** What a trusted subtask's answers need agreed: the signed answers, keyed for this requester. */
+export interface AgreementRequest {
+  /** `<task id>/<subtask id>`, unique per requester: what executors signed. */
+  key: string
+  inputHash: string
+  trust: TrustSpec
+  answers: Array<{ agent: string, answer: Uint8Array }>
+  /** No more executions may be added: commit what there is (possibly an escalation). */
+  final: boolean
+}
+
+export type AgreementResult =
+  | { kind: 'decided', value: unknown, detail?: unknown }
+  | { kind: 'more', reason: string }
+  | { kind: 'escalate', reason: string, detail?: unknown }
+
+/** Runs weighted BFT consensus for trusted subtasks (the peer's consensus service). */
+export interface Agreement {
+  agree (request: AgreementRequest): Promise<AgreementResult>
+}
 
 export interface TaskRun {
   readonly id: string
@@ -53,10 +79,14 @@ export interface TaskReport {
   trace: TraceEntry[]
 }
 
-export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execute, now?: () => number, options?: TaskExecutionOptions }): TaskRun {
+export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execute, agreement?: Agreement, now?: () => number, options?: TaskExecutionOptions }): TaskRun {
   const now = deps.now ?? Date.now
   const execution = new TaskExecution(spec, deps.options)
   const inFlight = new Map<number, AbortController>()
+  const trustOf = new Map(spec.subtasks.flatMap(s => s.trust === undefined ? [] : [[s.id, s.trust] as const]))
+  /** Signed answers of trusted subtasks' attempts, and what they were asked to sign. */
+  const answers = new Map<number, Uint8Array>()
+  const signed = new Map<string, SignRequest>()
   let timer: NodeJS.Timeout | undefined
   let resolve!: (report: TaskReport) => void
   const finished = new Promise<TaskReport>(r => { resolve = r })
@@ -73,14 +103,46 @@ export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execut
           const controller = new AbortController()
           inFlight.set(effect.attempt, controller)
           const started = performance.now()
-          deps.execute(effect.agent, effect.input, Math.max(1, effect.deadline - now()), controller.signal).then(result => {
+          let sign: SignRequest | undefined
+          if (trustOf.has(effect.subtask)) {
+            sign = { subtask: `${spec.id}/${effect.subtask}`, inputHash: toString(sha256(canonicalJson(effect.input)), 'base16') }
+            signed.set(effect.subtask, sign)
+          }
+          deps.execute(effect.agent, effect.input, Math.max(1, effect.deadline - now()), controller.signal, sign).then(result => {
             inFlight.delete(effect.attempt)
             const latencyMs = performance.now() - started
             if (!controller.signal.aborted) deps.router.outcome?.({ subtask: effect.subtask, agent: effect.agent, result, latencyMs })
+            if (result.ok && sign !== undefined && result.answer === undefined) {
+              return run(execution.failure(effect.attempt, 'unsigned: a trusted subtask needs the answer signed by its host', now()))
+            }
+            if (result.ok && result.answer !== undefined) answers.set(effect.attempt, result.answer)
             run(result.ok
               ? execution.succeeded(effect.attempt, result.output, now())
               : execution.failure(effect.attempt, `${result.kind}: ${result.error}`, now()))
           })
+          break
+        }
+        case 'agree': {
+          const trust = trustOf.get(effect.subtask)!
+          const sign = signed.get(effect.subtask)!
+          if (deps.agreement === undefined) {
+            run(execution.disagreed(effect.subtask, 'this peer runs no consensus service', now()))
+            break
+          }
+          const request: AgreementRequest = {
+            key: sign.subtask,
+            inputHash: sign.inputHash,
+            trust,
+            answers: effect.attempts.map(a => ({ agent: a.agent, answer: answers.get(a.attempt)! })),
+            final: effect.final
+          }
+          deps.agreement.agree(request).then(
+            result => run(result.kind === 'decided'
+              ? execution.agreed(effect.subtask, result.value, now(), result.detail)
+              : result.kind === 'more'
+                ? execution.more(effect.subtask, result.reason, now())
+                : execution.disagreed(effect.subtask, result.reason, now(), result.detail)),
+            (err: Error) => run(execution.disagreed(effect.subtask, `consensus failed: ${err.message}`, now())))
           break
         }
         case 'cancel':

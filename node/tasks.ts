@@ -3,7 +3,7 @@
  * status, result and trace until they are asked for.
  */
 import { parseTask, type TaskSpec } from '../protocols/task/index.ts'
-import { runTask, type Execute, type Router, type TaskReport, type TaskRun } from './task-runner.ts'
+import { runTask, type Agreement, type Execute, type Router, type TaskReport, type TaskRun } from './task-runner.ts'
 
 export interface TaskView {
   id: string
@@ -16,19 +16,21 @@ export class TaskBoard {
   readonly #router: Router
   readonly #execute: Execute
   readonly #keep: number
+  readonly #agreement: Agreement | undefined
   #next = 1
 
-  constructor (router: Router, execute: Execute, keep = 1000) {
+  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement } = {}) {
     this.#router = router
     this.#execute = execute
-    this.#keep = keep
+    this.#keep = options.keep ?? 1000
+    this.#agreement = options.agreement
   }
 
   /** Validates and starts a task; throws TaskSpecError with the reason for a malformed one. */
   submit (value: unknown): TaskRun {
     const spec: TaskSpec = parseTask(value, `task-${this.#next++}`)
     const id = this.#runs.has(spec.id) ? `${spec.id}-${this.#next++}` : spec.id
-    const run = runTask({ ...spec, id }, { router: this.#router, execute: this.#execute })
+    const run = runTask({ ...spec, id }, { router: this.#router, execute: this.#execute, ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }) })
     const entry: { run: TaskRun, report?: TaskReport } = { run }
     this.#runs.set(id, entry)
     void run.finished.then(report => { entry.report = report })

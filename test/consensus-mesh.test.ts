@@ -7,6 +7,8 @@ import { verifyCertificate } from '../protocols/consensus/index.ts'
 import { ed25519Verifier } from '../node/crypto.ts'
 import type { Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
+import { createAgent } from '../node/agents/registry.ts'
+import type { Agent } from '../node/agents/agent.ts'
 
 const { peer, stop } = usePeers('agentmesh-consensus-')
 
@@ -74,4 +76,33 @@ describe('consensus over libp2p', () => {
     await until(() => back.consensus.certificateIds().includes(id))
     expect(JSON.stringify(back.consensus.book.toJSON())).toBe(JSON.stringify(peers[3]!.consensus.book.toJSON()))
   }, 90_000)
+
+  it('a trusted subtask in a task runs on every arithmetic agent, a confident liar is outvoted, and its reputation drops everywhere', async () => {
+    // The liar describes itself exactly like the real calculator and claims full confidence.
+    const honest = createAgent({ kind: 'arithmetic' })
+    const liar: Agent = { describe: () => honest.describe(), handle: async () => ({ output: { value: 41 }, confidence: 1 }) }
+    const peers = [
+      ...await Promise.all(Array.from({ length: 4 }, async () => await peer())),
+      await peer({ agents: [], customAgents: [liar] })
+    ]
+    await fullMesh(peers)
+    const liarId = `${peers[4]!.peerId}/arithmetic`
+    await until(() => peers.every(p => p.capability.agents().filter(v => v.body.agent.endsWith('/arithmetic')).length === 5))
+    await peers[0]!.whenIndexed()
+    const run = peers[0]!.tasks.submit({
+      id: 'trusted',
+      subtasks: [{ id: 'sum', capability: { text: 'calculate 6 * 7', skills: ['arithmetic'] }, input: { expression: '6 * 7' }, redundancy: 5, trust: true }]
+    })
+    const report = await run.finished
+    expect(report.status, report.reason).toBe('done')
+    expect(report.result).toEqual({ sum: { value: 42 } })
+    const agreed = report.trace.find(t => t.kind === 'agree')
+    expect(agreed?.detail).toMatchObject({ disagreed: [liarId] })
+    const instance = (agreed!.detail as { certificate: string }).certificate
+    await until(() => peers.every(p => p.consensus.certificateIds().includes(instance)))
+    for (const p of peers) {
+      expect(p.consensus.book.counts(liarId).disagreed).toBe(1)
+      expect(p.consensus.book.reputation(liarId)).toBeLessThan(p.consensus.book.reputation(`${peers[1]!.peerId}/arithmetic`))
+    }
+  }, 60_000)
 })

@@ -7,13 +7,15 @@ import { UsageError } from './args.ts'
 import { nodeCommand, nodeHelp } from './node-command.ts'
 import { runCommand, runHelp, submitCommand, submitHelp } from './task-commands.ts'
 import { upCommand, upHelp } from './up.ts'
+import { verifyCommand, verifyHelp } from './verify-command.ts'
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>, help: string }> = {
   up: { run: upCommand, help: upHelp },
   node: { run: nodeCommand, help: nodeHelp },
   agents: { run: agentsCommand, help: agentsHelp },
   run: { run: runCommand, help: runHelp },
-  submit: { run: submitCommand, help: submitHelp }
+  submit: { run: submitCommand, help: submitHelp },
+  verify: { run: verifyCommand, help: verifyHelp }
 }
 
 const usage = `agentmesh — a peer-to-peer mesh of AI agents
@@ -23,6 +25,7 @@ const usage = `agentmesh — a peer-to-peer mesh of AI agents
   agentmesh agents             list the agents a running peer knows
   agentmesh run "<request>"    find an agent for a request and run it (--input JSON)
   agentmesh submit FILE        run a task DAG from YAML/JSON and explain every routing decision
+  agentmesh verify CERT        check a consensus certificate offline (JSON or CBOR)
   agentmesh help COMMAND       details of one command`
 
 export async function main (argv: string[]): Promise<number> {

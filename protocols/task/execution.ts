@@ -17,7 +17,7 @@ export interface Candidate {
 }
 
 export type TaskStatus = 'running' | 'done' | 'escalated' | 'cancelled'
-export type SubtaskStatus = 'waiting' | 'routing' | 'running' | 'done' | 'escalated' | 'cancelled'
+export type SubtaskStatus = 'waiting' | 'routing' | 'running' | 'agreeing' | 'done' | 'escalated' | 'cancelled'
 
 export type TaskEffect =
   /** Find candidates for a subtask (index screening, beacon, bandit), then call `routed`. */
@@ -28,8 +28,13 @@ export type TaskEffect =
   | { type: 'cancel', subtask: string, attempt: number, agent: string, why: 'timeout' | 'task-ended' }
   | { type: 'timer', at: number }
   | { type: 'finished', status: Exclude<TaskStatus, 'running'>, reason?: string }
+  /**
+   * A trusted subtask has all its answers: agree on one (consensus), then call `agreed`,
+   * `disagreed`, or, while the tally is too close and `final` is false, `more`.
+   */
+  | { type: 'agree', subtask: string, attempts: Array<{ attempt: number, agent: string }>, final: boolean }
 
-export type TraceKind = 'start' | 'route' | 'dispatch' | 'result' | 'reroute' | 'escalate' | 'cancel' | 'done'
+export type TraceKind = 'start' | 'route' | 'dispatch' | 'result' | 'reroute' | 'escalate' | 'cancel' | 'done' | 'agree' | 'more'
 
 export interface TraceEntry {
   at: number
@@ -58,6 +63,8 @@ interface Slot {
   agent?: string
   deadline?: number
   output?: { value: unknown }
+  /** The attempt that produced the output (its signed answer, for consensus). */
+  answered?: number
 }
 
 interface SubtaskRun {
@@ -69,6 +76,8 @@ interface SubtaskRun {
   slots: Slot[]
   spent: number
   routes: number
+  /** Executions added because the tally was too close (trusted subtasks). */
+  extra: number
   output?: unknown
 }
 
@@ -104,7 +113,7 @@ export class TaskExecution {
     this.spec = spec
     this.#options = { attemptDeadlineMs: 30_000, maxRoutes: 4, aggregate: majority, ...options }
     for (const s of spec.subtasks) {
-      this.#runs.set(s.id, { spec: s, status: 'waiting', candidates: [], failed: new Set(), slots: Array.from({ length: s.redundancy }, () => ({})), spent: 0, routes: 0 })
+      this.#runs.set(s.id, { spec: s, status: 'waiting', candidates: [], failed: new Set(), slots: Array.from({ length: s.redundancy }, () => ({})), spent: 0, routes: 0, extra: 0 })
     }
   }
 
@@ -153,6 +162,7 @@ export class TaskExecution {
     this.#attempts.delete(attempt)
     this.#log(now, { kind: 'result', subtask: run.spec.id, agent: slot.agent, attempt })
     slot.output = { value: output }
+    slot.answered = attempt
     delete slot.attempt
     delete slot.deadline
     // Redundant copies still missing an agent get one now (or a new routing round).
@@ -165,6 +175,34 @@ export class TaskExecution {
     const found = this.#slotOf(attempt)
     if (found === undefined) return []
     return [...this.#reroute(found.run, found.slot, attempt, reason, now), ...this.#timer()]
+  }
+
+  /** Consensus committed `value` for a trusted subtask; `detail` (certificate, tally) goes in the trace. */
+  agreed (subtask: string, value: unknown, now: number, detail?: unknown): TaskEffect[] {
+    const run = this.#runs.get(subtask)
+    if (this.#status !== 'running' || run?.status !== 'agreeing') return []
+    this.#log(now, { kind: 'agree', subtask, detail })
+    return [...this.#finish(run, value, now), ...this.#timer()]
+  }
+
+  /** The tally is too close to call: run one more agent (ahead-by-k), or escalate if none may be added. */
+  more (subtask: string, reason: string, now: number): TaskEffect[] {
+    const run = this.#runs.get(subtask)
+    if (this.#status !== 'running' || run?.status !== 'agreeing') return []
+    if (run.extra >= (run.spec.trust?.extra ?? 0)) return this.#escalate(run, `${reason}, and no more executions are allowed`, now)
+    run.extra++
+    run.slots.push({})
+    run.status = 'running'
+    this.#log(now, { kind: 'more', subtask, reason })
+    return [...this.#fill(run, now, false), ...this.#timer()]
+  }
+
+  /** Consensus could not commit an answer (a split tally, or no committee): escalate with why. */
+  disagreed (subtask: string, reason: string, now: number, detail?: unknown): TaskEffect[] {
+    const run = this.#runs.get(subtask)
+    if (this.#status !== 'running' || run?.status !== 'agreeing') return []
+    this.#log(now, { kind: 'agree', subtask, reason, detail })
+    return this.#escalate(run, reason, now)
   }
 
   /** Cancels the whole task. */
@@ -260,10 +298,19 @@ export class TaskExecution {
   }
 
   #complete (run: SubtaskRun, now: number): TaskEffect[] {
+    if (run.spec.trust !== undefined) {
+      run.status = 'agreeing'
+      const final = run.extra >= run.spec.trust.extra
+      return [{ type: 'agree', subtask: run.spec.id, attempts: run.slots.map(s => ({ attempt: s.answered!, agent: s.agent! })), final }]
+    }
     const outputs = run.slots.map(s => s.output!.value)
     const aggregated = outputs.length === 1 ? { value: outputs[0] } : this.#options.aggregate(outputs)
     if ('escalate' in aggregated) return this.#escalate(run, aggregated.escalate, now)
-    run.output = aggregated.value
+    return this.#finish(run, aggregated.value, now)
+  }
+
+  #finish (run: SubtaskRun, value: unknown, now: number): TaskEffect[] {
+    run.output = value
     run.status = 'done'
     this.#log(now, { kind: 'done', subtask: run.spec.id })
     const effects: TaskEffect[] = []

@@ -11,6 +11,6 @@
  * ```
  */
 export { parseTask, findCycle, taskLimits, TaskSpecError } from './schema.ts'
-export type { CapabilityRequest, InputRef, SubtaskSpec, TaskSpec } from './schema.ts'
+export type { CapabilityRequest, InputRef, SubtaskSpec, TaskSpec, TrustSpec } from './schema.ts'
 export { TaskExecution, majority, substitute } from './execution.ts'
 export type { Aggregate, Candidate, SubtaskStatus, TaskEffect, TaskExecutionOptions, TaskStatus, TraceEntry, TraceKind } from './execution.ts'

@@ -16,6 +16,8 @@
  * ```
  */
 import { FORBIDDEN_KEYS, typeName } from '../json.ts'
+import { validateRule } from '../consensus/equivalence.ts'
+import type { EquivalenceRule } from '../consensus/types.ts'
 
 export const taskLimits = {
   maxSubtasks: 256,
@@ -60,6 +62,17 @@ export interface SubtaskSpec {
   deadlineMs?: number
   /** Most this subtask may spend, in credits, over all its attempts. */
   budget?: number
+  /** Run on several agents and commit one result by weighted BFT consensus, with a certificate. */
+  trust?: TrustSpec
+}
+
+export interface TrustSpec {
+  /** How answers are grouped into equivalence classes (default: canonical JSON equality). */
+  rule: EquivalenceRule
+  /** Executions added, one at a time, while the tally is too close to call (default 2). */
+  extra: number
+  /** Committee size: executors' hosts, the requester, then members drawn by hash (default 4, at least 4). */
+  committee: number
 }
 
 export interface TaskSpec {
@@ -75,7 +88,8 @@ export class TaskSpecError extends Error {
 }
 
 const TASK_FIELDS = ['id', 'subtasks', 'deadlineMs', 'budget']
-const SUBTASK_FIELDS = ['id', 'capability', 'input', 'dependsOn', 'redundancy', 'deadlineMs', 'budget']
+const SUBTASK_FIELDS = ['id', 'capability', 'input', 'dependsOn', 'redundancy', 'deadlineMs', 'budget', 'trust']
+const TRUST_FIELDS = ['rule', 'extra', 'committee']
 
 /** Validates a parsed JSON/YAML value as a task; `fallbackId` names a task that has no id. */
 export function parseTask (value: unknown, fallbackId = 'task'): TaskSpec {
@@ -141,14 +155,40 @@ function parseSubtask (value: unknown, at: string): SubtaskSpec {
     if (!Array.isArray(o.dependsOn) || !o.dependsOn.every(d => typeof d === 'string')) fail(`${where}: dependsOn must be a list of subtask ids`)
     dependsOn = o.dependsOn as string[]
   }
+  const trust = o.trust === undefined || o.trust === false ? undefined : trustSpec(o.trust, where)
+  const redundancy = o.redundancy === undefined ? (trust === undefined ? 1 : 3) : integer(o.redundancy, `${where}: redundancy`, 1, taskLimits.maxRedundancy)
+  if (trust !== undefined && redundancy < 2) fail(`${where}: a trusted subtask runs on at least 2 agents; set redundancy to 2 or more (3 tolerates one wrong answer)`)
   return {
     id,
     capability,
     input: o.input ?? null,
     dependsOn: [...new Set([...dependsOn, ...refs])],
-    redundancy: o.redundancy === undefined ? 1 : integer(o.redundancy, `${where}: redundancy`, 1, taskLimits.maxRedundancy),
+    redundancy,
+    ...(trust !== undefined ? { trust } : {}),
     ...(o.deadlineMs !== undefined ? { deadlineMs: positive(o.deadlineMs, `${where}: deadlineMs`, taskLimits.maxDeadlineMs) } : {}),
     ...(o.budget !== undefined ? { budget: nonNegative(o.budget, `${where}: budget`) } : {})
+  }
+}
+
+/** `trust: true`, or `{ rule?, extra?, committee? }`. */
+function trustSpec (value: unknown, where: string): TrustSpec {
+  if (value === true) return { rule: { kind: 'json' }, extra: 2, committee: 4 }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${where}: trust must be true or a map with rule, extra, committee`)
+  const t = value as Record<string, unknown>
+  const unknown = Object.keys(t).find(k => !TRUST_FIELDS.includes(k))
+  if (unknown !== undefined) fail(`${where}: trust has no field "${unknown}" (it has ${TRUST_FIELDS.join(', ')})`)
+  let rule: EquivalenceRule = { kind: 'json' }
+  if (t.rule !== undefined) {
+    try {
+      rule = validateRule(t.rule)
+    } catch (err) {
+      fail(`${where}: trust.rule: ${(err as Error).message}`)
+    }
+  }
+  return {
+    rule,
+    extra: t.extra === undefined ? 2 : integer(t.extra, `${where}: trust.extra`, 0, taskLimits.maxRedundancy),
+    committee: t.committee === undefined ? 4 : integer(t.committee, `${where}: trust.committee`, 4, 64)
   }
 }
 

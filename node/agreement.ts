@@ -1,0 +1,61 @@
+/**
+ * Trusted subtasks, requester side: decide whether the answers so far can be committed (or one
+ * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
+ * tell the router which agents agreed with the committed result.
+ */
+import {
+  aggregate, decodeAnswer, type AnswerClass, type Verdict
+} from '../protocols/consensus/index.ts'
+import type { ConsensusService } from './consensus-service.ts'
+import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
+
+export interface AgreementInit {
+  consensus: ConsensusService
+  /** Peers that may be drawn into a committee (the connected ones). */
+  candidates: () => string[]
+  /** An agent's answer agreed with the committed result, or not (the router learns from it). */
+  onAgreement?: (agent: string, agreed: boolean) => void
+  /** How long a committee may take (default 20 s). */
+  timeoutMs?: number
+}
+
+export function consensusAgreement (init: AgreementInit): Agreement {
+  return {
+    async agree (request: AgreementRequest): Promise<AgreementResult> {
+      const bodies = request.answers.map(a => decodeAnswer(a.answer).body)
+      const book = init.consensus.book
+      if (!request.final) {
+        // Ahead-by-margin first: while more executions may be added, a close tally asks for one
+        // instead of committing (or escalating) early.
+        const verdict = aggregate(bodies, request.trust.rule, agent => book.standing(agent))
+        if (verdict.kind !== 'decided') return { kind: 'more', reason: `too close to call: ${tally(verdict)}` }
+      }
+      const statement = init.consensus.committee({
+        subtask: request.key,
+        inputHash: request.inputHash,
+        executors: request.answers.map(a => a.agent),
+        candidates: init.candidates(),
+        size: request.trust.committee,
+        rule: request.trust.rule
+      })
+      const { summary } = await init.consensus.run(statement, request.answers.map(a => a.answer), init.timeoutMs ?? 20_000)
+      for (const agent of summary.agreed) init.onAgreement?.(agent, true)
+      for (const agent of summary.disagreed) init.onAgreement?.(agent, false)
+      const detail = {
+        certificate: summary.instance,
+        committee: statement.body.members.length,
+        power: `${summary.power}/${summary.total}`,
+        agreed: summary.agreed,
+        disagreed: summary.disagreed
+      }
+      if (summary.outcome.kind === 'answer') return { kind: 'decided', value: summary.outcome.answer, detail }
+      return { kind: 'escalate', reason: `the committee found no answer ahead by the margin: ${tally(aggregate(bodies, request.trust.rule, agent => book.standing(agent)))}`, detail }
+    }
+  }
+}
+
+/** "2 × {"value":42} (0.61) vs 1 × {"value":41} (0.30)" */
+function tally (verdict: Verdict): string {
+  if (verdict.kind === 'empty') return 'no answers'
+  return verdict.classes.map((c: AnswerClass) => `${c.agents.length} × ${JSON.stringify(c.value).slice(0, 60)} (${c.weight.toFixed(2)})`).join(' vs ')
+}
