@@ -7,7 +7,10 @@
  * POST /tasks        submit a task (JSON or YAML body); `?wait=1` answers with its report when done
  * GET  /tasks/<id>   a task's status, and its result and trace once finished
  * POST /run          `{ text, skills?, input?, deadlineMs? }`: a one-subtask task, answered when done
+ * POST /feedback     `{ agent, good, id? }`: the user's verdict on an agent's answer (reputation, accuracy)
+ * GET  /reputation   this peer's reputation book: `?agent=<id>` for one agent's standing and counts
  */
+import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parse as parseYaml } from 'yaml'
@@ -34,6 +37,27 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const path = url.pathname
+    if (req.method === 'POST' && path === '/feedback') {
+      void readBody(req).then(text => {
+        let o: Record<string, unknown>
+        try {
+          o = JSON.parse(text) as Record<string, unknown>
+        } catch {
+          return reply(400, { error: 'the body must be JSON: {"agent": "<host>/<name>", "good": true|false, "id"?: "<unique id>"}' })
+        }
+        if (typeof o !== 'object' || o === null) return reply(400, { error: 'the body must be a JSON object with agent and good' })
+        const extra = Object.keys(o).find(k => !['agent', 'good', 'id'].includes(k))
+        if (extra !== undefined) return reply(400, { error: `/feedback takes agent, good and id, not "${extra}"` })
+        if (typeof o.agent !== 'string' || !/^12D3KooW\w+\/[a-z0-9][a-z0-9._-]*$/.test(o.agent)) return reply(400, { error: 'agent must be a full agent id, <host peer id>/<name> (see GET /agents)' })
+        if (typeof o.good !== 'boolean') return reply(400, { error: 'good must be true or false' })
+        if (o.id !== undefined && (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 200)) return reply(400, { error: 'id must be a string of 1..200 characters (it makes a repeated report count once)' })
+        const book = peer.consensus.book
+        const fresh = book.feedback({ id: typeof o.id === 'string' ? o.id : randomUUID(), agent: o.agent, good: o.good })
+        peer.consensus.bookChanged()
+        reply(200, { counted: fresh, agent: o.agent, ...book.standing(o.agent) })
+      }, (err: Error) => reply(err instanceof HttpError ? err.status : 500, { error: err.message }))
+      return
+    }
     if (req.method === 'POST' && (path === '/tasks' || path === '/run')) {
       void handlePost(peer, req, path, url.searchParams.get('wait') === '1').then(
         ({ status, body }) => reply(status, body),
@@ -44,6 +68,11 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
     if (path.startsWith('/tasks/')) {
       const view = peer.tasks.get(decodeURIComponent(path.slice('/tasks/'.length)))
       return view === undefined ? reply(404, { error: `no task ${path.slice(7)} on this peer` }) : reply(200, view)
+    }
+    if (path === '/reputation') {
+      const agent = url.searchParams.get('agent')
+      const book = peer.consensus.book
+      return reply(200, agent === null ? book.toJSON() : { agent, ...book.standing(agent), counts: book.counts(agent) })
     }
     if (path === '/peers') return reply(200, peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString() })))
     if (path === '/agents') return reply(200, peer.capability.agents().map(vcvJson))
@@ -58,7 +87,7 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
         index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild }
       })
     }
-    reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks` })
+    reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks, /reputation` })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -133,6 +133,11 @@ export class ConsensusService {
     return await done
   }
 
+  /** The book changed outside consensus (a canary, user feedback): save it. */
+  bookChanged (): void {
+    this.#saveBook?.save()
+  }
+
   /** A one-way message from another peer (wire it to the RPC service's `onNotify`). */
   receive (from: string, data: Uint8Array): void {
     if (!this.#stopped) this.#run(this.#machine.receive(from, data, Date.now()))

@@ -32,6 +32,9 @@ import { TaskBoard } from './tasks.ts'
 import { rpcService, type RpcService } from './rpc-service.ts'
 import { ConsensusService } from './consensus-service.ts'
 import { consensusAgreement } from './agreement.ts'
+import { Canaries, type CanaryConfig } from './canaries.ts'
+import type { DispatchOutcome } from './task-runner.ts'
+import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './crypto.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
@@ -50,6 +53,8 @@ export interface PeerConfig {
   gossipProfile?: GossipProfile
   /** Selection policy by name (default `linucb`); its state persists in the data directory. */
   routingPolicy?: string
+  /** Spot-checks mixed into dispatches: a rate and cases with known answers. */
+  canaries?: CanaryConfig
   /** Text embedder for the capability index (default: the offline hash embedder, or the
    * OpenAI-compatible one when AGENTMESH_EMBEDDINGS_URL is set). */
   embedder?: Embedder
@@ -190,7 +195,23 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     candidates: () => [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
     onAgreement: (agent, agreed) => { router.agreement(agent, agreed) }
   })
-  const tasks = new TaskBoard(router, async (agent, input, ms, signal, sign) => await libp2p.services.rpc.execute(agent, input, ms, signal, sign), { agreement })
+  const canaries = config.canaries === undefined
+    ? undefined
+    : new Canaries({
+      config: config.canaries,
+      book: consensus.book,
+      skillsOf: agent => capability.agents().find(v => v.body.agent === agent)?.body.skills,
+      execute: async (agent, input, ms) => await rpc.execute(agent, input, ms),
+      onResult: () => { consensus.bookChanged() }
+    })
+  const taskRouter = {
+    route: async (request: CapabilityRequest, exclude: string[]) => await router.route(request, exclude),
+    outcome: (o: DispatchOutcome) => {
+      router.outcome(o)
+      if (o.result.ok && canaries !== undefined) void canaries.afterDispatch(o.agent).catch(() => {})
+    }
+  }
+  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement })
 
   return {
     peerId: libp2p.peerId.toString(),

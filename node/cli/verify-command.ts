@@ -72,7 +72,7 @@ async function load (file: string): Promise<Certificate> {
     try {
       return decodeCertificate(bytes)
     } catch (err) {
-      throw new UsageError(`verify: ${file} is neither JSON nor a CBOR certificate (${(err as Error).message}) — ${EXPECTED}`)
+      throw new UsageError(`verify: ${file} is not a certificate in JSON or CBOR (${(err as Error).message}) — ${EXPECTED}`)
     }
   }
   let value: unknown

@@ -65,6 +65,8 @@ type TimeoutKind = Step | 'wake' | 'resend'
 type Out = Array<Effect<InstanceEvent>>
 interface Proposal { message: SignedProposal, value: Value }
 interface Vote { value: string | null, wire: Uint8Array }
+/** Message hashes remembered for dropping duplicates (cleared past this; a repeat is then only slower). */
+const MAX_SEEN = 100_000
 /** Distinct signed votes kept per voter, round and type; past this an equivocator is ignored. */
 const MAX_VOTES_PER_VOTER = 3
 interface Timeout { at: number, step: TimeoutKind, round: number }
@@ -101,6 +103,8 @@ export class ConsensusInstance {
   #pending: Timeout[] = []
   readonly #validity = new Map<string, string | undefined>()
   readonly #signatures = new Map<string, boolean>()
+  /** Hashes of the messages handled, so repeated copies cost one hash each. */
+  readonly #seen = new Set<string>()
 
   constructor (init: InstanceInit) {
     this.statement = init.statement.body
@@ -162,6 +166,12 @@ export class ConsensusInstance {
       if (kind === 'proposal' || kind === 'vote') this.#shareCertificate(from, wire, out)
       return out
     }
+    // Flooding and resending deliver most messages several times: a copy already handled is
+    // dropped here, before any decoding or signature check.
+    const hash = wireHash(wire)
+    if (this.#seen.has(hash)) return out
+    if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
+    this.#seen.add(hash)
     try {
       if (kind === 'answer') this.#receiveAnswer(from, wire, out)
       else if (kind === 'certificate') this.#receiveCertificate(from, wire, out)
@@ -221,7 +231,9 @@ export class ConsensusInstance {
     if (!this.statement.executors.some(e => e.agent === b.agent)) return void out.push(rejected(from, `answer from ${b.agent}, which is not an executor of this subtask`))
     const held = this.#answers.get(b.agent)
     if (held !== undefined && wireHash(held.wire) === wireHash(wire)) return
-    if (!verifyAnswer(answer, this.#verifier)) return void out.push(rejected(from, `answer from ${b.agent} has a bad signature`))
+    const ok = verifyAnswer(answer, this.#verifier)
+    this.#signatures.set(wireHash(wire), ok) // validity checks of proposals reuse it
+    if (!ok) return void out.push(rejected(from, `answer from ${b.agent} has a bad signature`))
     if (held !== undefined) {
       out.push({ type: 'event', event: { type: 'equivocation', sender: b.agent, first: held.wire, second: wire } })
       return

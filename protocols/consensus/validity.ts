@@ -9,6 +9,7 @@ import { canonicalJson } from '../hash.ts'
 import type { Verifier } from '../identity.ts'
 import { aggregate } from './aggregate.ts'
 import { verifyAnswer } from './answer.ts'
+import { wireHash } from './signed.ts'
 import type { CommitteeBody, Executor } from './committee.ts'
 import type { Outcome, Value } from './messages.ts'
 import type { AnswerBody, Standing, Verdict } from './types.ts'
@@ -49,7 +50,7 @@ export function outcomeOf (statement: CommitteeBody, answers: readonly AnswerBod
 
 /**
  * Undefined when `value` is valid for the instance, else the reason. `verified` caches answer
- * signature checks by wire hash across calls.
+ * signature checks by wire hash across calls (and with the instance's own checks on arrival).
  */
 export function invalidReason (statement: CommitteeBody, value: Value, verifier: Verifier, embed?: Embed, verified?: Map<string, boolean>): string | undefined {
   const executors = new Set(statement.executors.map(e => e.agent))
@@ -61,7 +62,7 @@ export function invalidReason (statement: CommitteeBody, value: Value, verifier:
     if (!executors.has(b.agent)) return `evidence from ${b.agent}, which is not an executor of this subtask`
     if (seen.has(b.agent)) return `two answers from ${b.agent} in the evidence`
     seen.add(b.agent)
-    const key = `${b.agent}\n${answer.sig.join(',')}`
+    const key = wireHash(answer.wire)
     let ok = verified?.get(key)
     if (ok === undefined) {
       ok = verifyAnswer(answer, verifier)

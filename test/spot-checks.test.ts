@@ -1,0 +1,61 @@
+// Ground truth enters reputation through canaries (known answers mixed into dispatches) and the
+// user's feedback over the API; both lower a lying agent's reputation and measured accuracy.
+import { describe, it, expect } from 'vitest'
+import { createAgent } from '../node/agents/registry.ts'
+import type { Agent } from '../node/agents/agent.ts'
+import { startApi } from '../node/api.ts'
+import { usePeers } from './helpers/peers.ts'
+
+const { peer } = usePeers('agentmesh-spot-')
+
+async function until (check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+describe('spot-checks and feedback', () => {
+  it('a canary with a known answer catches a lying agent; user feedback counts once per id', async () => {
+    const honest = createAgent({ kind: 'arithmetic' })
+    const liar: Agent = { describe: () => honest.describe(), handle: async () => ({ output: { value: 41 }, confidence: 1 }) }
+    const requester = await peer({
+      agents: [],
+      canaries: { rate: 1, cases: [{ skills: ['arithmetic'], input: { expression: '2 + 2' }, answer: { value: 4 } }] }
+    })
+    const host = await peer({ agents: [], customAgents: [liar] })
+    await requester.dial([host.multiaddrs()[0]!])
+    const liarId = `${host.peerId}/arithmetic`
+    await until(() => requester.capability.agents().some(v => v.body.agent === liarId))
+    await requester.whenIndexed()
+    const before = requester.consensus.book.standing(liarId)
+
+    const report = await requester.tasks.submit({ subtasks: [{ id: 'sum', capability: { text: 'calculate 20 + 21', skills: ['arithmetic'] }, input: { expression: '20 + 21' } }] }).finished
+    expect(report.result).toEqual({ sum: { value: 41 } }) // right by accident; the canary is what catches it
+    await until(() => requester.consensus.book.counts(liarId).canaryFailed === 1)
+    const after = requester.consensus.book.standing(liarId)
+    expect(after.reputation).toBeLessThan(before.reputation)
+    expect(after.accuracy).toBeLessThan(before.accuracy)
+
+    const api = await startApi(requester, 0)
+    try {
+      const post = async (body: string): Promise<{ status: number, json: Record<string, unknown> }> => {
+        const res = await fetch(`http://127.0.0.1:${api.port}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        return { status: res.status, json: await res.json() as Record<string, unknown> }
+      }
+      const first = await post(JSON.stringify({ agent: liarId, good: false, id: 'report-1' }))
+      expect(first.status).toBe(200)
+      expect(first.json.counted).toBe(true)
+      expect(first.json.reputation as number).toBeLessThan(after.reputation)
+      expect((await post(JSON.stringify({ agent: liarId, good: false, id: 'report-1' }))).json.counted).toBe(false)
+      expect(await post('not json')).toMatchObject({ status: 400, json: { error: expect.stringMatching(/must be JSON/) } })
+      expect(await post(JSON.stringify({ agent: 'nobody', good: true }))).toMatchObject({ status: 400, json: { error: expect.stringMatching(/full agent id/) } })
+      expect(await post(JSON.stringify({ agent: liarId, good: 'yes' }))).toMatchObject({ status: 400, json: { error: 'good must be true or false' } })
+      const standing = await (await fetch(`http://127.0.0.1:${api.port}/reputation?agent=${encodeURIComponent(liarId)}`)).json() as { counts: Record<string, number> }
+      expect(standing.counts).toMatchObject({ canaryFailed: 1, feedbackBad: 1 })
+    } finally {
+      await api.close()
+    }
+  }, 30_000)
+})
