@@ -175,7 +175,7 @@ export class ConsensusService {
 
   #event (event: ConsensusPeerEvent): void {
     if (event.type === 'committed') this.#resolve(event.instance, event.certificate, event.summary)
-    if (event.type === 'committed' || event.type === 'accepted' || event.type === 'equivocation') {
+    if (event.type === 'committed' || event.type === 'accepted' || event.type === 'equivocation' || event.type === 'equivocator') {
       this.#save?.save()
       this.#saveBook?.save()
     }

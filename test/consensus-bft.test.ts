@@ -8,6 +8,7 @@ import {
   certificateFromJson, certificateToJson, decodeCertificate, encodeCertificate, verifyCertificate, type Certificate
 } from '../protocols/consensus/certificate.ts'
 import { signVote } from '../protocols/consensus/messages.ts'
+import { checkEquivocation, ConsensusPeer, encodeEquivocation } from '../protocols/consensus/index.ts'
 import { makeSigners, verifier as ed25519 } from './helpers/hosts.ts'
 import { answerOf, INPUT_HASH, runCommittee, setupCommittee, type Behaviour, type CommitteeSetup, type RunOptions } from './helpers/committee.ts'
 
@@ -62,6 +63,19 @@ describe('consensus: one instance, honest committee', () => {
     const result = runCommittee(setup, calm([1, 1, 2, 2]))
     expect(result.decided.every(c => c?.outcome.kind === 'escalate')).toBe(true)
     expect(verifyCertificate(result.decided[0]!, setup.verifier).ok).toBe(true)
+  })
+
+  it('rejects replayed evidence: a genuine answer signed for another subtask, or by a non-executor', () => {
+    const setup = setupCommittee(4, 6)
+    const other = setupCommittee(4, 6, { subtask: 'another-task/s1' })
+    const me = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[1]!, verifier: setup.verifier })
+    me.start(0)
+    const replayed = me.receive(setup.signers[2]!.peerId, answerOf(other, 2, 7).wire, 1)
+    expect(replayed).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/another subtask or input/) } })
+    const stranger = setupCommittee(4, 60)
+    const foreign = me.receive(setup.signers[2]!.peerId, answerOf({ ...stranger, statement: setup.statement }, 0, 7).wire, 1)
+    expect(foreign).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/not an executor/) } })
+    expect(me.answers()).toHaveLength(0)
   })
 
   it('refuses a fresh proposal that omits an answer the member holds', () => {
@@ -170,5 +184,34 @@ describe('consensus: certificates offline (real Ed25519)', () => {
     const forged = encodeCanonical({ t: 'vote', body: new Uint8Array(0), sig: new Uint8Array(64) })
     expect(problems({ ...certificate, precommits: [forged] }).join('\n')).toMatch(/precommit 0: vote body is not canonical CBOR|precommit 0/)
     expect(() => certificateFromJson({ format: 'x' })).toThrow(/unknown field|missing/)
+  })
+})
+
+describe('consensus: equivocation evidence', () => {
+  it('two conflicting signed votes are a proof anyone can check; every peer that hears it cuts the host to zero', () => {
+    const setup = setupCommittee(4, 7)
+    const [a, b] = [setup.signers[2]!, setup.signers[3]!]
+    const instance = 'ef'.repeat(32)
+    const yes = signVote({ instance, round: 1, type: 'prevote', value: 'ab'.repeat(32) }, a)
+    const no = signVote({ instance, round: 1, type: 'prevote', value: null }, a)
+    const proof = encodeEquivocation(yes.wire, no.wire)
+    expect(checkEquivocation(proof, setup.verifier)).toMatchObject({ host: a.peerId, instance, round: 1 })
+    expect(encodeEquivocation(no.wire, yes.wire)).toEqual(proof) // order-independent
+    // Not proof: the same value twice, two voters, another round, a forged signature, two answers.
+    const again = signVote({ instance, round: 1, type: 'prevote', value: 'ab'.repeat(32) }, a)
+    expect(() => checkEquivocation(encodeEquivocation(yes.wire, again.wire), setup.verifier)).toThrow(/same/)
+    expect(() => checkEquivocation(encodeEquivocation(yes.wire, signVote({ instance, round: 1, type: 'prevote', value: null }, b).wire), setup.verifier)).toThrow(/one voter/)
+    expect(() => checkEquivocation(encodeEquivocation(yes.wire, signVote({ instance, round: 2, type: 'prevote', value: null }, a).wire), setup.verifier)).toThrow(/same instance, round/)
+    const forged = encodeCanonical({ t: 'vote', body: no.bodyBytes, sig: b.sign(no.bodyBytes) })
+    expect(() => checkEquivocation(encodeEquivocation(yes.wire, forged), setup.verifier)).toThrow(/not signed by/)
+    expect(() => checkEquivocation(encodeEquivocation(answerOf(setup, 2, 1).wire, answerOf(setup, 2, 2).wire), setup.verifier)).toThrow()
+
+    const peers = [0, 1].map(i => new ConsensusPeer({ signer: setup.signers[i]!, verifier: setup.verifier }))
+    const heard = peers[0]!.gossip('x', proof, 0)
+    expect(heard).toContainEqual({ type: 'broadcast', data: proof }) // passed on once
+    expect(peers[0]!.gossip('y', proof, 0).some(e => e.type === 'broadcast')).toBe(false) // not twice
+    peers[1]!.gossip('x', proof, 0)
+    for (const p of peers) expect(p.book.reputation(`${a.peerId}/exec`)).toBe(0)
+    expect(JSON.stringify(peers[0]!.book.toJSON())).toBe(JSON.stringify(peers[1]!.book.toJSON()))
   })
 })

@@ -153,9 +153,17 @@ export class ConsensusInstance {
 
   receive (from: string, wire: Uint8Array, now: number): Out {
     const out: Out = []
+    if (wire.byteLength > 2 * consensusLimits.maxMessageBytes) {
+      out.push(rejected(from, `message is ${wire.byteLength} bytes, limit ${2 * consensusLimits.maxMessageBytes}`))
+      return out
+    }
+    // Flooding and resending deliver most messages several times: a copy already handled is
+    // dropped here, before any decoding or signature check. (Once decided, a repeat from a member
+    // still at work is exactly what asks for the certificate, so it is not dropped then.)
+    const hash = wireHash(wire)
+    if (this.#decided === undefined && this.#seen.has(hash)) return out
     let kind: unknown
     try {
-      if (wire.byteLength > 2 * consensusLimits.maxMessageBytes) throw new ConsensusError(`message is ${wire.byteLength} bytes`)
       kind = (decodeCanonical(wire) as { t?: unknown } | null)?.t
     } catch (err) {
       out.push(rejected(from, `not a consensus message: ${(err as Error).message}`))
@@ -166,10 +174,6 @@ export class ConsensusInstance {
       if (kind === 'proposal' || kind === 'vote') this.#shareCertificate(from, wire, out)
       return out
     }
-    // Flooding and resending deliver most messages several times: a copy already handled is
-    // dropped here, before any decoding or signature check.
-    const hash = wireHash(wire)
-    if (this.#seen.has(hash)) return out
     if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
     this.#seen.add(hash)
     try {

@@ -43,5 +43,7 @@ export {
 export type { Certificate, CertificateCheck, CertificateSummary } from './certificate.ts'
 export { ConsensusError, consensusLimits } from './signed.ts'
 export { ConsensusPeer } from './peer.ts'
+export { checkEquivocation, encodeEquivocation } from './evidence.ts'
+export type { Equivocation } from './evidence.ts'
 export type { ConsensusPeerEvent, ConsensusPeerInit } from './peer.ts'
 export type { Embed } from './validity.ts'

@@ -11,14 +11,13 @@
  * Gossip carries encoded certificates. The node drives this over libp2p; the simulator drives the
  * same machine in virtual time.
  */
-import { toString } from 'uint8arrays'
 import { bytesEqual, decodeCanonical, encodeCanonical } from '../cbor.ts'
-import { sha256 } from '../hash.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
 import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateSummary } from './certificate.ts'
 import { decodeCommittee, instanceId, verifyCommittee } from './committee.ts'
+import { checkEquivocation, encodeEquivocation } from './evidence.ts'
 import { ReputationBook } from './reputation.ts'
 import { ConsensusError, consensusLimits, HEX64, wireHash } from './signed.ts'
 import type { Embed } from './validity.ts'
@@ -28,6 +27,8 @@ export type ConsensusPeerEvent =
   /** A certificate from elsewhere (gossip, sync, a committee) that verified, for an instance new here. */
   | { type: 'accepted', id: string, summary: CertificateSummary }
   | { type: 'equivocation', instance: string, sender: string, first: Uint8Array, second: Uint8Array }
+  /** A proven equivocation, new here: the host's agents lose their reputation on every peer. */
+  | { type: 'equivocator', host: string, id: string }
   | { type: 'rejected', from: string, reason: string }
 
 export interface ConsensusPeerInit {
@@ -160,9 +161,18 @@ export class ConsensusPeer {
   }
 
   /** A certificate heard on gossip. */
+  /** A certificate or an equivocation proof heard on gossip. */
   gossip (from: string, data: Uint8Array, now: number): Out {
     const out: Out = []
-    this.#acceptCertificate(from, data, now, out)
+    let kind: unknown
+    try {
+      kind = (decodeCanonical(data) as { t?: unknown } | null)?.t
+    } catch (err) {
+      out.push({ type: 'event', event: { type: 'rejected', from, reason: `not a consensus gossip message: ${(err as Error).message}` } })
+      return out
+    }
+    if (kind === 'equivocation') this.#acceptEquivocation(from, data, out)
+    else this.#acceptCertificate(from, data, now, out)
     return this.#withTimer(out)
   }
 
@@ -204,10 +214,10 @@ export class ConsensusPeer {
         if (this.#keep(bytes, check.summary)) out.push({ type: 'broadcast', data: bytes })
         out.push({ type: 'event', event: { type: 'committed', instance: id, certificate: e.event.certificate, summary: check.summary } })
       } else if (e.event.type === 'equivocation') {
-        // Both messages are signed by the sender (the instance checked): proof, for reputation.
-        const proof = [e.event.first, e.event.second].map(b => toString(sha256(b), 'base16')).sort().join('')
-        this.book.equivocation({ id: toString(sha256(proof), 'base16'), host: e.event.sender.split('/')[0]! })
         out.push({ type: 'event', event: { type: 'equivocation', instance: id, sender: e.event.sender, first: e.event.first, second: e.event.second } })
+        // Two votes or proposals by one member are proof, gossiped so every peer counts it; two
+        // answers by one agent are not (see evidence.ts).
+        if (!e.event.sender.includes('/')) this.#acceptEquivocation(this.#signer.peerId, encodeEquivocation(e.event.first, e.event.second), out)
       } else {
         out.push({ type: 'event', event: e.event })
       }
@@ -225,6 +235,19 @@ export class ConsensusPeer {
       // A member still working on that instance can stop: the certificate decides it.
       const slot = this.#instances.get(check.summary.instance)
       if (slot !== undefined && !slot.finished) this.#apply(check.summary.instance, slot, slot.instance.receive(from, bytes, now), out)
+    } catch (err) {
+      out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
+    }
+  }
+
+  /** Checks a proof; a new one cuts the offender's reputation and is gossiped on. */
+  #acceptEquivocation (from: string, bytes: Uint8Array, out: Out): void {
+    try {
+      const proof = checkEquivocation(bytes, this.#verifier)
+      if (this.book.equivocation({ id: proof.id, host: proof.host })) {
+        out.push({ type: 'broadcast', data: bytes })
+        out.push({ type: 'event', event: { type: 'equivocator', host: proof.host, id: proof.id } })
+      }
     } catch (err) {
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
     }
