@@ -9,6 +9,10 @@
  * ttlSeconds: 60
  * agents:
  *   - kind: arithmetic
+ * canaries:                   # spot-checks: known answers mixed into dispatches
+ *   rate: 0.05
+ *   cases:
+ *     - { skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }
  * ```
  */
 import { readFileSync } from 'node:fs'
@@ -16,6 +20,8 @@ import { homedir } from 'node:os'
 import type { AgentSpec } from './agents/agent.ts'
 import { ConfigError, isMapping, parseAgentList, parseYaml } from './agents/config.ts'
 import { suggest } from './suggest.ts'
+import type { CanaryCase, CanaryConfig } from './canaries.ts'
+import { validateRule, type EquivalenceRule, type Json } from '../protocols/consensus/index.ts'
 
 export interface NodeConfig {
   port: number
@@ -27,9 +33,10 @@ export interface NodeConfig {
   agents: AgentSpec[]
   /** Selection policy by name (linucb, symphony, epsilon-greedy, greedy-similarity, round-robin, random). */
   policy?: string
+  canaries?: CanaryConfig
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy'] as const
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries'] as const
 
 export function loadNodeConfig (path: string): Partial<NodeConfig> {
   let text: string
@@ -66,6 +73,7 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
         if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must name a selection policy, e.g. linucb`)
         out.policy = value
         break
+      case 'canaries': out.canaries = canaries(value, at); break
       default: {
         const hint = suggest(key, KEYS)
         throw new ConfigError(`${path}: unknown setting "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''} — allowed: ${KEYS.join(', ')}`)
@@ -73,6 +81,33 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
     }
   }
   return out
+}
+
+function canaries (value: unknown, at: string): CanaryConfig {
+  const example = 'e.g. { rate: 0.05, cases: [{ skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }] }'
+  if (!isMapping(value)) throw new ConfigError(`${at} must be a mapping with rate and cases, ${example}`)
+  const extra = Object.keys(value).find(k => k !== 'rate' && k !== 'cases')
+  if (extra !== undefined) throw new ConfigError(`${at} has no setting "${extra}" (it has rate and cases)`)
+  if (typeof value.rate !== 'number' || !(value.rate >= 0 && value.rate <= 1)) throw new ConfigError(`${at}.rate must be a share of dispatches from 0 to 1`)
+  if (!Array.isArray(value.cases) || value.cases.length === 0) throw new ConfigError(`${at}.cases must be a non-empty list, ${example}`)
+  const cases = value.cases.map((c: unknown, i: number): CanaryCase => {
+    const where = `${at}.cases[${i}]`
+    if (!isMapping(c)) throw new ConfigError(`${where} must be a mapping with skills, input and answer`)
+    const unknown = Object.keys(c).find(k => !['skills', 'input', 'answer', 'rule'].includes(k))
+    if (unknown !== undefined) throw new ConfigError(`${where} has no field "${unknown}" (it has skills, input, answer, rule)`)
+    if (!Array.isArray(c.skills) || c.skills.length === 0 || !c.skills.every(s => typeof s === 'string' && s !== '')) throw new ConfigError(`${where}.skills must list the skills an agent needs for this case`)
+    if (!('answer' in c)) throw new ConfigError(`${where} needs the known answer`)
+    let rule: EquivalenceRule | undefined
+    if (c.rule !== undefined) {
+      try {
+        rule = validateRule(c.rule)
+      } catch (err) {
+        throw new ConfigError(`${where}.rule: ${(err as Error).message}`)
+      }
+    }
+    return { skills: c.skills as string[], input: c.input ?? null, answer: c.answer as Json, ...(rule !== undefined ? { rule } : {}) }
+  })
+  return { rate: value.rate, cases }
 }
 
 function port (value: unknown, at: string, min: number): number {

@@ -5,6 +5,11 @@ import { createAgent } from '../node/agents/registry.ts'
 import type { Agent } from '../node/agents/agent.ts'
 import { startApi } from '../node/api.ts'
 import { usePeers } from './helpers/peers.ts'
+import { loadNodeConfig } from '../node/config.ts'
+import { ConfigError } from '../node/agents/config.ts'
+import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const { peer } = usePeers('agentmesh-spot-')
 
@@ -58,4 +63,22 @@ describe('spot-checks and feedback', () => {
       await api.close()
     }
   }, 30_000)
+
+  it('reads canaries from the node config file and refuses bad ones with the reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentmesh-canary-config-'))
+    try {
+      const load = async (yaml: string) => {
+        const file = join(dir, 'node.yaml')
+        await writeFile(file, yaml)
+        return loadNodeConfig(file)
+      }
+      expect((await load('canaries:\n  rate: 0.1\n  cases:\n    - { skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }\n')).canaries)
+        .toEqual({ rate: 0.1, cases: [{ skills: ['arithmetic'], input: { expression: '2 + 2' }, answer: { value: 4 } }] })
+      await expect(load('canaries: { rate: 2, cases: [] }\n')).rejects.toThrow(/rate must be a share of dispatches from 0 to 1/)
+      await expect(load('canaries: { rate: 0.1, cases: [{ skills: [a], input: 1 }] }\n')).rejects.toThrow(/needs the known answer/)
+      await expect(load('canaries: { rate: 0.1, cases: [{ skills: [a], answer: 1, rule: { kind: nope } }] }\n')).rejects.toThrow(ConfigError)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

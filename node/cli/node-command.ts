@@ -19,7 +19,7 @@ Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}),
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
 given with --bootstrap (their full address, /ip4/…/tcp/…/p2p/<peer id>).
 --config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap,
-ttlSeconds, agents, policy); flags override the file. --policy picks the routing selector:
+ttlSeconds, agents, policy, canaries); flags override the file. --policy picks the routing selector:
 linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin or random.`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
@@ -46,7 +46,8 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     data: values.data ?? file.data ?? join(defaultDataDir(), 'node'),
     ttlSeconds: integer('node', 'ttl', values.ttl, file.ttlSeconds ?? 60, 2, 86_400),
     agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs(),
-    ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {}
+    ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {},
+    ...(file.canaries !== undefined ? { canaries: file.canaries } : {})
   }
   if (values.child === true) return await runChild(config)
   return await runForeground(config, values.json === true)
@@ -58,7 +59,8 @@ async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: 
     listen: config.listen,
     agents: config.agents,
     ttlMs: config.ttlSeconds * 1000,
-    ...(config.policy !== undefined ? { routingPolicy: config.policy } : {})
+    ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
+    ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
   })
   try {
     const api = config.apiPort > 0 ? await startApi(peer, config.apiPort) : undefined
