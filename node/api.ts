@@ -9,6 +9,8 @@
  * POST /run          `{ text, skills?, input?, deadlineMs? }`: a one-subtask task, answered when done
  * POST /feedback     `{ agent, good, id? }`: the user's verdict on an agent's answer (reputation, accuracy)
  * GET  /reputation   this peer's reputation book: `?agent=<id>` for one agent's standing and counts
+ * GET  /certificates          instance ids of the certificates this peer holds, oldest first
+ * GET  /certificates/<id>     one certificate, as the JSON `agentmesh verify` reads
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
@@ -16,6 +18,7 @@ import type { AddressInfo } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { hnswlibBuild } from '../capability-index/index.ts'
 import { TaskSpecError } from '../protocols/task/index.ts'
+import { certificateToJson, decodeCertificate } from '../protocols/consensus/index.ts'
 import { PeerStartError, type Peer } from './peer.ts'
 import { vcvJson } from './present.ts'
 
@@ -69,6 +72,14 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
       const view = peer.tasks.get(decodeURIComponent(path.slice('/tasks/'.length)))
       return view === undefined ? reply(404, { error: `no task ${path.slice(7)} on this peer` }) : reply(200, view)
     }
+    if (path === '/certificates') return reply(200, peer.consensus.certificateIds())
+    if (path.startsWith('/certificates/')) {
+      const id = decodeURIComponent(path.slice('/certificates/'.length))
+      const bytes = peer.consensus.certificate(id)
+      return bytes === undefined
+        ? reply(404, { error: `no certificate for instance ${id} on this peer; GET /certificates lists them` })
+        : reply(200, certificateToJson(decodeCertificate(bytes)))
+    }
     if (path === '/reputation') {
       const agent = url.searchParams.get('agent')
       const book = peer.consensus.book
@@ -87,7 +98,7 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
         index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild }
       })
     }
-    reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks, /reputation` })
+    reply(404, { error: `no route ${path}; try /agents, /peers, /status, /tasks, /reputation, /certificates` })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

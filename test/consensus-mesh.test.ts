@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest'
 import { toString } from 'uint8arrays'
 import { canonicalJson, sha256 } from '../protocols/hash.ts'
-import { verifyCertificate } from '../protocols/consensus/index.ts'
+import { certificateFromJson, verifyCertificate } from '../protocols/consensus/index.ts'
+import { startApi } from '../node/api.ts'
 import { ed25519Verifier } from '../node/crypto.ts'
 import type { Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
@@ -100,6 +101,15 @@ describe('consensus over libp2p', () => {
     expect(agreed?.detail).toMatchObject({ disagreed: [liarId] })
     const instance = (agreed!.detail as { certificate: string }).certificate
     await until(() => peers.every(p => p.consensus.certificateIds().includes(instance)))
+    // Any peer serves it in the JSON form `agentmesh verify` reads.
+    const api = await startApi(peers[3]!, 0)
+    try {
+      const served = await (await fetch(`http://127.0.0.1:${api.port}/certificates/${instance}`)).json()
+      expect(verifyCertificate(certificateFromJson(served), ed25519Verifier())).toMatchObject({ ok: true, summary: { instance, outcome: { kind: 'answer', answer: { value: 42 } } } })
+      expect((await fetch(`http://127.0.0.1:${api.port}/certificates/${'0'.repeat(64)}`)).status).toBe(404)
+    } finally {
+      await api.close()
+    }
     for (const p of peers) {
       expect(p.consensus.book.counts(liarId).disagreed).toBe(1)
       expect(p.consensus.book.reputation(liarId)).toBeLessThan(p.consensus.book.reputation(`${peers[1]!.peerId}/arithmetic`))

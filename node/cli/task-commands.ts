@@ -99,6 +99,15 @@ function explain (trace: TraceEntry[]): string {
     }
     if (t.kind === 'dispatch') lines.push(`dispatch #${t.attempt} to ${shortAgent(t.agent ?? '')}`)
     if (t.kind === 'reroute') lines.push(`reroute: ${shortAgent(t.agent ?? '')} ${t.reason ?? ''}`)
+    if (t.kind === 'more') lines.push(`one more agent: ${t.reason ?? ''}`)
+    if (t.kind === 'agree') {
+      const d = (t.detail ?? {}) as { certificate?: string, committee?: number, power?: string, agreed?: string[], disagreed?: string[] }
+      if (d.certificate !== undefined) {
+        lines.push(`agreed by a committee of ${d.committee ?? '?'} (power ${d.power ?? '?'}), certificate ${d.certificate}`)
+        lines.push(`  agreed: ${(d.agreed ?? []).map(shortAgent).join(', ') || 'nobody'}${(d.disagreed ?? []).length > 0 ? `; disagreed: ${d.disagreed!.map(shortAgent).join(', ')}` : ''}`)
+      }
+      if (t.reason !== undefined) lines.push(`no agreement: ${t.reason}`)
+    }
     if (t.kind === 'escalate') lines.push(`escalate: ${t.reason ?? ''}`)
     if (t.kind === 'done') lines.push('done')
   }

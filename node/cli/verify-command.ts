@@ -100,7 +100,8 @@ function describe (s: CertificateSummary, c: Certificate): string {
   const agents = (list: string[]): string => list.length === 0 ? 'none' : `${list.length}${list.map(a => `\n    ${a}`).join('')}`
   const lines = [
     'certificate is valid',
-    `  certificate  ${certificateId(c)}`,
+    `  instance     ${s.instance} (the subtask's consensus instance: GET /certificates/<instance>)`,
+    `  certificate  ${certificateId(c)} (hash of this certificate's bytes)`,
     `  subtask      ${s.subtask} (input ${s.inputHash})`,
     `  outcome      ${outcome(s)}`,
     `  requester    ${s.requester}`,
