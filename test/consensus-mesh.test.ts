@@ -8,6 +8,7 @@ import { startApi } from '../node/api.ts'
 import { ed25519Verifier } from '../node/crypto.ts'
 import type { Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
+import { until } from './helpers/until.ts'
 import { createAgent } from '../node/agents/registry.ts'
 import type { Agent } from '../node/agents/agent.ts'
 
@@ -18,15 +19,6 @@ async function fullMesh (peers: Peer[]): Promise<void> {
     const failures = await p.dial(peers.slice(i + 1).map(q => q.multiaddrs()[0]!))
     if (failures.length > 0) throw new Error(failures.map(f => f.error).join('; '))
   }))
-}
-
-/** Resolves when `check` holds, polled on a short interval (certificates arrive by gossip). */
-async function until (check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 /** Runs `arithmetic` on each executor peer with a signed answer, then consensus from `requester`. */

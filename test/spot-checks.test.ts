@@ -5,6 +5,7 @@ import { createAgent } from '../node/agents/registry.ts'
 import type { Agent } from '../node/agents/agent.ts'
 import { startApi } from '../node/api.ts'
 import { usePeers } from './helpers/peers.ts'
+import { until } from './helpers/until.ts'
 import { loadNodeConfig } from '../node/config.ts'
 import { ConfigError } from '../node/agents/config.ts'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
@@ -12,14 +13,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const { peer } = usePeers('agentmesh-spot-')
-
-async function until (check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
 
 describe('spot-checks and feedback', () => {
   it('a canary with a known answer catches a lying agent; user feedback counts once per id', async () => {
