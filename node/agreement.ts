@@ -6,7 +6,7 @@
 import {
   aggregate, decodeAnswer, type AnswerClass, type Verdict
 } from '../protocols/consensus/index.ts'
-import type { ConsensusService } from './consensus-service.ts'
+import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 
 export interface AgreementInit {
@@ -27,7 +27,7 @@ export function consensusAgreement (init: AgreementInit): Agreement {
       if (!request.final) {
         // Ahead-by-margin first: while more executions may be added, a close tally asks for one
         // instead of committing (or escalating) early.
-        const verdict = aggregate(bodies, request.trust.rule, agent => book.standing(agent))
+        const verdict = aggregate(bodies, request.trust.rule, agent => book.standing(agent), {}, consensusEmbed)
         if (verdict.kind !== 'decided') return { kind: 'more', reason: `too close to call: ${tally(verdict)}` }
       }
       const statement = init.consensus.committee({
@@ -49,7 +49,7 @@ export function consensusAgreement (init: AgreementInit): Agreement {
         disagreed: summary.disagreed
       }
       if (summary.outcome.kind === 'answer') return { kind: 'decided', value: summary.outcome.answer, detail }
-      return { kind: 'escalate', reason: `the committee found no answer ahead by the margin: ${tally(aggregate(bodies, request.trust.rule, agent => book.standing(agent)))}`, detail }
+      return { kind: 'escalate', reason: `the committee found no answer ahead by the margin: ${tally(aggregate(bodies, request.trust.rule, agent => book.standing(agent), {}, consensusEmbed))}`, detail }
     }
   }
 }

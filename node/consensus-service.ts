@@ -17,13 +17,22 @@ import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import type { Effect } from '../protocols/effects.ts'
 import {
   ConsensusPeer, defaultAggregationConfig, drawMembers, MIN_MEMBERS, ReputationBook, signCommittee, verifyCertificate, votingPowers,
-  type AggregationConfig, type EquivalenceRule, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
+  type AggregationConfig, type EquivalenceRule, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
 } from '../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../protocols/identity.ts'
 import type { GossipSub, SubscriptionChangeData } from './gossip.ts'
 import { coalescedWriter } from './identity.ts'
+import { HashEmbedder } from '../capability-index/index.ts'
 
 export const CERTIFICATE_TOPIC = 'agentmesh/certificates/1'
+
+const hashEmbedder = new HashEmbedder()
+/**
+ * What the `embedding` equivalence rule compares answers with, on every peer and in
+ * `agentmesh verify`: the offline hash embedder, deterministic to the bit. A remote embedder could
+ * answer differently on different peers, and members must all compute the same classes.
+ */
+export const consensusEmbed: Embed = text => hashEmbedder.embedSync(text)
 const CERTIFICATES_FILE = 'certificates.cbor'
 const BOOK_FILE = 'reputation.json'
 
@@ -36,6 +45,8 @@ export interface ConsensusServiceInit {
   /** Where certificates and the reputation book are kept (none: memory only). */
   dir?: string
   timeouts?: Partial<Timeouts>
+  /** For the `embedding` rule (default: `consensusEmbed`). */
+  embed?: Embed
   onEvent?: (event: ConsensusPeerEvent) => void
 }
 
@@ -55,7 +66,7 @@ export class ConsensusService {
 
   private constructor (init: ConsensusServiceInit, book: ReputationBook) {
     this.#init = init
-    this.#machine = new ConsensusPeer({ signer: init.signer, verifier: init.verifier, timeouts: init.timeouts, book })
+    this.#machine = new ConsensusPeer({ signer: init.signer, verifier: init.verifier, timeouts: init.timeouts, embed: init.embed ?? consensusEmbed, book })
     if (init.dir !== undefined) {
       this.#save = coalescedWriter(join(init.dir, CERTIFICATES_FILE), () => encodeCanonical(this.#machine.certificateIds().map(id => this.#machine.certificate(id)!)))
       this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
@@ -191,7 +202,7 @@ export class ConsensusService {
   }
 
   #summaryOf (certificate: Certificate): CertificateSummary {
-    const check = verifyCertificate(certificate, this.#init.verifier)
+    const check = verifyCertificate(certificate, this.#init.verifier, this.#init.embed ?? consensusEmbed)
     if (!check.ok) throw new Error(`a decided certificate does not verify: ${check.problems.join('; ')}`)
     return check.summary
   }

@@ -10,6 +10,7 @@ import {
 import { signVote } from '../protocols/consensus/messages.ts'
 import { checkEquivocation, ConsensusPeer, encodeEquivocation } from '../protocols/consensus/index.ts'
 import { makeSigners, verifier as ed25519 } from './helpers/hosts.ts'
+import { consensusEmbed } from '../node/consensus-service.ts'
 import { answerOf, INPUT_HASH, runCommittee, setupCommittee, type Behaviour, type CommitteeSetup, type RunOptions } from './helpers/committee.ts'
 
 const calm = (answers: RunOptions['answers'], extra: Partial<RunOptions> = {}): RunOptions =>
@@ -76,6 +77,18 @@ describe('consensus: one instance, honest committee', () => {
     const foreign = me.receive(setup.signers[2]!.peerId, answerOf({ ...stranger, statement: setup.statement }, 0, 7).wire, 1)
     expect(foreign).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/not an executor/) } })
     expect(me.answers()).toHaveLength(0)
+  })
+
+  it('the embedding rule groups paraphrases with the shared offline embedder; the certificate verifies with it', () => {
+    const setup = setupCommittee(4, 8, { rule: { kind: 'embedding', threshold: 0.8 } })
+    const answers = ['Paris is the capital of France.', 'paris is the capital of france', 'Paris is the capital of France!', 'Berlin is the capital of Germany.']
+    const result = runCommittee(setup, { ...calm(answers), embed: consensusEmbed })
+    const certificate = result.decided[0]!
+    expect(certificate.outcome.kind).toBe('answer')
+    expect(String((certificate.outcome as { answer: string }).answer).toLowerCase()).toContain('paris')
+    const check = verifyCertificate(certificate, setup.verifier, consensusEmbed)
+    expect(check.ok && check.summary.disagreed).toEqual([setup.agents[3]])
+    expect(() => verifyCertificate(certificate, setup.verifier)).toThrow(/embed/i) // without the embedder it cannot be recomputed
   })
 
   it('refuses a fresh proposal that omits an answer the member holds', () => {

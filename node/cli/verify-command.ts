@@ -5,6 +5,7 @@ import {
   type Certificate, type CertificateCheck, type CertificateSummary
 } from '../../protocols/consensus/index.ts'
 import { ed25519Verifier } from '../crypto.ts'
+import { consensusEmbed } from '../consensus-service.ts'
 import { parse, UsageError } from './args.ts'
 
 const FORMAT = 'agentmesh-certificate/1'
@@ -34,10 +35,9 @@ export async function verifyCommand (argv: string[]): Promise<number> {
   const certificate = await load(file)
   let check: CertificateCheck
   try {
-    check = verifyCertificate(certificate, ed25519Verifier())
+    check = verifyCertificate(certificate, ed25519Verifier(), consensusEmbed)
   } catch (err) {
-    // Only a rule this command cannot recompute gets here: the embedding rule needs the embedder
-    // every committee member used, and agentmesh verify has none.
+    // Not reached for the rules agentmesh knows; a guard against one it cannot recompute.
     check = { ok: false, problems: [`cannot recompute the committed outcome offline: ${(err as Error).message}`] }
   }
   if (values.json === true) {

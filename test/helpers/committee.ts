@@ -14,7 +14,8 @@ import type { Certificate } from '../../protocols/consensus/certificate.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { encodeCanonical } from '../../protocols/cbor.ts'
 import { outcomeOf } from '../../protocols/consensus/validity.ts'
-import type { Json } from '../../protocols/consensus/types.ts'
+import type { EquivalenceRule, Json } from '../../protocols/consensus/types.ts'
+import type { Embed } from '../../protocols/consensus/validity.ts'
 
 /**
  * Keyed-hash signatures: unforgeable inside a test (only the holder of a signer has its secret)
@@ -57,7 +58,7 @@ export interface CommitteeSetup {
 }
 
 /** Members 0..n-1 each host one executor `<peer>/exec`; member 0 is the requester. */
-export function setupCommittee (n: number, seed: number, options: { reputations?: number[], subtask?: string } = {}): CommitteeSetup {
+export function setupCommittee (n: number, seed: number, options: { reputations?: number[], subtask?: string, rule?: EquivalenceRule } = {}): CommitteeSetup {
   const { signers, verifier } = fastSigners(n, seed)
   const reputations = options.reputations ?? signers.map(() => 0.8)
   const members = votingPowers(new Map(signers.map((s, i) => [s.peerId, reputations[i]!])))
@@ -70,7 +71,7 @@ export function setupCommittee (n: number, seed: number, options: { reputations?
     requester: signers[0]!.peerId,
     members,
     executors,
-    rule: { kind: 'json' },
+    rule: options.rule ?? { kind: 'json' },
     aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
   }, signers[0]!)
   return { statement, signers, verifier, agents }
@@ -96,6 +97,8 @@ export interface RunOptions {
   answers: Json[]
   /** Duplicate this share of messages. */
   duplicate?: number
+  /** For the embedding rule. */
+  embed?: Embed
   /** Sees every delivery (debugging). */
   onDeliver?: (at: number, from: string, to: string, data: Uint8Array) => void
 }
@@ -116,7 +119,7 @@ export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
   const rand = mulberry32(o.seed)
   const ids = setup.signers.map(s => s.peerId)
   const index = new Map(ids.map((id, i) => [id, i]))
-  const instances = setup.signers.map(signer => new ConsensusInstance({ statement: setup.statement, signer, verifier: setup.verifier }))
+  const instances = setup.signers.map(signer => new ConsensusInstance({ statement: setup.statement, signer, verifier: setup.verifier, ...(o.embed === undefined ? {} : { embed: o.embed }) }))
   const timers: number[] = ids.map(() => Infinity)
   const queue: Pending[] = []
   const events: InstanceEvent[] = []
