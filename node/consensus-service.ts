@@ -11,6 +11,7 @@
  * peer.consensus.book.standing(agent)
  * ```
  */
+import { appendFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
@@ -21,7 +22,7 @@ import {
 } from '../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../protocols/identity.ts'
 import type { GossipSub, SubscriptionChangeData } from './gossip.ts'
-import { coalescedWriter } from './identity.ts'
+import { coalescedWriter, writeAtomic } from './identity.ts'
 import { HashEmbedder } from '../capability-index/index.ts'
 
 export const CERTIFICATE_TOPIC = 'agentmesh/certificates/1'
@@ -35,6 +36,9 @@ const hashEmbedder = new HashEmbedder()
 export const consensusEmbed: Embed = text => hashEmbedder.embedSync(text)
 const CERTIFICATES_FILE = 'certificates.cbor'
 const BOOK_FILE = 'reputation.json'
+/** Instance ids this peer took part in, one per line, appended before it first votes. */
+const JOINED_FILE = 'joined.txt'
+const JOINED_KEEP = 100_000
 
 export interface ConsensusServiceInit {
   signer: Signer
@@ -64,9 +68,20 @@ export class ConsensusService {
   #timerAt = Infinity
   #stopped = false
 
-  private constructor (init: ConsensusServiceInit, book: ReputationBook) {
+  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[]) {
     this.#init = init
-    this.#machine = new ConsensusPeer({ signer: init.signer, verifier: init.verifier, timeouts: init.timeouts, embed: init.embed ?? consensusEmbed, book })
+    const joinedFile = init.dir === undefined ? undefined : join(init.dir, JOINED_FILE)
+    this.#machine = new ConsensusPeer({
+      signer: init.signer,
+      verifier: init.verifier,
+      timeouts: init.timeouts,
+      embed: init.embed ?? consensusEmbed,
+      book,
+      joined,
+      // Synchronous on purpose: the id is on disk before this peer signs anything in the instance,
+      // so after a crash it never votes there again (it could contradict what it signed).
+      onJoin: joinedFile === undefined ? undefined : id => { appendFileSync(joinedFile, `${id}\n`) }
+    })
     if (init.dir !== undefined) {
       this.#save = coalescedWriter(join(init.dir, CERTIFICATES_FILE), () => encodeCanonical(this.#machine.certificateIds().map(id => this.#machine.certificate(id)!)))
       this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
@@ -77,15 +92,23 @@ export class ConsensusService {
   static async start (init: ConsensusServiceInit): Promise<ConsensusService> {
     let book = new ReputationBook()
     let saved: Uint8Array[] = []
+    let joined: string[] = []
     if (init.dir !== undefined) {
       await mkdir(init.dir, { recursive: true })
+      try {
+        joined = (await readFile(join(init.dir, JOINED_FILE), 'utf8')).split('\n').filter(l => /^[0-9a-f]{64}$/.test(l))
+        if (joined.length > JOINED_KEEP) {
+          joined = joined.slice(-JOINED_KEEP)
+          await writeAtomic(join(init.dir, JOINED_FILE), joined.join('\n') + '\n')
+        }
+      } catch {}
       try { book = ReputationBook.fromJSON(JSON.parse(await readFile(join(init.dir, BOOK_FILE), 'utf8'))) } catch {}
       try {
         const list = decodeCanonical(await readFile(join(init.dir, CERTIFICATES_FILE)))
         if (Array.isArray(list)) saved = list.filter((b): b is Uint8Array => b instanceof Uint8Array)
       } catch {}
     }
-    const service = new ConsensusService(init, book)
+    const service = new ConsensusService(init, book, joined)
     service.#run(service.#machine.restore(saved, Date.now()))
     init.pubsub.addEventListener('message', service.#onGossip)
     init.pubsub.addEventListener('subscription-change', service.#onSubscriptionChange)
@@ -214,7 +237,7 @@ export class ConsensusService {
     this.#timerAt = at
     this.#timer = setTimeout(() => {
       this.#timerAt = Infinity
-      if (!this.#stopped) this.#run(this.#machine.tick(Date.now()))
+      if (!this.#stopped) this.#run(this.#machine.tick(Date.now())) // the machine catches per instance
     }, Math.max(0, at - Date.now()))
   }
 }

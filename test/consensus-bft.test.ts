@@ -7,7 +7,7 @@ import { ConsensusInstance } from '../protocols/consensus/bft.ts'
 import {
   certificateFromJson, certificateToJson, decodeCertificate, encodeCertificate, verifyCertificate, type Certificate
 } from '../protocols/consensus/certificate.ts'
-import { signVote } from '../protocols/consensus/messages.ts'
+import { decodeMessage, signVote } from '../protocols/consensus/messages.ts'
 import { checkEquivocation, ConsensusPeer, encodeEquivocation } from '../protocols/consensus/index.ts'
 import { makeSigners, verifier as ed25519 } from './helpers/hosts.ts'
 import { consensusEmbed } from '../node/consensus-service.ts'
@@ -88,37 +88,41 @@ describe('consensus: one instance, honest committee', () => {
     expect(String((certificate.outcome as { answer: string }).answer).toLowerCase()).toContain('paris')
     const check = verifyCertificate(certificate, setup.verifier, consensusEmbed)
     expect(check.ok && check.summary.disagreed).toEqual([setup.agents[3]])
-    expect(() => verifyCertificate(certificate, setup.verifier)).toThrow(/embed/i) // without the embedder it cannot be recomputed
+    expect(verifyCertificate(certificate, setup.verifier)).toMatchObject({ ok: false, problems: [expect.stringMatching(/cannot recompute the aggregation: .*embed/i)] })
   })
 
-  it('refuses a fresh proposal that omits an answer the member holds', () => {
+  it('refuses a fresh proposal that omits an answer the member holds, and accepts the same value once it holds no more', () => {
     const setup = setupCommittee(4, 5)
-    const me = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[1]!, verifier: setup.verifier })
-    me.start(0)
-    for (let i = 0; i < 4; i++) me.addAnswer(answerOf(setup, i, 7).wire, 0)
-    expect(me.answers()).toHaveLength(4)
-    // Member 1 prevotes nil for a proposal of 3 answers only, though 3 of 4 would be enough coverage.
-    const proposerIndex = setup.signers.findIndex(s => s.peerId === me.proposer(0))
-    if (proposerIndex === 1) return // this seed makes member 1 the proposer; other tests cover it
-    const proposer = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[proposerIndex]!, verifier: setup.verifier })
+    const probe = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[0]!, verifier: setup.verifier })
+    const p = setup.signers.findIndex(s => s.peerId === probe.proposer(0))
+    const others = [0, 1, 2, 3].filter(i => i !== p)
+    const [full, partial] = [others[0]!, others[1]!]
+    // The proposer holds 3 of the 4 answers; after half its propose timeout it proposes them (75% coverage).
+    const proposer = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[p]!, verifier: setup.verifier })
     proposer.start(0)
-    let proposal: Uint8Array | undefined
-    for (const i of [0, 1, 2, 3].filter(i => i !== 1).slice(0, 3)) {
-      for (const e of proposer.addAnswer(answerOf(setup, i, 7).wire, 0)) {
-        if (e.type === 'send' && proposal === undefined && Buffer.from(e.data).includes(Buffer.from('proposal'))) proposal = e.data
-      }
-    }
+    const missing = others[2]!
+    for (const i of [0, 1, 2, 3].filter(i => i !== missing)) proposer.addAnswer(answerOf(setup, i, 7).wire, 0)
+    const proposal = proposer.tick(600).find(e => e.type === 'send' && Buffer.from(e.data).includes(Buffer.from('proposal')))
     expect(proposal).toBeDefined()
-    const effects = me.receive(me.proposer(0), proposal!, 1)
-    const prevote = effects.find(e => e.type === 'send' && Buffer.from(e.data).includes(Buffer.from('prevote')))
-    expect(prevote).toBeDefined()
-    expect(Buffer.from((prevote as { data: Uint8Array }).data).includes(Buffer.from('value'))).toBe(true)
-    expect(me.step).toBe('prevote')
+    const prevoteOf = (member: number, holds: number[]): string | null | undefined => {
+      const me = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[member]!, verifier: setup.verifier })
+      me.start(0)
+      for (const i of holds) me.addAnswer(answerOf(setup, i, 7).wire, 0)
+      for (const e of me.receive(setup.signers[p]!.peerId, (proposal as { data: Uint8Array }).data, 601)) {
+        if (e.type !== 'send') continue
+        const m = decodeMessage(e.data)
+        if (m.kind === 'vote' && (m.body as { type: string }).type === 'prevote') return (m.body as { value: string | null }).value
+      }
+      return undefined
+    }
+    expect(prevoteOf(full, [0, 1, 2, 3])).toBeNull() // holds the omitted answer: nil
+    expect(prevoteOf(partial, [p, partial])).toMatch(/^[0-9a-f]{64}$/) // holds nothing omitted: the value
   })
+
 })
 
 describe('consensus: safety and liveness under Byzantine members (property)', () => {
-  const behaviours: Behaviour[] = ['silent', 'equivocate', 'double-vote', 'forge']
+  const behaviours: Behaviour[] = ['silent', 'equivocate', 'double-vote', 'forge', 'junk']
   const scenario = fc.record({
     n: fc.integer({ min: 4, max: 7 }),
     seed: fc.integer({ min: 1, max: 1_000_000 }),
@@ -177,7 +181,7 @@ describe('consensus: certificates offline (real Ed25519)', () => {
     }
   })
 
-  it('says exactly what is wrong with a tampered certificate', () => {
+  it('says exactly what is wrong with a tampered certificate', async () => {
     const problems = (c: Certificate): string[] => {
       const check = verifyCertificate(c, ed25519)
       return check.ok ? [] : check.problems
@@ -191,11 +195,14 @@ describe('consensus: certificates offline (real Ed25519)', () => {
     flipped[flipped.byteLength - 5]! ^= 1
     expect(problems({ ...certificate, statement: flipped }).join('\n')).toMatch(/committee statement/)
     // A precommit signed by a non-member, and a vote forged with the wrong key.
-    const outsider = setupCommittee(4, 99).signers[0]!
-    const stranger = signVote({ instance: 'ab'.repeat(32), round: certificate.round, type: 'precommit', value: null }, outsider)
-    expect(problems({ ...certificate, precommits: [...certificate.precommits, stranger.wire] }).join('\n')).toMatch(/precommit 3: bad signature by/)
+    const [outsider] = await makeSigners(1)
+    const good = decodeMessage(certificate.precommits[0]!).body as { instance: string, value: string }
+    const stranger = signVote({ instance: good.instance, round: certificate.round, type: 'precommit', value: good.value }, outsider!)
+    expect(problems({ ...certificate, precommits: [...certificate.precommits, stranger.wire] }).join('\n')).toMatch(new RegExp(`precommit ${certificate.precommits.length}: ${outsider!.peerId} is not a committee member`))
+    const wrongKey = encodeCanonical({ t: 'vote', body: stranger.bodyBytes, sig: certificate.precommits[0]!.slice(-64) })
+    expect(problems({ ...certificate, precommits: [wrongKey] }).join('\n')).toMatch(/precommit 0: (bad signature by|signature must be)/)
     const forged = encodeCanonical({ t: 'vote', body: new Uint8Array(0), sig: new Uint8Array(64) })
-    expect(problems({ ...certificate, precommits: [forged] }).join('\n')).toMatch(/precommit 0: vote body is not canonical CBOR|precommit 0/)
+    expect(problems({ ...certificate, precommits: [forged] }).join('\n')).toMatch(/precommit 0: vote body is not canonical CBOR/)
     expect(() => certificateFromJson({ format: 'x' })).toThrow(/unknown field|missing/)
   })
 })
@@ -226,5 +233,52 @@ describe('consensus: equivocation evidence', () => {
     peers[1]!.gossip('x', proof, 0)
     for (const p of peers) expect(p.book.reputation(`${a.peerId}/exec`)).toBe(0)
     expect(JSON.stringify(peers[0]!.book.toJSON())).toBe(JSON.stringify(peers[1]!.book.toJSON()))
+  })
+})
+
+describe('consensus: a peer\'s instances (ConsensusPeer)', () => {
+  /** Delivers `send` effects among the peers until quiet, dropping what `drop` says; timers fire as due. */
+  function pump (peers: Map<string, ConsensusPeer>, queue: Array<{ from: string, effects: ReturnType<ConsensusPeer['tick']> }>, drop: (m: { to: string, data: Uint8Array }) => boolean = () => false): number {
+    let now = 0
+    for (let guard = 0; guard < 200 && queue.length > 0; guard++) {
+      const { from, effects } = queue.shift()!
+      for (const e of effects) {
+        if (e.type === 'send' && !drop(e)) queue.push({ from: e.to, effects: peers.get(e.to)!.receive(from, e.data, ++now) })
+      }
+      if (queue.length === 0) for (const [id, p] of peers) queue.push({ from: id, effects: p.tick(now += 1000) })
+      if ([...peers.values()].every(p => p.certificateIds().length > 0)) break
+    }
+    return now
+  }
+
+  it('a member that missed the start asks for the statement and commits with the others', () => {
+    const setup = setupCommittee(4, 11)
+    const peers = new Map(setup.signers.map(s => [s.peerId, new ConsensusPeer({ signer: s, verifier: setup.verifier })]))
+    const requester = peers.get(setup.signers[0]!.peerId)!
+    const answers = [0, 1, 2, 3].map(i => answerOf(setup, i, 5).wire)
+    const { effects } = requester.start(setup.statement.wire, answers, 0)
+    const late = setup.signers[3]!.peerId
+    let dropped = false
+    pump(peers, [{ from: setup.signers[0]!.peerId, effects }], m => {
+      if (dropped || m.to !== late || !Buffer.from(m.data).includes(Buffer.from('start'))) return false
+      dropped = true // the requester's start to member 3 is lost
+      return true
+    })
+    expect(dropped).toBe(true)
+    for (const p of peers.values()) expect(p.certificateIds()).toHaveLength(1)
+  })
+
+  it('never starts an instance it took part in before (a restart), and limits unfinished instances per requester', () => {
+    const setup = setupCommittee(4, 12)
+    const joined: string[] = []
+    const before = new ConsensusPeer({ signer: setup.signers[1]!, verifier: setup.verifier, onJoin: id => joined.push(id) })
+    before.start(setup.statement.wire, [], 0)
+    expect(joined).toHaveLength(1)
+    const restarted = new ConsensusPeer({ signer: setup.signers[1]!, verifier: setup.verifier, joined })
+    expect(() => restarted.start(setup.statement.wire, [], 0)).toThrow(/already took part in instance/)
+    // A requester flooding statements is cut off at its quota; nothing unfinished is dropped.
+    const capped = new ConsensusPeer({ signer: setup.signers[1]!, verifier: setup.verifier, maxPerRequester: 2 })
+    for (const n of [1, 2]) capped.start(setupCommittee(4, 12, { subtask: `flood/${n}` }).statement.wire, [], 0)
+    expect(() => capped.start(setupCommittee(4, 12, { subtask: 'flood/3' }).statement.wire, [], 0)).toThrow(/already has 2 unfinished instances/)
   })
 })

@@ -67,8 +67,10 @@ interface Proposal { message: SignedProposal, value: Value }
 interface Vote { value: string | null, wire: Uint8Array }
 /** Message hashes remembered for dropping duplicates (cleared past this; a repeat is then only slower). */
 const MAX_SEEN = 100_000
-/** Distinct signed votes kept per voter, round and type; past this an equivocator is ignored. */
-const MAX_VOTES_PER_VOTER = 3
+/** Rounds ahead of its own a member stores messages for. */
+const FUTURE_ROUNDS = 2
+/** Answer signature checks remembered (cleared past this). */
+const MAX_SIGNATURES = 10_000
 interface Timeout { at: number, step: TimeoutKind, round: number }
 
 export class ConsensusInstance {
@@ -105,6 +107,8 @@ export class ConsensusInstance {
   readonly #signatures = new Map<string, boolean>()
   /** Hashes of the messages handled, so repeated copies cost one hash each. */
   readonly #seen = new Set<string>()
+  /** When the certificate was last handed to each member still at work. */
+  readonly #sharedAt = new Map<string, number>()
 
   constructor (init: InstanceInit) {
     this.statement = init.statement.body
@@ -122,6 +126,8 @@ export class ConsensusInstance {
   }
 
   get decided (): Certificate | undefined { return this.#decided }
+  /** The signed committee statement this instance runs under. */
+  get statementWire (): Uint8Array { return this.#statementWire }
   get round (): number { return this.#round }
   get step (): Step { return this.#step }
   /** The answers this member holds, by agent. */
@@ -170,17 +176,27 @@ export class ConsensusInstance {
       return out
     }
     if (this.#decided !== undefined) {
-      // A member still at work missed the decision: hand it the certificate, once per round it is in.
-      if (kind === 'proposal' || kind === 'vote') this.#shareCertificate(from, wire, out)
+      // A member still at work missed the decision: hand it the certificate (at most once per
+      // resend interval per member, so a lost hand-over is repeated but cannot be milked).
+      if ((kind === 'proposal' || kind === 'vote') && this.#power.has(from) && from !== this.#signer.peerId &&
+          now - (this.#sharedAt.get(from) ?? -Infinity) >= this.#timeouts.resendMs) {
+        this.#sharedAt.set(from, now)
+        out.push({ type: 'send', to: from, data: encodeCertificate(this.#decided) })
+      }
       return out
     }
-    if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
-    this.#seen.add(hash)
     try {
-      if (kind === 'answer') this.#receiveAnswer(from, wire, out)
-      else if (kind === 'certificate') this.#receiveCertificate(from, wire, out)
-      else if (kind === 'proposal' || kind === 'vote') {
+      if (kind === 'answer') {
+        this.#markSeen(hash)
+        this.#receiveAnswer(from, wire, out)
+      } else if (kind === 'certificate') {
+        this.#receiveCertificate(from, wire, out)
+      } else if (kind === 'proposal' || kind === 'vote') {
         const message = decodeMessage(wire)
+        // Rounds far ahead are not stored (memory) nor marked seen: resends bring them again
+        // once this member gets closer. The round skip (line 55) needs only the next rounds.
+        if (message.body.round > this.#round + FUTURE_ROUNDS) return out
+        this.#markSeen(hash)
         if (message.kind === 'proposal') this.#receiveProposal(from, message as SignedProposal, out)
         else this.#receiveVote(from, message as SignedVote, out)
       } else {
@@ -212,8 +228,8 @@ export class ConsensusInstance {
       } else if (t.step === 'prevote' && this.#step === 'prevote') { // OnTimeoutPrevote
         this.#vote('precommit', null, out)
         this.#step = 'precommit'
-      } else if (t.step === 'precommit') { // OnTimeoutPrecommit
-        this.#startRound(this.#round + 1, now, out)
+      } else if (t.step === 'precommit' && this.#round < consensusLimits.maxRounds) { // OnTimeoutPrecommit
+        this.#startRound(this.#round + 1, now, out) // past the last round an instance just stops
       }
     }
     this.#progress(now, out)
@@ -236,6 +252,7 @@ export class ConsensusInstance {
     const held = this.#answers.get(b.agent)
     if (held !== undefined && wireHash(held.wire) === wireHash(wire)) return
     const ok = verifyAnswer(answer, this.#verifier)
+    if (this.#signatures.size >= MAX_SIGNATURES) this.#signatures.clear()
     this.#signatures.set(wireHash(wire), ok) // validity checks of proposals reuse it
     if (!ok) return void out.push(rejected(from, `answer from ${b.agent} has a bad signature`))
     if (held !== undefined) {
@@ -257,16 +274,9 @@ export class ConsensusInstance {
     out.push({ type: 'event', event: { type: 'committed', certificate } })
   }
 
-  #shareCertificate (from: string, wire: Uint8Array, out: Out): void {
-    if (!this.#power.has(from) || from === this.#signer.peerId) return
-    let round: number
-    try {
-      round = decodeMessage(wire).body.round
-    } catch {
-      return
-    }
-    if (!this.#once(`certificate-to:${from}:${round}`)) return
-    out.push({ type: 'send', to: from, data: encodeCertificate(this.#decided!) })
+  #markSeen (hash: string): void {
+    if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
+    this.#seen.add(hash)
   }
 
   #receiveProposal (from: string, message: SignedProposal, out: Out): void {
@@ -310,7 +320,9 @@ export class ConsensusInstance {
     let votes = this.#votes.get(key)
     const existing = votes?.get(b.voter) ?? []
     if (existing.some(v => v.value === b.value)) return
-    if (existing.length >= MAX_VOTES_PER_VOTER) return // an equivocator's further values: it is already caught
+    // A voter's first vote always counts. Further ones (equivocation) count only for nil or for
+    // the value of a proposal this member knows: junk values cannot crowd out a vote that matters.
+    if (existing.length > 0 && b.value !== null && ![...this.#proposals.values()].some(p => p.value.id === b.value)) return
     if (!verifyMessage(message, this.#verifier)) return void out.push(rejected(from, 'vote has a bad signature'))
     if (existing.length > 0) {
       // Two signed votes for different values in one round: proof of equivocation. Both count,
@@ -373,7 +385,13 @@ export class ConsensusInstance {
         this.#proposed.add(r)
         const validRound = this.#valid === undefined ? -1 : this.#validRound
         const pol = validRound === -1 ? [] : this.#votesFor(validRound, 'prevote', value.id)
-        const message = signProposal({ instance: this.id, round: r, validRound, outcome: value.outcome, evidence: value.evidence.map(a => a.wire), pol }, this.#signer)
+        let message: SignedProposal
+        try {
+          message = signProposal({ instance: this.id, round: r, validRound, outcome: value.outcome, evidence: value.evidence.map(a => a.wire), pol }, this.#signer)
+        } catch (err) {
+          out.push(rejected(this.#signer.peerId, `cannot propose in round ${r}: ${(err as Error).message}`))
+          return true
+        }
         this.#receiveProposal(this.#signer.peerId, message, out)
         this.#toOthers(message.wire, out)
         return true

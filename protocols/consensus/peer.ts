@@ -39,17 +39,30 @@ export interface ConsensusPeerInit {
   book?: ReputationBook
   /** Certificates kept (and offered to reconnecting peers), newest last (default 10 000). */
   maxCertificates?: number
-  /** Instances alive at once; the oldest finished one goes first (default 1000). */
+  /** Unfinished instances at once (default 1000), and per requester (default 64); past that new ones are refused. */
   maxInstances?: number
+  maxPerRequester?: number
+  /**
+   * Instances this peer took part in before (restored after a restart): it never votes in one
+   * again, since it no longer knows what it signed there. `onJoin` must record each new one
+   * durably before the effects of `start` are carried out.
+   */
+  joined?: Iterable<string>
+  onJoin?: (instance: string) => void
 }
 
 type Out = Array<Effect<ConsensusPeerEvent>>
 
 /** Certificate ids offered in one `have`: the most recent ones. */
 const HAVE_LIMIT = 512
-/** Messages held per unknown instance, and unknown instances held, until a statement arrives. */
+/** Messages held per unknown instance, unknown instances held, and bytes held in all, until a statement arrives. */
 const EARLY_PER_INSTANCE = 64
 const EARLY_INSTANCES = 64
+const EARLY_BYTES = 8 * 1024 * 1024
+/** Most bytes of certificates sent in one catch-up reply. */
+const CERTS_REPLY_BYTES = 4 * 1024 * 1024
+/** Finished instances remembered (so a statement cannot restart one), oldest forgotten first. */
+const RETIRED = 100_000
 
 interface Slot { instance: ConsensusInstance, timer: number, finished: boolean }
 
@@ -61,8 +74,14 @@ export class ConsensusPeer {
   readonly #embed: Embed | undefined
   readonly #maxCertificates: number
   readonly #maxInstances: number
+  readonly #maxPerRequester: number
+  readonly #onJoin: ((instance: string) => void) | undefined
   readonly #instances = new Map<string, Slot>()
+  /** Instance ids this peer has taken part in (restored ones included): never started twice. */
+  readonly #joined: Set<string>
   readonly #early = new Map<string, Array<{ from: string, data: Uint8Array }>>()
+  #earlyBytes = 0
+  readonly #wanted = new Set<string>()
   /**
    * Instance id → its encoded certificate, in arrival order. Members decide holding different
    * sets of precommits, so one instance has several valid certificates: the first one kept
@@ -78,6 +97,9 @@ export class ConsensusPeer {
     this.book = init.book ?? new ReputationBook()
     this.#maxCertificates = init.maxCertificates ?? 10_000
     this.#maxInstances = init.maxInstances ?? 1000
+    this.#maxPerRequester = init.maxPerRequester ?? 64
+    this.#joined = new Set(init.joined ?? [])
+    this.#onJoin = init.onJoin
   }
 
   get peerId (): string { return this.#signer.peerId }
@@ -99,7 +121,11 @@ export class ConsensusPeer {
     const id = instanceId(statement)
     let slot = this.#instances.get(id)
     if (slot === undefined) {
-      this.#evict()
+      if (this.#joined.has(id)) throw new ConsensusError(`this peer already took part in instance ${id.slice(0, 12)}… (before a restart, or it is finished): it will not vote in it again`)
+      this.#makeRoom(statement.body.requester)
+      this.#joined.add(id)
+      if (this.#joined.size > RETIRED) this.#joined.delete(this.#joined.values().next().value!)
+      this.#onJoin?.(id)
       const instance = new ConsensusInstance({ statement, signer: this.#signer, verifier: this.#verifier, timeouts: this.#timeouts, embed: this.#embed })
       slot = { instance, timer: Infinity, finished: false }
       this.#instances.set(id, slot)
@@ -108,7 +134,10 @@ export class ConsensusPeer {
         for (const m of statement.body.members) if (m.id !== this.#signer.peerId) out.push({ type: 'send', to: m.id, data: start })
       }
       this.#apply(id, slot, instance.start(now), out)
-      for (const early of this.#early.get(id) ?? []) this.#apply(id, slot, instance.receive(early.from, early.data, now), out)
+      for (const early of this.#early.get(id) ?? []) {
+        this.#earlyBytes -= early.data.byteLength
+        this.#apply(id, slot, instance.receive(early.from, early.data, now), out)
+      }
       this.#early.delete(id)
     }
     for (const answer of answers) this.#apply(id, slot, slot.instance.addAnswer(answer, now), out)
@@ -126,10 +155,20 @@ export class ConsensusPeer {
         case 'start': {
           const answers = bytesList(m.answers, consensusLimits.maxExecutors, 'start answers')
           if (!(m.statement instanceof Uint8Array)) throw new ConsensusError('start statement must be bytes')
+          // From the requester, or relayed by a member (the statement is signed either way).
           const statement = decodeCommittee(m.statement)
-          if (statement.body.requester !== from) throw new ConsensusError('a start must come from the requester')
           if (!statement.body.members.some(x => x.id === this.#signer.peerId)) throw new ConsensusError('this peer is not a member of that committee')
+          if (this.#instances.has(instanceId(statement))) break
           out.push(...this.start(m.statement, answers, now).effects)
+          break
+        }
+        case 'want': {
+          // A member heard of an instance whose start it missed: relay the statement.
+          if (typeof m.i !== 'string' || !HEX64.test(m.i)) throw new ConsensusError('want needs an instance id')
+          const slot = this.#instances.get(m.i)
+          if (slot !== undefined && slot.instance.statement.members.some(x => x.id === from)) {
+            out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'start', statement: slot.instance.statementWire, answers: slot.instance.answers().map(a => a.wire) }) })
+          }
           break
         }
         case 'msg': {
@@ -137,15 +176,28 @@ export class ConsensusPeer {
           const slot = this.#instances.get(m.i)
           if (slot !== undefined) {
             this.#apply(m.i, slot, slot.instance.receive(from, m.m, now), out)
-          } else {
+          } else if (!this.#joined.has(m.i)) {
             this.#hold(m.i, from, m.m)
+            // Ask the sender for the statement once: the requester's start may have been lost.
+            if (!this.#wanted.has(m.i)) {
+              if (this.#wanted.size >= EARLY_INSTANCES) this.#wanted.clear()
+              this.#wanted.add(m.i)
+              out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'want', i: m.i }) })
+            }
           }
           break
         }
         case 'have': {
           const ids = new Set(stringList(m.ids, HAVE_LIMIT, 'have ids'))
-          const missing = [...this.#certificates].filter(([id]) => !ids.has(id)).slice(-64).map(([, bytes]) => bytes)
-          if (missing.length > 0) out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'certs', certs: missing }) })
+          const missing: Uint8Array[] = []
+          let bytes = 0
+          for (const [id, cert] of [...this.#certificates].reverse()) {
+            if (ids.has(id)) continue
+            if (missing.length >= 64 || bytes + cert.byteLength > CERTS_REPLY_BYTES) break
+            missing.push(cert)
+            bytes += cert.byteLength
+          }
+          if (missing.length > 0) out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'certs', certs: missing.reverse() }) })
           break
         }
         case 'certs':
@@ -183,7 +235,15 @@ export class ConsensusPeer {
 
   tick (now: number): Out {
     const out: Out = []
-    for (const [id, slot] of this.#instances) if (slot.timer <= now) this.#apply(id, slot, slot.instance.tick(now), out)
+    for (const [id, slot] of this.#instances) {
+      if (slot.timer > now) continue
+      try {
+        this.#apply(id, slot, slot.instance.tick(now), out)
+      } catch (err) { // a bug must not take the other instances (or the process) down
+        slot.timer = Infinity
+        out.push({ type: 'event', event: { type: 'rejected', from: this.#signer.peerId, reason: `instance ${id.slice(0, 12)}… stopped: ${(err as Error).message}` } })
+      }
+    }
     return this.#withTimer(out)
   }
 
@@ -266,18 +326,41 @@ export class ConsensusPeer {
   #hold (instance: string, from: string, data: Uint8Array): void {
     let held = this.#early.get(instance)
     if (held === undefined) {
-      if (this.#early.size >= EARLY_INSTANCES) this.#early.delete(this.#early.keys().next().value!)
+      if (this.#early.size >= EARLY_INSTANCES) this.#dropEarly(this.#early.keys().next().value!)
       this.#early.set(instance, held = [])
     }
-    if (held.length < EARLY_PER_INSTANCE && !held.some(h => h.from === from && bytesEqual(h.data, data))) held.push({ from, data })
+    while (this.#earlyBytes + data.byteLength > EARLY_BYTES && this.#early.size > 1) this.#dropEarly(this.#early.keys().next().value!)
+    if (this.#earlyBytes + data.byteLength > EARLY_BYTES) return
+    if (held.length < EARLY_PER_INSTANCE && !held.some(h => h.from === from && bytesEqual(h.data, data))) {
+      held.push({ from, data })
+      this.#earlyBytes += data.byteLength
+    }
   }
 
-  #evict (): void {
-    if (this.#instances.size < this.#maxInstances) return
-    for (const [id, slot] of this.#instances) {
-      if (slot.finished) { this.#instances.delete(id); return }
+  #dropEarly (instance: string): void {
+    for (const h of this.#early.get(instance) ?? []) this.#earlyBytes -= h.data.byteLength
+    this.#early.delete(instance)
+  }
+
+  /**
+   * Room for one more instance: finished ones go first (they stay in `#joined`, so they cannot be
+   * started again). An unfinished instance is never dropped — a member that forgot what it voted
+   * could vote differently — so past the limits a new statement is refused instead.
+   */
+  #makeRoom (requester: string): void {
+    let unfinished = 0
+    let mine = 0
+    for (const slot of this.#instances.values()) {
+      if (slot.finished) continue
+      unfinished++
+      if (slot.instance.statement.requester === requester) mine++
     }
-    this.#instances.delete(this.#instances.keys().next().value!)
+    if (mine >= this.#maxPerRequester) throw new ConsensusError(`${requester} already has ${mine} unfinished instances here (limit ${this.#maxPerRequester})`)
+    if (unfinished >= this.#maxInstances) throw new ConsensusError(`this peer runs ${unfinished} unfinished instances (limit ${this.#maxInstances})`)
+    for (const [id, slot] of this.#instances) {
+      if (this.#instances.size < this.#maxInstances) break
+      if (slot.finished) this.#instances.delete(id)
+    }
   }
 
   #withTimer (out: Out): Out {

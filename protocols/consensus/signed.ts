@@ -17,8 +17,11 @@ export class ConsensusError extends Error {
 
 export const consensusLimits = {
   /** One signed answer (its JSON answer included). */
-  maxAnswerBytes: 32 * 1024,
-  /** Executors per subtask: evidence of this many answers still fits one 1 MiB RPC message. */
+  maxAnswerBytes: 30 * 1024,
+  /**
+   * Executors per subtask: a proposal carrying this many answers of the largest size plus a
+   * proof of lock of `maxMembers` prevotes (~300 bytes each) still fits one 1 MiB message.
+   */
   maxExecutors: 31,
   maxMembers: 64,
   /** Any one consensus message: a proposal carries every answer as evidence. */

@@ -74,7 +74,12 @@ export function invalidReason (statement: CommitteeBody, value: Value, verifier:
   if (!(coverage > statement.aggregation.coverage)) {
     return `evidence covers ${(100 * coverage).toFixed(1)}% of the executor weight; more than ${(100 * statement.aggregation.coverage).toFixed(1)}% is required`
   }
-  const { outcome } = outcomeOf(statement, value.evidence.map(a => a.body), embed)
+  let outcome: Outcome
+  try {
+    outcome = outcomeOf(statement, value.evidence.map(a => a.body), embed).outcome
+  } catch (err) { // e.g. the embedding rule without an embedder
+    return `cannot recompute the aggregation: ${(err as Error).message}`
+  }
   if (canonicalJson(outcome) !== canonicalJson(value.outcome)) {
     return `the evidence aggregates to ${canonicalJson(outcome).slice(0, 200)}, not the proposed ${canonicalJson(value.outcome).slice(0, 200)}`
   }

@@ -81,7 +81,15 @@ export function answerOf (setup: CommitteeSetup, member: number, answer: Json, c
   return signAnswer({ v: 1, subtask: setup.statement.body.subtask, inputHash: INPUT_HASH, agent: setup.agents[member]!, answer, ...(confidence === undefined ? {} : { confidence }) }, setup.signers[member]!)
 }
 
-export type Behaviour = 'honest' | 'silent' | 'equivocate' | 'double-vote' | 'forge'
+/**
+ * - `silent`: sends nothing (withheld votes, a crashed member);
+ * - `equivocate`: double votes, and as proposer two valid values to two halves of the committee;
+ * - `double-vote`: its real vote to half the committee, a conflicting one to the rest;
+ * - `forge`: an answer "from" an honest executor signed with its own key;
+ * - `junk`: before each real vote, three signed votes for made-up values (to crowd out the real
+ *   one), and votes for rounds far ahead and for the last round (to drag members there).
+ */
+export type Behaviour = 'honest' | 'silent' | 'equivocate' | 'double-vote' | 'forge' | 'junk'
 
 export interface RunOptions {
   seed: number
@@ -162,6 +170,15 @@ export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
       return send(ids[i]!, to, data) // answers and certificates pass unchanged
     }
     const half = (index.get(to)! % 2) === 0
+    if (behaviour === 'junk') {
+      if (message.kind === 'vote') {
+        const v = message.body as VoteBody
+        for (let j = 0; j < 3; j++) send(ids[i]!, to, signVote({ instance: v.instance, round: v.round, type: v.type, value: String(j).repeat(64) }, me).wire)
+        send(ids[i]!, to, signVote({ instance: v.instance, round: Math.min(1000, v.round + 50), type: 'precommit', value: null }, me).wire)
+        send(ids[i]!, to, signVote({ instance: v.instance, round: 1000, type: 'prevote', value: null }, me).wire)
+      }
+      return send(ids[i]!, to, data)
+    }
     if (message.kind === 'vote') {
       const v = message.body as VoteBody
       // Double votes: the real vote to half the committee, a vote for something else to the rest.
