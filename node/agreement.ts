@@ -3,9 +3,7 @@
  * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
  * tell the router which agents agreed with the committed result.
  */
-import {
-  aggregate, decodeAnswer, type AnswerClass, type Verdict
-} from '../protocols/consensus/index.ts'
+import { aggregate, decodeAnswer, readyToAgree, tally } from '../protocols/consensus/index.ts'
 import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 
@@ -24,12 +22,8 @@ export function consensusAgreement (init: AgreementInit): Agreement {
     async agree (request: AgreementRequest): Promise<AgreementResult> {
       const bodies = request.answers.map(a => decodeAnswer(a.answer).body)
       const book = init.consensus.book
-      if (!request.final) {
-        // Ahead-by-margin first: while more executions may be added, a close tally asks for one
-        // instead of committing (or escalating) early.
-        const verdict = aggregate(bodies, request.trust.rule, agent => book.standing(agent), {}, consensusEmbed)
-        if (verdict.kind !== 'decided') return { kind: 'more', reason: `too close to call: ${tally(verdict)}` }
-      }
+      const ready = readyToAgree(bodies, request.trust.rule, book, request.final, consensusEmbed)
+      if (!ready.ready) return { kind: 'more', reason: ready.reason }
       const statement = init.consensus.committee({
         subtask: request.key,
         inputHash: request.inputHash,
@@ -52,10 +46,4 @@ export function consensusAgreement (init: AgreementInit): Agreement {
       return { kind: 'escalate', reason: `the committee found no answer ahead by the margin: ${tally(aggregate(bodies, request.trust.rule, agent => book.standing(agent), {}, consensusEmbed))}`, detail }
     }
   }
-}
-
-/** "2 × {"value":42} (0.61) vs 1 × {"value":41} (0.30)" */
-function tally (verdict: Verdict): string {
-  if (verdict.kind === 'empty') return 'no answers'
-  return verdict.classes.map((c: AnswerClass) => `${c.agents.length} × ${JSON.stringify(c.value).slice(0, 60)} (${c.weight.toFixed(2)})`).join(' vs ')
 }

@@ -17,8 +17,8 @@ import { join } from 'node:path'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import type { Effect } from '../protocols/effects.ts'
 import {
-  ConsensusPeer, defaultAggregationConfig, drawMembers, MIN_MEMBERS, ReputationBook, signCommittee, verifyCertificate, votingPowers,
-  type AggregationConfig, type EquivalenceRule, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
+  committeeBody, ConsensusPeer, ReputationBook, signCommittee, verifyCertificate,
+  type CommitteeRequest, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
 } from '../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../protocols/identity.ts'
 import type { GossipSub, SubscriptionChangeData } from './gossip.ts'
@@ -126,23 +126,8 @@ export class ConsensusService {
    * hosts and this peer, plus members drawn from `candidates` (by hash of the subtask) up to
    * `size` (at least 4); voting power and executor standing come from this peer's book.
    */
-  committee (o: { subtask: string, inputHash: string, executors: readonly string[], candidates?: readonly string[], size?: number, rule?: EquivalenceRule, aggregation?: Partial<AggregationConfig> }): SignedCommittee {
-    const self = this.#init.signer.peerId
-    const hosts = new Set([self, ...o.executors.map(a => a.split('/')[0]!)])
-    const want = Math.max(MIN_MEMBERS, o.size ?? 0)
-    if (hosts.size < want) for (const id of drawMembers(o.subtask, o.candidates ?? [], want - hosts.size, hosts)) hosts.add(id)
-    if (hosts.size < MIN_MEMBERS) throw new Error(`a committee needs ${MIN_MEMBERS} members; only ${hosts.size} peers are available (connect more peers or run more executors)`)
-    const book = this.#machine.book
-    return signCommittee({
-      v: 1,
-      subtask: o.subtask,
-      inputHash: o.inputHash,
-      requester: self,
-      members: votingPowers(new Map([...hosts].map(h => [h, book.hostReputation(h)]))),
-      executors: [...new Set(o.executors)].sort().map(agent => ({ agent, ...book.standing(agent) })),
-      rule: o.rule ?? { kind: 'json' },
-      aggregation: { ...defaultAggregationConfig, ...o.aggregation }
-    }, this.#init.signer)
+  committee (o: Omit<CommitteeRequest, 'requester'>): SignedCommittee {
+    return signCommittee(committeeBody({ ...o, requester: this.#init.signer.peerId }, this.#machine.book), this.#init.signer)
   }
 
   /**

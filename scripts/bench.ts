@@ -20,6 +20,7 @@ export type Bench = (options: { quick: boolean }) => Promise<BenchResult[]>
 const benches: Record<string, { about: string, load: () => Promise<Bench> }> = {
   gossip: { about: 'CPU per VCV delivery, agentmesh gossip settings vs gossipsub defaults', load: async () => (await import('./bench/gossip.ts')).gossipBench },
   bandit: { about: 'LinUCB decision + update vs a bare typed-array kernel (and ml-matrix)', load: async () => (await import('./bench/bandit.ts')).banditBench },
+  sim: { about: 'simulator engine: events/s with 10^6 pending events vs a naive object heap', load: async () => (await import('./bench/sim.ts')).simBench },
   route: { about: 'routing among 100k VCVs: HNSW search vs a brute-force scan, p50/p99 and recall', load: async () => (await import('./bench/route.ts')).routeBench },
   consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench }
 }

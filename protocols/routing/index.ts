@@ -40,3 +40,5 @@ export type { HybridOptions, HybridState, LinUCBOptions, UcbScore } from './linu
 export { GlobalLinUCB } from './global-linucb.ts'
 export type { GlobalState } from './global-linucb.ts'
 export { StateError } from './persist.ts'
+export { RoutingCore } from './router.ts'
+export type { BeaconState, RouteDecision, RoutingCoreInit, ScreenHit } from './router.ts'

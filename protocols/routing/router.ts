@@ -1,0 +1,164 @@
+/**
+ * The router's decisions, without I/O: which screened agents to beacon, which one to dispatch to
+ * and in what order the others follow, which hosts sit out screening after missing a beacon, and
+ * which decision an outcome or a late agreement belongs to. The node drives it with its HNSW
+ * index and libp2p beacons; the simulator with its own index and virtual-time beacons.
+ *
+ * @example
+ * ```ts
+ * const core = new RoutingCore({ policy: createPolicy('linucb') })
+ * const hits = index.search({ vector, k: 10, filter: { available: a => core.available(a, now) } })
+ * const screened = core.shortlist(hits)                  // what to beacon
+ * const live = await beacon(screened.map(h => h.agent))  // { states, skipped }
+ * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now)
+ * core.outcome(candidates[0].agent, { ok: true, latencyMs: 40 }, now)   // the bandit learns
+ * core.agreement(candidates[0].agent, true, now)                        // consensus, later
+ * ```
+ */
+import type { Candidate } from '../task/index.ts'
+import type { CandidateState } from './context.ts'
+import type { SelectionPolicy } from './policy.ts'
+
+/** One agent the index screened for a request. */
+export interface ScreenHit {
+  agent: string
+  similarity: number
+  cost: number
+}
+
+/** What a host's beacon reply says of one agent. */
+export interface BeaconState {
+  load: number
+  latencyMs: number
+  available: boolean
+}
+
+export interface RoutingCoreInit {
+  policy: SelectionPolicy
+  /** Screened agents beaconed and scored (default 3). */
+  topL?: number
+  /** Screened agents keep at least this share of the best match's similarity (default 0.6). */
+  relativeSimilarity?: number
+  /** How long a host that missed a beacon is left out of screening (default 10 s). */
+  silentMs?: number
+  /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
+  reputation?: (agent: string) => number
+  /** A routing decision whose dispatch has not reported by then is forgotten (default 10 min). */
+  pendingTtlMs?: number
+  /** A learned dispatch: persist the policy. */
+  onLearned?: () => void
+}
+
+export interface RouteDecision {
+  /** Best first: the policy's choice, then the other answering candidates by score. */
+  candidates: Candidate[]
+  /** Why: screened agents, skipped hosts, scores, the choice, or the reason there is none. */
+  explanation: Record<string, unknown>
+}
+
+/** Latency credited to an attempt that never answered. */
+const NO_ANSWER_MS = 60_000
+
+export class RoutingCore {
+  readonly #init: RoutingCoreInit
+  /** Per agent, the decisions awaiting an outcome, oldest first. */
+  readonly #pending = new Map<string, Array<{ id: string, at: number, cost: number }>>()
+  /** Dispatch ids whose answer arrived, per agent: consensus may later say whether they agreed. */
+  readonly #answered = new Map<string, string[]>()
+  /** Hosts that missed a beacon deadline, until when they are left out of screening. */
+  readonly #silent = new Map<string, number>()
+  #next = 1
+
+  constructor (init: RoutingCoreInit) {
+    this.#init = init
+  }
+
+  get policy (): SelectionPolicy { return this.#init.policy }
+
+  /** False while the agent's host sits out screening for a missed beacon. */
+  available (agent: string, now: number): boolean {
+    return (this.#silent.get(hostOf(agent)) ?? 0) <= now
+  }
+
+  /** The screened agents worth a beacon: the top L of those near the best match. */
+  shortlist (hits: readonly ScreenHit[]): ScreenHit[] {
+    // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
+    const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
+    return hits.filter(h => h.similarity >= floor).slice(0, this.#init.topL ?? 3)
+  }
+
+  /** The beacon's answers are in: pick one, order the rest, and remember the decision. */
+  decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number): RouteDecision {
+    const policy = this.#init.policy
+    if (screened.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
+    // A host that missed the deadline sits out screening for a while instead of costing every route a timeout.
+    for (const agent of skipped) this.#silent.set(hostOf(agent), now + (this.#init.silentMs ?? 10_000))
+    const candidates: CandidateState[] = screened.flatMap(h => {
+      const s = states.get(h.agent)
+      if (s === undefined) return []
+      return [{ agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }]
+    })
+    const explanation: Record<string, unknown> = {
+      policy: policy.name,
+      screened: screened.map(h => ({ agent: h.agent, similarity: round(h.similarity), cost: h.cost })),
+      skipped: [...skipped]
+    }
+    if (candidates.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
+    const id = `d${this.#next++}`
+    const selection = policy.select(candidates, { taskType: taskTypeOf(screened[0]!.agent) }, rng, { id, now })
+    // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
+    const ttl = this.#init.pendingTtlMs ?? 10 * 60_000
+    const waiting = (this.#pending.get(selection.chosen) ?? []).filter(p => now - p.at < ttl)
+    waiting.push({ id, at: now, cost: screened.find(h => h.agent === selection.chosen)?.cost ?? 0 })
+    this.#pending.set(selection.chosen, waiting)
+    const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
+    const order = [selection.chosen, ...candidates.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
+    const cost = new Map(screened.map(h => [h.agent, h.cost]))
+    return {
+      candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
+      explanation: { ...explanation, scores: selection.scores.map(s => ({ agent: s.agent, mean: round(s.mean), bonus: round(s.bonus), score: round(s.score) })), chosen: selection.chosen }
+    }
+  }
+
+  /**
+   * An attempt on `agent` ended (latency Infinity: it never answered). The bandit learns from the
+   * dispatch it chose; fallbacks further down the list were not its choice and teach it nothing.
+   */
+  outcome (agent: string, result: { ok: boolean, latencyMs: number }, now: number): void {
+    const waiting = this.#pending.get(agent)
+    const decision = waiting?.shift()
+    if (decision === undefined) return
+    if (waiting!.length === 0) this.#pending.delete(agent)
+    const latencyMs = Number.isFinite(result.latencyMs) ? result.latencyMs : NO_ANSWER_MS
+    const learned = this.#init.policy.feedback(decision.id, { success: result.ok, latencyMs, cost: decision.cost }, now)
+    if (learned.status === 'learned') this.#init.onLearned?.()
+    if (result.ok) {
+      const answered = this.#answered.get(agent) ?? []
+      answered.push(decision.id)
+      if (answered.length > 16) answered.shift()
+      this.#answered.set(agent, answered)
+    }
+  }
+
+  /** Consensus committed a result: the agent's latest answered dispatch agreed with it, or not. */
+  agreement (agent: string, agreed: boolean, now: number): void {
+    const id = this.#answered.get(agent)?.pop()
+    if (id === undefined) return
+    const learned = this.#init.policy.feedback(id, { agreement: agreed ? 1 : 0 }, now)
+    if (learned.status === 'learned') this.#init.onLearned?.()
+  }
+}
+
+function hostOf (agent: string): string {
+  const slash = agent.indexOf('/')
+  return slash < 0 ? agent : agent.slice(0, slash)
+}
+
+/** The task-type feature: the local name of the best match (`calc`, `sort`, …). */
+function taskTypeOf (agent: string): string {
+  return agent.slice(agent.indexOf('/') + 1)
+}
+
+function round (x: number): number {
+  return Math.round(x * 1000) / 1000
+}
