@@ -5,6 +5,7 @@ import { suggest } from '../suggest.ts'
 import { agentsCommand, agentsHelp } from './agents-command.ts'
 import { UsageError } from './args.ts'
 import { nodeCommand, nodeHelp } from './node-command.ts'
+import { simCommand, simHelp } from './sim-command.ts'
 import { runCommand, runHelp, submitCommand, submitHelp } from './task-commands.ts'
 import { upCommand, upHelp } from './up.ts'
 import { verifyCommand, verifyHelp } from './verify-command.ts'
@@ -15,7 +16,8 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>, help:
   agents: { run: agentsCommand, help: agentsHelp },
   run: { run: runCommand, help: runHelp },
   submit: { run: submitCommand, help: submitHelp },
-  verify: { run: verifyCommand, help: verifyHelp }
+  verify: { run: verifyCommand, help: verifyHelp },
+  sim: { run: simCommand, help: simHelp }
 }
 
 const usage = `agentmesh — a peer-to-peer mesh of AI agents
@@ -26,6 +28,7 @@ const usage = `agentmesh — a peer-to-peer mesh of AI agents
   agentmesh run "<request>"    find an agent for a request and run it (--input JSON)
   agentmesh submit FILE        run a task DAG from YAML/JSON and explain every routing decision
   agentmesh verify CERT        check a consensus certificate offline (JSON or CBOR)
+  agentmesh sim SCENARIO       simulate the mesh at scale (deterministic; report with plots)
   agentmesh help COMMAND       details of one command`
 
 export async function main (argv: string[]): Promise<number> {

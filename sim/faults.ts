@@ -1,0 +1,68 @@
+/**
+ * Puts a scenario's faults into a run: agent behaviours are assigned before the first event;
+ * crashes, churn, partitions and shocks are scheduled in virtual time. Message faults at the
+ * protocol boundary (drop, duplicate, delay) act in `World.send`.
+ */
+import { between, sample, type Rng } from './rng.ts'
+import type { Fault } from './scenario.ts'
+import type { World } from './world.ts'
+
+export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng): void {
+  const honest = (): number[] => world.agents.filter(a => a.behaviour === 'honest').map(a => a.index)
+  /** Nodes that may go down: not requesters (they are the measured clients). */
+  const mortal = [...Array(world.net.size).keys()].filter(n => !world.requesters.has(n))
+  for (const f of faults) {
+    switch (f.kind) {
+      case 'wrong-answers':
+      case 'collude': {
+        const pool = honest()
+        for (const i of sample(rng, pool.length, Math.round(f.fraction * world.agents.length))) {
+          const agent = world.agents[pool[i]!]!
+          agent.behaviour = f.kind === 'collude' ? 'colluder' : 'wrong'
+          if (f.kind === 'wrong-answers') agent.wrongRate = f.rate
+        }
+        break
+      }
+      case 'confident-liar': {
+        const pool = honest()
+        for (const i of sample(rng, pool.length, f.count)) world.agents[pool[i]!]!.behaviour = 'liar'
+        break
+      }
+      case 'crash': {
+        const victims = sample(rng, mortal.length, Math.round(f.fraction * mortal.length)).map(i => mortal[i]!)
+        world.later(f.at * 1000, () => { for (const n of victims) world.crash(n) })
+        if (f.recoverAt !== undefined) world.later(f.recoverAt * 1000, () => { for (const n of victims) world.recover(n) })
+        break
+      }
+      case 'churn': {
+        // Departures as a Poisson process over the run; each node comes back after its down time.
+        const end = world.scenario.durationS * 1000
+        const ratePerMs = f.perMinute / 60_000
+        if (ratePerMs <= 0 || mortal.length === 0) break
+        for (let t = -Math.log(1 - rng()) / ratePerMs; t < end; t += -Math.log(1 - rng()) / ratePerMs) {
+          const node = mortal[Math.floor(rng() * mortal.length)]!
+          const down = between(rng, f.downS) * 1000
+          world.later(t, () => { if (world.net.up[node] === 1) { world.crash(node); world.later(world.engine.now + down, () => world.recover(node)) } })
+        }
+        break
+      }
+      case 'partition':
+        world.later(f.at * 1000, () => world.net.partition(f.groups, rng))
+        world.later(f.healAt * 1000, () => world.net.heal())
+        break
+      case 'shock': {
+        const ofType = world.agents.filter(a => a.type === f.type && a.behaviour !== 'sybil')
+        const hit = sample(rng, ofType.length, Math.round(f.share * ofType.length)).map(i => ofType[i]!)
+        world.later(f.at * 1000, () => {
+          for (const a of hit) {
+            if (f.effect === 'unavailable') a.available = false
+            else a.quality = Math.min(a.quality, f.quality)
+          }
+        })
+        break
+      }
+      default:
+        break // sybil ads are created with the agents; drop/duplicate/delay act in World.send
+    }
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * A requester node in the simulation: it drives the same machines a peer's task runner, router
+ * and agreement drive over libp2p (node/task-runner.ts, node/router.ts, node/agreement.ts) —
+ * TaskExecution, RoutingCore with a selection policy, BeaconRound, ConsensusPeer — with virtual
+ * time and simulated messages instead of sockets and timers. What differs is only I/O.
+ *
+ * It also measures: per routing decision the regret against an oracle that knows every agent's
+ * true success probability; per trusted subtask, how the mesh's aggregation, plain majority and
+ * CP-WBFT's mean-confidence rule each decide on the same signed answers.
+ */
+import { toString } from 'uint8arrays'
+import { canonicalJson, sha256 } from '../protocols/hash.ts'
+import { BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import {
+  aggregate, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee,
+  type AnswerBody, type CertificateSummary, type Verdict
+} from '../protocols/consensus/index.ts'
+import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
+import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
+import { TaskExecution, type TaskEffect } from '../protocols/task/index.ts'
+import { successProbability, type Difficulty } from './agents.ts'
+import { sample, type Rng } from './rng.ts'
+import type { RuleName } from './metrics.ts'
+import type { SimTask } from './tasks.ts'
+import type { World } from './world.ts'
+
+/** Candidates taken from the index, as the node's router does (topK 10, cost weight 0.1). */
+const TOP_K = 10
+const COST_WEIGHT = 0.1
+const BEACON_DEADLINE_MS = 150
+/** How long a requester waits for its committee, as node/agreement.ts does. */
+const CONSENSUS_TIMEOUT_MS = 20_000
+/** Peers a requester knows well enough to draw into committees. */
+const NEIGHBOURS = 24
+/** Share of successful dispatches followed by a canary to the same agent. */
+const CANARY_RATE = 0.1
+
+interface Running {
+  task: SimTask
+  execution: TaskExecution
+  wakeAt: number
+  /** Signed answers of trusted subtasks' attempts. */
+  answers: Map<number, Uint8Array>
+  signed: Map<string, { subtask: string, inputHash: string }>
+  /** Consensus instances under way: instance → subtask. */
+  agreeing: Map<string, string>
+  reroutes: number
+}
+
+interface Call {
+  task: number
+  attempt: number
+  subtask: string
+  agent: string
+  started: number
+  canary?: { type: string, truth: number }
+}
+
+export class Requester {
+  readonly node: number
+  readonly core: RoutingCore
+  readonly #world: World
+  readonly #rng: Rng
+  readonly #neighbours: number[]
+  readonly #running = new Map<number, Running>()
+  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[] }>()
+  readonly #calls = new Map<number, Call>()
+  readonly #instances = new Map<string, number>() // instance → task index
+  #nextRpc = 1
+  #nextRound = 1
+  #nextCanary = 1
+  /** VCVs this requester's table accepted. */
+  verified = 0
+
+  constructor (world: World, node: number, policy: SelectionPolicy, rng: Rng, neighbourRng: Rng) {
+    this.node = node
+    this.#world = world
+    this.#rng = rng
+    const book = world.consensusPeer(node).book
+    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent) })
+    this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
+  }
+
+  get #now (): number { return this.#world.engine.now }
+
+  arrive (task: SimTask): void {
+    const execution = new TaskExecution(task.spec)
+    const run: Running = { task, execution, wakeAt: Infinity, answers: new Map(), signed: new Map(), agreeing: new Map(), reroutes: 0 }
+    this.#running.set(task.index, run)
+    this.#run(run, execution.start(this.#now))
+  }
+
+  #run (run: Running, effects: TaskEffect[]): void {
+    const now = this.#now
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'route':
+          this.#route(run, effect.subtask, effect.request, effect.exclude)
+          break
+        case 'dispatch': {
+          const id = this.#nextRpc++
+          const host = this.#world.nodeOf(effect.agent.slice(0, effect.agent.indexOf('/')))
+          let sign: { subtask: string, inputHash: string } | undefined
+          if (run.task.spec.subtasks.find(s => s.id === effect.subtask)?.trust !== undefined) {
+            sign = { subtask: `${run.task.spec.id}/${effect.subtask}`, inputHash: toString(sha256(canonicalJson(effect.input)), 'base16') }
+            run.signed.set(effect.subtask, sign)
+          }
+          this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })
+          if (this.#world.agentByName.has(effect.agent) && this.#world.agents[this.#world.agentByName.get(effect.agent)!]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
+          if (host === undefined) break // an agent id naming no simulated node: the attempt times out
+          this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: effect.agent.slice(effect.agent.indexOf('/') + 1), input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
+          break
+        }
+        case 'cancel': {
+          for (const [id, call] of this.#calls) {
+            if (call.task !== run.task.index || call.attempt !== effect.attempt) continue
+            this.#calls.delete(id)
+            const host = this.#world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
+            if (host !== undefined) this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'cancel', id }))
+          }
+          // A timed-out agent still taught the router something; one cut short by the task's end did not.
+          if (effect.why === 'timeout') this.core.outcome(effect.agent, { ok: false, latencyMs: Infinity }, now)
+          break
+        }
+        case 'timer':
+          if (effect.at < run.wakeAt) {
+            run.wakeAt = effect.at
+            this.#world.later(effect.at, () => {
+              if (run.wakeAt > this.#now) return
+              run.wakeAt = Infinity
+              this.#run(run, run.execution.tick(this.#now))
+            })
+          }
+          break
+        case 'agree':
+          this.#agree(run, effect.subtask, effect.attempts, effect.final)
+          break
+        case 'finished':
+          this.#finished(run, effect.status, effect.reason)
+          break
+      }
+    }
+  }
+
+  // ---- routing: index screening, beacon, policy (as node/router.ts) ------------------------
+
+  #route (run: Running, subtask: string, request: { text?: string, skills?: string[] }, exclude: string[]): void {
+    const now = this.#now
+    const table = this.#world.table(this.node)
+    const excluded = new Set(exclude)
+    let hits: ScreenHit[] = []
+    if (table !== undefined && request.text !== undefined) {
+      const vector = this.#world.embedder.embedSync(request.text)
+      hits = this.#world.index.search({
+        vector,
+        k: TOP_K,
+        // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
+        filter: { skills: request.skills, exclude: excluded, available: a => table.get(a) !== undefined && this.core.available(a, now) },
+        costWeight: COST_WEIGHT
+      })
+    }
+    const screened = this.core.shortlist(hits)
+    const round = new BeaconRound(this.#nextRound++, screened.map(h => h.agent), BEACON_DEADLINE_MS)
+    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened })
+    this.#beacon(round.id, round.start(now))
+  }
+
+  #beacon (id: number, effects: BeaconEffect[]): void {
+    for (const e of effects) {
+      if (e.type === 'send') {
+        const host = this.#world.nodeOf(e.to)
+        if (host !== undefined) this.#world.send(this.node, host, 'rpc', e.data)
+      } else if (e.type === 'timer') {
+        this.#world.later(e.at, () => { const r = this.#rounds.get(id); if (r !== undefined) this.#beacon(id, r.round.tick()) })
+      } else {
+        const r = this.#rounds.get(id)!
+        this.#rounds.delete(id)
+        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped)
+      }
+    }
+  }
+
+  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[]): void {
+    const run = this.#running.get(taskIndex)
+    if (run === undefined) return
+    const now = this.#now
+    const decision = this.core.decide(screened, states, skipped, this.#rng, now)
+    const chosen = decision.candidates[0]?.agent
+    if (chosen !== undefined) this.#regret(run, subtask, chosen)
+    this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
+  }
+
+  /** Regret of one decision: the best true success probability among live agents minus the chosen one's. */
+  #regret (run: Running, subtask: string, chosen: string): void {
+    const truth = run.task.truth.get(subtask)!
+    const world = this.#world
+    const p = (i: number): number => world.net.up[world.agents[i]!.host] === 1 ? successProbability(world.agents[i]!, truth.type, truth.difficulty) : 0
+    let best = 0
+    for (let i = 0; i < world.agents.length; i++) best = Math.max(best, p(i))
+    const c = world.agentByName.get(chosen)
+    world.metrics.decision(best - (c === undefined ? 0 : p(c)), c !== undefined && world.agents[c]!.type === truth.type)
+  }
+
+  // ---- replies -----------------------------------------------------------------------------
+
+  rpc (from: number, m: RpcMessage): void {
+    if (m.t === 'beacon-reply') {
+      const r = this.#rounds.get(m.id)
+      if (r !== undefined) this.#beacon(m.id, r.round.reply(this.#world.signer(from).peerId, m))
+      return
+    }
+    if (m.t !== 'result') return
+    const call = this.#calls.get(m.id)
+    if (call === undefined) return // cancelled or timed out already
+    this.#calls.delete(m.id)
+    const now = this.#now
+    if (call.canary !== undefined) {
+      this.#canaryResult(call, m)
+      return
+    }
+    const run = this.#running.get(call.task)
+    this.core.outcome(call.agent, { ok: m.ok, latencyMs: now - call.started }, now)
+    if (run === undefined) return
+    if (!m.ok) {
+      this.#run(run, run.execution.failure(call.attempt, `${m.kind}: ${m.error}`, now))
+      return
+    }
+    if (run.signed.has(call.subtask) && m.answer === undefined) {
+      this.#run(run, run.execution.failure(call.attempt, 'unsigned: a trusted subtask needs the answer signed by its host', now))
+      return
+    }
+    if (m.answer !== undefined) run.answers.set(call.attempt, m.answer)
+    this.#maybeCanary(call)
+    this.#run(run, run.execution.succeeded(call.attempt, m.output, now))
+  }
+
+  // ---- spot-checks (as node/canaries.ts) ---------------------------------------------------
+
+  #maybeCanary (call: Call): void {
+    if (this.#rng() >= CANARY_RATE) return
+    const world = this.#world
+    const a = world.agentByName.get(call.agent)
+    const host = world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
+    if (a === undefined || host === undefined) return
+    // A known-answer input of the agent's own kind; the agent cannot tell it from real work.
+    const type = world.agents[a]!.type
+    const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
+    const id = this.#nextRpc++
+    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: world.canaryTruth(type, x) } })
+    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: call.agent.slice(call.agent.indexOf('/') + 1), input: { x, k: type, d: 'easy' }, deadlineMs: 10_000 }))
+  }
+
+  #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
+    const correct = m.ok && (m.output as { value?: unknown } | null)?.value === call.canary!.truth
+    this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct })
+    this.#world.metrics.canaries++
+  }
+
+  // ---- trusted subtasks (as node/agreement.ts) --------------------------------------------
+
+  #agree (run: Running, subtask: string, attempts: Array<{ attempt: number, agent: string }>, final: boolean): void {
+    const now = this.#now
+    const world = this.#world
+    const spec = run.task.spec.subtasks.find(s => s.id === subtask)!
+    const rule = spec.trust!.rule
+    const wires = attempts.map(a => run.answers.get(a.attempt)!)
+    const bodies = wires.map(w => decodeAnswer(w).body)
+    const peer = world.consensusPeer(this.node)
+    const ready = readyToAgree(bodies, rule, peer.book, final)
+    if (!ready.ready) {
+      this.#run(run, run.execution.more(subtask, ready.reason, now))
+      return
+    }
+    this.#compareRules(run, subtask, bodies)
+    const sign = run.signed.get(subtask)!
+    let statement
+    try {
+      const candidates = this.#neighbours.map(n => world.signer(n).peerId)
+      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: sign.subtask, inputHash: sign.inputHash, executors: attempts.map(a => a.agent), candidates, size: spec.trust!.committee, rule }, peer.book), world.signer(this.node))
+    } catch (err) {
+      this.#run(run, run.execution.disagreed(subtask, `no committee: ${(err as Error).message}`, now))
+      return
+    }
+    const { instance, effects } = peer.start(statement.wire, wires, now)
+    world.metrics.consensus.instances++
+    run.agreeing.set(instance, subtask)
+    this.#instances.set(instance, run.task.index)
+    world.later(now + CONSENSUS_TIMEOUT_MS, () => {
+      if (!run.agreeing.has(instance)) return
+      run.agreeing.delete(instance)
+      world.metrics.consensus.timeouts++
+      this.#run(run, run.execution.disagreed(subtask, `the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms`, this.#now))
+    })
+    world.runConsensus(this.node, effects)
+  }
+
+  /** The committee committed (this requester is a member). */
+  committed (instance: string, summary: CertificateSummary): void {
+    const taskIndex = this.#instances.get(instance)
+    if (taskIndex === undefined) return
+    this.#instances.delete(instance)
+    const run = this.#running.get(taskIndex)
+    const subtask = run?.agreeing.get(instance)
+    if (run === undefined || subtask === undefined) return
+    run.agreeing.delete(instance)
+    const now = this.#now
+    this.#world.metrics.consensus.committed++
+    for (const agent of summary.agreed) this.core.agreement(agent, true, now)
+    for (const agent of summary.disagreed) this.core.agreement(agent, false, now)
+    const detail = { certificate: instance, power: `${summary.power}/${summary.total}`, agreed: summary.agreed.length, disagreed: summary.disagreed.length }
+    if (summary.outcome.kind === 'answer') {
+      this.#run(run, run.execution.agreed(subtask, summary.outcome.answer, now, detail))
+    } else {
+      this.#world.metrics.consensus.escalatedByCommittee++
+      this.#run(run, run.execution.disagreed(subtask, 'the committee found no answer ahead by the margin', now, detail))
+    }
+  }
+
+  /** The three aggregation rules on the same signed answers, scored against the ground truth. */
+  #compareRules (run: Running, subtask: string, bodies: AnswerBody[]): void {
+    const truth = run.task.truth.get(subtask)!
+    const rule = { kind: 'json' } as const
+    const book = this.#world.consensusPeer(this.node).book
+    const verdicts: Array<[RuleName, Verdict]> = [
+      ['mesh', aggregate(bodies, rule, a => book.standing(a))],
+      ['majority', majorityVerdict(bodies, rule)],
+      ['mean-confidence', meanConfidenceVerdict(bodies, rule)]
+    ]
+    for (const [name, v] of verdicts) {
+      if (v.kind !== 'decided') this.#world.metrics.rule(name, 'escalated')
+      else this.#world.metrics.rule(name, (v.value as { value?: unknown } | null)?.value === truth.value ? 'correct' : 'wrong')
+    }
+  }
+
+  #finished (run: Running, status: 'done' | 'escalated' | 'cancelled', reason: string | undefined): void {
+    this.#running.delete(run.task.index)
+    const outputs = run.execution.outputs()
+    const accurate = status === 'done' && [...run.task.truth].every(([id, t]) => (outputs[id] as { value?: unknown } | undefined)?.value === t.value)
+    const reroutes = run.execution.trace.filter(e => e.kind === 'reroute').length
+    this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}) })
+    this.#world.finished++
+  }
+
+  /** Tasks still running at the end of the run. */
+  unfinished (): SimTask[] {
+    return [...this.#running.values()].map(r => r.task)
+  }
+}
+
+export type { Difficulty }

@@ -1,0 +1,475 @@
+/**
+ * One simulation run: N nodes in virtual time, each running the same protocols/ machines a real
+ * peer runs — the capability table (signed VCVs, verified by every requester), the routing core
+ * with a selection policy and the beacon round, the task execution machine, and the consensus
+ * peer — with the network, the agents and the faults modelled around them.
+ *
+ * Roles: `hosts` run agents and answer beacons and calls; `requesters` submit the task stream and
+ * keep the full capability table; every node can be drawn into a committee. One capability index
+ * (HNSW) holds every VCV any requester verified; each requester searches only the agents its own
+ * table holds (the index's availability filter), which gives the results of an index per
+ * requester for the memory of one.
+ */
+import { CapabilityIndex, capabilityText, HashEmbedder, recordFields } from '../capability-index/index.ts'
+import { CapabilityTable, type LocalAgent, type TableEvent } from '../protocols/capability/index.ts'
+import { ConsensusPeer, type ConsensusPeerEvent } from '../protocols/consensus/index.ts'
+import type { Effect } from '../protocols/effects.ts'
+import type { Signer } from '../protocols/identity.ts'
+import { createPolicy, type PolicyName } from '../protocols/routing/index.ts'
+import { answerBeacon } from '../protocols/beacon/index.ts'
+import { decodeRpc, encodeRpc, type RpcMessage } from '../protocols/rpc/index.ts'
+import { signAnswer } from '../protocols/consensus/index.ts'
+import { callResult, liveState, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
+import { CATALOGUE } from './catalogue.ts'
+import { makeIdentities, type Identities } from './crypto.ts'
+import { Engine } from './engine.ts'
+import { Metrics, type Channel } from './metrics.ts'
+import { GossipModel, Network } from './network.ts'
+import { Requester } from './requester.ts'
+import { between, pick, sample, stream, type Rng } from './rng.ts'
+import type { Fault, Scenario } from './scenario.ts'
+import { correctValue, inputValue, makeTasks, type SimTask } from './tasks.ts'
+import { scheduleFaults } from './faults.ts'
+
+/** A call an agent has accepted. */
+interface Job {
+  id: number
+  agent: number
+  requester: number
+  rpcId: number
+  input: unknown
+  sign?: { subtask: string, inputHash: string }
+  /** The run's end for this job: never answers when the host died meanwhile. */
+  epoch: number
+}
+
+interface Delivery { from: number, channel: Channel, data: Uint8Array }
+
+export interface WorldOptions {
+  scenario: Scenario
+  policy: PolicyName
+  /** Called now and then with the number of tasks finished. */
+  progress?: (finished: number) => void
+}
+
+export class World {
+  readonly scenario: Scenario
+  readonly engine = new Engine()
+  readonly metrics = new Metrics()
+  readonly net: Network
+  readonly gossip: GossipModel
+  readonly ids: Identities
+  readonly agents: AgentModel[] = []
+  /** Agent index by full agent id. */
+  readonly agentByName = new Map<string, number>()
+  readonly tasks: SimTask[]
+  readonly requesters = new Map<number, Requester>()
+  readonly index: CapabilityIndex
+  readonly embedder = new HashEmbedder({ dims: 256 })
+  readonly #embedded = new Map<string, Float32Array>()
+  readonly #tables = new Map<number, CapabilityTable>()
+  readonly #consensus = new Map<number, ConsensusPeer>()
+  readonly #consensusWake = new Map<number, number>()
+  readonly #jobs = new Map<number, Job>()
+  /** Per node, bumped on a crash: jobs of an earlier epoch never answer. */
+  readonly #epoch: Uint32Array
+  /** Instance → first committed outcome (canonical JSON), to catch two honest members disagreeing. */
+  readonly #committedValue = new Map<string, string>()
+  readonly #rng: { net: Rng, gossip: Rng, agents: Rng, faults: Rng, policy: Rng, boundary: Rng }
+  readonly #options: WorldOptions
+  /** Message faults at the protocol boundary, active in their windows. */
+  readonly #boundary: Array<Extract<Fault, { kind: 'drop' | 'duplicate' | 'delay' }>>
+  #nextJob = 1
+  /** Requesters that hold every advertised VCV. */
+  #converged = 0
+  finished = 0
+
+  // Event kinds.
+  readonly #DELIVER: number
+  readonly #AGENT_DONE: number
+  readonly #CONSENSUS_TIMER: number
+  readonly TASK_ARRIVE: number
+  readonly CALL: number
+
+  constructor (options: WorldOptions) {
+    const s = options.scenario
+    this.#options = options
+    this.scenario = s
+    const seed = s.seed
+    this.#rng = {
+      net: stream(seed, 'network'),
+      gossip: stream(seed, 'gossip'),
+      agents: stream(seed, 'agents'),
+      faults: stream(seed, 'faults'),
+      policy: stream(seed, `policy:${options.policy}`),
+      boundary: stream(seed, 'boundary')
+    }
+    this.#boundary = s.faults.filter((f): f is Extract<Fault, { kind: 'drop' | 'duplicate' | 'delay' }> => f.kind === 'drop' || f.kind === 'duplicate' || f.kind === 'delay')
+    this.#DELIVER = this.engine.kind((to, p) => this.#deliver(to, p as Delivery))
+    this.#AGENT_DONE = this.engine.kind(job => this.#agentDone(job))
+    this.#CONSENSUS_TIMER = this.engine.kind(node => this.#consensusTick(node))
+    this.TASK_ARRIVE = this.engine.kind(i => this.requesters.get(this.tasks[i]!.requester)!.arrive(this.tasks[i]!))
+    this.CALL = this.engine.kind((_, f) => (f as () => void)())
+
+    const sybils = s.faults.filter(f => f.kind === 'sybil').reduce((n, f) => n + (f as { count: number }).count, 0)
+    const nodes = s.nodes
+    this.#epoch = new Uint32Array(nodes)
+    this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
+    this.net = new Network(s, nodes, stream(seed, 'topology'))
+    this.gossip = new GossipModel(this.net, s.network.gossipDegree, s.network.heartbeatMs)
+    this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model })
+
+    // Roles: requesters first (never crash or churn: they are the measured clients), hosts drawn from the rest.
+    const setup = stream(seed, 'setup')
+    const order = sample(setup, nodes, nodes)
+    const requesterNodes = order.slice(0, s.tasks.requesters).sort((a, b) => a - b)
+    const others = order.slice(s.tasks.requesters)
+    const hostCount = Math.max(1, Math.min(others.length, Math.round(nodes * s.agents.hostShare)))
+    const hosts = others.slice(0, hostCount)
+    const types = CATALOGUE.filter(t => s.agents.types.includes(t.name))
+    for (const host of hosts) {
+      for (let k = 0; k < s.agents.perHost; k++) {
+        const type = types[pick(setup, types.length)]!
+        this.#addAgent(host, `${type.name}-${k}`, type.name, setup, 'honest')
+      }
+    }
+    // Sybil ads: hosts among the non-agent nodes (or any non-requester) advertise an agent that claims everything.
+    const sybilHosts = (others.length > hostCount ? others.slice(hostCount) : others).slice(0, sybils)
+    for (const host of sybilHosts) this.#addAgent(host, 'everything', types[0]!.name, setup, 'sybil')
+
+    for (const node of requesterNodes) {
+      const policy = createPolicy(options.policy)
+      this.requesters.set(node, new Requester(this, node, policy, this.#rng.policy, stream(seed, `neighbours:${node}`)))
+    }
+    this.tasks = makeTasks(s, requesterNodes, stream(seed, 'tasks'))
+    scheduleFaults(this, s.faults, this.#rng.faults)
+    this.#advertiseAll()
+    for (const t of this.tasks) this.engine.at(t.at, this.TASK_ARRIVE, t.index)
+  }
+
+  signer (node: number): Signer { return this.ids.signers[node]! }
+  nodeOf (peerId: string): number | undefined { return this.ids.indexOf.get(peerId) }
+  table (node: number): CapabilityTable | undefined { return this.#tables.get(node) }
+  get options (): WorldOptions { return this.#options }
+
+  /** Runs to the end: every task finished, or the virtual clock well past the stream. */
+  run (): void {
+    const end = this.scenario.durationS * 1000 + 8 * this.scenario.tasks.deadlineMs * 2 + 60_000
+    this.engine.run(end, () => this.#options.progress?.(this.finished))
+  }
+
+  // ---- agents and their VCVs -------------------------------------------------------------
+
+  #addAgent (host: number, name: string, type: string, rng: Rng, behaviour: AgentModel['behaviour']): void {
+    const a = this.scenario.agents
+    const agent: AgentModel = {
+      index: this.agents.length,
+      host,
+      name,
+      type,
+      quality: between(rng, a.quality),
+      latencyMs: between(rng, a.latencyMs),
+      cost: Math.round(between(rng, a.cost) * 100) / 100,
+      capacity: Math.round(between(rng, a.capacity)),
+      behaviour,
+      wrongRate: 0,
+      available: true,
+      running: 0,
+      queue: []
+    }
+    if (behaviour === 'sybil') agent.cost = a.cost[0]
+    this.agents.push(agent)
+    this.agentByName.set(`${this.signer(host).peerId}/${name}`, agent.index)
+  }
+
+  /** The VCV a host advertises for one of its agents. */
+  #localAgent (agent: AgentModel, rng: Rng): LocalAgent {
+    const types = CATALOGUE.filter(t => this.scenario.agents.types.includes(t.name))
+    const type = types.find(t => t.name === agent.type)!
+    const sybil = agent.behaviour === 'sybil'
+    return {
+      name: agent.name,
+      description: sybil ? types.map(t => t.describe[0]).join('; ') : type.describe[pick(rng, type.describe.length)]!,
+      skills: sybil ? types.map(t => t.skill) : [type.skill],
+      inputSchema: { type: 'object' },
+      outputSchema: { type: 'object' },
+      costPerCall: agent.cost,
+      latencyMs: Math.round(agent.latencyMs),
+      capacity: agent.capacity,
+      policy: []
+    }
+  }
+
+  /** Every host signs its agents' VCVs with its real capability table; gossip carries them to every requester. */
+  #advertiseAll (): void {
+    const rng = stream(this.scenario.seed, 'descriptions')
+    const ttlMs = this.scenario.durationS * 1000 * 4 + 3_600_000
+    for (const agent of this.agents) {
+      let table = this.#tables.get(agent.host)
+      if (table === undefined) {
+        table = this.#newTable(agent.host, ttlMs)
+        this.#tables.set(agent.host, table)
+      }
+      for (const e of table.advertise(this.#localAgent(agent, rng), 0)) {
+        if (e.type === 'broadcast') this.#publishVcv(agent.host, e.data)
+      }
+    }
+  }
+
+  #newTable (node: number, ttlMs: number): CapabilityTable {
+    return new CapabilityTable({ signer: this.signer(node), verifier: this.ids.verifier, random: stream(this.scenario.seed, `table:${node}`), ttlMs, maxSkewMs: 60_000 })
+  }
+
+  /** Gossip of one signed record to every requester (the modelled mesh), validated by each requester's table. */
+  #publishVcv (origin: number, data: Uint8Array): void {
+    for (const node of this.requesters.keys()) {
+      const d = this.gossip.delay(origin, node, data.byteLength, this.#rng.gossip)
+      this.metrics.send('vcv-gossip', data.byteLength)
+      this.engine.at(this.engine.now + d, this.#DELIVER, node, { from: origin, channel: 'vcv-gossip', data } satisfies Delivery)
+    }
+  }
+
+  /** A requester's table accepted a VCV: put it in the index (embedding each distinct text once). */
+  #onTableEvent (event: TableEvent): void {
+    if (event.type !== 'added' && event.type !== 'updated') return
+    const body = event.vcv.body
+    const text = capabilityText(body)
+    let vector = this.#embedded.get(text)
+    if (vector === undefined) {
+      vector = this.embedder.embedSync(text)
+      this.#embedded.set(text, vector)
+    }
+    this.index.upsert({ agent: body.agent, vector, ...recordFields(body) })
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+
+  /** Sends one message: counted, then subject to loss, boundary faults, partitions and down nodes. */
+  send (from: number, to: number, channel: Channel, data: Uint8Array): void {
+    this.metrics.send(channel, data.byteLength)
+    if (!this.net.reachable(from, to) || this.net.lost(this.#rng.net)) { this.metrics.dropped++; return }
+    let extra = 0
+    let copies = 1
+    const now = this.engine.now
+    for (const f of this.#boundary) {
+      if (now < f.at * 1000 || now >= f.until * 1000) continue
+      const hit = this.#rng.boundary() < f.rate
+      if (!hit) continue
+      if (f.kind === 'drop') { this.metrics.dropped++; return }
+      if (f.kind === 'duplicate') copies = 2
+      else extra += f.extraMs
+    }
+    for (let c = 0; c < copies; c++) {
+      const d = this.net.delay(from, to, data.byteLength, this.#rng.net) + extra
+      this.engine.at(now + d, this.#DELIVER, to, { from, channel, data } satisfies Delivery)
+    }
+  }
+
+  #deliver (to: number, m: Delivery): void {
+    // A node that went down while the message was in flight never gets it.
+    if (this.net.up[to] !== 1 || (m.channel !== 'vcv-gossip' && m.channel !== 'certificate-gossip' && !this.net.reachable(m.from, to))) { this.metrics.dropped++; return }
+    const now = this.engine.now
+    switch (m.channel) {
+      case 'vcv-gossip': {
+        let table = this.#tables.get(to)
+        if (table === undefined) {
+          table = this.#newTable(to, 1)
+          this.#tables.set(to, table)
+        }
+        const outcome = table.receiveGossip(m.data, this.signer(m.from).peerId, now)
+        for (const e of outcome.effects) if (e.type === 'event') this.#onTableEvent(e.event)
+        const requester = this.requesters.get(to)
+        if (requester !== undefined && outcome.verdict === 'accept') {
+          requester.verified++
+          if (requester.verified === this.agents.length && ++this.#converged === this.requesters.size) this.metrics.convergedAt = now
+        }
+        break
+      }
+      case 'rpc': {
+        let message: RpcMessage
+        try {
+          message = decodeRpc(m.data)
+        } catch {
+          return // a real peer closes the stream; nothing here sends garbage
+        }
+        if (message.t === 'beacon') this.#answerBeacon(to, m.from, message)
+        else if (message.t === 'execute') this.#accept(to, m.from, message)
+        else if (message.t === 'cancel') this.#cancel(to, m.from, message.id)
+        else this.requesters.get(to)?.rpc(m.from, message)
+        break
+      }
+      case 'consensus':
+        this.#runConsensus(to, this.#peer(to).receive(this.signer(m.from).peerId, m.data, now))
+        break
+      case 'certificate-gossip':
+        this.#runConsensus(to, this.#peer(to).gossip(this.signer(m.from).peerId, m.data, now))
+        break
+    }
+  }
+
+  // ---- hosts -----------------------------------------------------------------------------
+
+  #agentOn (host: number, name: string): AgentModel | undefined {
+    const i = this.agentByName.get(`${this.signer(host).peerId}/${name}`)
+    return i === undefined ? undefined : this.agents[i]
+  }
+
+  #answerBeacon (host: number, from: number, request: Extract<RpcMessage, { t: 'beacon' }>): void {
+    const reply = answerBeacon(request, name => { const a = this.#agentOn(host, name); return a === undefined ? undefined : liveState(a) })
+    this.send(host, from, 'rpc', encodeRpc(reply))
+  }
+
+  #accept (host: number, from: number, m: Extract<RpcMessage, { t: 'execute' }>): void {
+    const agent = this.#agentOn(host, m.agent)
+    if (agent === undefined) {
+      this.send(host, from, 'rpc', encodeRpc({ t: 'result', id: m.id, ok: false, kind: 'unavailable', error: `no agent ${m.agent} here` }))
+      return
+    }
+    const job: Job = { id: this.#nextJob++, agent: agent.index, requester: from, rpcId: m.id, input: m.input, epoch: this.#epoch[host]!, ...(m.sign !== undefined ? { sign: m.sign } : {}) }
+    this.#jobs.set(job.id, job)
+    if (agent.running < agent.capacity) this.#startJob(agent, job)
+    else agent.queue.push(job.id)
+  }
+
+  #startJob (agent: AgentModel, job: Job): void {
+    agent.running++
+    this.engine.at(this.engine.now + serviceTime(agent, difficultyOf(job.input), this.#rng.agents), this.#AGENT_DONE, job.id)
+  }
+
+  #cancel (host: number, from: number, rpcId: number): void {
+    for (const [id, job] of this.#jobs) {
+      if (job.requester !== from || job.rpcId !== rpcId || this.agents[job.agent]!.host !== host) continue
+      const agent = this.agents[job.agent]!
+      const queued = agent.queue.indexOf(id)
+      if (queued >= 0) { agent.queue.splice(queued, 1); this.#jobs.delete(id) }
+      return
+    }
+  }
+
+  #agentDone (jobId: number): void {
+    const job = this.#jobs.get(jobId)
+    if (job === undefined) return
+    this.#jobs.delete(jobId)
+    const agent = this.agents[job.agent]!
+    const host = agent.host
+    if (job.epoch !== this.#epoch[host]) return // the host crashed while this ran
+    agent.running--
+    const next = agent.queue.shift()
+    if (next !== undefined) this.#startJob(agent, this.#jobs.get(next)!)
+    const type = kindOf(job.input) ?? agent.type
+    const x = inputValue(job.input)
+    const truth = x === undefined ? -1 : correctValue(type, x)
+    const result = callResult(agent, type, difficultyOf(job.input), truth, truth + 7, this.#rng.agents)
+    if (result.kind === 'silent') return
+    let reply: RpcMessage
+    if (result.kind === 'error') {
+      reply = { t: 'result', id: job.rpcId, ok: false, kind: 'failed', error: result.error }
+    } else {
+      const output = { value: result.value }
+      const agentId = `${this.signer(host).peerId}/${agent.name}`
+      const answer = job.sign === undefined
+        ? undefined
+        : signAnswer({ v: 1, subtask: job.sign.subtask, inputHash: job.sign.inputHash, agent: agentId, answer: output, confidence: result.confidence }, this.signer(host)).wire
+      reply = { t: 'result', id: job.rpcId, ok: true, output, confidence: result.confidence, latencyMs: 0, ...(answer !== undefined ? { answer } : {}) }
+    }
+    this.send(host, job.requester, 'rpc', encodeRpc(reply))
+  }
+
+  /** A crash: running and queued calls on this host vanish. */
+  crash (node: number): void {
+    if (this.requesters.has(node)) return
+    this.net.up[node] = 0
+    this.#epoch[node]!++
+    for (const agent of this.agents) {
+      if (agent.host !== node) continue
+      for (const id of agent.queue) this.#jobs.delete(id)
+      agent.queue = []
+      agent.running = 0
+    }
+  }
+
+  recover (node: number): void {
+    this.net.up[node] = 1
+  }
+
+  // ---- consensus -------------------------------------------------------------------------
+
+  #peer (node: number): ConsensusPeer {
+    let peer = this.#consensus.get(node)
+    if (peer === undefined) {
+      peer = new ConsensusPeer({ signer: this.signer(node), verifier: this.ids.verifier })
+      this.#consensus.set(node, peer)
+    }
+    return peer
+  }
+
+  consensusPeer (node: number): ConsensusPeer { return this.#peer(node) }
+
+  runConsensus (node: number, effects: Array<Effect<ConsensusPeerEvent>>): void {
+    this.#runConsensus(node, effects)
+  }
+
+  #runConsensus (node: number, effects: Array<Effect<ConsensusPeerEvent>>): void {
+    for (const e of effects) {
+      if (e.type === 'send') {
+        const to = this.nodeOf(e.to)
+        if (to !== undefined) this.send(node, to, 'consensus', e.data)
+      } else if (e.type === 'broadcast') {
+        // Certificates go to every requester (they keep the reputation books that route and weigh).
+        for (const r of this.requesters.keys()) {
+          if (r === node) continue
+          const d = this.gossip.delay(node, r, e.data.byteLength, this.#rng.gossip)
+          this.metrics.send('certificate-gossip', e.data.byteLength)
+          this.engine.at(this.engine.now + d, this.#DELIVER, r, { from: node, channel: 'certificate-gossip', data: e.data } satisfies Delivery)
+        }
+      } else if (e.type === 'timer') {
+        const wake = this.#consensusWake.get(node) ?? Infinity
+        if (e.at < wake) {
+          this.#consensusWake.set(node, e.at)
+          this.engine.at(e.at, this.#CONSENSUS_TIMER, node)
+        }
+      } else {
+        this.#consensusEvent(node, e.event)
+      }
+    }
+  }
+
+  #consensusTick (node: number): void {
+    const wake = this.#consensusWake.get(node)
+    if (wake === undefined || wake > this.engine.now) return
+    this.#consensusWake.delete(node)
+    if (this.net.up[node] === 1) this.#runConsensus(node, this.#peer(node).tick(this.engine.now))
+  }
+
+  #consensusEvent (node: number, event: ConsensusPeerEvent): void {
+    if (event.type === 'committed') {
+      const value = JSON.stringify(event.summary.outcome)
+      const first = this.#committedValue.get(event.instance)
+      if (first === undefined) this.#committedValue.set(event.instance, value)
+      else if (first !== value) this.metrics.consensus.safetyViolations++
+      this.requesters.get(node)?.committed(event.instance, event.summary)
+    } else if (event.type === 'accepted') {
+      this.metrics.consensus.certificatesAccepted++
+    }
+  }
+
+  /** Schedules `f` at virtual time `at` (ms). */
+  later (at: number, f: () => void): void {
+    this.engine.at(at, this.CALL, 0, f)
+  }
+
+  /** The truth for a canary of `type`: a fixed input the requester knows the answer to. */
+  canaryTruth (type: string, x: number): number {
+    return correctValue(type, x)
+  }
+}
+
+function difficultyOf (input: unknown): Difficulty {
+  const d = (input as { d?: unknown } | null)?.d
+  return d === 'medium' || d === 'hard' ? d : 'easy'
+}
+
+function kindOf (input: unknown): string | undefined {
+  const k = (input as { k?: unknown } | null)?.k
+  return typeof k === 'string' ? k : undefined
+}
