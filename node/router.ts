@@ -13,7 +13,7 @@
 import { toString } from 'uint8arrays'
 import type { CapabilityIndex, Embedder } from '../capability-index/index.ts'
 import type { SignedVcv } from '../protocols/capability/index.ts'
-import { RoutingCore, type SelectionPolicy } from '../protocols/routing/index.ts'
+import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
 import type { BeaconResult } from './rpc-service.ts'
 import type { DispatchOutcome, RouteAnswer, Router } from './task-runner.ts'
@@ -63,7 +63,7 @@ export class MeshRouter implements Router {
 
   async route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer> {
     const hits = await this.#screen(request, new Set(exclude), this.#init.topK ?? 10)
-    const screened = this.#core.shortlist(hits)
+    const screened = this.#core.shortlist(hits, this.#init.random ?? Math.random)
     const live = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(screened.map(h => h.agent), this.#init.beaconDeadlineMs ?? 150)
     return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now())
   }
@@ -79,7 +79,7 @@ export class MeshRouter implements Router {
   }
 
   /** Nearest agents to the request text (skills filtered inside the search), or by skills alone. */
-  async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<Array<{ agent: string, similarity: number, cost: number }>> {
+  async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<ScreenHit[]> {
     const now = this.#now()
     const available = (agent: string): boolean => this.#core.available(agent, now)
     if (request.text !== undefined) {
@@ -89,7 +89,7 @@ export class MeshRouter implements Router {
         k,
         filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available },
         costWeight: this.#init.costWeight ?? 0.1
-      })
+      }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
     }
     const wanted = (request.skills ?? []).map(s => s.toLowerCase())
     return this.#init.table.agents()
@@ -97,7 +97,7 @@ export class MeshRouter implements Router {
         wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)) &&
         (request.policy ?? []).every(p => v.body.policy.includes(p)) &&
         (request.schemaHash === undefined || toString(v.body.schemaHash, 'base16') === request.schemaHash))
-      .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost }))
+      .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost, latencyMs: v.body.latencyMs }))
       .sort((a, b) => a.cost - b.cost || a.agent.localeCompare(b.agent))
       .slice(0, k)
   }

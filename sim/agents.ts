@@ -9,6 +9,7 @@
  * fake advertisement that accepts calls and never answers. Shocks change an agent mid-run
  * (unavailable, or degraded quality).
  */
+import { answerReward, defaultContextConfig, defaultRewardWeights } from '../protocols/routing/index.ts'
 import { gaussian, type Rng } from './rng.ts'
 
 export type Difficulty = 'easy' | 'medium' | 'hard'
@@ -16,6 +17,8 @@ export type Behaviour = 'honest' | 'wrong' | 'liar' | 'colluder' | 'sybil'
 
 const EXPONENT: Record<Difficulty, number> = { easy: 1, medium: 1.6, hard: 2.5 }
 const SLOWER: Record<Difficulty, number> = { easy: 1, medium: 1.5, hard: 2.5 }
+/** What the router credits an attempt that never answered (as RoutingCore does). */
+const NO_ANSWER_MS = 60_000
 /** Chance that an agent handles work of a type it was not built for. */
 const OFF_TYPE_SUCCESS = 0.02
 
@@ -44,6 +47,18 @@ export function successProbability (agent: AgentModel, type: string, difficulty:
   if (!agent.available) return 0
   const base = agent.type === type ? agent.quality ** EXPONENT[difficulty] : OFF_TYPE_SUCCESS
   return agent.behaviour === 'wrong' ? base * (1 - agent.wrongRate) : base
+}
+
+/**
+ * The reward the router expects from dispatching this call to this agent, under the routing
+ * reward (protocols/routing/reward.ts) with the default weights: success probability, minus the
+ * latency and cost penalties at the agent's unloaded latency. The oracle maximises this.
+ */
+export function expectedReward (agent: AgentModel, type: string, difficulty: Difficulty): number {
+  const p = successProbability(agent, type, difficulty)
+  if (agent.behaviour === 'sybil' || !agent.available) return answerReward({ success: false, latencyMs: NO_ANSWER_MS, cost: agent.cost }, defaultRewardWeights, defaultContextConfig)
+  const latencyMs = agent.latencyMs * SLOWER[difficulty]
+  return p * defaultRewardWeights.success + answerReward({ success: false, latencyMs, cost: agent.cost }, defaultRewardWeights, defaultContextConfig)
 }
 
 /** What one call ends in. */

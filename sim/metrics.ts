@@ -28,6 +28,8 @@ export class Metrics {
   /** Cumulative regret after each routing decision. */
   readonly regret: number[] = []
   #regret = 0
+  /** The part of the regret lost before selection: the best agent was not among the candidates shown to the policy. */
+  screeningRegret = 0
   readonly messages: Record<Channel, number> = { rpc: 0, consensus: 0, 'vcv-gossip': 0, 'certificate-gossip': 0 }
   readonly bytes: Record<Channel, number> = { rpc: 0, consensus: 0, 'vcv-gossip': 0, 'certificate-gossip': 0 }
   dropped = 0
@@ -42,9 +44,10 @@ export class Metrics {
   /** Virtual time when every requester had verified every honest agent's VCV (ms; -1 if never). */
   convergedAt = -1
 
-  decision (regret: number, rightType: boolean): void {
+  decision (regret: number, screening: number, rightType: boolean): void {
     this.decisions++
     this.#regret += regret
+    this.screeningRegret += screening
     this.regret.push(this.#regret)
     if (rightType) this.rightType++
   }

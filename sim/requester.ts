@@ -5,7 +5,7 @@
  * time and simulated messages instead of sockets and timers. What differs is only I/O.
  *
  * It also measures: per routing decision the regret against an oracle that knows every agent's
- * true success probability; per trusted subtask, how the mesh's aggregation, plain majority and
+ * true expected reward (success probability, latency and cost, weighted as the router's reward); per trusted subtask, how the mesh's aggregation, plain majority and
  * CP-WBFT's mean-confidence rule each decide on the same signed answers.
  */
 import { toString } from 'uint8arrays'
@@ -18,7 +18,7 @@ import {
 import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { TaskExecution, type TaskEffect } from '../protocols/task/index.ts'
-import { successProbability, type Difficulty } from './agents.ts'
+import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
 import type { RuleName } from './metrics.ts'
 import type { SimTask } from './tasks.ts'
@@ -157,9 +157,9 @@ export class Requester {
         // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
         filter: { skills: request.skills, exclude: excluded, available: a => table.get(a) !== undefined && this.core.available(a, now) },
         costWeight: COST_WEIGHT
-      })
+      }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
     }
-    const screened = this.core.shortlist(hits)
+    const screened = this.core.shortlist(hits, this.#rng)
     const round = new BeaconRound(this.#nextRound++, screened.map(h => h.agent), BEACON_DEADLINE_MS)
     this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened })
     this.#beacon(round.id, round.start(now))
@@ -186,19 +186,27 @@ export class Requester {
     const now = this.#now
     const decision = this.core.decide(screened, states, skipped, this.#rng, now)
     const chosen = decision.candidates[0]?.agent
-    if (chosen !== undefined) this.#regret(run, subtask, chosen)
+    if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent))
     this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
   }
 
-  /** Regret of one decision: the best true success probability among live agents minus the chosen one's. */
-  #regret (run: Running, subtask: string, chosen: string): void {
+  /**
+   * Regret of one decision: the best expected reward among live agents minus the chosen one's,
+   * split into what screening lost (the best agent was not among those beaconed) and what
+   * selection lost (the policy did not pick the best of those it was shown).
+   */
+  #regret (run: Running, subtask: string, chosen: string, shown: readonly string[]): void {
     const truth = run.task.truth.get(subtask)!
     const world = this.#world
-    const p = (i: number): number => world.net.up[world.agents[i]!.host] === 1 ? successProbability(world.agents[i]!, truth.type, truth.difficulty) : 0
-    let best = 0
-    for (let i = 0; i < world.agents.length; i++) best = Math.max(best, p(i))
+    const down = expectedReward({ ...world.agents[0]!, behaviour: 'sybil' }, truth.type, truth.difficulty)
+    const reward = (i: number | undefined): number => i !== undefined && world.net.up[world.agents[i]!.host] === 1 ? expectedReward(world.agents[i]!, truth.type, truth.difficulty) : down
+    let best = -Infinity
+    for (let i = 0; i < world.agents.length; i++) best = Math.max(best, reward(i))
+    let bestShown = -Infinity
+    for (const a of shown) bestShown = Math.max(bestShown, reward(world.agentByName.get(a)))
     const c = world.agentByName.get(chosen)
-    world.metrics.decision(best - (c === undefined ? 0 : p(c)), c !== undefined && world.agents[c]!.type === truth.type)
+    const got = reward(c)
+    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type)
   }
 
   // ---- replies -----------------------------------------------------------------------------

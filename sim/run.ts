@@ -30,6 +30,8 @@ export interface RunSummary {
   latencyP50Ms: number
   latencyP99Ms: number
   regret: number
+  /** The part of `regret` lost in screening (the best agent never reached the policy). */
+  screeningRegret: number
   decisions: number
   rightTypeRate: number
   sybilDispatches: number
@@ -106,6 +108,7 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP99Ms: percentile(latencies, 0.99),
     regret: m.regret.at(-1) ?? 0,
+    screeningRegret: m.screeningRegret,
     decisions: m.decisions,
     rightTypeRate: m.decisions === 0 ? NaN : m.rightType / m.decisions,
     sybilDispatches: m.sybilDispatches,
@@ -174,8 +177,8 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   const tables: Table[] = [{
     id: scenario.sweep === undefined ? 'policies' : 'sweep',
     title: scenario.sweep === undefined ? 'Routing policies side by side (same seed, same task stream)' : `Faulty fraction sweep (${first.policy})`,
-    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', 'success', 'accuracy', 'regret', 'right type', 'p50 ms', 'p99 ms', 'msgs/task', 'bytes/task', 'reroutes', 'sybil dispatches', 'escalated', 'safety violations'],
-    rows: runs.map(({ summary: s }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, fix(s.successRate), fix(s.accuracy), fix(s.regret, 2), fix(s.rightTypeRate), fix(s.latencyP50Ms, 1), fix(s.latencyP99Ms, 1), fix(s.messagesPerTask, 1), fix(s.bytesPerTask, 0), s.reroutes, s.sybilDispatches, s.escalated, s.safetyViolations])
+    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', 'success', 'accuracy', 'regret', 'of it screening', 'right type', 'p50 ms', 'p99 ms', 'msgs/task', 'bytes/task', 'reroutes', 'sybil dispatches', 'escalated', 'safety violations'],
+    rows: runs.map(({ summary: s }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, fix(s.successRate), fix(s.accuracy), fix(s.regret, 2), fix(s.screeningRegret, 2), fix(s.rightTypeRate), fix(s.latencyP50Ms, 1), fix(s.latencyP99Ms, 1), fix(s.messagesPerTask, 1), fix(s.bytesPerTask, 0), s.reroutes, s.sybilDispatches, s.escalated, s.safetyViolations])
   }, {
     id: 'aggregation',
     title: 'Aggregation rules on the same signed answers (accuracy against ground truth; escalations count as not correct)',
@@ -190,7 +193,7 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
     title: 'Cumulative regret against an oracle router',
     kind: 'line',
     xLabel: 'routing decision',
-    yLabel: 'cumulative regret (success probability)',
+    yLabel: 'cumulative regret (expected reward)',
     series: runs.map(r => ({ name: label(r), points: thin(r.metrics.regret.map((y, i) => [i + 1, y] as [number, number]), 400) }))
   })
   plots.push({
@@ -263,7 +266,7 @@ function notes (scenario: Scenario): string[] {
     'Network: per-link base latency from the topology with lognormal jitter, serialisation by size and bandwidth, independent loss, down nodes and partitions. Not modelled: congestion, connection set-up, TCP retransmission (a lost direct message is lost; the protocols time out).',
     'Gossip: VCVs and certificates reach every requester along a path of ~log(N)/log(D−1) relay hops with per-hop link delay; a hop lost to link loss is repaired at the next heartbeat. Duplicate copies and peer scoring are not modelled.',
     `Signatures: ${scenario.crypto === 'fast' ? 'an HMAC stand-in with a per-host secret (same sizes, nobody signs as another host)' : 'real Ed25519'}.`,
-    'Regret: per routing decision, the highest true success probability among live agents minus the chosen agent\'s (for the subtask\'s type and difficulty).',
+    'Regret: per routing decision, the highest expected reward among live agents minus the chosen agent\'s, where expected reward is the router\'s own reward (success, latency and cost penalties, default weights) under the agents\' true success probability for the subtask\'s type and difficulty.',
     'Aggregation rules are compared on the same signed answers at the moment the requester sends them to the committee: the mesh rule (reputation × calibrated, capped confidence, ahead by a margin), plain majority, and CP-WBFT\'s mean-confidence rule.',
     'Requesters do not crash or churn: they are the clients being measured. Committee members, hosts and relays do.'
   ]

@@ -8,7 +8,7 @@
  * ```ts
  * const core = new RoutingCore({ policy: createPolicy('linucb') })
  * const hits = index.search({ vector, k: 10, filter: { available: a => core.available(a, now) } })
- * const screened = core.shortlist(hits)                  // what to beacon
+ * const screened = core.shortlist(hits, rng)             // what to beacon
  * const live = await beacon(screened.map(h => h.agent))  // { states, skipped }
  * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now)
  * core.outcome(candidates[0].agent, { ok: true, latencyMs: 40 }, now)   // the bandit learns
@@ -24,6 +24,8 @@ export interface ScreenHit {
   agent: string
   similarity: number
   cost: number
+  /** The advertised latency: scores an agent not beaconed yet. */
+  latencyMs?: number
 }
 
 /** What a host's beacon reply says of one agent. */
@@ -47,6 +49,13 @@ export interface RoutingCoreInit {
   pendingTtlMs?: number
   /** A learned dispatch: persist the policy. */
   onLearned?: () => void
+  /**
+   * How the top L are chosen from the screened agents: `similarity` (Symphony-Coord: the L most
+   * similar) or `policy` (the policy's own scores, with each agent's last beaconed state, so an
+   * agent it learned is good, or has not tried yet, is beaconed even when a cheaper or closer
+   * match ranks above it). Default: `policy` for LinUCB, `similarity` for the baselines.
+   */
+  screen?: 'similarity' | 'policy'
 }
 
 export interface RouteDecision {
@@ -58,6 +67,10 @@ export interface RouteDecision {
 
 /** Latency credited to an attempt that never answered. */
 const NO_ANSWER_MS = 60_000
+/** Agents whose last beaconed state is remembered for screening. */
+const LAST_SEEN = 10_000
+/** Latency assumed for an agent never beaconed that advertises none. */
+const UNKNOWN_LATENCY_MS = 1000
 
 export class RoutingCore {
   readonly #init: RoutingCoreInit
@@ -67,6 +80,8 @@ export class RoutingCore {
   readonly #answered = new Map<string, string[]>()
   /** Hosts that missed a beacon deadline, until when they are left out of screening. */
   readonly #silent = new Map<string, number>()
+  /** Each agent's last beaconed state (bounded, oldest forgotten first). */
+  readonly #lastSeen = new Map<string, BeaconState>()
   #next = 1
 
   constructor (init: RoutingCoreInit) {
@@ -81,10 +96,21 @@ export class RoutingCore {
   }
 
   /** The screened agents worth a beacon: the top L of those near the best match. */
-  shortlist (hits: readonly ScreenHit[]): ScreenHit[] {
+  shortlist (hits: readonly ScreenHit[], rng: () => number): ScreenHit[] {
     // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
     const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
-    return hits.filter(h => h.similarity >= floor).slice(0, this.#init.topL ?? 3)
+    const near = hits.filter(h => h.similarity >= floor)
+    const topL = this.#init.topL ?? 3
+    const policy = this.#init.policy
+    if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
+    // Scoring without a dispatch id records nothing: the policy only ranks here.
+    const { scores } = policy.select(near.map(h => this.#candidate(h, this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true })), { taskType: taskTypeOf(near[0]!.agent) }, rng)
+    const score = new Map(scores.map(s => [s.agent, s.score]))
+    return [...near].sort((a, b) => score.get(b.agent)! - score.get(a.agent)!).slice(0, topL)
+  }
+
+  #candidate (h: ScreenHit, s: BeaconState): CandidateState {
+    return { agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }
   }
 
   /** The beacon's answers are in: pick one, order the rest, and remember the decision. */
@@ -96,7 +122,10 @@ export class RoutingCore {
     const candidates: CandidateState[] = screened.flatMap(h => {
       const s = states.get(h.agent)
       if (s === undefined) return []
-      return [{ agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }]
+      this.#lastSeen.delete(h.agent)
+      this.#lastSeen.set(h.agent, { load: s.load, latencyMs: s.latencyMs, available: s.available })
+      if (this.#lastSeen.size > LAST_SEEN) this.#lastSeen.delete(this.#lastSeen.keys().next().value!)
+      return [this.#candidate(h, s)]
     })
     const explanation: Record<string, unknown> = {
       policy: policy.name,
