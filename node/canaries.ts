@@ -7,7 +7,7 @@
  * (nobody else could check the claimed known answers).
  */
 import { randomUUID } from 'node:crypto'
-import { groupAnswers, type EquivalenceRule, type Json, type ReputationBook } from '../protocols/consensus/index.ts'
+import { canaryPassed, wantsCanary, type EquivalenceRule, type Json, type ReputationBook } from '../protocols/consensus/index.ts'
 import type { RunResult } from './agent-host.ts'
 
 export interface CanaryCase {
@@ -23,6 +23,8 @@ export interface CanaryCase {
 export interface CanaryConfig {
   /** Share of dispatches followed by a canary, 0..1. */
   rate: number
+  /** Canaries an agent gets before it is checked only at `rate` (default 2; see protocols/consensus/canary.ts). */
+  newcomerChecks?: number
   cases: CanaryCase[]
 }
 
@@ -55,7 +57,7 @@ export class Canaries {
 
   /** After a dispatch to `agent`: maybe send it a canary. Resolves when it is judged (or skipped). */
   async afterDispatch (agent: string): Promise<CanaryResult | undefined> {
-    if (this.#config.rate === 0 || this.#random() >= this.#config.rate) return undefined
+    if (!wantsCanary(this.#config, this.#book, agent, this.#random)) return undefined
     const skills = new Set((this.#skillsOf(agent) ?? []).map(s => s.toLowerCase()))
     const cases = this.#config.cases.filter(c => c.skills.every(s => skills.has(s.toLowerCase())))
     if (cases.length === 0) return undefined
@@ -63,8 +65,7 @@ export class Canaries {
     const result = await this.#execute(agent, c.input, 10_000)
     // Not answering is not lying: only an answer is judged (timeouts already cost the agent in routing).
     if (!result.ok) return undefined
-    const [truth, got] = [{ agent: 'truth/known', answer: c.answer }, { agent: `${agent}`, answer: (result.output ?? null) as Json }]
-    const correct = groupAnswers([truth, got], c.rule ?? { kind: 'json' }).length === 1
+    const correct = canaryPassed(c.answer, result.output, c.rule)
     this.#book.canary({ id: randomUUID(), agent, correct })
     const judged = { agent, correct, got: result.output }
     this.#onResult?.(judged)

@@ -86,9 +86,11 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
 function canaries (value: unknown, at: string): CanaryConfig {
   const example = 'e.g. { rate: 0.05, cases: [{ skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }] }'
   if (!isMapping(value)) throw new ConfigError(`${at} must be a mapping with rate and cases, ${example}`)
-  const extra = Object.keys(value).find(k => k !== 'rate' && k !== 'cases')
-  if (extra !== undefined) throw new ConfigError(`${at} has no setting "${extra}" (it has rate and cases)`)
+  const extra = Object.keys(value).find(k => k !== 'rate' && k !== 'cases' && k !== 'newcomerChecks')
+  if (extra !== undefined) throw new ConfigError(`${at} has no setting "${extra}" (it has rate, newcomerChecks and cases)`)
   if (typeof value.rate !== 'number' || !(value.rate >= 0 && value.rate <= 1)) throw new ConfigError(`${at}.rate must be a share of dispatches from 0 to 1`)
+  const newcomers = value.newcomerChecks
+  if (newcomers !== undefined && !(Number.isInteger(newcomers) && (newcomers as number) >= 0 && (newcomers as number) <= 100)) throw new ConfigError(`${at}.newcomerChecks must be a whole number from 0 to 100 (canaries every new agent gets first)`)
   if (!Array.isArray(value.cases) || value.cases.length === 0) throw new ConfigError(`${at}.cases must be a non-empty list, ${example}`)
   const cases = value.cases.map((c: unknown, i: number): CanaryCase => {
     const where = `${at}.cases[${i}]`
@@ -107,7 +109,7 @@ function canaries (value: unknown, at: string): CanaryConfig {
     }
     return { skills: c.skills as string[], input: c.input ?? null, answer: c.answer as Json, ...(rule !== undefined ? { rule } : {}) }
   })
-  return { rate: value.rate, cases }
+  return { rate: value.rate, ...(newcomers !== undefined ? { newcomerChecks: newcomers as number } : {}), cases }
 }
 
 function port (value: unknown, at: string, min: number): number {

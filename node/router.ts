@@ -54,6 +54,7 @@ export class MeshRouter implements Router {
       topL: init.topL,
       relativeSimilarity: init.relativeSimilarity,
       silentMs: init.silentMs,
+      beaconDeadlineMs: init.beaconDeadlineMs,
       reputation: init.reputation,
       onLearned: init.onLearned
     })
@@ -64,8 +65,9 @@ export class MeshRouter implements Router {
   async route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer> {
     const hits = await this.#screen(request, new Set(exclude), this.#init.topK ?? 10)
     const screened = this.#core.shortlist(hits, this.#init.random ?? Math.random)
-    const live = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(screened.map(h => h.agent), this.#init.beaconDeadlineMs ?? 150)
-    return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now())
+    const agents = screened.map(h => h.agent)
+    const live: BeaconResult = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(agents, this.#core.beaconDeadline(agents))
+    return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now(), live.rtts)
   }
 
   /** The bandit learns from the dispatch it chose; fallbacks further down the list were not its choice. */

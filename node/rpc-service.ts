@@ -38,6 +38,8 @@ export interface RpcServiceComponents {
 export interface BeaconResult {
   states: Map<string, LiveState>
   skipped: string[]
+  /** Round trip per answering host (ms). */
+  rtts?: Map<string, number>
 }
 
 export interface RpcService {
@@ -113,12 +115,12 @@ class DefaultRpcService implements RpcService, Startable {
           if (e.type === 'done') {
             clearTimeout(timer)
             for (const agent of agents) this.#pending.delete(`${splitAgentId(agent)?.host} ${round.id}`)
-            resolve({ states: e.states, skipped: e.skipped })
+            resolve({ states: e.states, skipped: e.skipped, rtts: e.rtts })
           }
           if (e.type === 'send') {
             const request = decodeRpc(e.data) as Extract<RpcMessage, { t: 'beacon' }>
-            if (e.to === this.#self) run(round.reply(e.to, answerBeacon(request, n => this.#host.liveState(n))))
-            else this.#request(e.to, request, m => run(round.reply(e.to, m)))
+            if (e.to === this.#self) run(round.reply(e.to, answerBeacon(request, n => this.#host.liveState(n)), Date.now()))
+            else this.#request(e.to, request, m => run(round.reply(e.to, m, Date.now())))
           }
         }
       }

@@ -75,6 +75,12 @@ export const CATALOGUE: readonly TaskType[] = [
   }
 ]
 
-export function taskType (name: string): TaskType | undefined {
-  return CATALOGUE.find(t => t.name === name)
-}
+/**
+ * What makes one agent's advertisement differ from another's of the same type: real agents
+ * describe themselves in their own words, so no two screen identically.
+ */
+export const QUALIFIERS: readonly string[] = [
+  'fast and cheap', 'high accuracy', 'handles large batches', 'json in and out', 'runs on a gpu',
+  'good for short inputs', 'audited and deterministic', 'multilingual', 'low latency', 'for production workloads',
+  'open source model', 'enterprise support', 'streaming friendly', 'tested on benchmarks', 'small footprint'
+]

@@ -61,6 +61,9 @@ export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng
         })
         break
       }
+      case 'byzantine-members':
+        for (const i of sample(rng, mortal.length, Math.round(f.fraction * mortal.length))) world.byzantine.set(mortal[i]!, f.behaviour)
+        break
       default:
         break // sybil ads are created with the agents; drop/duplicate/delay act in World.send
     }

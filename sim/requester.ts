@@ -12,7 +12,7 @@ import { toString } from 'uint8arrays'
 import { canonicalJson, sha256 } from '../protocols/hash.ts'
 import { BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
 import {
-  aggregate, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee,
+  aggregate, canaryPassed, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee, wantsCanary,
   type AnswerBody, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
@@ -27,13 +27,12 @@ import type { World } from './world.ts'
 /** Candidates taken from the index, as the node's router does (topK 10, cost weight 0.1). */
 const TOP_K = 10
 const COST_WEIGHT = 0.1
-const BEACON_DEADLINE_MS = 150
 /** How long a requester waits for its committee, as node/agreement.ts does. */
 const CONSENSUS_TIMEOUT_MS = 20_000
 /** Peers a requester knows well enough to draw into committees. */
 const NEIGHBOURS = 24
-/** Share of successful dispatches followed by a canary to the same agent. */
-const CANARY_RATE = 0.1
+/** Spot-checks, as a node configures them: 5% of dispatches, and every newcomer twice. */
+const CANARIES = { rate: 0.05, newcomerChecks: 2 }
 
 interface Running {
   task: SimTask
@@ -160,7 +159,8 @@ export class Requester {
       }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
     }
     const screened = this.core.shortlist(hits, this.#rng)
-    const round = new BeaconRound(this.#nextRound++, screened.map(h => h.agent), BEACON_DEADLINE_MS)
+    const agents = screened.map(h => h.agent)
+    const round = new BeaconRound(this.#nextRound++, agents, this.core.beaconDeadline(agents))
     this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened })
     this.#beacon(round.id, round.start(now))
   }
@@ -175,16 +175,16 @@ export class Requester {
       } else {
         const r = this.#rounds.get(id)!
         this.#rounds.delete(id)
-        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped)
+        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts)
       }
     }
   }
 
-  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[]): void {
+  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>): void {
     const run = this.#running.get(taskIndex)
     if (run === undefined) return
     const now = this.#now
-    const decision = this.core.decide(screened, states, skipped, this.#rng, now)
+    const decision = this.core.decide(screened, states, skipped, this.#rng, now, rtts)
     const chosen = decision.candidates[0]?.agent
     if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent))
     this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
@@ -214,7 +214,7 @@ export class Requester {
   rpc (from: number, m: RpcMessage): void {
     if (m.t === 'beacon-reply') {
       const r = this.#rounds.get(m.id)
-      if (r !== undefined) this.#beacon(m.id, r.round.reply(this.#world.signer(from).peerId, m))
+      if (r !== undefined) this.#beacon(m.id, r.round.reply(this.#world.signer(from).peerId, m, this.#now))
       return
     }
     if (m.t !== 'result') return
@@ -245,7 +245,8 @@ export class Requester {
   // ---- spot-checks (as node/canaries.ts) ---------------------------------------------------
 
   #maybeCanary (call: Call): void {
-    if (this.#rng() >= CANARY_RATE) return
+    const book = this.#world.consensusPeer(this.node).book
+    if (!wantsCanary(CANARIES, book, call.agent, this.#rng)) return
     const world = this.#world
     const a = world.agentByName.get(call.agent)
     const host = world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
@@ -259,7 +260,9 @@ export class Requester {
   }
 
   #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
-    const correct = m.ok && (m.output as { value?: unknown } | null)?.value === call.canary!.truth
+    // Not answering is not lying: only an answer is judged (as node/canaries.ts).
+    if (!m.ok) return
+    const correct = canaryPassed({ value: call.canary!.truth }, m.output)
     this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct })
     this.#world.metrics.canaries++
   }
@@ -291,6 +294,12 @@ export class Requester {
     }
     const { instance, effects } = peer.start(statement.wire, wires, now)
     world.metrics.consensus.instances++
+    const members = statement.body.members
+    const byzantine = members.filter(m => world.byzantine.has(world.nodeOf(m.id) ?? -1)).reduce((s, m) => s + m.power, 0)
+    if (3 * byzantine >= members.reduce((s, m) => s + m.power, 0)) {
+      world.overThreshold.add(instance)
+      world.metrics.consensus.overThreshold++
+    }
     run.agreeing.set(instance, subtask)
     this.#instances.set(instance, run.task.index)
     world.later(now + CONSENSUS_TIMEOUT_MS, () => {

@@ -43,7 +43,11 @@ export interface RunSummary {
   consensusCommitted: number
   consensusTimeouts: number
   committeeEscalations: number
+  /** Two honest members committed different outcomes, in an instance with Byzantine power < 1/3 (must be 0). */
   safetyViolations: number
+  /** Instances whose committee gave Byzantine members 1/3 of the power or more, and violations there. */
+  instancesOverThreshold: number
+  violationsOverThreshold: number
   certificatesAccepted: number
   canaries: number
   /** Accuracy of each aggregation rule over trusted subtasks (correct / all). */
@@ -58,7 +62,8 @@ export interface RunSummary {
 
 export interface RunOutput {
   summary: RunSummary
-  metrics: Metrics
+  /** What the report draws (plain data: runs may come back from worker threads). */
+  metrics: Pick<Metrics, 'tasks' | 'regret' | 'rules'>
 }
 
 export interface ScenarioResult {
@@ -121,6 +126,8 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     consensusTimeouts: m.consensus.timeouts,
     committeeEscalations: m.consensus.escalatedByCommittee,
     safetyViolations: m.consensus.safetyViolations,
+    instancesOverThreshold: m.consensus.overThreshold,
+    violationsOverThreshold: m.consensus.violationsOverThreshold,
     certificatesAccepted: m.consensus.certificatesAccepted,
     canaries: m.canaries,
     ruleAccuracy,
@@ -139,16 +146,22 @@ export function withFaulty (scenario: Scenario, faulty: number): Scenario {
   return { ...scenario, faults }
 }
 
+/** The runs a scenario asks for: one per policy, or one per faulty fraction of a sweep. */
+export function planRuns (scenario: Scenario): Array<{ scenario: Scenario, policy: PolicyName, faulty?: number }> {
+  return scenario.sweep === undefined
+    ? scenario.policies.map(policy => ({ scenario, policy }))
+    : scenario.sweep.faulty.map(faulty => ({ scenario: withFaulty(scenario, faulty), policy: scenario.policies[0]!, faulty }))
+}
+
+/** Runs every run of the scenario in this thread. */
 export function runScenario (scenario: Scenario, hooks: RunHooks = {}): ScenarioResult {
-  const plan: Array<{ policy: PolicyName, faulty?: number }> = scenario.sweep === undefined
-    ? scenario.policies.map(policy => ({ policy }))
-    : scenario.sweep.faulty.map(faulty => ({ policy: scenario.policies[0]!, faulty }))
+  const plan = planRuns(scenario)
   hooks.start?.(plan.length * scenario.tasks.count)
-  const runs: RunOutput[] = []
-  plan.forEach(({ policy, faulty }, i) => {
-    const s = faulty === undefined ? scenario : withFaulty(scenario, faulty)
-    runs.push(runOnce(s, policy, done => hooks.progress?.(i * scenario.tasks.count + done), faulty))
-  })
+  const runs = plan.map(({ scenario: s, policy, faulty }, i) => runOnce(s, policy, done => hooks.progress?.(i * scenario.tasks.count + done), faulty))
+  return reportRuns(scenario, runs)
+}
+
+export function reportRuns (scenario: Scenario, runs: RunOutput[]): ScenarioResult {
   return { scenario, runs, report: buildReport(scenario, runs) }
 }
 
@@ -265,7 +278,7 @@ function notes (scenario: Scenario): string[] {
     'Computed by the protocols/ state machines a real peer runs: capability tables verify every signed VCV, the routing core and selection policies choose, beacon rounds screen, the task machine reroutes and escalates, and consensus peers run weighted Tendermint with signed certificates. Only I/O is simulated: virtual time, modelled links and modelled agents.',
     'Network: per-link base latency from the topology with lognormal jitter, serialisation by size and bandwidth, independent loss, down nodes and partitions. Not modelled: congestion, connection set-up, TCP retransmission (a lost direct message is lost; the protocols time out).',
     'Gossip: VCVs and certificates reach every requester along a path of ~log(N)/log(D−1) relay hops with per-hop link delay; a hop lost to link loss is repaired at the next heartbeat. Duplicate copies and peer scoring are not modelled.',
-    `Signatures: ${scenario.crypto === 'fast' ? 'an HMAC stand-in with a per-host secret (same sizes, nobody signs as another host)' : 'real Ed25519'}.`,
+    `Signatures: ${scenario.crypto === 'fast' ? 'a keyed-SHA-256 stand-in with a per-host secret (same sizes, nobody signs as another host)' : 'real Ed25519'}.`,
     'Regret: per routing decision, the highest expected reward among live agents minus the chosen agent\'s, where expected reward is the router\'s own reward (success, latency and cost penalties, default weights) under the agents\' true success probability for the subtask\'s type and difficulty.',
     'Aggregation rules are compared on the same signed answers at the moment the requester sends them to the committee: the mesh rule (reputation × calibrated, capped confidence, ahead by a margin), plain majority, and CP-WBFT\'s mean-confidence rule.',
     'Requesters do not crash or churn: they are the clients being measured. Committee members, hosts and relays do.'

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 import { POLICY_NAMES, type PolicyName } from '../protocols/routing/index.ts'
 import { CATALOGUE } from './catalogue.ts'
+import type { ByzantineBehaviour } from './byzantine.ts'
 
 export type Range = [number, number]
 
@@ -40,6 +41,8 @@ export type Fault =
   | { kind: 'delay', rate: number, extraMs: number, at: number, until: number }
   /** Fake VCVs: hosts advertising agents that claim every skill cheaply and never deliver. */
   | { kind: 'sybil', count: number }
+  /** A share of nodes are Byzantine committee members (see sim/byzantine.ts for the behaviours). */
+  | { kind: 'byzantine-members', fraction: number, behaviour: ByzantineBehaviour }
 
 export interface Scenario {
   name: string
@@ -165,7 +168,7 @@ function shares<K extends string> (f: Fields, keys: readonly K[], dflt: Record<K
 
 function parseFault (value: unknown, path: string, types: readonly string[]): Fault {
   const f = new Fields(value, path)
-  const kind = f.str('kind', undefined, ['wrong-answers', 'confident-liar', 'collude', 'crash', 'churn', 'partition', 'shock', 'drop', 'duplicate', 'delay', 'sybil'])
+  const kind = f.str('kind', undefined, ['wrong-answers', 'confident-liar', 'collude', 'crash', 'churn', 'partition', 'shock', 'drop', 'duplicate', 'delay', 'sybil', 'byzantine-members'])
   let fault: Fault
   const window = (): { at: number, until: number } => {
     const at = f.num('at', 0, { min: 0 })
@@ -198,6 +201,11 @@ function parseFault (value: unknown, path: string, types: readonly string[]): Fa
     case 'drop': fault = { kind, rate: f.num('rate', undefined, { min: 0, max: 1 }), ...window() }; break
     case 'duplicate': fault = { kind, rate: f.num('rate', undefined, { min: 0, max: 1 }), ...window() }; break
     case 'delay': fault = { kind, rate: f.num('rate', undefined, { min: 0, max: 1 }), extraMs: f.num('extraMs', 500, { min: 0 }), ...window() }; break
+    case 'byzantine-members': fault = {
+      kind,
+      fraction: f.num('fraction', undefined, { min: 0, max: 1 }),
+      behaviour: f.str('behaviour', 'equivocate', ['silent', 'equivocate', 'double-vote', 'junk']) as ByzantineBehaviour
+    }; break
     default: fault = { kind: 'sybil', count: f.num('count', undefined, { min: 0, int: true }) }
   }
   f.done()

@@ -20,7 +20,7 @@ import { answerBeacon } from '../protocols/beacon/index.ts'
 import { decodeRpc, encodeRpc, type RpcMessage } from '../protocols/rpc/index.ts'
 import { signAnswer } from '../protocols/consensus/index.ts'
 import { callResult, liveState, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
-import { CATALOGUE } from './catalogue.ts'
+import { CATALOGUE, QUALIFIERS } from './catalogue.ts'
 import { makeIdentities, type Identities } from './crypto.ts'
 import { Engine } from './engine.ts'
 import { Metrics, type Channel } from './metrics.ts'
@@ -30,6 +30,8 @@ import { between, pick, sample, stream, type Rng } from './rng.ts'
 import type { Fault, Scenario } from './scenario.ts'
 import { correctValue, inputValue, makeTasks, type SimTask } from './tasks.ts'
 import { scheduleFaults } from './faults.ts'
+import { rewrite, type ByzantineBehaviour } from './byzantine.ts'
+import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 
 /** A call an agent has accepted. */
 interface Job {
@@ -75,6 +77,10 @@ export class World {
   readonly #epoch: Uint32Array
   /** Instance → first committed outcome (canonical JSON), to catch two honest members disagreeing. */
   readonly #committedValue = new Map<string, string>()
+  /** Instances whose committee gives Byzantine members 1/3 of the power or more: no safety promise there. */
+  readonly overThreshold = new Set<string>()
+  /** Byzantine committee members and how they misbehave. */
+  readonly byzantine = new Map<number, ByzantineBehaviour>()
   readonly #rng: { net: Rng, gossip: Rng, agents: Rng, faults: Rng, policy: Rng, boundary: Rng }
   readonly #options: WorldOptions
   /** Message faults at the protocol boundary, active in their windows. */
@@ -189,7 +195,7 @@ export class World {
     const sybil = agent.behaviour === 'sybil'
     return {
       name: agent.name,
-      description: sybil ? types.map(t => t.describe[0]).join('; ') : type.describe[pick(rng, type.describe.length)]!,
+      description: sybil ? types.map(t => t.describe[0]).join('; ') : `${type.describe[pick(rng, type.describe.length)]!}; ${QUALIFIERS[pick(rng, QUALIFIERS.length)]!}, ${QUALIFIERS[pick(rng, QUALIFIERS.length)]!}`,
       skills: sybil ? types.map(t => t.skill) : [type.skill],
       inputSchema: { type: 'object' },
       outputSchema: { type: 'object' },
@@ -413,7 +419,10 @@ export class World {
     for (const e of effects) {
       if (e.type === 'send') {
         const to = this.nodeOf(e.to)
-        if (to !== undefined) this.send(node, to, 'consensus', e.data)
+        if (to === undefined) continue
+        const behaviour = this.byzantine.get(node)
+        if (behaviour === undefined) this.send(node, to, 'consensus', e.data)
+        else for (const data of this.#rewrite(node, to, behaviour, e.data)) this.send(node, to, 'consensus', data)
       } else if (e.type === 'broadcast') {
         // Certificates go to every requester (they keep the reputation books that route and weigh).
         for (const r of this.requesters.keys()) {
@@ -434,6 +443,16 @@ export class World {
     }
   }
 
+  /** A Byzantine member's instance messages, rewritten (sim/byzantine.ts); other messages pass. */
+  #rewrite (node: number, to: number, behaviour: ByzantineBehaviour, data: Uint8Array): Uint8Array[] {
+    const envelope = decodeCanonical(data) as { k?: unknown, i?: unknown, m?: unknown }
+    if (envelope.k !== 'msg' || typeof envelope.i !== 'string' || !(envelope.m instanceof Uint8Array)) return behaviour === 'silent' ? [] : [data]
+    const instance = this.#peer(node).instance(envelope.i)
+    if (instance === undefined) return [data]
+    const ctx = { me: this.signer(node), firstHalf: to % 2 === 0, statement: instance.statement, answers: instance.answers() }
+    return rewrite(behaviour, envelope.m, ctx).map(m => encodeCanonical({ k: 'msg', i: envelope.i, m }))
+  }
+
   #consensusTick (node: number): void {
     const wake = this.#consensusWake.get(node)
     if (wake === undefined || wake > this.engine.now) return
@@ -443,10 +462,16 @@ export class World {
 
   #consensusEvent (node: number, event: ConsensusPeerEvent): void {
     if (event.type === 'committed') {
-      const value = JSON.stringify(event.summary.outcome)
-      const first = this.#committedValue.get(event.instance)
-      if (first === undefined) this.#committedValue.set(event.instance, value)
-      else if (first !== value) this.metrics.consensus.safetyViolations++
+      // Safety is about honest members: a Byzantine one may claim anything.
+      if (!this.byzantine.has(node)) {
+        const value = JSON.stringify(event.summary.outcome)
+        const first = this.#committedValue.get(event.instance)
+        if (first === undefined) this.#committedValue.set(event.instance, value)
+        else if (first !== value) {
+          if (this.overThreshold.has(event.instance)) this.metrics.consensus.violationsOverThreshold++
+          else this.metrics.consensus.safetyViolations++
+        }
+      }
       this.requesters.get(node)?.committed(event.instance, event.summary)
     } else if (event.type === 'accepted') {
       this.metrics.consensus.certificatesAccepted++

@@ -1,7 +1,7 @@
 /** `agentmesh sim`: runs a simulation scenario and writes its report. */
 import { resolve } from 'node:path'
 import { createProgress, writeReport } from '../../sim/report/index.ts'
-import { runScenario } from '../../sim/run.ts'
+import { runScenarioParallel } from '../../sim/parallel.ts'
 import { builtInScenarios, loadScenario, ScenarioError } from '../../sim/scenario.ts'
 import { integer, parse, UsageError } from './args.ts'
 
@@ -43,7 +43,7 @@ export async function simCommand (argv: string[]): Promise<number> {
   const out = resolve(values.out ?? `sim-results/${scenario.name}-${scenario.nodes}n-seed${scenario.seed}`)
   let progress: ReturnType<typeof createProgress> | undefined
   const started = performance.now()
-  const result = runScenario(scenario, {
+  const result = await runScenarioParallel(scenario, {
     start: total => { progress = createProgress({ total, label: `sim ${scenario.name}` }) },
     progress: done => progress?.update(done)
   })

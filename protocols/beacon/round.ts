@@ -9,15 +9,20 @@ import { encodeRpc, type LiveState, type RpcMessage } from '../rpc/wire.ts'
 export type BeaconEffect =
   | { type: 'send', to: string, data: Uint8Array }
   | { type: 'timer', at: number }
-  /** The round is over: live state per agent id, and the agents whose host did not answer in time. */
-  | { type: 'done', states: Map<string, LiveState>, skipped: string[] }
+  /**
+   * The round is over: live state per agent id, the agents whose host did not answer in time, and
+   * each answering host's round trip (ms) when the driver passed times to `reply`.
+   */
+  | { type: 'done', states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number> }
 
 export class BeaconRound {
   readonly id: number
   readonly #byHost = new Map<string, string[]>() // host -> local agent names asked
   readonly #states = new Map<string, LiveState>()
   readonly #answered = new Set<string>()
+  readonly #rtts = new Map<string, number>()
   readonly #deadlineMs: number
+  #startedAt = 0
   #done = false
 
   /** `agents` are full agent ids (`<host>/<name>`); `id` must be unique among this requester's rounds. */
@@ -36,17 +41,22 @@ export class BeaconRound {
   get done (): boolean { return this.#done }
 
   start (now: number): BeaconEffect[] {
+    this.#startedAt = now
     if (this.#byHost.size === 0) return this.#finish()
     const effects: BeaconEffect[] = [...this.#byHost].map(([host, agents]) => ({ type: 'send', to: host, data: encodeRpc({ t: 'beacon', id: this.id, agents }) }))
     return [...effects, { type: 'timer', at: now + this.#deadlineMs }]
   }
 
-  /** A `beacon-reply` from `host`. Replies to other rounds, from hosts not asked, or late ones change nothing. */
-  reply (host: string, message: RpcMessage): BeaconEffect[] {
+  /**
+   * A `beacon-reply` from `host`, received at `now` (optional: gives the host's round trip).
+   * Replies to other rounds, from hosts not asked, or late ones change nothing.
+   */
+  reply (host: string, message: RpcMessage, now?: number): BeaconEffect[] {
     if (this.#done || message.t !== 'beacon-reply' || message.id !== this.id) return []
     const asked = this.#byHost.get(host)
     if (asked === undefined || this.#answered.has(host)) return []
     this.#answered.add(host)
+    if (now !== undefined) this.#rtts.set(host, Math.max(0, now - this.#startedAt))
     for (const state of message.states) {
       if (asked.includes(state.agent)) this.#states.set(`${host}/${state.agent}`, state)
     }
@@ -61,7 +71,7 @@ export class BeaconRound {
   #finish (): BeaconEffect[] {
     this.#done = true
     const skipped = [...this.#byHost].flatMap(([host, names]) => names.map(n => `${host}/${n}`)).filter(a => !this.#states.has(a))
-    return [{ type: 'done', states: new Map(this.#states), skipped }]
+    return [{ type: 'done', states: new Map(this.#states), skipped, rtts: new Map(this.#rtts) }]
   }
 }
 

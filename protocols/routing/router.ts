@@ -9,8 +9,9 @@
  * const core = new RoutingCore({ policy: createPolicy('linucb') })
  * const hits = index.search({ vector, k: 10, filter: { available: a => core.available(a, now) } })
  * const screened = core.shortlist(hits, rng)             // what to beacon
- * const live = await beacon(screened.map(h => h.agent))  // { states, skipped }
- * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now)
+ * const agents = screened.map(h => h.agent)
+ * const live = await beacon(agents, core.beaconDeadline(agents))   // { states, skipped, rtts }
+ * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now, live.rtts)
  * core.outcome(candidates[0].agent, { ok: true, latencyMs: 40 }, now)   // the bandit learns
  * core.agreement(candidates[0].agent, true, now)                        // consensus, later
  * ```
@@ -43,6 +44,15 @@ export interface RoutingCoreInit {
   relativeSimilarity?: number
   /** How long a host that missed a beacon is left out of screening (default 10 s). */
   silentMs?: number
+  /**
+   * Beacon deadlines adapt to each host's measured round trip (2 × RTT + 25 ms), within
+   * [beaconDeadlineMs, maxBeaconDeadlineMs] (defaults 150 and 1000 ms); a host never measured
+   * gets `unknownBeaconDeadlineMs` (default 600). A fixed deadline misses every host farther
+   * away than half of it: on a WAN that is every other region.
+   */
+  beaconDeadlineMs?: number
+  maxBeaconDeadlineMs?: number
+  unknownBeaconDeadlineMs?: number
   /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
   /** A routing decision whose dispatch has not reported by then is forgotten (default 10 min). */
@@ -69,6 +79,8 @@ export interface RouteDecision {
 const NO_ANSWER_MS = 60_000
 /** Agents whose last beaconed state is remembered for screening. */
 const LAST_SEEN = 10_000
+/** Hosts whose round trip is remembered. */
+const RTT_HOSTS = 10_000
 /** Latency assumed for an agent never beaconed that advertises none. */
 const UNKNOWN_LATENCY_MS = 1000
 
@@ -82,6 +94,8 @@ export class RoutingCore {
   readonly #silent = new Map<string, number>()
   /** Each agent's last beaconed state (bounded, oldest forgotten first). */
   readonly #lastSeen = new Map<string, BeaconState>()
+  /** Smoothed beacon round trip per host (ms). */
+  readonly #rtt = new Map<string, number>()
   #next = 1
 
   constructor (init: RoutingCoreInit) {
@@ -113,9 +127,30 @@ export class RoutingCore {
     return { agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }
   }
 
-  /** The beacon's answers are in: pick one, order the rest, and remember the decision. */
-  decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number): RouteDecision {
+  /** How long to wait for the beacon to these agents' hosts: long enough for the farthest one measured. */
+  beaconDeadline (agents: readonly string[]): number {
+    const min = this.#init.beaconDeadlineMs ?? 150
+    const max = this.#init.maxBeaconDeadlineMs ?? 1000
+    let want = 0
+    for (const agent of agents) {
+      const rtt = this.#rtt.get(hostOf(agent))
+      want = Math.max(want, rtt === undefined ? (this.#init.unknownBeaconDeadlineMs ?? 600) : 2 * rtt + 25)
+    }
+    return Math.min(max, Math.max(min, want))
+  }
+
+  /**
+   * The beacon's answers are in: pick one, order the rest, and remember the decision. `rtts`
+   * (per host, ms) tunes later deadlines.
+   */
+  decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number, rtts?: ReadonlyMap<string, number>): RouteDecision {
     const policy = this.#init.policy
+    for (const [host, ms] of rtts ?? []) {
+      const before = this.#rtt.get(host)
+      this.#rtt.delete(host)
+      this.#rtt.set(host, before === undefined ? ms : 0.75 * before + 0.25 * ms)
+      if (this.#rtt.size > RTT_HOSTS) this.#rtt.delete(this.#rtt.keys().next().value!)
+    }
     if (screened.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
     // A host that missed the deadline sits out screening for a while instead of costing every route a timeout.
     for (const agent of skipped) this.#silent.set(hostOf(agent), now + (this.#init.silentMs ?? 10_000))

@@ -9,11 +9,10 @@ import { mulberry32 } from '../../protocols/random.ts'
 import { signAnswer, type SignedAnswer } from '../../protocols/consensus/answer.ts'
 import { ConsensusInstance, type InstanceEvent } from '../../protocols/consensus/bft.ts'
 import { signCommittee, votingPowers, type SignedCommittee } from '../../protocols/consensus/committee.ts'
-import { signVote, decodeMessage, signProposal, makeValue, type VoteBody, type ProposalBody } from '../../protocols/consensus/messages.ts'
+import { rewrite, type ByzantineBehaviour } from '../../sim/byzantine.ts'
 import type { Certificate } from '../../protocols/consensus/certificate.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { encodeCanonical } from '../../protocols/cbor.ts'
-import { outcomeOf } from '../../protocols/consensus/validity.ts'
 import type { EquivalenceRule, Json } from '../../protocols/consensus/types.ts'
 import type { Embed } from '../../protocols/consensus/validity.ts'
 
@@ -82,14 +81,10 @@ export function answerOf (setup: CommitteeSetup, member: number, answer: Json, c
 }
 
 /**
- * - `silent`: sends nothing (withheld votes, a crashed member);
- * - `equivocate`: double votes, and as proposer two valid values to two halves of the committee;
- * - `double-vote`: its real vote to half the committee, a conflicting one to the rest;
- * - `forge`: an answer "from" an honest executor signed with its own key;
- * - `junk`: before each real vote, three signed votes for made-up values (to crowd out the real
- *   one), and votes for rounds far ahead and for the last round (to drag members there).
+ * The adversaries of sim/byzantine.ts, plus `forge`: an answer "from" an honest executor signed
+ * with its own key.
  */
-export type Behaviour = 'honest' | 'silent' | 'equivocate' | 'double-vote' | 'forge' | 'junk'
+export type Behaviour = 'honest' | 'forge' | ByzantineBehaviour
 
 export interface RunOptions {
   seed: number
@@ -157,43 +152,12 @@ export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
       else if (e.type === 'send') outgoing(i, e.to, e.data)
     }
   }
-  // A Byzantine member runs the honest code but rewrites what it sends.
+  // A Byzantine member runs the honest code but rewrites what it sends (sim/byzantine.ts).
   const outgoing = (i: number, to: string, data: Uint8Array): void => {
     const behaviour = o.behaviours[i]!
-    const me = setup.signers[i]!
-    if (behaviour === 'silent') return
     if (behaviour === 'honest' || behaviour === 'forge') return send(ids[i]!, to, data)
-    let message
-    try {
-      message = decodeMessage(data)
-    } catch {
-      return send(ids[i]!, to, data) // answers and certificates pass unchanged
-    }
-    const half = (index.get(to)! % 2) === 0
-    if (behaviour === 'junk') {
-      if (message.kind === 'vote') {
-        const v = message.body as VoteBody
-        for (let j = 0; j < 3; j++) send(ids[i]!, to, signVote({ instance: v.instance, round: v.round, type: v.type, value: String(j).repeat(64) }, me).wire)
-        send(ids[i]!, to, signVote({ instance: v.instance, round: Math.min(1000, v.round + 50), type: 'precommit', value: null }, me).wire)
-        send(ids[i]!, to, signVote({ instance: v.instance, round: 1000, type: 'prevote', value: null }, me).wire)
-      }
-      return send(ids[i]!, to, data)
-    }
-    if (message.kind === 'vote') {
-      const v = message.body as VoteBody
-      // Double votes: the real vote to half the committee, a vote for something else to the rest.
-      const other = signVote({ instance: v.instance, round: v.round, type: v.type, value: v.value === null ? 'cd'.repeat(32) : null }, me)
-      return send(ids[i]!, to, half ? data : other.wire)
-    }
-    const p = message.body as ProposalBody
-    if (behaviour === 'equivocate' && p.evidence.length > 1) {
-      // Equivocating proposer: half the committee gets another valid value, one answer fewer.
-      const held = instances[i]!.answers().filter(a => p.evidence.some(w => sameBytes(w, a.wire))).slice(1)
-      const fewer = makeValue(outcomeOf(setup.statement.body, held.map(a => a.body)).outcome, held)
-      const alt = signProposal({ instance: p.instance, round: p.round, validRound: -1, outcome: fewer.outcome, evidence: fewer.evidence.map(a => a.wire), pol: [] }, me)
-      return send(ids[i]!, to, half ? data : alt.wire)
-    }
-    return send(ids[i]!, to, data)
+    const ctx = { me: setup.signers[i]!, firstHalf: (index.get(to)! % 2) === 0, statement: setup.statement.body, answers: instances[i]!.answers() }
+    for (const out of rewrite(behaviour, data, ctx)) send(ids[i]!, to, out)
   }
 
   for (let i = 0; i < ids.length; i++) apply(i, instances[i]!.start(0))
@@ -240,8 +204,4 @@ export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
 function signAnswerAs (setup: CommitteeSetup, forger: number, victim: number): Uint8Array {
   const real = answerOf(setup, victim, 'forged')
   return encodeCanonical({ t: 'answer', body: real.bodyBytes, sig: setup.signers[forger]!.sign(real.bodyBytes) })
-}
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }
