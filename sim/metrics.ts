@@ -78,12 +78,12 @@ export function percentile (sorted: readonly number[], p: number): number {
 }
 
 /**
- * Recovery after a shock: the rolling success rate (window `w` tasks, in arrival order) before
- * the shock is the baseline; recovery is the number of tasks after the shock until the rolling
+ * Recovery after a shock: the rolling success rate (a task succeeds when it completes with the
+ * correct result; window `w` tasks, in arrival order) before the shock is the baseline; recovery is the number of tasks after the shock until the rolling
  * rate is back to 90% of the baseline and stays there to the end. undefined: it never recovers.
  */
-export function recovery (tasks: readonly TaskRecord[], shockAt: number, w = 20): { baseline: number, tasks: number | undefined, ms: number | undefined } {
-  const ok: number[] = tasks.map(t => t.status === 'done' ? 1 : 0)
+export function recovery (tasks: readonly TaskRecord[], shockAt: number, w = 50): { baseline: number, tasks: number | undefined, ms: number | undefined } {
+  const ok: number[] = tasks.map(t => t.accurate ? 1 : 0)
   const first = tasks.findIndex(t => t.arrivedAt >= shockAt)
   if (first < 0) return { baseline: NaN, tasks: undefined, ms: undefined }
   const before = ok.slice(0, first)

@@ -27,6 +27,8 @@ import type { World } from './world.ts'
 /** Candidates taken from the index, as the node's router does (topK 10, cost weight 0.1). */
 const TOP_K = 10
 const COST_WEIGHT = 0.1
+/** How long a finished beacon round still takes late replies (their round trips). */
+const LATE_REPLIES_MS = 5000
 /** How long a requester waits for its committee, as node/agreement.ts does. */
 const CONSENSUS_TIMEOUT_MS = 20_000
 /** Peers a requester knows well enough to draw into committees. */
@@ -172,9 +174,12 @@ export class Requester {
         if (host !== undefined) this.#world.send(this.node, host, 'rpc', e.data)
       } else if (e.type === 'timer') {
         this.#world.later(e.at, () => { const r = this.#rounds.get(id); if (r !== undefined) this.#beacon(id, r.round.tick()) })
+      } else if (e.type === 'late') {
+        this.core.observeRtt(e.host, e.rttMs)
       } else {
         const r = this.#rounds.get(id)!
-        this.#rounds.delete(id)
+        // Kept a while after it ends: a late reply still measures its host's round trip.
+        this.#world.later(this.#now + LATE_REPLIES_MS, () => this.#rounds.delete(id))
         this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts)
       }
     }

@@ -52,7 +52,7 @@ export interface RunSummary {
   canaries: number
   /** Accuracy of each aggregation rule over trusted subtasks (correct / all). */
   ruleAccuracy: Record<string, number>
-  /** Tasks after the first shock until the rolling success is back to 90% of before and stays. */
+  /** Tasks after the first shock until the rolling success (done and correct) is back to 90% of before and stays. */
   recoveryTasks: number | null
   recoveryMs: number | null
   /** Every requester held every advertised VCV (virtual ms). */
@@ -224,12 +224,12 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   const shock = scenario.faults.find(f => f.kind === 'shock' || f.kind === 'crash' || f.kind === 'partition') as { at: number, kind: string } | undefined
   plots.push({
     id: 'recovery',
-    title: 'Rolling task success (window of 20 tasks, by arrival)',
+    title: 'Rolling task success: done and correct (window of 50 tasks, by arrival)',
     kind: 'line',
     xLabel: 'arrival time (s, virtual)',
     yLabel: 'success rate',
     yRange: [0, 1],
-    series: runs.map(r => ({ name: label(r), points: thin(rolling(r.metrics.tasks, 20), 400) })),
+    series: runs.map(r => ({ name: label(r), points: thin(rolling(r.metrics.tasks, 50), 400) })),
     ...(shock !== undefined ? { markers: [{ x: shock.at, label: `${shock.kind} at ${shock.at} s` }] } : {})
   })
   if (scenario.sweep !== undefined) {
@@ -256,8 +256,8 @@ function rolling (tasks: readonly TaskRecord[], w: number): Array<[number, numbe
   const out: Array<[number, number]> = []
   let s = 0
   for (let i = 0; i < tasks.length; i++) {
-    s += tasks[i]!.status === 'done' ? 1 : 0
-    if (i >= w) s -= tasks[i - w]!.status === 'done' ? 1 : 0
+    s += tasks[i]!.accurate ? 1 : 0
+    if (i >= w) s -= tasks[i - w]!.accurate ? 1 : 0
     if (i >= w - 1) out.push([tasks[i]!.arrivedAt / 1000, s / w])
   }
   return out

@@ -14,6 +14,8 @@ export type BeaconEffect =
    * each answering host's round trip (ms) when the driver passed times to `reply`.
    */
   | { type: 'done', states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number> }
+  /** A reply after the deadline: too late for this round, but its round trip tunes the next deadline. */
+  | { type: 'late', host: string, rttMs: number }
 
 export class BeaconRound {
   readonly id: number
@@ -52,9 +54,13 @@ export class BeaconRound {
    * Replies to other rounds, from hosts not asked, or late ones change nothing.
    */
   reply (host: string, message: RpcMessage, now?: number): BeaconEffect[] {
-    if (this.#done || message.t !== 'beacon-reply' || message.id !== this.id) return []
+    if (message.t !== 'beacon-reply' || message.id !== this.id) return []
     const asked = this.#byHost.get(host)
     if (asked === undefined || this.#answered.has(host)) return []
+    if (this.#done) {
+      this.#answered.add(host)
+      return now === undefined ? [] : [{ type: 'late', host, rttMs: Math.max(0, now - this.#startedAt) }]
+    }
     this.#answered.add(host)
     if (now !== undefined) this.#rtts.set(host, Math.max(0, now - this.#startedAt))
     for (const state of message.states) {

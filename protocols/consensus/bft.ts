@@ -59,12 +59,17 @@ type Step = 'propose' | 'prevote' | 'precommit'
 /**
  * `wake`: the proposer stops waiting for the last answers and proposes with what covers enough.
  * `resend`: messages are sent once and links may lose them, so an undecided member re-sends its
- * own messages of the current round every `resendMs` (receivers drop duplicates by hash).
+ * own messages of the current round (receivers drop duplicates by hash): after `resendMs`, then
+ * at doubling intervals up to 16 × `resendMs`, back to `resendMs` at each new round. An instance
+ * that cannot progress (its committee has lost more than a third of its power) thus costs a
+ * message per member every 16 s, not every second, for as long as it is kept.
  */
 type TimeoutKind = Step | 'wake' | 'resend'
 type Out = Array<Effect<InstanceEvent>>
 interface Proposal { message: SignedProposal, value: Value }
 interface Vote { value: string | null, wire: Uint8Array }
+/** The resend interval doubles at most this many times (to 16 × resendMs). */
+const MAX_RESEND_DOUBLINGS = 4
 /** Message hashes remembered for dropping duplicates (cleared past this; a repeat is then only slower). */
 const MAX_SEEN = 100_000
 /** Rounds ahead of its own a member stores messages for. */
@@ -93,6 +98,8 @@ export class ConsensusInstance {
   #validRound = -1
   #decided: Certificate | undefined
   #started = false
+  /** Resends since the round began: the next one waits resendMs × 2^resends. */
+  #resends = 0
   #roundStartedAt = 0
   #proposed = new Set<number>()
   readonly #answers = new Map<string, SignedAnswer>()
@@ -218,7 +225,8 @@ export class ConsensusInstance {
       if (this.#decided !== undefined) break
       if (t.step === 'resend') {
         this.#resend(out)
-        this.#schedule('resend', -1, now + this.#timeouts.resendMs)
+        this.#resends = Math.min(this.#resends + 1, MAX_RESEND_DOUBLINGS)
+        this.#schedule('resend', -1, now + this.#timeouts.resendMs * 2 ** this.#resends)
         continue
       }
       if (t.round !== this.#round) continue
@@ -341,6 +349,12 @@ export class ConsensusInstance {
   #startRound (round: number, now: number, out: Out): void {
     this.#round = round
     this.#step = 'propose'
+    // A new round is progress: resend at the base interval again.
+    if (this.#resends > 0) {
+      this.#resends = 0
+      this.#pending = this.#pending.filter(t => t.step !== 'resend')
+      this.#schedule('resend', -1, now + this.#timeouts.resendMs)
+    }
     // Answers are flooded once on arrival; a copy lost before the network settled would be lost
     // for good, so every round change sends the held answers again (receivers drop duplicates).
     if (round > 0) for (const answer of this.#answers.values()) this.#toOthers(answer.wire, out)

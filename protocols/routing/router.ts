@@ -127,6 +127,14 @@ export class RoutingCore {
     return { agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }
   }
 
+  /** A measured round trip to a host (a beacon reply, on time or late): smoothed, it sets later deadlines. */
+  observeRtt (host: string, ms: number): void {
+    const before = this.#rtt.get(host)
+    this.#rtt.delete(host)
+    this.#rtt.set(host, before === undefined ? ms : 0.75 * before + 0.25 * ms)
+    if (this.#rtt.size > RTT_HOSTS) this.#rtt.delete(this.#rtt.keys().next().value!)
+  }
+
   /** How long to wait for the beacon to these agents' hosts: long enough for the farthest one measured. */
   beaconDeadline (agents: readonly string[]): number {
     const min = this.#init.beaconDeadlineMs ?? 150
@@ -145,12 +153,7 @@ export class RoutingCore {
    */
   decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number, rtts?: ReadonlyMap<string, number>): RouteDecision {
     const policy = this.#init.policy
-    for (const [host, ms] of rtts ?? []) {
-      const before = this.#rtt.get(host)
-      this.#rtt.delete(host)
-      this.#rtt.set(host, before === undefined ? ms : 0.75 * before + 0.25 * ms)
-      if (this.#rtt.size > RTT_HOSTS) this.#rtt.delete(this.#rtt.keys().next().value!)
-    }
+    for (const [host, ms] of rtts ?? []) this.observeRtt(host, ms)
     if (screened.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
     // A host that missed the deadline sits out screening for a while instead of costing every route a timeout.
     for (const agent of skipped) this.#silent.set(hostOf(agent), now + (this.#init.silentMs ?? 10_000))
