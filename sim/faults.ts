@@ -1,33 +1,18 @@
 /**
- * Puts a scenario's faults into a run: agent behaviours are assigned before the first event;
- * crashes, churn, partitions and shocks are scheduled in virtual time. Message faults at the
- * protocol boundary (drop, duplicate, delay) act in `World.send`.
+ * Puts a scenario's faults into a run: crashes, churn, partitions and shocks are scheduled in
+ * virtual time, Byzantine committee members chosen. Agent behaviours (wrong answers, liars,
+ * colluders, sybils) belong to the population (population.ts); message faults at the protocol
+ * boundary (drop, duplicate, delay) act in `World.send`.
  */
 import { between, sample, type Rng } from './rng.ts'
 import type { Fault } from './scenario.ts'
 import type { World } from './world.ts'
 
 export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng): void {
-  const honest = (): number[] => world.agents.filter(a => a.behaviour === 'honest').map(a => a.index)
   /** Nodes that may go down: not requesters (they are the measured clients). */
   const mortal = [...Array(world.net.size).keys()].filter(n => !world.requesters.has(n))
   for (const f of faults) {
     switch (f.kind) {
-      case 'wrong-answers':
-      case 'collude': {
-        const pool = honest()
-        for (const i of sample(rng, pool.length, Math.round(f.fraction * world.agents.length))) {
-          const agent = world.agents[pool[i]!]!
-          agent.behaviour = f.kind === 'collude' ? 'colluder' : 'wrong'
-          if (f.kind === 'wrong-answers') agent.wrongRate = f.rate
-        }
-        break
-      }
-      case 'confident-liar': {
-        const pool = honest()
-        for (const i of sample(rng, pool.length, f.count)) world.agents[pool[i]!]!.behaviour = 'liar'
-        break
-      }
       case 'crash': {
         const victims = sample(rng, mortal.length, Math.round(f.fraction * mortal.length)).map(i => mortal[i]!)
         world.later(f.at * 1000, () => { for (const n of victims) world.crash(n) })
@@ -65,7 +50,7 @@ export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng
         for (const i of sample(rng, mortal.length, Math.round(f.fraction * mortal.length))) world.byzantine.set(mortal[i]!, f.behaviour)
         break
       default:
-        break // sybil ads are created with the agents; drop/duplicate/delay act in World.send
+        break // agent behaviours: population.ts; drop/duplicate/delay: World.send
     }
   }
 }

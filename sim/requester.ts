@@ -211,7 +211,7 @@ export class Requester {
     for (const a of shown) bestShown = Math.max(bestShown, reward(world.agentByName.get(a)))
     const c = world.agentByName.get(chosen)
     const got = reward(c)
-    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type)
+    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type && world.agents[c]!.behaviour !== 'sybil')
   }
 
   // ---- replies -----------------------------------------------------------------------------

@@ -20,15 +20,15 @@ import { answerBeacon } from '../protocols/beacon/index.ts'
 import { decodeRpc, encodeRpc, type RpcMessage } from '../protocols/rpc/index.ts'
 import { signAnswer } from '../protocols/consensus/index.ts'
 import { callResult, liveState, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
-import { CATALOGUE, QUALIFIERS } from './catalogue.ts'
 import { makeIdentities, type Identities } from './crypto.ts'
 import { Engine } from './engine.ts'
 import { Metrics, type Channel } from './metrics.ts'
 import { GossipModel, Network } from './network.ts'
 import { Requester } from './requester.ts'
-import { between, pick, sample, stream, type Rng } from './rng.ts'
+import { stream, type Rng } from './rng.ts'
 import type { Fault, Scenario } from './scenario.ts'
-import { correctValue, inputValue, makeTasks, type SimTask } from './tasks.ts'
+import { correctValue, inputValue, type SimTask } from './tasks.ts'
+import { makePopulation } from './population.ts'
 import { scheduleFaults } from './faults.ts'
 import { rewrite, type ByzantineBehaviour } from './byzantine.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
@@ -61,13 +61,14 @@ export class World {
   readonly net: Network
   readonly gossip: GossipModel
   readonly ids: Identities
-  readonly agents: AgentModel[] = []
+  readonly agents: AgentModel[]
   /** Agent index by full agent id. */
   readonly agentByName = new Map<string, number>()
   readonly tasks: SimTask[]
   readonly requesters = new Map<number, Requester>()
   readonly index: CapabilityIndex
-  readonly embedder = new HashEmbedder({ dims: 256 })
+  // The embedder a peer uses by default: routing must see the same similarities as a real peer.
+  readonly embedder = new HashEmbedder()
   readonly #embedded = new Map<string, Float32Array>()
   readonly #tables = new Map<number, CapabilityTable>()
   readonly #consensus = new Map<number, ConsensusPeer>()
@@ -117,7 +118,6 @@ export class World {
     this.TASK_ARRIVE = this.engine.kind(i => this.requesters.get(this.tasks[i]!.requester)!.arrive(this.tasks[i]!))
     this.CALL = this.engine.kind((_, f) => (f as () => void)())
 
-    const sybils = s.faults.filter(f => f.kind === 'sybil').reduce((n, f) => n + (f as { count: number }).count, 0)
     const nodes = s.nodes
     this.#epoch = new Uint32Array(nodes)
     this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
@@ -125,31 +125,16 @@ export class World {
     this.gossip = new GossipModel(this.net, s.network.gossipDegree, s.network.heartbeatMs)
     this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model })
 
-    // Roles: requesters first (never crash or churn: they are the measured clients), hosts drawn from the rest.
-    const setup = stream(seed, 'setup')
-    const order = sample(setup, nodes, nodes)
-    const requesterNodes = order.slice(0, s.tasks.requesters).sort((a, b) => a - b)
-    const others = order.slice(s.tasks.requesters)
-    const hostCount = Math.max(1, Math.min(others.length, Math.round(nodes * s.agents.hostShare)))
-    const hosts = others.slice(0, hostCount)
-    const types = CATALOGUE.filter(t => s.agents.types.includes(t.name))
-    for (const host of hosts) {
-      for (let k = 0; k < s.agents.perHost; k++) {
-        const type = types[pick(setup, types.length)]!
-        this.#addAgent(host, `${type.name}-${k}`, type.name, setup, 'honest')
-      }
-    }
-    // Sybil ads: hosts among the non-agent nodes (or any non-requester) advertise an agent that claims everything.
-    const sybilHosts = (others.length > hostCount ? others.slice(hostCount) : others).slice(0, sybils)
-    for (const host of sybilHosts) this.#addAgent(host, 'everything', types[0]!.name, setup, 'sybil')
-
-    for (const node of requesterNodes) {
+    const population = makePopulation(s)
+    this.agents = population.agents
+    for (const agent of this.agents) this.agentByName.set(`${this.signer(agent.host).peerId}/${agent.name}`, agent.index)
+    for (const node of population.requesters) {
       const policy = createPolicy(options.policy)
       this.requesters.set(node, new Requester(this, node, policy, this.#rng.policy, stream(seed, `neighbours:${node}`)))
     }
-    this.tasks = makeTasks(s, requesterNodes, stream(seed, 'tasks'))
+    this.tasks = population.tasks
     scheduleFaults(this, s.faults, this.#rng.faults)
-    this.#advertiseAll()
+    this.#advertiseAll(population.adverts)
     for (const t of this.tasks) this.engine.at(t.at, this.TASK_ARRIVE, t.index)
   }
 
@@ -166,49 +151,8 @@ export class World {
 
   // ---- agents and their VCVs -------------------------------------------------------------
 
-  #addAgent (host: number, name: string, type: string, rng: Rng, behaviour: AgentModel['behaviour']): void {
-    const a = this.scenario.agents
-    const agent: AgentModel = {
-      index: this.agents.length,
-      host,
-      name,
-      type,
-      quality: between(rng, a.quality),
-      latencyMs: between(rng, a.latencyMs),
-      cost: Math.round(between(rng, a.cost) * 100) / 100,
-      capacity: Math.round(between(rng, a.capacity)),
-      behaviour,
-      wrongRate: 0,
-      available: true,
-      running: 0,
-      queue: []
-    }
-    if (behaviour === 'sybil') agent.cost = a.cost[0]
-    this.agents.push(agent)
-    this.agentByName.set(`${this.signer(host).peerId}/${name}`, agent.index)
-  }
-
-  /** The VCV a host advertises for one of its agents. */
-  #localAgent (agent: AgentModel, rng: Rng): LocalAgent {
-    const types = CATALOGUE.filter(t => this.scenario.agents.types.includes(t.name))
-    const type = types.find(t => t.name === agent.type)!
-    const sybil = agent.behaviour === 'sybil'
-    return {
-      name: agent.name,
-      description: sybil ? types.map(t => t.describe[0]).join('; ') : `${type.describe[pick(rng, type.describe.length)]!}; ${QUALIFIERS[pick(rng, QUALIFIERS.length)]!}, ${QUALIFIERS[pick(rng, QUALIFIERS.length)]!}`,
-      skills: sybil ? types.map(t => t.skill) : [type.skill],
-      inputSchema: { type: 'object' },
-      outputSchema: { type: 'object' },
-      costPerCall: agent.cost,
-      latencyMs: Math.round(agent.latencyMs),
-      capacity: agent.capacity,
-      policy: []
-    }
-  }
-
   /** Every host signs its agents' VCVs with its real capability table; gossip carries them to every requester. */
-  #advertiseAll (): void {
-    const rng = stream(this.scenario.seed, 'descriptions')
+  #advertiseAll (adverts: readonly LocalAgent[]): void {
     const ttlMs = this.scenario.durationS * 1000 * 4 + 3_600_000
     for (const agent of this.agents) {
       let table = this.#tables.get(agent.host)
@@ -216,7 +160,7 @@ export class World {
         table = this.#newTable(agent.host, ttlMs)
         this.#tables.set(agent.host, table)
       }
-      for (const e of table.advertise(this.#localAgent(agent, rng), 0)) {
+      for (const e of table.advertise(adverts[agent.index]!, 0)) {
         if (e.type === 'broadcast') this.#publishVcv(agent.host, e.data)
       }
     }

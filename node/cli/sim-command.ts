@@ -3,9 +3,10 @@ import { resolve } from 'node:path'
 import { createProgress, writeReport } from '../../sim/report/index.ts'
 import { runScenarioParallel } from '../../sim/parallel.ts'
 import { builtInScenarios, loadScenario, ScenarioError } from '../../sim/scenario.ts'
+import { crossCheck, crossCheckProblem, CROSS_CHECK_MAX_NODES } from '../../sim/crosscheck.ts'
 import { integer, parse, UsageError } from './args.ts'
 
-export const simHelp = `agentmesh sim <scenario.yaml | built-in name> [--nodes N] [--seed S] [--out DIR] [--json]
+export const simHelp = `agentmesh sim <scenario.yaml | built-in name> [--nodes N] [--seed S] [--out DIR] [--json] [--cross-check [--time-scale X]]
 
 Runs a network simulation: the same protocol state machines a real peer runs (capability
 tables, routing core and policies, beacon rounds, task execution, consensus), driven in virtual
@@ -18,6 +19,11 @@ Built-in scenarios: ${builtInScenarios().join(', ')}
   --seed S    override the scenario's seed (same seed, same bytes out)
   --out DIR   where the report goes (default: sim-results/<scenario>-<nodes>n-seed<S>)
   --json      print the summary metrics as one JSON object on stdout
+  --cross-check  also run the scenario on real peers (libp2p over TCP on 127.0.0.1, at most
+              ${CROSS_CHECK_MAX_NODES} nodes, agent faults only) with the same agents and tasks, and add a
+              table comparing the two runs with the tolerance of each metric; exit 1 if any
+              metric is outside it. The real run is not deterministic.
+  --time-scale X  real seconds per simulated second in the cross-check (default 0.05)
 
 Writes summary.json, a CSV per table and per plot, SVG plots and report.html to the output
 directory. Progress goes to stderr.`
@@ -27,7 +33,9 @@ export async function simCommand (argv: string[]): Promise<number> {
     nodes: { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
-    json: { type: 'boolean' }
+    json: { type: 'boolean' },
+    'cross-check': { type: 'boolean' },
+    'time-scale': { type: 'string' }
   }, true)
   const name = positionals[0]
   if (name === undefined || positionals.length > 1) throw new UsageError(`sim: give one scenario file or built-in name, e.g. agentmesh sim quickstart (built-in: ${builtInScenarios().join(', ')})`)
@@ -40,6 +48,11 @@ export async function simCommand (argv: string[]): Promise<number> {
     if (err instanceof ScenarioError) throw new UsageError(`sim: ${err.message}`)
     throw err
   }
+  const timeScale = values['time-scale'] === undefined ? 0.05 : Number(values['time-scale'])
+  if (!(timeScale > 0 && timeScale <= 10)) throw new UsageError(`sim: --time-scale must be a number of real seconds per simulated second, above 0 and at most 10, not "${values['time-scale']}"`)
+  if (values['time-scale'] !== undefined && values['cross-check'] !== true) throw new UsageError('sim: --time-scale only applies with --cross-check')
+  const problem = values['cross-check'] === true ? crossCheckProblem(scenario) : undefined
+  if (problem !== undefined) throw new UsageError(`sim --cross-check: ${problem}`)
   const out = resolve(values.out ?? `sim-results/${scenario.name}-${scenario.nodes}n-seed${scenario.seed}`)
   let progress: ReturnType<typeof createProgress> | undefined
   const started = performance.now()
@@ -48,6 +61,16 @@ export async function simCommand (argv: string[]): Promise<number> {
     progress: done => progress?.update(done)
   })
   progress?.finish()
+  let agrees = true
+  if (values['cross-check'] === true) {
+    console.error(`sim ${scenario.name}: cross-check on ${scenario.nodes} real peers (${scenario.policies[0]}, time × ${timeScale})…`)
+    const check = await crossCheck(scenario, scenario.policies[0], timeScale)
+    agrees = check.agrees
+    result.report.tables.push(check.table)
+    result.report.summary['crossCheck.agrees'] = check.agrees
+    result.report.summary['crossCheck.realWallMs'] = Math.round(check.real.wallMs)
+    result.report.notes.push('Cross-check: the same population and task stream on real peers (libp2p over TCP on 127.0.0.1, real Ed25519, the node\'s router, task runner, consensus service and canaries), time compressed by the time scale. Rates agree when their difference is within three standard errors of a difference of two proportions (plus 0.02); latency is not compared (loopback links, scaled time). The real run is not deterministic.')
+  }
   const files = await writeReport(out, result.report)
   const seconds = (performance.now() - started) / 1000
   const heapMiB = process.memoryUsage().heapUsed / 2 ** 20
@@ -59,7 +82,12 @@ export async function simCommand (argv: string[]): Promise<number> {
     console.log(`${result.report.title}\n`)
     console.log(table.columns.join('\t'))
     for (const row of table.rows) console.log(row.map(x => x ?? '-').join('\t'))
+    const check = result.report.tables.find(t => t.id === 'cross-check')
+    if (check !== undefined) {
+      console.log(`\n${check.title}\n${check.columns.join('\t')}`)
+      for (const row of check.rows) console.log(row.map(x => x ?? '-').join('\t'))
+    }
     console.log(`\nsafety violations: ${String(result.report.summary.safetyViolations)}\nreport: ${out}/report.html`)
   }
-  return 0
+  return agrees ? 0 : 1
 }
