@@ -22,10 +22,20 @@ export function encodeCanonical (value: unknown): Uint8Array {
   return encode(value, rfc8949EncodeOptions)
 }
 
+/**
+ * Byte arrays already found canonical. One message object is often decoded again (a gossiped
+ * record by each validation step, one simulated message by every node it reaches); the check
+ * costs a full re-encode, so it is done once per array object. Received buffers are never
+ * written to after they arrive, which is what makes the identity a safe key.
+ */
+const canonical = new WeakSet<Uint8Array>()
+
 /** Decodes `bytes`; throws unless they are exactly the canonical encoding of the result. */
 export function decodeCanonical (bytes: Uint8Array): unknown {
   const value: unknown = decode(bytes, strictDecode)
+  if (canonical.has(bytes)) return value
   if (!bytesEqual(encodeCanonical(value), bytes)) throw new Error('not canonical CBOR')
+  canonical.add(bytes)
   return value
 }
 

@@ -1,10 +1,23 @@
 /**
- * The simulator's engine: events per second with 10^6 (quick: 10^5) pending events, in the
- * classic "hold" pattern (pop the earliest, schedule one a random delay later, so the queue stays
- * full), against a naive binary heap of one object per event, measured in the same run with the
- * same delays. Each side runs 3 alternating repeats; the medians are reported.
+ * The simulator:
+ * - the engine: events per second with 10^6 (quick: 10^5) pending events, in the classic "hold"
+ *   pattern (pop the earliest, schedule one a random delay later, so the queue stays full),
+ *   against a naive binary heap of one object per event, measured in the same run with the same
+ *   delays; 3 alternating repeats each, medians reported;
+ * - `scale-10k` end to end (10k nodes, 1k tasks, every policy, worker threads as `agentmesh sim`
+ *   runs it) against the 60 s goal, and one policy's run alone;
+ * - memory per simulated node: worlds of scale-10k's shape at two sizes, each in its own process
+ *   after a full GC (heap + native buffers); the slope gives bytes per node and, with the
+ *   intercept, the largest node count that fits in 8 GiB (an extrapolation, labelled so).
  */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { mulberry32 } from '../../protocols/random.ts'
+import { loadScenario } from '../../sim/scenario.ts'
+import { runOnce } from '../../sim/run.ts'
 import { EventQueue } from '../../sim/event-queue.ts'
 import type { Bench, BenchResult } from '../bench.ts'
 
@@ -96,6 +109,35 @@ export const simBench: Bench = async ({ quick }) => {
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1]!
   console.error(`sim: ${pending} pending events, ${holds} hold operations per repeat; typed-array heap ${ours.map(x => (x / 1e6).toFixed(2)).join(', ')} M/s, object heap ${theirs.map(x => (x / 1e6).toFixed(2)).join(', ')} M/s`)
-  const result: BenchResult = { bench: 'sim', metric: `events-per-s-${pending}-pending`, value: median(ours), unit: 'events/s', baseline: 'object-heap', baselineValue: median(theirs), ratio: median(ours) / median(theirs) }
-  return [result]
+  const results: BenchResult[] = [{ bench: 'sim', metric: `events-per-s-${pending}-pending`, value: median(ours), unit: 'events/s', baseline: 'object-heap', baselineValue: median(theirs), ratio: median(ours) / median(theirs) }]
+
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  const nodes = quick ? 2000 : 10_000
+  // The whole built-in scenario, as a user runs it.
+  const out = mkdtempSync(join(tmpdir(), 'agentmesh-bench-sim-'))
+  try {
+    const t = performance.now()
+    execFileSync(process.execPath, [join(root, 'bin/agentmesh.js'), 'sim', 'scale-10k', '--nodes', String(nodes), '--out', out, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const wall = (performance.now() - t) / 1000
+    results.push({ bench: 'sim', metric: `scale-10k-wall-${nodes}-nodes-all-policies`, value: wall, unit: 's', baseline: 'goal', baselineValue: 60, ratio: wall / 60 })
+  } finally {
+    rmSync(out, { recursive: true, force: true })
+  }
+  const one = performance.now()
+  const run = runOnce(loadScenario('scale-10k', { nodes }), 'linucb')
+  const oneWall = (performance.now() - one) / 1000
+  console.error(`sim: scale-10k, one policy: ${oneWall.toFixed(1)} s, ${run.summary.events} events, ${run.summary.tasks} tasks`)
+  results.push({ bench: 'sim', metric: `scale-10k-wall-${nodes}-nodes-one-policy`, value: oneWall, unit: 's', baseline: 'goal', baselineValue: 60, ratio: oneWall / 60 })
+
+  // Memory: two sizes, each in a fresh process.
+  const sizes = quick ? [2000, 8000] : [10_000, 40_000]
+  const probe = (n: number): { heapBytes: number, externalBytes: number } => JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=16384', join(root, 'scripts/bench/sim-memory.ts'), String(n)], { encoding: 'utf8' })) as { heapBytes: number, externalBytes: number }
+  const [small, large] = sizes.map(n => { const m = probe(n); return m.heapBytes + m.externalBytes })
+  const perNode = (large! - small!) / (sizes[1]! - sizes[0]!)
+  const fixed = small! - perNode * sizes[0]!
+  const fits = Math.floor((8 * 2 ** 30 - Math.max(0, fixed)) / perNode)
+  console.error(`sim: memory ${(small! / 2 ** 20).toFixed(0)} MiB at ${sizes[0]} nodes, ${(large! / 2 ** 20).toFixed(0)} MiB at ${sizes[1]} (scale-10k's shape: 20% of nodes host an agent, 20 requesters each holding every VCV); ${perNode.toFixed(0)} bytes per added node; 8 GiB fits about ${fits} nodes (extrapolated)`)
+  results.push({ bench: 'sim', metric: 'memory-per-node', value: perNode, unit: 'bytes', baseline: `per-node-at-${sizes[0]}`, baselineValue: small! / sizes[0]!, ratio: perNode / (small! / sizes[0]!) })
+  results.push({ bench: 'sim', metric: 'nodes-in-8GiB-extrapolated', value: fits, unit: 'nodes', baseline: 'goal-10k', baselineValue: 10_000, ratio: fits / 10_000 })
+  return results
 }
