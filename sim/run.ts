@@ -42,6 +42,8 @@ export interface RunSummary {
   consensusInstances: number
   consensusCommitted: number
   consensusTimeouts: number
+  /** Share of instances whose committee kept Byzantine power below 1/3 that committed (liveness). */
+  consensusLiveness: number
   committeeEscalations: number
   /** Two honest members committed different outcomes, in an instance with Byzantine power < 1/3 (must be 0). */
   safetyViolations: number
@@ -124,6 +126,7 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     consensusInstances: m.consensus.instances,
     consensusCommitted: m.consensus.committed,
     consensusTimeouts: m.consensus.timeouts,
+    consensusLiveness: m.consensus.instances - m.consensus.overThreshold === 0 ? NaN : Math.min(1, m.consensus.committed / (m.consensus.instances - m.consensus.overThreshold)),
     committeeEscalations: m.consensus.escalatedByCommittee,
     safetyViolations: m.consensus.safetyViolations,
     instancesOverThreshold: m.consensus.overThreshold,
@@ -195,8 +198,8 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   }, {
     id: 'aggregation',
     title: 'Aggregation rules on the same signed answers (accuracy against ground truth; escalations count as not correct)',
-    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', ...RULES.flatMap(r => [`${r} accuracy`, `${r} escalated`]), 'committed', 'timeouts'],
-    rows: runs.map(({ summary: s, metrics: m }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, ...RULES.flatMap(r => [fix(s.ruleAccuracy[r]!), m.rules[r].escalated]), s.consensusCommitted, s.consensusTimeouts])
+    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', ...RULES.flatMap(r => [`${r} accuracy`, `${r} escalated`]), 'instances', 'committed', 'timeouts', 'liveness', 'Byzantine ≥ 1/3'],
+    rows: runs.map(({ summary: s, metrics: m }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, ...RULES.flatMap(r => [fix(s.ruleAccuracy[r]!), m.rules[r].escalated]), s.consensusInstances, s.consensusCommitted, s.consensusTimeouts, fix(s.consensusLiveness), s.instancesOverThreshold])
   }]
 
   const label = (r: RunOutput): string => scenario.sweep === undefined ? r.summary.policy : `faulty ${r.summary.faulty}`
