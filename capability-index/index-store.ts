@@ -21,27 +21,32 @@
  *
  * Filters: skills, policy, schema hash, availability and exclusions act before ranking, and k
  * results come back whenever k agents pass; `search.ts` plans how (post-filter, in-filter HNSW,
- * or an exact scan of a rare skill's agents). For that scan, and to tell a changed vector from an
- * unchanged one, each shard also keeps its unit vectors in a Float32Array (dims × 4 bytes per
- * agent; reading hnswlib's copy costs ~40 µs).
+ * a skill's own sub-index, or an exact scan of a rare skill's agents). For that scan, to tell a
+ * changed vector from an unchanged one, and to feed the sub-indexes, each shard also keeps its
+ * unit vectors in a Float32Array (dims × 4 bytes per agent; reading hnswlib's copy costs ~40 µs).
+ * The sub-indexes (`skill-indexes.ts`) change in the same synchronous step as the shards, and
+ * `save` writes them beside the shards.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { fsyncPath, IndexLoadError, readHnsw, writeFileAtomic, writeFileDurable, writeHnsw } from './files.ts'
 import { hnswlib } from './hnswlib.ts'
-import { findCandidates, type PlanName } from './search.ts'
+import { findCandidates, type PlanName, skillIndexFloor } from './search.ts'
 import { checkVector, type Entry, type Group, lowerSet, sameVector, Shard, unit } from './shard.ts'
+import { SkillIndex } from './skill-index.ts'
+import { SkillIndexes } from './skill-indexes.ts'
 import type { CapabilityIndexOptions, IndexRecord, IndexStats, SearchHit, SearchQuery, StoredRecord } from './types.ts'
 
 export type { CapabilityIndexOptions, IndexRecord, IndexStats, SearchFilter, SearchHit, SearchQuery, StoredRecord } from './types.ts'
+export { IndexLoadError } from './files.ts'
 
-
-export class IndexLoadError extends Error {
-  override name = 'IndexLoadError'
-}
-
-/** Bump on any change to the files `save` writes. */
-export const INDEX_FORMAT_VERSION = 1
+/**
+ * Bump on any change to the files `save` writes. 2 added the skill sub-indexes; a version 1
+ * index still loads, and gets its sub-indexes built from its stored vectors.
+ */
+export const INDEX_FORMAT_VERSION = 2
+const READABLE_VERSIONS = [1, 2]
 const FORMAT = 'agentmesh-capability-index'
 const META_FILE = 'capability-index.json'
 
@@ -54,6 +59,9 @@ interface Settings {
   ef: number
   initialCapacity: number
   flatScanLimit?: number
+  skillIndexMinAgents: number
+  skillIndexMaxShare: number
+  skillIndexBudget: number
 }
 
 export class CapabilityIndex {
@@ -62,18 +70,22 @@ export class CapabilityIndex {
   readonly #settings: Settings
   readonly #groups = new Map<string, Group>()
   readonly #entries = new Map<string, Entry>()
-  readonly #plans: Record<PlanName, number> = { hnsw: 0, scan: 0, 'post-filter': 0, 'post-filter-missed': 0, 'in-filter': 0 }
+  readonly #plans: Record<PlanName, number> = { hnsw: 0, scan: 0, 'skill-index': 0, 'skill-index-missed': 0, 'post-filter': 0, 'post-filter-missed': 0, 'in-filter': 0 }
 
   constructor (options: CapabilityIndexOptions) {
     const maxShardSize = options.maxShardSize ?? 200_000
+    const ef = positiveInt(options.ef ?? 150, 'ef')
     this.#settings = {
       dims: positiveInt(options.dims, 'dims', 4096),
       model: nonEmpty(options.model, 'model'),
       maxShardSize: positiveInt(maxShardSize, 'maxShardSize'),
       M: positiveInt(options.M ?? 32, 'M', 256),
       efConstruction: positiveInt(options.efConstruction ?? 100, 'efConstruction'),
-      ef: positiveInt(options.ef ?? 150, 'ef'),
-      initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity'))
+      ef,
+      initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity')),
+      skillIndexMinAgents: positiveInt(options.skillIndexMinAgents ?? skillIndexFloor(ef), 'skillIndexMinAgents'),
+      skillIndexMaxShare: fraction(options.skillIndexMaxShare ?? 1 / 6, 'skillIndexMaxShare', 1),
+      skillIndexBudget: fraction(options.skillIndexBudget ?? 0.5, 'skillIndexBudget', 2 ** 20)
     }
     if (options.flatScanLimit !== undefined) {
       if (!Number.isInteger(options.flatScanLimit) || options.flatScanLimit < 0) throw new RangeError('flatScanLimit must be an integer >= 0')
@@ -93,13 +105,22 @@ export class CapabilityIndex {
     return { ...this.#plans }
   }
 
+  /**
+   * Re-chooses now which skills have a sub-index (`skill-indexes.ts`). It also happens by itself
+   * every max(64, size / 4) changes; call it after a bulk change or a load to act at once.
+   */
+  planSkillIndexes (): void {
+    for (const group of this.#groups.values()) group.skillIndexes.replan(group)
+  }
+
   stats (): IndexStats {
     return {
       size: this.size,
       groups: [...this.#groups.values()].map(g => ({
         model: g.model,
         dims: g.dims,
-        shards: g.shards.map(s => ({ live: s.live, slots: s.slots, capacity: s.capacity }))
+        shards: g.shards.map(s => ({ live: s.live, slots: s.slots, capacity: s.capacity })),
+        skillIndexes: g.skillIndexes.all().map(x => ({ skill: x.skill, live: x.live, slots: x.slots, capacity: x.capacity }))
       }))
     }
   }
@@ -132,6 +153,7 @@ export class CapabilityIndex {
       group.live++
       this.#entries.set(record.agent, entry)
       this.#post(entry, true)
+      group.skillIndexes.added(entry, group)
       return
     }
     const direction = unit(vector)
@@ -139,6 +161,7 @@ export class CapabilityIndex {
     if (!sameVector(stored, direction)) {
       entry.shard.hnsw.addPoint(vector, entry.label)
       stored.set(direction)
+      this.#groupOf(entry).skillIndexes.moved(entry)
     }
     this.#setFields(entry, record)
   }
@@ -159,9 +182,11 @@ export class CapabilityIndex {
     shard.entries[entry.label] = undefined
     shard.free.push(entry.label)
     shard.live--
-    this.#groupOf(entry).live--
+    const group = this.#groupOf(entry)
+    group.live--
     this.#post(entry, false)
     this.#entries.delete(agent)
+    group.skillIndexes.removed(entry, group)
     return true
   }
 
@@ -216,8 +241,7 @@ export class CapabilityIndex {
       const shards: MetaShard[] = []
       group.shards.forEach((shard, s) => {
         const file = `shard-${generation}-${g}-${s}.hnsw`
-        shard.hnsw.writeIndexSync(join(dir, file))
-        fsyncPath(join(dir, file))
+        writeHnsw(shard.hnsw, join(dir, file))
         keep.add(file)
         const vectorsFile = `shard-${generation}-${g}-${s}.f32`
         const slab = shard.vectors.subarray(0, shard.slots * group.dims)
@@ -231,7 +255,17 @@ export class CapabilityIndex {
         })
         shards.push({ file, vectorsFile, slots: shard.slots, capacity: shard.capacity, records })
       })
-      groups.push({ model: group.model, dims: group.dims, shards })
+      // Members by (shard, label) of the main index: the records above carry the agents.
+      const shardIndex = new Map(group.shards.map((shard, s) => [shard, s]))
+      const skillIndexes = group.skillIndexes.all().map((sub, i): MetaSkillIndex => {
+        const file = `shard-${generation}-${g}-skill-${i}.hnsw`
+        writeHnsw(sub.hnsw, join(dir, file))
+        keep.add(file)
+        const members: number[] = []
+        sub.entries.forEach((entry, label) => { if (entry !== undefined) members.push(label, shardIndex.get(entry.shard)!, entry.label) })
+        return { skill: sub.skill, file, slots: sub.slots, members }
+      })
+      groups.push({ model: group.model, dims: group.dims, shards, skillIndexes })
       g++
     }
     const meta: Meta = { format: FORMAT, version: INDEX_FORMAT_VERSION, settings: this.#settings, groups }
@@ -260,8 +294,8 @@ export class CapabilityIndex {
     if (meta?.format !== FORMAT || typeof meta.settings !== 'object' || !Array.isArray(meta.groups)) {
       throw new IndexLoadError(`${metaPath} is not a capability index file`)
     }
-    if (meta.version !== INDEX_FORMAT_VERSION) {
-      throw new IndexLoadError(`capability index in ${dir} has format version ${String(meta.version)}; this peer reads version ${INDEX_FORMAT_VERSION}`)
+    if (!READABLE_VERSIONS.includes(meta.version)) {
+      throw new IndexLoadError(`capability index in ${dir} has format version ${String(meta.version)}; this peer reads version ${READABLE_VERSIONS.join(' or ')}`)
     }
     const s = meta.settings
     if (expected.model !== undefined && s.model !== expected.model) {
@@ -284,20 +318,7 @@ export class CapabilityIndex {
     for (const mg of groups) {
       const group = this.#group(mg.model, mg.dims)
       for (const ms of mg.shards) {
-        const path = join(dir, ms.file)
-        if (!existsSync(path)) throw new IndexLoadError(`capability index in ${dir} lists shard ${ms.file}, which is missing`)
-        const fileDims = hnswFileDims(path)
-        if (fileDims <= 0) throw new IndexLoadError(`shard ${ms.file} is not an hnswlib index file`)
-        if (fileDims !== mg.dims) throw new IndexLoadError(`shard ${ms.file} holds ${fileDims}-dimensional vectors, expected ${mg.dims}`)
-        // A fresh object for every read: reading into an initialised hnswlib index that then
-        // fails leaves it in a state that crashes the process at exit.
-        const hnsw = new hnswlib.HierarchicalNSW('cosine', mg.dims)
-        try {
-          hnsw.readIndexSync(path)
-        } catch (err) {
-          throw new IndexLoadError(`shard ${ms.file} cannot be read: ${(err as Error).message}`)
-        }
-        if (hnsw.getCurrentCount() !== ms.slots) throw new IndexLoadError(`shard ${ms.file} holds ${hnsw.getCurrentCount()} points, its metadata says ${ms.slots}`)
+        const hnsw = readHnsw(dir, ms.file, mg.dims, ms.slots, 'shard')
         const shard = new Shard(hnsw, mg.dims, hnsw.getMaxElements())
         shard.setEf(this.#settings.ef)
         shard.slots = ms.slots
@@ -322,13 +343,37 @@ export class CapabilityIndex {
         for (let label = ms.slots - 1; label >= 0; label--) if (shard.entries[label] === undefined) shard.free.push(label)
         group.shards.push(shard)
       }
+      // A version 1 index has none yet: they are built here from the stored vectors.
+      if (mg.skillIndexes === undefined) group.skillIndexes.replan(group)
+      for (const mx of mg.skillIndexes ?? []) this.#restoreSkillIndex(dir, group, mx)
     }
+  }
+
+  #restoreSkillIndex (dir: string, group: Group, mx: MetaSkillIndex): void {
+    const hnsw = readHnsw(dir, mx.file, group.dims, mx.slots, 'skill index')
+    const sub = new SkillIndex(mx.skill, hnsw, hnsw.getMaxElements())
+    sub.slots = mx.slots
+    for (let i = 0; i + 2 < mx.members.length; i += 3) {
+      const [label, s, shardLabel] = [mx.members[i]!, mx.members[i + 1]!, mx.members[i + 2]!]
+      const entry = group.shards[s]?.entries[shardLabel]
+      if (entry === undefined || !entry.skills.has(mx.skill) || !Number.isInteger(label) || label < 0 || label >= mx.slots || sub.entries[label] !== undefined) {
+        throw new IndexLoadError(`skill index ${mx.file} has an inconsistent member at label ${label}`)
+      }
+      sub.restoreMember(label, entry)
+    }
+    const holders = group.postings.get(mx.skill)?.size ?? 0
+    if (sub.live !== holders) throw new IndexLoadError(`skill index ${mx.file} holds ${sub.live} agents, but ${holders} hold "${mx.skill}"`)
+    // Labels without a member were removed before the save: they are marked deleted in the file.
+    for (let label = mx.slots - 1; label >= 0; label--) if (sub.entries[label] === undefined) sub.free.push(label)
+    group.skillIndexes.adopt(sub)
   }
 
   #group (model: string, dims: number): Group {
     let group = this.#groups.get(model)
     if (group === undefined) {
-      group = { model, dims: positiveInt(dims, `dims of ${model}`, 4096), shards: [], live: 0, postings: new Map() }
+      const { skillIndexMinAgents: minAgents, skillIndexMaxShare: maxShare, skillIndexBudget: budget } = this.#settings
+      dims = positiveInt(dims, `dims of ${model}`, 4096)
+      group = { model, dims, shards: [], live: 0, postings: new Map(), skillIndexes: new SkillIndexes(dims, { minAgents, maxShare, budget }) }
       this.#groups.set(model, group)
     }
     return group
@@ -357,10 +402,13 @@ export class CapabilityIndex {
 
   #setFields (entry: Entry, record: StoredRecord): void {
     this.#post(entry, false)
+    const before = entry.skills
     entry.record = record
     entry.skills = lowerSet(record.skills)
     entry.policy = new Set(record.policy)
     this.#post(entry, true)
+    const group = this.#groupOf(entry)
+    group.skillIndexes.retagged(entry, before, group)
   }
 
   #groupOf (entry: Entry): Group {
@@ -385,7 +433,10 @@ export class CapabilityIndex {
 
 interface MetaRecord { label: number, agent: string, skills: string[], policy: string[], schemaHash: string, cost: number, latencyMs: number, capacity: number }
 interface MetaShard { file: string, vectorsFile: string, slots: number, capacity: number, records: MetaRecord[] }
-interface MetaGroup { model: string, dims: number, shards: MetaShard[] }
+/** `members`: (label here, shard, label there) triples. */
+interface MetaSkillIndex { skill: string, file: string, slots: number, members: number[] }
+/** `skillIndexes` is absent in version 1. */
+interface MetaGroup { model: string, dims: number, shards: MetaShard[], skillIndexes?: MetaSkillIndex[] }
 interface Meta { format: string, version: number, settings: Settings, groups: MetaGroup[] }
 
 
@@ -412,6 +463,11 @@ function positiveInt (n: number, what: string, max = 2 ** 31): number {
   return n
 }
 
+function fraction (n: number, what: string, max: number): number {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > max) throw new RangeError(`${what} must be a number in 0..${max}`)
+  return n
+}
+
 function nonNegative (n: number, what: string): void {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new RangeError(`${what} must be a finite number >= 0`)
 }
@@ -419,46 +475,4 @@ function nonNegative (n: number, what: string): void {
 function nonEmpty (s: string, what: string): string {
   if (typeof s !== 'string' || s === '') throw new TypeError(`${what} must be a non-empty string`)
   return s
-}
-
-/**
- * Dimensions recorded in an hnswlib index file's header: the point bytes are label_offset −
- * offsetData (header: offsetLevel0, maxElements, count, sizePerElement, labelOffset, offsetData,
- * each a little-endian u64). hnswlib itself does not check them against the space it reads into.
- */
-function hnswFileDims (path: string): number {
-  const header = Buffer.alloc(48)
-  const fd = openSync(path, 'r')
-  try {
-    if (readSync(fd, header, 0, 48, 0) < 48) return -1
-  } finally {
-    closeSync(fd)
-  }
-  const bytes = Number(header.readBigUInt64LE(32) - header.readBigUInt64LE(40))
-  return bytes % 4 === 0 ? bytes / 4 : -1
-}
-
-function writeFileDurable (path: string, data: Uint8Array): void {
-  const fd = openSync(path, 'w')
-  try {
-    for (let at = 0; at < data.byteLength;) at += writeSync(fd, data, at, data.byteLength - at)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function writeFileAtomic (path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileDurable(tmp, Buffer.from(text, 'utf8'))
-  renameSync(tmp, path)
-}
-
-function fsyncPath (path: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
 }

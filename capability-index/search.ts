@@ -2,20 +2,27 @@
  * How a query finds its candidates: the query planner and the ways it can search.
  *
  * - No filter: HNSW over every shard of the group.
- * - A filter: the cheaper, by a cost model, of
- *   - an exact scan of the agents holding the filter's rarest skill (postings per skill), and
+ * - A filter: the cheapest, by a cost model (in units of one candidate of a main-index search), of
+ *   - an exact scan of the agents holding the filter's rarest skill (postings per skill);
+ *   - the sub-index of the rarest required skill that has one (`skill-indexes.ts` chooses which
+ *     skills do: those held by too many agents for a cheap scan and too few for a post-filter):
+ *     its nearest members, then the rest of the filter, widened once by the share that passed,
+ *     and if that falls short the filter inside that small graph; and
  *   - "post-filter": HNSW without a filter for enough results to expect 1.25n that pass, then the
- *     filter over them. If fewer than n pass (the filter is unlike the query's neighbourhood), it
- *     widens once by the share it saw pass; if that still falls short, or nothing passed,
- *     "in-filter": HNSW with the filter inside the search, which walks past ~1/selectivity
- *     failing nodes per match but returns n whenever n agents pass.
+ *     filter over them, nearest first, until n pass. If fewer than n pass (the filter is unlike
+ *     the query's neighbourhood), it widens once by the share it saw pass; if that still falls
+ *     short, or nothing passed, "in-filter": HNSW with the filter inside the search, which walks
+ *     past ~1/selectivity failing nodes per match but returns n whenever n agents pass.
  *
  * Post-filtering a top-m list that holds n passing agents gives the same n as an in-filter search
  * up to HNSW's recall: a passing agent nearer than the n-th would be in the top-m too. Measured
- * at 100k × 384 (`npm run bench -- route`, CPU-tuned build): unfiltered 0.7–0.8 ms, post-filter
- * over a quarter of agents ~1 ms, in-filter 10–12 ms, an exact scan ~0.6 µs per agent.
+ * at 100k × 384 (`npm run bench -- route`, CPU-tuned build): unfiltered ~0.5 ms; post-filter over
+ * a quarter of the agents ~0.6 ms (checking all 150 results instead of stopping at n cost 0.1 ms
+ * more: each check reads a record, a cache miss apiece); a skill sub-index of 0.4–4k agents
+ * 0.16–0.33 ms; in-filter 10–12 ms; an exact scan ~0.8 µs per agent.
  */
-import { type Entry, type Group, unit } from './shard.ts'
+import { type Entry, type Group, type Hnsw, unit } from './shard.ts'
+import type { SkillIndex } from './skill-index.ts'
 import type { SearchFilter } from './types.ts'
 
 /** The filter as one predicate over entries, with the query's lists lower-cased once. */
@@ -36,8 +43,17 @@ export function admits (filter: SearchFilter | undefined): (entry: Entry) => boo
 
 export type Found = Array<{ entry: Entry, similarity: number }>
 
-/** An exact scan costs about this many agents' dot products per unit of HNSW ef (measured, see above). */
-const SCAN_AGENTS_PER_EF = 8
+/**
+ * Costs are in units of one candidate of a main-index HNSW search (its ef): ~3.3 µs at 100k × 384
+ * with the CPU-tuned build. An exact scan costs ~0.8 µs per agent in JS, so about this many
+ * agents per unit (measured, see above).
+ */
+const SCAN_AGENTS_PER_EF = 4
+/**
+ * A skill sub-index search costs about this fraction of a main-index search with the same ef: its
+ * graph is smaller and shallower (1–17k agents: 0.1–0.26 ms at ef 150, against ~0.5 ms).
+ */
+const SKILL_INDEX_COST = 0.5
 /** A post-filter fetches at most this many times ef unfiltered results; past that, in-filter. */
 const POST_FILTER_MAX = 8
 /**
@@ -46,6 +62,11 @@ const POST_FILTER_MAX = 8
  * what the request is about); 1.25 measured ~10% faster than 2 at 100k with as few misses.
  */
 const POST_FILTER_MARGIN = 1.25
+
+/** Below this many agents an exact scan beats a sub-index search: no sub-index is worth building. */
+export function skillIndexFloor (ef: number): number {
+  return Math.ceil(SCAN_AGENTS_PER_EF * SKILL_INDEX_COST * ef)
+}
 
 export interface SearchPlan {
   /** HNSW candidate list per shard. */
@@ -56,17 +77,24 @@ export interface SearchPlan {
   exact: boolean
 }
 
-/** Which way a search went; `post-filter-missed` is a post-filter that fell back to in-filter. */
-export type PlanName = 'hnsw' | 'scan' | 'post-filter' | 'post-filter-missed' | 'in-filter'
+/**
+ * Which way a search went; `post-filter-missed` is a post-filter that fell back to in-filter,
+ * `skill-index-missed` a sub-index post-filter that fell back to in-filter on the sub-index.
+ */
+export type PlanName = 'hnsw' | 'scan' | 'skill-index' | 'skill-index-missed' | 'post-filter' | 'post-filter-missed' | 'in-filter'
 
 /** The n most similar agents of the group that pass the filter (unsorted), by the cheapest plan. */
 export function findCandidates (group: Group, point: number[], filter: SearchFilter | undefined, n: number, plan: SearchPlan): { found: Found, plan: PlanName } {
   const accept = admits(filter)
   let rarest: ReadonlySet<Entry> | undefined
+  let indexed: SkillIndex | undefined
   for (const skill of filter?.skills ?? []) {
-    const posting = group.postings.get(skill.toLowerCase())
+    const key = skill.toLowerCase()
+    const posting = group.postings.get(key)
     if (posting === undefined) return { found: [], plan: 'scan' }
     if (rarest === undefined || posting.size < rarest.size) rarest = posting
+    const sub = group.skillIndexes.get(key)
+    if (sub !== undefined && (indexed === undefined || sub.live < indexed.live)) indexed = sub
   }
   if (plan.exact) return { found: flatScan(rarest ?? groupEntries(group), unit(point), accept, n), plan: 'scan' }
   if (filter === undefined) return { found: hnswSearch(group, point, undefined, n, plan.ef), plan: 'hnsw' }
@@ -74,18 +102,46 @@ export function findCandidates (group: Group, point: number[], filter: SearchFil
   // other fields (policy, schema, availability) are usually broad and are not estimated.
   const pool = rarest?.size ?? group.live
   let wide = Math.max(plan.ef, Math.ceil(POST_FILTER_MARGIN * n * group.live / Math.max(pool, 1)))
-  const scan = plan.flatScanLimit !== undefined ? pool <= plan.flatScanLimit : pool <= SCAN_AGENTS_PER_EF * Math.min(wide, POST_FILTER_MAX * plan.ef)
+  // The sub-index of the rarest indexed skill: the filter passes at most pool / members of it.
+  const subWide = indexed === undefined ? Infinity : Math.ceil(POST_FILTER_MARGIN * n * indexed.live / Math.max(pool, 1))
+  const cheapest = Math.min(wide, POST_FILTER_MAX * plan.ef, SKILL_INDEX_COST * Math.max(plan.ef, subWide))
+  const scan = plan.flatScanLimit !== undefined ? pool <= plan.flatScanLimit : pool <= SCAN_AGENTS_PER_EF * cheapest
   if (rarest !== undefined && scan) return { found: flatScan(rarest, unit(point), accept, n), plan: 'scan' }
+  if (indexed !== undefined) return viaSkillIndex(indexed, point, accept, n, plan.ef, subWide)
   let tried = false
   for (let attempt = 0; attempt < 2 && wide <= POST_FILTER_MAX * plan.ef; attempt++) {
     tried = true
-    const passing = hnswSearch(group, point, undefined, wide, wide).filter(({ entry }) => accept(entry))
-    if (passing.length >= n) return { found: passing, plan: 'post-filter' }
+    const near = hnswSearch(group, point, undefined, wide, wide)
+    if (group.shards.length > 1) near.sort((a, b) => b.similarity - a.similarity)
+    // Nearest first, stopping at n: each check reads the agent's record (a cache miss apiece).
+    const passing: Found = []
+    for (const hit of near) if (accept(hit.entry) && passing.push(hit) === n) return { found: passing, plan: 'post-filter' }
     if (passing.length === 0) break
     // Widen by the share that passed here: the filter's selectivity near the query.
     wide = Math.ceil(2 * n * wide / passing.length)
   }
   return { found: hnswSearch(group, point, accept, n, plan.ef), plan: tried ? 'post-filter-missed' : 'in-filter' }
+}
+
+/**
+ * Post-filter over a skill's sub-index: its nearest `wide` members, then the rest of the filter,
+ * widened once by the share that passed; if that still falls short (or the rest of the filter is
+ * too narrow to post-filter), the filter goes inside the search of the (small) sub-index.
+ */
+function viaSkillIndex (sub: SkillIndex, point: number[], accept: (entry: Entry) => boolean, n: number, ef: number, wide: number): { found: Found, plan: PlanName } {
+  wide = Math.max(n, wide)
+  let tried = false
+  for (let attempt = 0; attempt < 2 && wide <= POST_FILTER_MAX * ef; attempt++) {
+    tried = true
+    const near = knn(sub, point, Math.min(wide, sub.capacity), Math.max(ef, wide), undefined, [])
+    const passing: Found = []
+    for (const hit of near) if (accept(hit.entry) && passing.push(hit) === n) return { found: passing, plan: 'skill-index' }
+    // Every member was seen: fewer than n agents pass at all.
+    if (near.length >= sub.live) return { found: passing, plan: 'skill-index' }
+    if (passing.length === 0) break
+    wide = Math.ceil(2 * n * wide / passing.length)
+  }
+  return { found: knn(sub, point, n, ef, accept, []), plan: tried ? 'skill-index-missed' : 'skill-index' }
 }
 
 /**
@@ -95,56 +151,82 @@ export function findCandidates (group: Group, point: number[], filter: SearchFil
  */
 export function hnswSearch (group: Group, point: number[], accept: ((entry: Entry) => boolean) | undefined, n: number, ef: number): Found {
   const found: Found = []
-  for (const shard of group.shards) {
-    if (shard.live === 0) continue
-    shard.setEf(ef)
-    const entries = shard.entries
-    if (accept === undefined) {
-      collect(shard.hnsw.searchKnn(point, Math.min(n, shard.capacity)), entries, found)
-      continue
-    }
-    // An exception thrown inside hnswlib's filter callback aborts the process (hnswlib-node
-    // 3.0), so a throwing `available` is caught here and rethrown once the search returns.
-    let failed = false
-    let failure: unknown
-    const result = shard.hnsw.searchKnn(point, Math.min(n, shard.capacity), label => {
-      const entry = entries[label]
-      if (entry === undefined || failed) return false
-      try {
-        return accept(entry)
-      } catch (err) {
-        failed = true
-        failure = err
-        return false
-      }
-    })
-    if (failed) throw failure
-    collect(result, entries, found)
-  }
+  for (const shard of group.shards) if (shard.live > 0) knn(shard, point, n, ef, accept, found)
   return found
 }
 
-function collect (result: { neighbors: number[], distances: number[] }, entries: Array<Entry | undefined>, found: Found): void {
+/** What `knn` searches: a main shard or a skill sub-index. */
+interface Graph {
+  readonly hnsw: Hnsw
+  readonly entries: ReadonlyArray<Entry | undefined>
+  readonly capacity: number
+  setEf: (ef: number) => void
+}
+
+/** The n nearest live entries of one graph, nearest first, appended to `found`. */
+function knn (graph: Graph, point: number[], n: number, ef: number, accept: ((entry: Entry) => boolean) | undefined, found: Found): Found {
+  graph.setEf(ef)
+  const entries = graph.entries
+  const k = Math.min(n, graph.capacity)
+  if (accept === undefined) return collect(graph.hnsw.searchKnn(point, k), entries, found)
+  // An exception thrown inside hnswlib's filter callback aborts the process (hnswlib-node
+  // 3.0), so a throwing `available` is caught here and rethrown once the search returns.
+  let failed = false
+  let failure: unknown
+  const result = graph.hnsw.searchKnn(point, k, label => {
+    const entry = entries[label]
+    if (entry === undefined || failed) return false
+    try {
+      return accept(entry)
+    } catch (err) {
+      failed = true
+      failure = err
+      return false
+    }
+  })
+  if (failed) throw failure
+  return collect(result, entries, found)
+}
+
+function collect (result: { neighbors: number[], distances: number[] }, entries: ReadonlyArray<Entry | undefined>, found: Found): Found {
   for (let i = 0; i < result.neighbors.length; i++) {
     const entry = entries[result.neighbors[i]!]
     if (entry !== undefined) found.push({ entry, similarity: 1 - result.distances[i]! })
   }
+  return found
 }
 
 export function * groupEntries (group: Group): Iterable<Entry> {
   for (const shard of group.shards) for (const entry of shard.entries) if (entry !== undefined) yield entry
 }
 
-/** Exact: the n most similar of `pool` that pass the filter. */
+/**
+ * Exact: the n most similar of `pool` that pass the filter. The dot product comes first and the
+ * filter only for an agent that would enter the top n: the filter reads the agent's record, a
+ * cache miss apiece, and the pool's own skill already holds. Four sums let V8 overlap the
+ * multiply-adds (~20% faster than one).
+ */
 export function flatScan (pool: Iterable<Entry>, q: Float32Array, accept: (entry: Entry) => boolean, n: number): Found {
   const top: Found = []
+  const dims = q.length
   for (const entry of pool) {
-    if (!accept(entry)) continue
     const v = entry.shard.vectors
-    const base = entry.label * q.length
-    let similarity = 0
-    for (let d = 0; d < q.length; d++) similarity += q[d]! * v[base + d]!
+    const base = entry.label * dims
+    let s0 = 0
+    let s1 = 0
+    let s2 = 0
+    let s3 = 0
+    let d = 0
+    for (; d + 3 < dims; d += 4) {
+      s0 += q[d]! * v[base + d]!
+      s1 += q[d + 1]! * v[base + d + 1]!
+      s2 += q[d + 2]! * v[base + d + 2]!
+      s3 += q[d + 3]! * v[base + d + 3]!
+    }
+    for (; d < dims; d++) s0 += q[d]! * v[base + d]!
+    const similarity = s0 + s1 + s2 + s3
     if (top.length === n && similarity <= top[n - 1]!.similarity) continue
+    if (!accept(entry)) continue
     let at = top.length < n ? top.length : n - 1
     if (top.length < n) top.push({ entry, similarity })
     while (at > 0 && top[at - 1]!.similarity < similarity) { top[at] = top[at - 1]!; at-- }

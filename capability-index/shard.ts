@@ -3,6 +3,7 @@
  * and its search share.
  */
 import type hnswlib from 'hnswlib-node'
+import type { SkillIndexes } from './skill-indexes.ts'
 import type { StoredRecord } from './types.ts'
 
 export type Hnsw = InstanceType<typeof hnswlib.HierarchicalNSW>
@@ -60,6 +61,8 @@ export interface Group {
   live: number
   /** Lower-cased skill → the entries that have it: sizes a skills filter before searching. */
   postings: Map<string, Set<Entry>>
+  /** Per-skill HNSW sub-indexes for the skills `skill-indexes.ts` chooses. */
+  skillIndexes: SkillIndexes
 }
 
 

@@ -93,9 +93,27 @@ export interface CapabilityIndexOptions {
    * of those agents instead of HNSW (default: a cost model, see `search.ts`).
    */
   flatScanLimit?: number
+  /**
+   * Per-skill sub-indexes (`skill-indexes.ts`): an extra HNSW over only the agents of a skill,
+   * for skills held by at least this many agents (default: where an exact scan of them stops
+   * being cheaper than a sub-index search, 300 at ef 150)…
+   */
+  skillIndexMinAgents?: number
+  /** …and by at most this share of the group (default 1/6: above it a post-filter suffices)… */
+  skillIndexMaxShare?: number
+  /**
+   * …smallest skills first, until the sub-indexes cost this many members per live agent of the
+   * group (default 0.5: at most ~20% more memory; 0 turns sub-indexes off).
+   */
+  skillIndexBudget?: number
 }
 
 export interface IndexStats {
   size: number
-  groups: Array<{ model: string, dims: number, shards: Array<{ live: number, slots: number, capacity: number }> }>
+  groups: Array<{
+    model: string
+    dims: number
+    shards: Array<{ live: number, slots: number, capacity: number }>
+    skillIndexes: Array<{ skill: string, live: number, slots: number, capacity: number }>
+  }>
 }

@@ -8,9 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  CapabilityIndex, EmbeddingError, HashEmbedder, IndexLoadError, IndexSync, OpenAiEmbedder, capabilityText,
-  type Embedder, type IndexRecord, type SearchFilter
+  CapabilityIndex, EmbeddingError, HashEmbedder, INDEX_FORMAT_VERSION, IndexLoadError, IndexSync, OpenAiEmbedder, capabilityText,
+  type Embedder, type IndexRecord, type SearchFilter, type SearchHit
 } from '../capability-index/index.ts'
+import { chooseSkills } from '../capability-index/skill-indexes.ts'
 import { nativeVerdict } from '../capability-index/hnswlib.ts'
 import { createAgent, demoKinds } from '../node/agents/registry.ts'
 import type { Signer } from '../protocols/identity.ts'
@@ -362,6 +363,182 @@ describe('capability index: replace, remove, grow', () => {
   })
 })
 
+// ---- skill sub-indexes ----------------------------------------------------------------------------
+
+describe('capability index: skill sub-indexes', () => {
+  const N = 6000
+  const DIMS = 64
+  const QUERIES = 100
+  const rand = seeded(31)
+  const basis = latentBasis(DIMS, 12, rand)
+  const data = lowRank(N, basis, rand)
+  const queries = lowRank(QUERIES, basis, rand)
+  // Independent of the vectors (the hard case for a post-filter): "band" ~10% of agents, inside the
+  // default band (300 agents at ef 150 up to a sixth of the group); "tiny" ~1%, below it; "broad"
+  // ~40%, above it. Half the agents have the policy flag "no-network".
+  const band = Array.from({ length: N }, () => rand() < 0.1)
+  const tiny = Array.from({ length: N }, () => rand() < 0.01)
+  const broad = Array.from({ length: N }, () => rand() < 0.4)
+  const holders = band.filter(Boolean).length
+  const build = (options: Partial<ConstructorParameters<typeof CapabilityIndex>[0]> = {}): CapabilityIndex => {
+    const index = new CapabilityIndex({ dims: DIMS, model: 'm-64', ...options })
+    for (let i = 0; i < N; i++) {
+      const skills = [band[i] ? 'Band' : '', tiny[i] ? 'tiny' : '', broad[i] ? 'broad' : '', 'x'].filter(s => s !== '')
+      index.upsert(record(`agent-${i}`, row(data, i, DIMS), { skills, policy: i % 2 === 0 ? ['no-network'] : [], cost: i % 5 }))
+    }
+    return index
+  }
+  const search = (index: CapabilityIndex, filter: SearchFilter, exactScan = false): string[][] =>
+    Array.from({ length: QUERIES }, (_, qi) => index.search({ vector: row(queries, qi, DIMS), k: 10, filter, exact: exactScan }).map(h => h.agent))
+  /** How many of `queries` searches went by `plan`. */
+  const plansOf = (index: CapabilityIndex, run: () => unknown): Record<string, number> => {
+    const before = index.plans()
+    run()
+    return Object.fromEntries(Object.entries(index.plans()).map(([plan, n]) => [plan, n - before[plan as keyof typeof before]]).filter(([, n]) => n !== 0))
+  }
+
+  let index: CapabilityIndex
+  let dir: string
+  beforeAll(async () => {
+    // Budget 1: at 64 dims a sub-index's fixed memory is worth ~3,300 members (`skill-index.ts`).
+    index = build({ skillIndexBudget: 1 })
+    dir = await mkdtemp(join(tmpdir(), 'agentmesh-skill-index-'))
+  }, 60_000)
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('builds one for a skill in the band only, and the planner searches it: recall@10 >= 0.95 against an exact scan', () => {
+    const subs = index.stats().groups[0]!.skillIndexes
+    expect(subs.map(s => ({ skill: s.skill, live: s.live }))).toEqual([{ skill: 'band', live: holders }])
+    const exact = Array.from({ length: QUERIES }, (_, qi) => bruteForce(data, DIMS, row(queries, qi, DIMS), 10, i => band[i]!))
+    for (const filter of [{ skills: ['BAND'] }, { skills: ['band', 'x'], policy: ['no-network'] }]) {
+      let got: string[][] = []
+      expect(plansOf(index, () => { got = search(index, filter) })).toEqual({ 'skill-index': QUERIES })
+      for (const g of got) expect(g).toHaveLength(10)
+      expect(recallAt(search(index, filter, true), got)).toBeGreaterThanOrEqual(0.95)
+    }
+    expect(recallAt(exact, search(index, { skills: ['band'] }, true))).toBe(1)
+    // Below the band an exact scan is cheaper; above it a post-filter of the main index finds enough.
+    expect(plansOf(index, () => search(index, { skills: ['tiny'] }))).toEqual({ scan: QUERIES })
+    expect(Object.keys(plansOf(index, () => search(index, { skills: ['broad'] })))).toContain('post-filter')
+  })
+
+  it('with no budget there are none, and the same queries post-filter the main index', () => {
+    const none = build({ skillIndexBudget: 0 })
+    expect(none.stats().groups[0]!.skillIndexes).toEqual([])
+    expect(plansOf(none, () => search(none, { skills: ['band'] }))['skill-index']).toBeUndefined()
+  })
+
+  it('the rule: inside the band, smallest skills first up to the budget; a kept one ranks at half its size', () => {
+    const options = { minAgents: 300, maxShare: 1 / 6, budget: 0.25, overhead: 0 } // at 3000 agents: 300..500 each, 750 in all
+    const sizes = new Map([['a', 320], ['b', 400], ['c', 480], ['too-broad', 900], ['too-rare', 100]])
+    expect(chooseSkills(sizes, 3000, new Set(), options)).toEqual(new Set(['a', 'b'])) // c would pass the budget
+    // Each sub-index's fixed memory counts against the budget too.
+    expect(chooseSkills(sizes, 3000, new Set(), { ...options, overhead: 100 })).toEqual(new Set(['a']))
+    // c already has one: it ranks as 240 and stays; a and b no longer fit beside it.
+    expect(chooseSkills(sizes, 3000, new Set(['c']), options)).toEqual(new Set(['c']))
+    // A kept skill survives a drift past a bound (up to 2 × maxShare, down to minAgents / 2)…
+    expect(chooseSkills(new Map([['d', 900], ['e', 160]]), 3000, new Set(['d', 'e']), { ...options, budget: 1 })).toEqual(new Set(['d', 'e']))
+    // …which a newcomer of that size does not get, and nothing survives the budget.
+    expect(chooseSkills(new Map([['d', 900], ['e', 160]]), 3000, new Set(), { ...options, budget: 1 })).toEqual(new Set())
+    expect(chooseSkills(new Map([['too-broad', 900]]), 3000, new Set(['too-broad']), options)).toEqual(new Set())
+    expect(chooseSkills(sizes, 3000, new Set(), { ...options, budget: 0 })).toEqual(new Set())
+  })
+
+  it('upserts, moves, skill changes, removals, replans and save/load keep every sub-index equal to its skill\'s agents', async () => {
+    const D = 16
+    const basis16 = latentBasis(D, 4, seeded(41))
+    const vectorOf = (seed: number): Float32Array => lowRank(1, basis16, seeded(seed))
+    const AGENTS = Array.from({ length: 30 }, (_, i) => `host/a${i}`)
+    const SKILLS = ['alpha', 'beta', 'gamma']
+    type Op =
+      | { t: 'upsert', agent: number, seed: number, skills: number, sameVector: boolean }
+      | { t: 'remove', agent: number }
+      | { t: 'plan' }
+      | { t: 'save-load' }
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ t: fc.constant('upsert' as const), agent: fc.nat(29), seed: fc.nat(1_000_000), skills: fc.nat(7), sameVector: fc.boolean() }) },
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('remove' as const), agent: fc.nat(29) }) },
+      { weight: 1, arbitrary: fc.constant({ t: 'plan' as const }) },
+      { weight: 1, arbitrary: fc.constant({ t: 'save-load' as const }) }
+    )
+    let checked = 0
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60, size: 'max' }), fc.nat(1_000_000), async (ops, querySeed) => {
+      // hnswlib frees an index's native memory (2.5 MiB at least) only in a finalizer, which runs
+      // once the event loop turns: let it, or hundreds of runs pile up gigabytes.
+      await new Promise(resolve => setImmediate(resolve))
+      // Every skill qualifies (the budget covers the fixed memory of three tiny sub-indexes), and no
+      // exact scan: each filtered search below goes through a sub-index.
+      let index = new CapabilityIndex({ dims: D, model: 'm', initialCapacity: 2, maxShardSize: 8, flatScanLimit: 0, skillIndexMinAgents: 1, skillIndexMaxShare: 1, skillIndexBudget: 1000 })
+      const ref = new Map<string, { vector: Float32Array, skills: string[] }>()
+      const q = vectorOf(querySeed)
+      for (const o of ops) {
+        if (o.t === 'upsert') {
+          const agent = AGENTS[o.agent]!
+          const vector = o.sameVector && ref.has(agent) ? ref.get(agent)!.vector : vectorOf(o.seed)
+          const skills = SKILLS.filter((_, b) => (o.skills & (1 << b)) !== 0)
+          index.upsert(record(agent, vector, { skills }))
+          ref.set(agent, { vector, skills })
+        } else if (o.t === 'remove') {
+          index.remove(AGENTS[o.agent]!)
+          ref.delete(AGENTS[o.agent]!)
+        } else if (o.t === 'plan') {
+          index.planSkillIndexes()
+        } else {
+          const path = join(dir, 'property')
+          index.save(path)
+          const stats = index.stats()
+          index = CapabilityIndex.load(path)
+          expect(index.stats()).toEqual(stats)
+        }
+        for (const sub of index.stats().groups[0]?.skillIndexes ?? []) {
+          const want = [...ref].filter(([, r]) => r.skills.includes(sub.skill))
+          expect(sub.live).toBe(want.length)
+          if (want.length === 0) continue
+          let hits: SearchHit[] = []
+          expect(plansOf(index, () => { hits = index.search({ vector: q, k: AGENTS.length, filter: { skills: [sub.skill] } }) })).toEqual({ 'skill-index': 1 })
+          expect(new Set(hits.map(h => h.agent))).toEqual(new Set(want.map(([agent]) => agent)))
+          for (const h of hits) expect(h.similarity).toBeCloseTo(dot(ref.get(h.agent)!.vector, q), 4) // never a stale vector
+          checked++
+        }
+      }
+    }), { numRuns: Number(process.env.SKILL_INDEX_RUNS ?? 100) })
+    expect(checked).toBeGreaterThan(500) // the sub-indexes were there to check, not skipped
+  })
+
+  it('save and load round-trip the sub-indexes; a version 1 index gets them built from its vectors', () => {
+    const path = join(dir, 'round-trip')
+    index.save(path)
+    expect(readdirSync(path).filter(f => /-skill-\d+\.hnsw$/.test(f))).toHaveLength(1)
+    const loaded = CapabilityIndex.load(path)
+    expect(loaded.stats()).toEqual(index.stats())
+    let got: string[][] = []
+    expect(plansOf(loaded, () => { got = search(loaded, { skills: ['band'] }) })).toEqual({ 'skill-index': QUERIES })
+    expect(got).toEqual(search(index, { skills: ['band'] })) // the same graph: the same answers
+
+    const metaPath = join(path, 'capability-index.json')
+    const text = readFileSync(metaPath, 'utf8')
+    const meta = JSON.parse(text) as { version: number, groups: Array<{ skillIndexes?: Array<{ file: string, members: number[] }> }> }
+    // A member that does not hold the skill (label 0 of shard 0 is agent-0, which has no "band").
+    expect(band[0]).toBe(false)
+    const damaged = structuredClone(meta)
+    damaged.groups[0]!.skillIndexes![0]!.members.splice(0, 3, 0, 0, 0)
+    writeFileSync(metaPath, JSON.stringify(damaged))
+    expect(() => CapabilityIndex.load(path)).toThrow(/skill index .* has an inconsistent member/)
+    // Version 1 had no sub-indexes: they are built on load.
+    const file = meta.groups[0]!.skillIndexes![0]!.file
+    delete meta.groups[0]!.skillIndexes
+    meta.version = 1
+    writeFileSync(metaPath, JSON.stringify(meta))
+    unlinkSync(join(path, file))
+    const upgraded = CapabilityIndex.load(path)
+    expect(upgraded.stats().groups[0]!.skillIndexes.map(s => ({ skill: s.skill, live: s.live }))).toEqual([{ skill: 'band', live: holders }])
+    expect(plansOf(upgraded, () => { got = search(upgraded, { skills: ['band'] }) })).toEqual({ 'skill-index': QUERIES })
+    expect(recallAt(search(upgraded, { skills: ['band'] }, true), got)).toBeGreaterThanOrEqual(0.95)
+    writeFileSync(metaPath, text)
+    expect(() => CapabilityIndex.load(path)).toThrow(new RegExp(`lists skill index ${file}, which is missing`))
+  })
+})
+
 // ---- save and load --------------------------------------------------------------------------------
 
 describe('capability index: save and load', () => {
@@ -451,8 +628,8 @@ describe('capability index: save and load', () => {
     expect(() => CapabilityIndex.load(join(dir, 'nope'))).toThrow(/the directory does not exist/)
     const meta = join(path, 'capability-index.json')
     const text = readFileSync(meta, 'utf8')
-    writeFileSync(meta, text.replace('"version":1', '"version":99'))
-    expect(() => CapabilityIndex.load(path)).toThrow(/format version 99; this peer reads version 1/)
+    writeFileSync(meta, text.replace(`"version":${INDEX_FORMAT_VERSION}`, '"version":99'))
+    expect(() => CapabilityIndex.load(path)).toThrow(/format version 99; this peer reads version 1 or 2/)
     writeFileSync(meta, text)
     const shard = readdirSync(path).find(f => f.endsWith('.hnsw'))!
     unlinkSync(join(path, shard))

@@ -11,10 +11,13 @@
  * any ANN index look either perfect or useless). Each record's first skill names its dominant
  * latent direction (`topic-<j>`, 2–40% of agents) and its second a coarser area (`area-<j mod 4>`,
  * ~25%), so a query's required skill matches the region it points at, as in routing; two more
- * skills are random. The index runs with its defaults (200k-slot shards: 1 at 100k, M 32, ef 150), so a
- * narrow skill may be answered by the exact scan of its agents rather than HNSW.
+ * skills are random. The index runs with its defaults (200k-slot shards: 1 at 100k, M 32, ef 150,
+ * skill sub-indexes within a budget of half a member per agent), so a narrow skill may be answered
+ * by its own sub-index or an exact scan of its agents rather than the main HNSW. The 40 random
+ * skills (~4.9% each) compete with the topics for that budget, as unrelated skills would.
  */
 import { CapabilityIndex, hnswlibBuild, type PlanName, type SearchFilter } from '../../capability-index/index.ts'
+import { SKILL_INDEX_FIXED_BYTES, skillIndexMemberBytes } from '../../capability-index/skill-index.ts'
 import { mulberry32 } from '../../protocols/random.ts'
 import { createPolicy } from '../../protocols/routing/index.ts'
 import type { Bench, BenchResult } from '../bench.ts'
@@ -125,9 +128,9 @@ export const routeBench: Bench = async ({ quick }) => {
   const queries = embeddingLike(queryCount, latents, rand)
 
   const built = performance.now()
-  // Tuning knobs: AGENTMESH_BENCH_M, _EF_CONSTRUCTION, _EF, _SHARD override the index defaults.
+  // Tuning knobs: AGENTMESH_BENCH_M, _EF_CONSTRUCTION, _EF, _SHARD, _SKILL_BUDGET override the index defaults.
   const knob = (name: string): number | undefined => process.env[`AGENTMESH_BENCH_${name}`] === undefined ? undefined : Number(process.env[`AGENTMESH_BENCH_${name}`])
-  const tuning = { M: knob('M'), efConstruction: knob('EF_CONSTRUCTION'), ef: knob('EF'), maxShardSize: knob('SHARD') }
+  const tuning = { M: knob('M'), efConstruction: knob('EF_CONSTRUCTION'), ef: knob('EF'), maxShardSize: knob('SHARD'), skillIndexBudget: knob('SKILL_BUDGET') }
   const index = new CapabilityIndex({ dims: DIMS, model: 'bench-384', ...Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined)) })
   for (let i = 0; i < n; i++) {
     index.upsert({
@@ -144,6 +147,10 @@ export const routeBench: Bench = async ({ quick }) => {
   const buildSeconds = (performance.now() - built) / 1000
   const shards = index.stats().groups[0]?.shards.length ?? 0
   console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 32}, efConstruction ${tuning.efConstruction ?? 100}, ef ${tuning.ef ?? 150}; hnswlib ${hnswlibBuild.native ? 'CPU-tuned' : 'portable'}: ${hnswlibBuild.why})`)
+  const subs = index.stats().groups[0]?.skillIndexes ?? []
+  const members = subs.reduce((sum, sub) => sum + sub.live, 0)
+  const mib = (members * skillIndexMemberBytes(DIMS) + subs.length * SKILL_INDEX_FIXED_BYTES) / 2 ** 20
+  console.error(`route: skill sub-indexes (in that build time): ${subs.length}, ${members} members (${(members / n).toFixed(2)} per agent), ~${mib.toFixed(0)} MiB; ${subs.map(sub => `${sub.skill} ${sub.live}`).join(', ')}`)
 
   const vectorOf = (i: number): Float32Array => queries.vectors.subarray(i * DIMS, (i + 1) * DIMS)
   // Subtasks needing a broad skill (their area, ~25% of agents) or a narrow one (their topic,
