@@ -21,7 +21,7 @@ import { TaskExecution, type TaskEffect } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
 import type { RuleName } from './metrics.ts'
-import type { SimTask } from './tasks.ts'
+import { correctValue, type SimTask } from './tasks.ts'
 import type { World } from './world.ts'
 
 /** Candidates taken from the index, as the node's router does (topK 10, cost weight 0.1). */
@@ -260,7 +260,7 @@ export class Requester {
     const type = world.agents[a]!.type
     const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
     const id = this.#nextRpc++
-    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: world.canaryTruth(type, x) } })
+    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
     world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: call.agent.slice(call.agent.indexOf('/') + 1), input: { x, k: type, d: 'easy' }, deadlineMs: 10_000 }))
   }
 

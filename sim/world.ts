@@ -95,8 +95,8 @@ export class World {
   readonly #DELIVER: number
   readonly #AGENT_DONE: number
   readonly #CONSENSUS_TIMER: number
-  readonly TASK_ARRIVE: number
-  readonly CALL: number
+  readonly #TASK_ARRIVE: number
+  readonly #CALL: number
 
   constructor (options: WorldOptions) {
     const s = options.scenario
@@ -115,8 +115,8 @@ export class World {
     this.#DELIVER = this.engine.kind((to, p) => this.#deliver(to, p as Delivery))
     this.#AGENT_DONE = this.engine.kind(job => this.#agentDone(job))
     this.#CONSENSUS_TIMER = this.engine.kind(node => this.#consensusTick(node))
-    this.TASK_ARRIVE = this.engine.kind(i => this.requesters.get(this.tasks[i]!.requester)!.arrive(this.tasks[i]!))
-    this.CALL = this.engine.kind((_, f) => (f as () => void)())
+    this.#TASK_ARRIVE = this.engine.kind(i => this.requesters.get(this.tasks[i]!.requester)!.arrive(this.tasks[i]!))
+    this.#CALL = this.engine.kind((_, f) => (f as () => void)())
 
     const nodes = s.nodes
     this.#epoch = new Uint32Array(nodes)
@@ -135,13 +135,12 @@ export class World {
     this.tasks = population.tasks
     scheduleFaults(this, s.faults, this.#rng.faults)
     this.#advertiseAll(population.adverts)
-    for (const t of this.tasks) this.engine.at(t.at, this.TASK_ARRIVE, t.index)
+    for (const t of this.tasks) this.engine.at(t.at, this.#TASK_ARRIVE, t.index)
   }
 
   signer (node: number): Signer { return this.ids.signers[node]! }
   nodeOf (peerId: string): number | undefined { return this.ids.indexOf.get(peerId) }
   table (node: number): CapabilityTable | undefined { return this.#tables.get(node) }
-  get options (): WorldOptions { return this.#options }
 
   /** Runs to the end: every task finished, or the virtual clock well past the stream. */
   run (): void {
@@ -424,12 +423,7 @@ export class World {
 
   /** Schedules `f` at virtual time `at` (ms). */
   later (at: number, f: () => void): void {
-    this.engine.at(at, this.CALL, 0, f)
-  }
-
-  /** The truth for a canary of `type`: a fixed input the requester knows the answer to. */
-  canaryTruth (type: string, x: number): number {
-    return correctValue(type, x)
+    this.engine.at(at, this.#CALL, 0, f)
   }
 }
 

@@ -113,7 +113,10 @@ export class ConsensusInstance {
   readonly #validity = new Map<string, string | undefined>()
   readonly #signatures = new Map<string, boolean>()
   /** Hashes of the messages handled, so repeated copies cost one hash each. */
-  readonly #seen = new Set<string>()
+  /** Hashes of messages handled → their round (−1 for answers), so a repeat costs one hash and still tells whose round lags. */
+  readonly #seen = new Map<string, number>()
+  /** When each member behind was last sent the messages of its round. */
+  readonly #helpedAt = new Map<string, number>()
   /** When the certificate was last handed to each member still at work. */
   readonly #sharedAt = new Map<string, number>()
 
@@ -174,7 +177,12 @@ export class ConsensusInstance {
     // dropped here, before any decoding or signature check. (Once decided, a repeat from a member
     // still at work is exactly what asks for the certificate, so it is not dropped then.)
     const hash = wireHash(wire)
-    if (this.#decided === undefined && this.#seen.has(hash)) return out
+    const seenRound = this.#decided === undefined ? this.#seen.get(hash) : undefined
+    if (seenRound !== undefined) {
+      // A member still resending a round this one has left is stuck there: help it out.
+      if (seenRound >= 0 && seenRound < this.#round) this.#helpBehind(from, seenRound, now, out)
+      return out
+    }
     let kind: unknown
     try {
       kind = (decodeCanonical(wire) as { t?: unknown } | null)?.t
@@ -194,7 +202,7 @@ export class ConsensusInstance {
     }
     try {
       if (kind === 'answer') {
-        this.#markSeen(hash)
+        this.#markSeen(hash, -1)
         this.#receiveAnswer(from, wire, out)
       } else if (kind === 'certificate') {
         this.#receiveCertificate(from, wire, out)
@@ -203,7 +211,8 @@ export class ConsensusInstance {
         // Rounds far ahead are not stored (memory) nor marked seen: resends bring them again
         // once this member gets closer. The round skip (line 55) needs only the next rounds.
         if (message.body.round > this.#round + FUTURE_ROUNDS) return out
-        this.#markSeen(hash)
+        this.#markSeen(hash, message.body.round)
+        if (message.body.round < this.#round) this.#helpBehind(from, message.body.round, now, out)
         if (message.kind === 'proposal') this.#receiveProposal(from, message as SignedProposal, out)
         else this.#receiveVote(from, message as SignedVote, out)
       } else {
@@ -282,9 +291,26 @@ export class ConsensusInstance {
     out.push({ type: 'event', event: { type: 'committed', certificate } })
   }
 
-  #markSeen (hash: string): void {
+  #markSeen (hash: string, round: number): void {
     if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
-    this.#seen.add(hash)
+    this.#seen.set(hash, round)
+  }
+
+  /**
+   * `from` is still in `round`, which this member has left: send it the proposal and votes of
+   * that round held here (each signed by its author), at most once per resend interval. Resends
+   * only carry a member's current round, so without this a member whose round-r precommits were
+   * lost before the network settled would wait for them for ever (found by the property test).
+   */
+  #helpBehind (from: string, round: number, now: number, out: Out): void {
+    if (!this.#power.has(from) || from === this.#signer.peerId) return
+    if (now - (this.#helpedAt.get(from) ?? -Infinity) < this.#timeouts.resendMs) return
+    this.#helpedAt.set(from, now)
+    const proposal = this.#proposals.get(round)
+    if (proposal !== undefined) out.push({ type: 'send', to: from, data: proposal.message.wire })
+    for (const type of ['prevote', 'precommit'] as const) {
+      for (const votes of this.#votes.get(`${round}:${type}`)?.values() ?? []) for (const vote of votes) out.push({ type: 'send', to: from, data: vote.wire })
+    }
   }
 
   #receiveProposal (from: string, message: SignedProposal, out: Out): void {
