@@ -23,7 +23,7 @@ export interface CanaryCase {
 export interface CanaryConfig {
   /** Share of dispatches followed by a canary, 0..1. */
   rate: number
-  /** Canaries an agent gets before it is checked only at `rate` (default 2; see protocols/consensus/canary.ts). */
+  /** Canaries an agent gets before it is checked only at `rate` (default 2, 0 when rate is 0; see protocols/consensus/canary.ts). */
   newcomerChecks?: number
   cases: CanaryCase[]
 }
@@ -37,6 +37,8 @@ export class Canaries {
   readonly #execute: (agent: string, input: unknown, deadlineMs: number) => Promise<RunResult>
   readonly #random: () => number
   readonly #onResult: ((r: CanaryResult) => void) | undefined
+  /** Agents with a canary under way: one at a time each. */
+  readonly #inFlight = new Set<string>()
 
   constructor (init: {
     config: CanaryConfig
@@ -57,12 +59,18 @@ export class Canaries {
 
   /** After a dispatch to `agent`: maybe send it a canary. Resolves when it is judged (or skipped). */
   async afterDispatch (agent: string): Promise<CanaryResult | undefined> {
-    if (!wantsCanary(this.#config, this.#book, agent, this.#random)) return undefined
+    if (!wantsCanary(this.#config, this.#book, agent, this.#random, this.#inFlight.has(agent) ? 1 : 0)) return undefined
     const skills = new Set((this.#skillsOf(agent) ?? []).map(s => s.toLowerCase()))
     const cases = this.#config.cases.filter(c => c.skills.every(s => skills.has(s.toLowerCase())))
     if (cases.length === 0) return undefined
     const c = cases[Math.floor(this.#random() * cases.length)]!
-    const result = await this.#execute(agent, c.input, 10_000)
+    this.#inFlight.add(agent)
+    let result: RunResult
+    try {
+      result = await this.#execute(agent, c.input, 10_000)
+    } finally {
+      this.#inFlight.delete(agent)
+    }
     // Not answering is not lying: only an answer is judged (timeouts already cost the agent in routing).
     if (!result.ok) return undefined
     const correct = canaryPassed(c.answer, result.output, c.rule)

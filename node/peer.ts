@@ -186,7 +186,7 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     embedder,
     policy,
     table: capability,
-    beacon: async (agentIds, ms) => await libp2p.services.rpc.beacon(agentIds, ms),
+    beacon: async (agentIds, ms, onLate) => await libp2p.services.rpc.beacon(agentIds, ms, onLate),
     reputation: agent => consensus.book.reputation(agent),
     onLearned: () => { policyFile.save() }
   })

@@ -22,7 +22,7 @@ export interface MeshRouterInit {
   index: CapabilityIndex
   embedder: Embedder
   policy: SelectionPolicy
-  beacon: (agents: string[], deadlineMs: number) => Promise<BeaconResult>
+  beacon: (agents: string[], deadlineMs: number, onLate?: (host: string, rttMs: number) => void) => Promise<BeaconResult>
   /** The verified VCVs: skills-only requests and costs come from here. */
   table: { agents: () => SignedVcv[] }
   /** Candidates taken from the index (default 10) and beaconed (default 3). */
@@ -66,8 +66,8 @@ export class MeshRouter implements Router {
     const hits = await this.#screen(request, new Set(exclude), this.#init.topK ?? 10)
     const screened = this.#core.shortlist(hits, this.#init.random ?? Math.random)
     const agents = screened.map(h => h.agent)
-    const live: BeaconResult = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(agents, this.#core.beaconDeadline(agents))
-    return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now(), live.rtts)
+    const live: BeaconResult = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(agents, this.#core.beaconDeadline(agents), (host, ms) => { this.#core.observeRtt(host, ms) })
+    return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now(), live.rtts, this.#core.taskType(hits))
   }
 
   /** The bandit learns from the dispatch it chose; fallbacks further down the list were not its choice. */

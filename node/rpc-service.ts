@@ -35,6 +35,9 @@ export interface RpcServiceComponents {
   logger: ComponentLogger
 }
 
+/** How long a finished beacon round still takes late replies (their round trips tune later deadlines). */
+const LATE_REPLIES_MS = 5000
+
 export interface BeaconResult {
   states: Map<string, LiveState>
   skipped: string[]
@@ -43,8 +46,11 @@ export interface BeaconResult {
 }
 
 export interface RpcService {
-  /** Live state of agents (full ids), from their hosts; hosts silent past `deadlineMs` are skipped. */
-  beacon (agents: string[], deadlineMs: number): Promise<BeaconResult>
+  /**
+   * Live state of agents (full ids), from their hosts; hosts silent past `deadlineMs` are
+   * skipped. A skipped host's reply that comes within a few seconds more goes to `onLate`.
+   */
+  beacon (agents: string[], deadlineMs: number, onLate?: (host: string, rttMs: number) => void): Promise<BeaconResult>
   /**
    * Runs one call of an agent (full id) on its host. Never throws: failures carry their kind.
    * With `sign`, a successful result carries the answer signed by the agent's host.
@@ -105,16 +111,20 @@ class DefaultRpcService implements RpcService, Startable {
     await Promise.all(streams.map(async s => { if (s.status === 'fulfilled') await s.value.lp.unwrap().close().catch(() => {}) }))
   }
 
-  async beacon (agents: string[], deadlineMs: number): Promise<BeaconResult> {
+  async beacon (agents: string[], deadlineMs: number, onLate?: (host: string, rttMs: number) => void): Promise<BeaconResult> {
     const round = new BeaconRound(this.#nextId++, agents, deadlineMs)
     return await new Promise(resolve => {
       let timer: NodeJS.Timeout | undefined
+      const forget = (): void => { for (const agent of agents) this.#pending.delete(`${splitAgentId(agent)?.host} ${round.id}`) }
       const run = (effects: BeaconEffect[]): void => {
         for (const e of effects) {
           if (e.type === 'timer') timer = setTimeout(() => run(round.tick()), Math.max(0, e.at - Date.now()))
+          if (e.type === 'late') onLate?.(e.host, e.rttMs)
           if (e.type === 'done') {
             clearTimeout(timer)
-            for (const agent of agents) this.#pending.delete(`${splitAgentId(agent)?.host} ${round.id}`)
+            // A late reply still measures its host's round trip: listen a while longer.
+            if (onLate === undefined || e.skipped.length === 0) forget()
+            else setTimeout(forget, LATE_REPLIES_MS).unref()
             resolve({ states: e.states, skipped: e.skipped, rtts: e.rtts })
           }
           if (e.type === 'send') {

@@ -91,8 +91,12 @@ export function serviceTime (agent: AgentModel, difficulty: Difficulty, rng: Rng
   return agent.latencyMs * (1 + 0.5 * load) * SLOWER[difficulty] * Math.exp(0.25 * gaussian(rng) - 0.03125)
 }
 
-/** What a beacon reply says about the agent (a sybil lies: idle and fast). */
+/**
+ * What a beacon reply says about the agent. Its host does not know an agent has stopped working
+ * (node/agent-host.ts reports every agent available), so a shocked agent looks available; a
+ * sybil lies: idle and fast.
+ */
 export function liveState (agent: AgentModel): { agent: string, load: number, queue: number, latencyMs: number, available: boolean } {
   if (agent.behaviour === 'sybil') return { agent: agent.name, load: 0, queue: 0, latencyMs: 5, available: true }
-  return { agent: agent.name, load: agent.running / agent.capacity, queue: agent.queue.length, latencyMs: agent.latencyMs * (1 + 0.5 * agent.running / agent.capacity), available: agent.available }
+  return { agent: agent.name, load: agent.running / agent.capacity, queue: agent.queue.length, latencyMs: agent.latencyMs * (1 + 0.5 * agent.running / agent.capacity), available: true }
 }

@@ -4,11 +4,12 @@
  * service and canaries — with the same population (agents, their models and misbehaviour) and
  * the same task stream as the simulation. Both runs are then compared metric by metric.
  *
- * Time is compressed in the real run (`timeScale`: agent service times and deadlines scaled
- * down, tasks submitted at their arrival times scaled down), and links are loopback, so
- * latencies are not compared. Rates are: for each, the tolerance is three standard errors of the
- * difference of two proportions over the task count, the spread two honest runs of the same
- * scenario would show.
+ * Time is compressed in the real run (`timeScale`: agent service times, task and attempt
+ * deadlines and arrival times scaled down; the node's own timers — beacon deadlines, consensus
+ * timeouts and resends, canary deadlines — are not, so they are relatively slower there), and
+ * links are loopback (the simulated side runs lossless links to match), so latencies are not
+ * compared. Rates are: for each, the tolerance is three standard errors of the difference of two
+ * proportions over the task count, the spread two honest runs of the same scenario would show.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -153,8 +154,8 @@ export async function runReal (s: Scenario, policy: PolicyName, timeScale = 0.05
     }))
     return { summary: summarise(reports, peers), wallMs: performance.now() - started }
   } finally {
-    await Promise.all(peers.map(async p => { await p.stop() }))
-    await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
+    await Promise.allSettled(peers.map(async p => { await p.stop() }))
+    await Promise.allSettled(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
   }
 }
 
@@ -235,7 +236,8 @@ function summarise (reports: Array<{ task: SimTask, report: TaskReport }>, peers
 
 /** The simulated and the real run of one scenario, side by side, with tolerances. */
 export async function crossCheck (s: Scenario, policy: PolicyName = s.policies[0]!, timeScale = 0.05): Promise<CrossCheck> {
-  const simulated = runOnce(s, policy).summary
+  // Loopback loses nothing: the simulated side runs lossless links too.
+  const simulated = runOnce({ ...s, network: { ...s.network, loss: 0 } }, policy).summary
   const real = await runReal(s, policy, timeScale)
   const n = s.tasks.count
   const rows: Table['rows'] = []

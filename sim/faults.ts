@@ -33,7 +33,7 @@ export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng
       }
       case 'partition':
         world.later(f.at * 1000, () => world.net.partition(f.groups, rng))
-        world.later(f.healAt * 1000, () => world.net.heal())
+        world.later(f.healAt * 1000, () => world.heal())
         break
       case 'shock': {
         const ofType = world.agents.filter(a => a.type === f.type && a.behaviour !== 'sybil')

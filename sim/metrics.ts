@@ -40,7 +40,7 @@ export class Metrics {
   sybilDispatches = 0
   canaries = 0
   /** Safety violations count instances where Byzantine power < 1/3; those at or over it are counted apart. */
-  readonly consensus = { instances: 0, committed: 0, escalatedByCommittee: 0, timeouts: 0, safetyViolations: 0, overThreshold: 0, violationsOverThreshold: 0, certificatesAccepted: 0 }
+  readonly consensus = { instances: 0, committed: 0, committedUnderThreshold: 0, refused: 0, escalatedByCommittee: 0, timeouts: 0, safetyViolations: 0, overThreshold: 0, violationsOverThreshold: 0, certificatesAccepted: 0 }
   readonly rules: Record<RuleName, RuleTally> = { mesh: tally(), majority: tally(), 'mean-confidence': tally() }
   /** Virtual time when every requester had verified every honest agent's VCV (ms; -1 if never). */
   convergedAt = -1

@@ -35,6 +35,7 @@ const CONSENSUS_TIMEOUT_MS = 20_000
 const NEIGHBOURS = 24
 /** Spot-checks, as a node configures them: 5% of dispatches, and every newcomer twice. */
 const CANARIES = { rate: 0.05, newcomerChecks: 2 }
+const CANARY_DEADLINE_MS = 10_000
 
 interface Running {
   task: SimTask
@@ -64,12 +65,13 @@ export class Requester {
   readonly #rng: Rng
   readonly #neighbours: number[]
   readonly #running = new Map<number, Running>()
-  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[] }>()
+  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string }>()
   readonly #calls = new Map<number, Call>()
   readonly #instances = new Map<string, number>() // instance → task index
   #nextRpc = 1
   #nextRound = 1
   #nextCanary = 1
+  readonly #canariesInFlight = new Set<string>()
   /** VCVs this requester's table accepted. */
   verified = 0
 
@@ -163,7 +165,7 @@ export class Requester {
     const screened = this.core.shortlist(hits, this.#rng)
     const agents = screened.map(h => h.agent)
     const round = new BeaconRound(this.#nextRound++, agents, this.core.beaconDeadline(agents))
-    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened })
+    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits) })
     this.#beacon(round.id, round.start(now))
   }
 
@@ -180,16 +182,16 @@ export class Requester {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
         this.#world.later(this.#now + LATE_REPLIES_MS, () => this.#rounds.delete(id))
-        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts)
+        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType)
       }
     }
   }
 
-  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>): void {
+  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string): void {
     const run = this.#running.get(taskIndex)
     if (run === undefined) return
     const now = this.#now
-    const decision = this.core.decide(screened, states, skipped, this.#rng, now, rtts)
+    const decision = this.core.decide(screened, states, skipped, this.#rng, now, rtts, taskType)
     const chosen = decision.candidates[0]?.agent
     if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent))
     this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
@@ -251,7 +253,7 @@ export class Requester {
 
   #maybeCanary (call: Call): void {
     const book = this.#world.consensusPeer(this.node).book
-    if (!wantsCanary(CANARIES, book, call.agent, this.#rng)) return
+    if (!wantsCanary(CANARIES, book, call.agent, this.#rng, this.#canariesInFlight.has(call.agent) ? 1 : 0)) return
     const world = this.#world
     const a = world.agentByName.get(call.agent)
     const host = world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
@@ -260,11 +262,15 @@ export class Requester {
     const type = world.agents[a]!.type
     const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
     const id = this.#nextRpc++
+    this.#canariesInFlight.add(call.agent)
+    // A canary that never answers stops counting as in flight at its deadline.
+    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) this.#canariesInFlight.delete(call.agent) })
     this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
-    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: call.agent.slice(call.agent.indexOf('/') + 1), input: { x, k: type, d: 'easy' }, deadlineMs: 10_000 }))
+    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: call.agent.slice(call.agent.indexOf('/') + 1), input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
   }
 
   #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
+    this.#canariesInFlight.delete(call.agent)
     // Not answering is not lying: only an answer is judged (as node/canaries.ts).
     if (!m.ok) return
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
@@ -291,13 +297,23 @@ export class Requester {
     const sign = run.signed.get(subtask)!
     let statement
     try {
-      const candidates = this.#neighbours.map(n => world.signer(n).peerId)
+      // Peers the requester can reach now, as a node draws from its live connections.
+      const candidates = this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId)
       statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: sign.subtask, inputHash: sign.inputHash, executors: attempts.map(a => a.agent), candidates, size: spec.trust!.committee, rule }, peer.book), world.signer(this.node))
     } catch (err) {
       this.#run(run, run.execution.disagreed(subtask, `no committee: ${(err as Error).message}`, now))
       return
     }
-    const { instance, effects } = peer.start(statement.wire, wires, now)
+    let started: ReturnType<typeof peer.start>
+    try {
+      started = peer.start(statement.wire, wires, now)
+    } catch (err) {
+      // A full instance table, as node/task-runner.ts turns a failed agreement into an escalation.
+      world.metrics.consensus.refused++
+      this.#run(run, run.execution.disagreed(subtask, `consensus failed: ${(err as Error).message}`, now))
+      return
+    }
+    const { instance, effects } = started
     world.metrics.consensus.instances++
     const members = statement.body.members
     const byzantine = members.filter(m => world.byzantine.has(world.nodeOf(m.id) ?? -1)).reduce((s, m) => s + m.power, 0)
@@ -327,6 +343,7 @@ export class Requester {
     run.agreeing.delete(instance)
     const now = this.#now
     this.#world.metrics.consensus.committed++
+    if (!this.#world.overThreshold.has(instance)) this.#world.metrics.consensus.committedUnderThreshold++
     for (const agent of summary.agreed) this.core.agreement(agent, true, now)
     for (const agent of summary.disagreed) this.core.agreement(agent, false, now)
     const detail = { certificate: instance, power: `${summary.power}/${summary.total}`, agreed: summary.agreed.length, disagreed: summary.disagreed.length }

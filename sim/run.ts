@@ -95,8 +95,8 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
   const latencies = done.map(t => t.finishedAt - t.arrivedAt).sort((a, b) => a - b)
   const totalMessages = CHANNELS.reduce((s, c) => s + m.messages[c], 0)
   const totalBytes = CHANNELS.reduce((s, c) => s + m.bytes[c], 0)
-  const shock = scenario.faults.find(f => f.kind === 'shock' || f.kind === 'crash' || f.kind === 'partition')
-  const rec = shock === undefined ? undefined : recovery(m.tasks, (shock as { at: number }).at * 1000)
+  const shock = firstShock(scenario)
+  const rec = shock === undefined ? undefined : recovery(m.tasks, shock.at * 1000)
   const ruleAccuracy: Record<string, number> = {}
   for (const r of RULES) {
     const t = m.rules[r]
@@ -126,7 +126,7 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     consensusInstances: m.consensus.instances,
     consensusCommitted: m.consensus.committed,
     consensusTimeouts: m.consensus.timeouts,
-    consensusLiveness: m.consensus.instances - m.consensus.overThreshold === 0 ? NaN : Math.min(1, m.consensus.committed / (m.consensus.instances - m.consensus.overThreshold)),
+    consensusLiveness: m.consensus.instances - m.consensus.overThreshold === 0 ? NaN : m.consensus.committedUnderThreshold / (m.consensus.instances - m.consensus.overThreshold),
     committeeEscalations: m.consensus.escalatedByCommittee,
     safetyViolations: m.consensus.safetyViolations,
     instancesOverThreshold: m.consensus.overThreshold,
@@ -224,7 +224,7 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
       return { name: label(r), points: thin(xs.map((x, i) => [x, (i + 1) / xs.length] as [number, number]), 400) }
     })
   })
-  const shock = scenario.faults.find(f => f.kind === 'shock' || f.kind === 'crash' || f.kind === 'partition') as { at: number, kind: string } | undefined
+  const shock = firstShock(scenario)
   plots.push({
     id: 'recovery',
     title: 'Rolling task success: done and correct (window of 50 tasks, by arrival)',
@@ -255,6 +255,13 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   }
 }
 
+/** The earliest shock, crash or partition: recovery is measured from it. */
+function firstShock (scenario: Scenario): { at: number, kind: string } | undefined {
+  return scenario.faults
+    .flatMap(f => f.kind === 'shock' || f.kind === 'crash' || f.kind === 'partition' ? [{ at: f.at, kind: f.kind }] : [])
+    .sort((a, b) => a.at - b.at)[0]
+}
+
 function rolling (tasks: readonly TaskRecord[], w: number): Array<[number, number]> {
   const out: Array<[number, number]> = []
   let s = 0
@@ -282,8 +289,9 @@ function notes (scenario: Scenario): string[] {
     'Network: per-link base latency from the topology with lognormal jitter, serialisation by size and bandwidth, independent loss, down nodes and partitions. Not modelled: congestion, connection set-up, TCP retransmission (a lost direct message is lost; the protocols time out).',
     'Gossip: VCVs and certificates reach every requester along a path of ~log(N)/log(D−1) relay hops with per-hop link delay; a hop lost to link loss is repaired at the next heartbeat. Duplicate copies and peer scoring are not modelled.',
     `Signatures: ${scenario.crypto === 'fast' ? 'a keyed-SHA-256 stand-in with a per-host secret (same sizes, nobody signs as another host)' : 'real Ed25519'}.`,
-    'Regret: per routing decision, the highest expected reward among live agents minus the chosen agent\'s, where expected reward is the router\'s own reward (success, latency and cost penalties, default weights) under the agents\' true success probability for the subtask\'s type and difficulty.',
+    'Regret: per routing decision, the highest expected reward among live agents minus the chosen agent\'s, where expected reward is the router\'s own reward (success, latency and cost penalties, default weights) under the agents\' true probability of a correct answer for the subtask\'s type and difficulty. The router itself learns from whether a call answered (and, for trusted subtasks, agreed): an agent that answers wrongly but promptly looks good to it until consensus or canaries say otherwise, so wrong-answer faults add regret it cannot learn away on untrusted subtasks. A decision with no candidate at all adds none.',
     'Aggregation rules are compared on the same signed answers at the moment the requester sends them to the committee: the mesh rule (reputation × calibrated, capped confidence, ahead by a margin), plain majority, and CP-WBFT\'s mean-confidence rule.',
-    'Requesters do not crash or churn: they are the clients being measured. Committee members, hosts and relays do.'
+    'Requesters do not crash or churn: they are the clients being measured. Committee members, hosts and relays do. A crash closes the node\'s connections (requesters with a call there hear it one link delay later); a recovered node keeps its consensus state, where a restarted real peer would refuse to vote again in instances it had joined.',
+    'Safety violations count member commits that differ from the first commit of their instance, in instances where Byzantine members held less than 1/3 of the power (those at or over it are counted apart: no protocol promises safety there).'
   ]
 }

@@ -70,7 +70,10 @@ export interface Scenario {
   }
   policies: PolicyName[]
   faults: Fault[]
-  /** Re-run the scenario for each value, setting the `wrong-answers`/`collude` fraction (byzantine-sweep). */
+  /**
+   * Re-run the scenario for each value with the first policy, setting the fraction of every
+   * `wrong-answers` and `collude` fault to it (a `collude` fault is added if there is none).
+   */
   sweep?: { faulty: number[] }
 }
 
@@ -142,7 +145,9 @@ class Fields {
   }
 
   sub (key: string): Fields {
-    return new Fields(this.#get(key) ?? {}, this.at(key))
+    const v = this.#get(key)
+    if (v === null) throw new ScenarioError(`${this.at(key)} must be a map (leave it out for the defaults)`)
+    return new Fields(v ?? {}, this.at(key))
   }
 
   has (key: string): boolean { return this.#obj[key] !== undefined }
@@ -184,10 +189,10 @@ function parseFault (value: unknown, path: string, types: readonly string[]): Fa
       fault = { kind, at, fraction: f.num('fraction', undefined, { min: 0, max: 1 }), ...(recoverAt !== undefined ? { recoverAt } : {}) }
       break
     }
-    case 'churn': fault = { kind, perMinute: f.num('perMinute', undefined, { min: 0 }), downS: f.range('downS', [10, 60], { min: 0 }) }; break
+    case 'churn': fault = { kind, perMinute: f.num('perMinute', undefined, { min: 0, max: 100_000 }), downS: f.range('downS', [10, 60], { min: 0 }) }; break
     case 'partition': {
       const at = f.num('at', undefined, { min: 0 })
-      fault = { kind, at, healAt: f.num('healAt', undefined, { min: at }), groups: f.num('groups', 2, { min: 2, int: true }) }
+      fault = { kind, at, healAt: f.num('healAt', undefined, { min: at }), groups: f.num('groups', 2, { min: 2, max: 1000, int: true }) }
       break
     }
     case 'shock': fault = {
@@ -237,10 +242,15 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
       rf.done()
       return region
     })
-    if (regions.length === 0) throw new ScenarioError('topology.regions must list at least one region')
+    if (regions.length === 0 || regions.length > 255) throw new ScenarioError('topology.regions must list 1 to 255 regions')
+    if (!regions.some(r => r.share > 0)) throw new ScenarioError('topology.regions: at least one region needs a share above 0')
     const matrix = t.list('latencyMs')
-    if (matrix === undefined || matrix.length !== regions.length || !matrix.every(row => Array.isArray(row) && row.length === regions.length && row.every(x => typeof x === 'number' && x >= 0))) {
-      throw new ScenarioError(`topology.latencyMs must be a ${regions.length}×${regions.length} matrix of milliseconds >= 0 (one row per region)`)
+    if (matrix === undefined || matrix.length !== regions.length || !matrix.every(row => Array.isArray(row) && row.length === regions.length && row.every(x => typeof x === 'number' && Number.isFinite(x) && x >= 0))) {
+      throw new ScenarioError(`topology.latencyMs must be a ${regions.length}×${regions.length} matrix of finite milliseconds >= 0 (one row per region)`)
+    }
+    const m = matrix as number[][]
+    for (let i = 0; i < m.length; i++) {
+      for (let j = 0; j < i; j++) if (m[i]![j] !== m[j]![i]) throw new ScenarioError(`topology.latencyMs must be symmetric: row ${i + 1} column ${j + 1} is ${m[i]![j]}, row ${j + 1} column ${i + 1} is ${m[j]![i]}`)
     }
     topology = { kind, regions, latencyMs: matrix as number[][], jitter: t.num('jitter', 0.1, { min: 0, max: 2 }) }
   }
@@ -285,7 +295,7 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
     deadlineMs: k.num('deadlineMs', 10_000, { min: 100 })
   }
   k.done()
-  if (tasks.requesters > nodes) throw new ScenarioError(`tasks.requesters (${tasks.requesters}) cannot exceed nodes (${nodes})`)
+  if (tasks.requesters >= nodes) throw new ScenarioError(`tasks.requesters (${tasks.requesters}) must leave some of the ${nodes} nodes to host agents: use fewer requesters or more nodes`)
   if (Math.round(nodes * agents.hostShare) < 1) throw new ScenarioError(`agents.hostShare × nodes must leave at least one host (${agents.hostShare} × ${nodes})`)
 
   const policies = (f.list('policies') ?? ['linucb', 'random', 'round-robin', 'greedy-similarity', 'symphony']).map((p, i) => {

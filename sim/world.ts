@@ -41,11 +41,15 @@ interface Job {
   rpcId: number
   input: unknown
   sign?: { subtask: string, inputHash: string }
-  /** The run's end for this job: never answers when the host died meanwhile. */
+  /** The host's epoch when it accepted the call: a crash since means it never answers. */
   epoch: number
+  /** When the requester gives up on it; the host stops it then too. */
+  deadline: number
+  running: boolean
 }
 
-interface Delivery { from: number, channel: Channel, data: Uint8Array }
+/** `local`: made up by the receiver's own transport (a connection it saw close), so the sender's state does not matter. */
+interface Delivery { from: number, channel: Channel, data: Uint8Array, local?: boolean }
 
 export interface WorldOptions {
   scenario: Scenario
@@ -86,6 +90,8 @@ export class World {
   readonly #options: WorldOptions
   /** Message faults at the protocol boundary, active in their windows. */
   readonly #boundary: Array<Extract<Fault, { kind: 'drop' | 'duplicate' | 'delay' }>>
+  /** Gossip that reached a partition's border, delivered when it heals. */
+  readonly #heldGossip: Array<{ from: number, to: number, channel: Channel, data: Uint8Array }> = []
   #nextJob = 1
   /** Requesters that hold every advertised VCV. */
   #converged = 0
@@ -216,7 +222,12 @@ export class World {
 
   #deliver (to: number, m: Delivery): void {
     // A node that went down while the message was in flight never gets it.
-    if (this.net.up[to] !== 1 || (m.channel !== 'vcv-gossip' && m.channel !== 'certificate-gossip' && !this.net.reachable(m.from, to))) { this.metrics.dropped++; return }
+    const gossip = m.channel === 'vcv-gossip' || m.channel === 'certificate-gossip'
+    if (this.net.up[to] !== 1 || (!gossip && m.local !== true && !this.net.reachable(m.from, to))) { this.metrics.dropped++; return }
+    if (gossip && this.net.partitioned && this.net.group[m.from] !== this.net.group[to]) {
+      this.#heldGossip.push({ from: m.from, to, channel: m.channel, data: m.data })
+      return
+    }
     const now = this.engine.now
     switch (m.channel) {
       case 'vcv-gossip': {
@@ -274,37 +285,59 @@ export class World {
       this.send(host, from, 'rpc', encodeRpc({ t: 'result', id: m.id, ok: false, kind: 'unavailable', error: `no agent ${m.agent} here` }))
       return
     }
-    const job: Job = { id: this.#nextJob++, agent: agent.index, requester: from, rpcId: m.id, input: m.input, epoch: this.#epoch[host]!, ...(m.sign !== undefined ? { sign: m.sign } : {}) }
+    const job: Job = { id: this.#nextJob++, agent: agent.index, requester: from, rpcId: m.id, input: m.input, epoch: this.#epoch[host]!, deadline: this.engine.now + m.deadlineMs, running: false, ...(m.sign !== undefined ? { sign: m.sign } : {}) }
     this.#jobs.set(job.id, job)
     if (agent.running < agent.capacity) this.#startJob(agent, job)
     else agent.queue.push(job.id)
   }
 
+  /** As node/agent-host.ts: a call runs until it is done or its deadline, whichever comes first. */
   #startJob (agent: AgentModel, job: Job): void {
     agent.running++
-    this.engine.at(this.engine.now + serviceTime(agent, difficultyOf(job.input), this.#rng.agents), this.#AGENT_DONE, job.id)
+    job.running = true
+    const done = this.engine.now + serviceTime(agent, difficultyOf(job.input), this.#rng.agents)
+    this.engine.at(Math.min(done, job.deadline), this.#AGENT_DONE, job.id)
   }
 
+  /** The next queued call that has not passed its deadline (those that have are answered as timed out). */
+  #startNext (agent: AgentModel): void {
+    for (let id = agent.queue.shift(); id !== undefined; id = agent.queue.shift()) {
+      const job = this.#jobs.get(id)!
+      if (job.deadline > this.engine.now) return this.#startJob(agent, job)
+      this.#jobs.delete(id)
+      this.send(agent.host, job.requester, 'rpc', encodeRpc({ t: 'result', id: job.rpcId, ok: false, kind: 'timeout', error: 'deadline passed while queued' }))
+    }
+  }
+
+  /** A cancelled call leaves the queue, or stops running and frees its slot (node/agent-host.ts aborts it). */
   #cancel (host: number, from: number, rpcId: number): void {
     for (const [id, job] of this.#jobs) {
       if (job.requester !== from || job.rpcId !== rpcId || this.agents[job.agent]!.host !== host) continue
       const agent = this.agents[job.agent]!
-      const queued = agent.queue.indexOf(id)
-      if (queued >= 0) { agent.queue.splice(queued, 1); this.#jobs.delete(id) }
+      this.#jobs.delete(id)
+      if (job.running) {
+        agent.running--
+        this.#startNext(agent)
+      } else {
+        agent.queue.splice(agent.queue.indexOf(id), 1)
+      }
       return
     }
   }
 
   #agentDone (jobId: number): void {
     const job = this.#jobs.get(jobId)
-    if (job === undefined) return
+    if (job === undefined) return // cancelled
     this.#jobs.delete(jobId)
     const agent = this.agents[job.agent]!
     const host = agent.host
     if (job.epoch !== this.#epoch[host]) return // the host crashed while this ran
     agent.running--
-    const next = agent.queue.shift()
-    if (next !== undefined) this.#startJob(agent, this.#jobs.get(next)!)
+    this.#startNext(agent)
+    if (this.engine.now >= job.deadline) {
+      this.send(host, job.requester, 'rpc', encodeRpc({ t: 'result', id: job.rpcId, ok: false, kind: 'timeout', error: 'deadline passed' }))
+      return
+    }
     const type = kindOf(job.input) ?? agent.type
     const x = inputValue(job.input)
     const truth = x === undefined ? -1 : correctValue(type, x)
@@ -324,21 +357,44 @@ export class World {
     this.send(host, job.requester, 'rpc', encodeRpc(reply))
   }
 
-  /** A crash: running and queued calls on this host vanish. */
+  /**
+   * A crash: the process dies, its calls vanish, and its connections close. A requester with a
+   * call there hears "connection lost" one link delay later (as node/rpc-service.ts reports a
+   * closed connection), and its attempt fails over at once instead of at its deadline.
+   */
   crash (node: number): void {
     if (this.requesters.has(node)) return
     this.net.up[node] = 0
     this.#epoch[node]!++
+    for (const [id, job] of this.#jobs) {
+      if (this.agents[job.agent]!.host !== node) continue
+      this.#jobs.delete(id)
+      const lost = encodeRpc({ t: 'result', id: job.rpcId, ok: false, kind: 'unavailable', error: `connection to ${this.signer(node).peerId} lost` })
+      this.engine.at(this.engine.now + this.net.baseLatency(node, job.requester), this.#DELIVER, job.requester, { from: node, channel: 'rpc', data: lost, local: true } satisfies Delivery)
+    }
     for (const agent of this.agents) {
       if (agent.host !== node) continue
-      for (const id of agent.queue) this.#jobs.delete(id)
       agent.queue = []
       agent.running = 0
     }
   }
 
+  /** Back up: its consensus timers run again (a real restart would also refuse instances it joined before: not modelled). */
   recover (node: number): void {
     this.net.up[node] = 1
+    if (this.#consensus.has(node)) {
+      this.#consensusWake.set(node, this.engine.now)
+      this.engine.at(this.engine.now, this.#CONSENSUS_TIMER, node)
+    }
+  }
+
+  /** A partition heals: gossip held at its border crosses now (anti-entropy after reconnection). */
+  heal (): void {
+    this.net.heal()
+    for (const m of this.#heldGossip.splice(0)) {
+      const d = this.gossip.delay(m.from, m.to, m.data.byteLength, this.#rng.gossip)
+      this.engine.at(this.engine.now + d, this.#DELIVER, m.to, { from: m.from, channel: m.channel, data: m.data } satisfies Delivery)
+    }
   }
 
   // ---- consensus -------------------------------------------------------------------------

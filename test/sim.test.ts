@@ -73,7 +73,9 @@ describe('simulator scenarios', () => {
     expect(bad({ faults: [{ kind: 'shock', at: 10, type: 'poetry' }] })).toMatch(/faults\[0\].type must be one of/)
     expect(bad({ faults: [{ kind: 'partition', at: 50, healAt: 10 }] })).toMatch(/faults\[0\].healAt must be a number >= 50/)
     expect(bad({ policies: ['oracle'] })).toMatch(/policies\[0\] must be one of linucb/)
-    expect(bad({ nodes: 10, tasks: { requesters: 20 } })).toMatch(/cannot exceed nodes/)
+    expect(bad({ nodes: 10, tasks: { requesters: 10 } })).toMatch(/must leave some of the 10 nodes to host agents/)
+    expect(bad({ topology: { kind: 'regions', regions: [{ name: 'a' }, { name: 'b' }], latencyMs: [[1, 2], [3, 1]] } })).toMatch(/must be symmetric: row 2 column 1 is 3/)
+    expect(bad({ agents: null })).toMatch(/agents must be a map/)
     expect(bad({ agents: { quality: [0.9, 0.1] } })).toMatch(/agents.quality must be \[low, high\]/)
   })
 

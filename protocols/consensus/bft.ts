@@ -60,16 +60,16 @@ type Step = 'propose' | 'prevote' | 'precommit'
  * `wake`: the proposer stops waiting for the last answers and proposes with what covers enough.
  * `resend`: messages are sent once and links may lose them, so an undecided member re-sends its
  * own messages of the current round (receivers drop duplicates by hash): after `resendMs`, then
- * at doubling intervals up to 16 × `resendMs`, back to `resendMs` at each new round. An instance
+ * at doubling intervals up to 8 × `resendMs`, back to `resendMs` at each new round. An instance
  * that cannot progress (its committee has lost more than a third of its power) thus costs a
- * message per member every 16 s, not every second, for as long as it is kept.
+ * message per member every 8 s, not every second, for as long as it is kept.
  */
 type TimeoutKind = Step | 'wake' | 'resend'
 type Out = Array<Effect<InstanceEvent>>
 interface Proposal { message: SignedProposal, value: Value }
 interface Vote { value: string | null, wire: Uint8Array }
-/** The resend interval doubles at most this many times (to 16 × resendMs). */
-const MAX_RESEND_DOUBLINGS = 4
+/** The resend interval doubles at most this many times (to 8 × resendMs, well within a requester's 20 s wait). */
+const MAX_RESEND_DOUBLINGS = 3
 /** Message hashes remembered for dropping duplicates (cleared past this; a repeat is then only slower). */
 const MAX_SEEN = 100_000
 /** Rounds ahead of its own a member stores messages for. */
@@ -100,6 +100,8 @@ export class ConsensusInstance {
   #started = false
   /** Resends since the round began: the next one waits resendMs × 2^resends. */
   #resends = 0
+  /** Which resend chain is current (a round change starts a new one; a due resend of an old chain is dropped). */
+  #resendChain = 0
   #roundStartedAt = 0
   #proposed = new Set<number>()
   readonly #answers = new Map<string, SignedAnswer>()
@@ -117,6 +119,8 @@ export class ConsensusInstance {
   readonly #seen = new Map<string, number>()
   /** When each member behind was last sent the messages of its round. */
   readonly #helpedAt = new Map<string, number>()
+  /** Author of each proposal or vote handled that its sender signed itself (for #helpBehind). */
+  readonly #authors = new Map<string, string>()
   /** When the certificate was last handed to each member still at work. */
   readonly #sharedAt = new Map<string, number>()
 
@@ -153,7 +157,7 @@ export class ConsensusInstance {
     if (this.#started) return []
     this.#started = true
     const out: Out = []
-    this.#schedule('resend', -1, now + this.#timeouts.resendMs)
+    this.#schedule('resend', this.#resendChain, now + this.#timeouts.resendMs)
     this.#startRound(0, now, out)
     this.#progress(now, out)
     return this.#withTimer(out)
@@ -179,8 +183,9 @@ export class ConsensusInstance {
     const hash = wireHash(wire)
     const seenRound = this.#decided === undefined ? this.#seen.get(hash) : undefined
     if (seenRound !== undefined) {
-      // A member still resending a round this one has left is stuck there: help it out.
-      if (seenRound >= 0 && seenRound < this.#round) this.#helpBehind(from, seenRound, now, out)
+      // A member still resending its own message of a round this one has left is stuck there
+      // (resends come resendMs apart): help it out.
+      if (seenRound >= 0 && seenRound < this.#round && this.#authors.get(hash) === from) this.#helpBehind(from, seenRound, now, out)
       return out
     }
     let kind: unknown
@@ -212,9 +217,11 @@ export class ConsensusInstance {
         // once this member gets closer. The round skip (line 55) needs only the next rounds.
         if (message.body.round > this.#round + FUTURE_ROUNDS) return out
         this.#markSeen(hash, message.body.round)
-        if (message.body.round < this.#round) this.#helpBehind(from, message.body.round, now, out)
         if (message.kind === 'proposal') this.#receiveProposal(from, message as SignedProposal, out)
         else this.#receiveVote(from, message as SignedVote, out)
+        // Its author sent it and it verified (it is held): a repeat may ask for #helpBehind.
+        const author = message.kind === 'proposal' ? (message.body as ProposalBody).proposer : (message.body as VoteBody).voter
+        if (author === from && this.#holds(message, hash)) this.#authors.set(hash, from)
       } else {
         throw new ConsensusError(`unknown message type ${JSON.stringify(kind)}`)
       }
@@ -233,9 +240,11 @@ export class ConsensusInstance {
     for (const t of due) {
       if (this.#decided !== undefined) break
       if (t.step === 'resend') {
+        // A resend chain of an earlier round was replaced when the round changed.
+        if (t.round !== this.#resendChain) continue
         this.#resend(out)
         this.#resends = Math.min(this.#resends + 1, MAX_RESEND_DOUBLINGS)
-        this.#schedule('resend', -1, now + this.#timeouts.resendMs * 2 ** this.#resends)
+        this.#schedule('resend', this.#resendChain, now + this.#timeouts.resendMs * 2 ** this.#resends)
         continue
       }
       if (t.round !== this.#round) continue
@@ -291,25 +300,38 @@ export class ConsensusInstance {
     out.push({ type: 'event', event: { type: 'committed', certificate } })
   }
 
+  /** Whether a proposal or vote is stored here (so it passed every check). */
+  #holds (message: SignedProposal | SignedVote, hash: string): boolean {
+    if (message.kind === 'proposal') {
+      const p = this.#proposals.get(message.body.round)
+      return p !== undefined && wireHash(p.message.wire) === hash
+    }
+    const b = message.body as VoteBody
+    return this.#votes.get(`${b.round}:${b.type}`)?.get(b.voter)?.some(v => v.value === b.value) === true
+  }
+
   #markSeen (hash: string, round: number): void {
-    if (this.#seen.size >= MAX_SEEN) this.#seen.clear()
+    if (this.#seen.size >= MAX_SEEN) { this.#seen.clear(); this.#authors.clear() }
     this.#seen.set(hash, round)
   }
 
   /**
-   * `from` is still in `round`, which this member has left: send it the proposal and votes of
-   * that round held here (each signed by its author), at most once per resend interval. Resends
-   * only carry a member's current round, so without this a member whose round-r precommits were
-   * lost before the network settled would wait for them for ever (found by the property test).
+   * `from` is still in `round`, which this member has left: send it this member's own proposal
+   * and votes of that round, at most once per resend interval per member. Resends only carry a
+   * member's current round, so without this a member whose round-r precommits were lost before
+   * the network settled would wait for them for ever (found by the property test). Every honest
+   * member answering with its own messages gives the laggard a quorum; a Byzantine member can
+   * only ask for a few signed messages a second, and only by resending its own signed ones.
    */
   #helpBehind (from: string, round: number, now: number, out: Out): void {
     if (!this.#power.has(from) || from === this.#signer.peerId) return
     if (now - (this.#helpedAt.get(from) ?? -Infinity) < this.#timeouts.resendMs) return
     this.#helpedAt.set(from, now)
+    const me = this.#signer.peerId
     const proposal = this.#proposals.get(round)
-    if (proposal !== undefined) out.push({ type: 'send', to: from, data: proposal.message.wire })
+    if (proposal !== undefined && proposal.message.body.proposer === me) out.push({ type: 'send', to: from, data: proposal.message.wire })
     for (const type of ['prevote', 'precommit'] as const) {
-      for (const votes of this.#votes.get(`${round}:${type}`)?.values() ?? []) for (const vote of votes) out.push({ type: 'send', to: from, data: vote.wire })
+      for (const vote of this.#votes.get(`${round}:${type}`)?.get(me) ?? []) out.push({ type: 'send', to: from, data: vote.wire })
     }
   }
 
@@ -379,7 +401,7 @@ export class ConsensusInstance {
     if (this.#resends > 0) {
       this.#resends = 0
       this.#pending = this.#pending.filter(t => t.step !== 'resend')
-      this.#schedule('resend', -1, now + this.#timeouts.resendMs)
+      this.#schedule('resend', ++this.#resendChain, now + this.#timeouts.resendMs)
     }
     // Answers are flooded once on arrival; a copy lost before the network settled would be lost
     // for good, so every round change sends the held answers again (receivers drop duplicates).

@@ -14,13 +14,19 @@ import type { EquivalenceRule, Json } from './types.ts'
 export interface CanaryPolicy {
   /** Share of dispatches followed by a canary, 0..1. */
   rate: number
-  /** Canaries judged before an agent is checked only at `rate` (default 2). */
+  /** Canaries judged before an agent is checked only at `rate` (default 2, or 0 when `rate` is 0: off means off). */
   newcomerChecks?: number
 }
 
-export function wantsCanary (policy: CanaryPolicy, book: ReputationBook, agent: string, random: () => number): boolean {
+/**
+ * Whether to follow a dispatch to `agent` with a canary. At most one is in flight per agent
+ * (`inFlight`: the caller's count), so an agent that never answers canaries — not answering is
+ * not judged — cannot double the calls it gets by staying a newcomer.
+ */
+export function wantsCanary (policy: CanaryPolicy, book: ReputationBook, agent: string, random: () => number, inFlight = 0): boolean {
+  if (inFlight > 0) return false
   const c = book.counts(agent)
-  if (c.canaryPassed + c.canaryFailed < (policy.newcomerChecks ?? 2)) return true
+  if (c.canaryPassed + c.canaryFailed < (policy.newcomerChecks ?? (policy.rate > 0 ? 2 : 0))) return true
   return policy.rate > 0 && random() < policy.rate
 }
 

@@ -11,7 +11,7 @@
  * const screened = core.shortlist(hits, rng)             // what to beacon
  * const agents = screened.map(h => h.agent)
  * const live = await beacon(agents, core.beaconDeadline(agents))   // { states, skipped, rtts }
- * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now, live.rtts)
+ * const { candidates, explanation } = core.decide(screened, live.states, live.skipped, rng, now, live.rtts, core.taskType(hits))
  * core.outcome(candidates[0].agent, { ok: true, latencyMs: 40 }, now)   // the bandit learns
  * core.agreement(candidates[0].agent, true, now)                        // consensus, later
  * ```
@@ -118,17 +118,30 @@ export class RoutingCore {
     const policy = this.#init.policy
     if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
     // Scoring without a dispatch id records nothing: the policy only ranks here.
-    const { scores } = policy.select(near.map(h => this.#candidate(h, this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true })), { taskType: taskTypeOf(near[0]!.agent) }, rng)
+    const { scores } = policy.select(near.map(h => this.#candidate(h, this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true })), { taskType: this.taskType(hits) }, rng)
     const score = new Map(scores.map(s => [s.agent, s.score]))
-    return [...near].sort((a, b) => score.get(b.agent)! - score.get(a.agent)!).slice(0, topL)
+    return [...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity)).slice(0, topL)
+  }
+
+  /**
+   * The task-type feature of a request: the local name of its best match in screening (`calc`,
+   * `sort`, …). Shortlisting and deciding must use the same one, so it comes from the index's
+   * ranking, never from the policy's.
+   */
+  taskType (hits: readonly ScreenHit[]): string {
+    return hits.length === 0 ? '' : taskTypeOf(hits[0]!.agent)
   }
 
   #candidate (h: ScreenHit, s: BeaconState): CandidateState {
     return { agent: h.agent, similarity: Math.max(0, h.similarity), load: s.load, latencyMs: s.latencyMs, cost: h.cost, reputation: this.#init.reputation?.(h.agent) ?? 0.5, available: s.available }
   }
 
-  /** A measured round trip to a host (a beacon reply, on time or late): smoothed, it sets later deadlines. */
+  /**
+   * A measured round trip to a host (a beacon reply, on time or late): smoothed, it sets later
+   * deadlines. A host that answered is alive: it no longer sits out screening.
+   */
   observeRtt (host: string, ms: number): void {
+    this.#silent.delete(host)
     const before = this.#rtt.get(host)
     this.#rtt.delete(host)
     this.#rtt.set(host, before === undefined ? ms : 0.75 * before + 0.25 * ms)
@@ -149,9 +162,9 @@ export class RoutingCore {
 
   /**
    * The beacon's answers are in: pick one, order the rest, and remember the decision. `rtts`
-   * (per host, ms) tunes later deadlines.
+   * (per host, ms) tunes later deadlines; `taskType` is `taskType(hits)` of the screening.
    */
-  decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number, rtts?: ReadonlyMap<string, number>): RouteDecision {
+  decide (screened: readonly ScreenHit[], states: ReadonlyMap<string, BeaconState>, skipped: readonly string[], rng: () => number, now: number, rtts?: ReadonlyMap<string, number>, taskType = this.taskType(screened)): RouteDecision {
     const policy = this.#init.policy
     for (const [host, ms] of rtts ?? []) this.observeRtt(host, ms)
     if (screened.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
@@ -172,7 +185,7 @@ export class RoutingCore {
     }
     if (candidates.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
     const id = `d${this.#next++}`
-    const selection = policy.select(candidates, { taskType: taskTypeOf(screened[0]!.agent) }, rng, { id, now })
+    const selection = policy.select(candidates, { taskType }, rng, { id, now })
     // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
     const ttl = this.#init.pendingTtlMs ?? 10 * 60_000
     const waiting = (this.#pending.get(selection.chosen) ?? []).filter(p => now - p.at < ttl)
