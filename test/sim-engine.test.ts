@@ -29,6 +29,35 @@ describe('simulator event queue', () => {
     }), { numRuns: 200 })
   })
 
+  it('keeps (time, insertion) order through growth, shrinking and width changes in a hold pattern (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.integer({ min: 1, max: 3000 }), fc.double({ min: 0.001, max: 1000, noNaN: true }), (seed, n, scale) => {
+      let x = seed
+      const rand = (): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x / 2 ** 32 }
+      const q = new EventQueue(4)
+      const reference: Array<{ t: number, id: number }> = []
+      let id = 0
+      let now = 0
+      // The reference stays sorted by (time, id): binary insertion after every equal time.
+      const push = (t: number): void => {
+        q.push(t, 1, id, 0)
+        let lo = 0
+        let hi = reference.length
+        while (lo < hi) { const mid = (lo + hi) >> 1; if (reference[mid]!.t <= t) lo = mid + 1; else hi = mid }
+        reference.splice(lo, 0, { t, id: id++ })
+      }
+      // Grow with spread-out times (some equal), then hold, then drain.
+      for (let i = 0; i < n; i++) push(Math.floor(rand() * 8) === 0 ? now : now + -Math.log(1 - rand()) * scale)
+      const expect1 = (): void => {
+        const want = reference.shift()!
+        now = q.pop()
+        expect([now, q.a]).toEqual([want.t, want.id])
+      }
+      for (let i = 0; i < 2 * n; i++) { expect1(); push(now + -Math.log(1 - rand()) * scale * (i % 7 === 0 ? 100 : 1)) }
+      while (q.size > 0) expect1()
+      expect(reference).toEqual([])
+    }), { numRuns: 60 })
+  })
+
   it('refuses times that are negative, NaN or infinite, and popping when empty', () => {
     const q = new EventQueue()
     expect(() => q.push(-1, 0, 0, 0)).toThrow(/finite and >= 0/)
