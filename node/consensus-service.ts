@@ -139,6 +139,7 @@ export class ConsensusService {
     const done = new Promise<{ certificate: Certificate, summary: CertificateSummary }>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(instance)
+        this.#machine.abandon(instance)
         reject(new ConsensusTimeoutError(`the committee did not commit within ${timeoutMs} ms`))
       }, timeoutMs)
       const list = this.#waiting.get(instance) ?? []

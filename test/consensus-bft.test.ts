@@ -281,4 +281,22 @@ describe('consensus: a peer\'s instances (ConsensusPeer)', () => {
     for (const n of [1, 2]) capped.start(setupCommittee(4, 12, { subtask: `flood/${n}` }).statement.wire, [], 0)
     expect(() => capped.start(setupCommittee(4, 12, { subtask: 'flood/3' }).statement.wire, [], 0)).toThrow(/already has 2 unfinished instances/)
   })
+
+  it('a requester that gives up on its own stalled instances frees its quota, and never votes in them again', () => {
+    const stalled = [1, 2].map(n => setupCommittee(4, 12, { subtask: `stall/${n}` }).statement) // member 0 (the requester) signs each
+    const { signers, verifier } = setupCommittee(4, 12)
+    const requester = new ConsensusPeer({ signer: signers[0]!, verifier, maxPerRequester: 2 })
+    const ids = stalled.map(st => requester.start(st.wire, [], 0).instance)
+    const next = setupCommittee(4, 12, { subtask: 'stall/3' }).statement
+    expect(() => requester.start(next.wire, [], 0)).toThrow(/already has 2 unfinished instances/)
+    // A member cannot abandon someone else's instance; the requester can abandon its own.
+    const member = new ConsensusPeer({ signer: signers[1]!, verifier })
+    member.start(stalled[0]!.wire, [], 0)
+    member.abandon(ids[0]!)
+    expect(member.instance(ids[0]!)).toBeDefined()
+    requester.abandon(ids[0]!)
+    expect(requester.instance(ids[0]!)).toBeUndefined()
+    expect(() => requester.start(next.wire, [], 0)).not.toThrow()
+    expect(() => requester.start(stalled[0]!.wire, [], 0)).toThrow(/already took part in instance/)
+  })
 })

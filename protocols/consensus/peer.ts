@@ -144,6 +144,18 @@ export class ConsensusPeer {
     return { instance: id, effects: this.#withTimer(out) }
   }
 
+  /**
+   * The requester gives up on an instance it started (its wait timed out, the subtask escalated):
+   * this peer stops taking part and the instance no longer counts against the limits. Its id stays
+   * among those joined, so it never votes there again. Without this, a requester whose committees
+   * keep stalling would hit its own quota and could never agree on anything again.
+   */
+  abandon (instance: string): void {
+    const slot = this.#instances.get(instance)
+    if (slot === undefined || slot.finished || slot.instance.statement.requester !== this.#signer.peerId) return
+    this.#instances.delete(instance)
+  }
+
   /** A transport message from `from`. Never throws: bad input becomes a `rejected` event. */
   receive (from: string, data: Uint8Array, now: number): Out {
     const out: Out = []
