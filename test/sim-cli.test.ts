@@ -1,0 +1,49 @@
+// `agentmesh sim` end to end: a real process, a scenario file, the report files on disk.
+import { describe, it, expect, afterAll } from 'vitest'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const BIN = fileURLToPath(new URL('../bin/agentmesh.js', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'agentmesh-sim-cli-'))
+afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+
+function sim (...args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, [BIN, 'sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('exit', code => resolve({ code, stdout, stderr }))
+  })
+}
+
+describe('agentmesh sim', () => {
+  it('runs a scenario file: --json prints the summary; the report files are written; the same seed writes the same bytes', async () => {
+    const scenario = join(dir, 'tiny.yaml')
+    writeFileSync(scenario, 'name: tiny\nnodes: 30\ndurationS: 60\ntasks: { count: 30, requesters: 2 }\npolicies: [linucb, random]\n')
+    const [a, b] = [join(dir, 'a'), join(dir, 'b')]
+    const first = await sim(scenario, '--json', '--out', a)
+    expect(first.code, first.stderr).toBe(0)
+    const summary = JSON.parse(first.stdout) as Record<string, unknown>
+    expect(summary).toMatchObject({ scenario: 'tiny', nodes: 30, tasks: 30, runs: 2, safetyViolations: 0 })
+    expect(typeof summary['linucb.successRate']).toBe('number')
+    for (const f of ['summary.json', 'report.html', 'regret.svg', 'latency-cdf.svg', 'recovery.svg', 'policies.csv', 'aggregation.csv']) expect(existsSync(join(a, f)), f).toBe(true)
+    expect(first.stderr).toMatch(/sim tiny: done, 60\/60/) // progress on stderr, never on stdout
+    const second = await sim(scenario, '--json', '--out', b)
+    expect(second.code).toBe(0)
+    for (const f of ['summary.json', 'report.html', 'regret.svg', 'policies.csv']) expect(readFileSync(join(b, f), 'utf8'), f).toBe(readFileSync(join(a, f), 'utf8'))
+  }, 120_000)
+
+  it('bad input: exit 2 with what is wrong and what to do', async () => {
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'name: bad\ntasks: { cuont: 3 }\n')
+    expect(await sim(bad)).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown field tasks\.cuont/) })
+    expect(await sim('nope')).toMatchObject({ code: 2, stderr: expect.stringMatching(/no built-in scenario of that name \(built-in: quickstart, scale-10k/) })
+    expect(await sim('quickstart', '--nodes', 'abc')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--nodes must be a whole number/) })
+    expect(await sim('scale-10k', '--cross-check')).toMatchObject({ code: 2, stderr: expect.stringMatching(/at most 50 nodes \(try --nodes 20\)/) })
+  }, 60_000)
+})
