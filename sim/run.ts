@@ -216,6 +216,7 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
     id: 'latency-cdf',
     title: 'Task latency (completed tasks)',
     kind: 'step',
+    logX: true,
     xLabel: 'latency (ms, virtual)',
     yLabel: 'share of tasks',
     yRange: [0, 1],

@@ -1,6 +1,6 @@
 /**
  * report.html: one self-contained page (inline CSS and SVG, no scripts, fonts or remote files)
- * with the summary, every table, every plot and the notes. The only links are to the sibling
+ * with every table, every plot, the notes and (folded) the summary. The only links are to the sibling
  * CSV/SVG files writeReport puts beside it.
  */
 import type { SimReport, Table } from './types.ts'
@@ -55,20 +55,14 @@ export function renderHtml (report: SimReport): string {
     '<body>',
     `<h1>${esc(report.title)}</h1>`
   ]
+  // The comparisons a reader came for first; the flat list of every metric last, folded.
   const contents = [
-    '<li><a href="#summary">Summary</a></li>',
     ...report.tables.map(t => `<li><a href="#table-${t.id}">${esc(t.title)}</a></li>`),
     ...report.plots.map(p => `<li><a href="#plot-${p.id}">${esc(p.title)}</a></li>`),
-    ...(report.notes.length > 0 ? ['<li><a href="#notes">Notes</a></li>'] : [])
+    ...(report.notes.length > 0 ? ['<li><a href="#notes">Notes</a></li>'] : []),
+    '<li><a href="#summary">Summary</a></li>'
   ]
   out.push(`<nav><ul>\n${contents.join('\n')}\n</ul></nav>`)
-
-  const keys = sortedKeys(report.summary)
-  out.push('<section id="summary">', '<h2>Summary</h2>')
-  out.push(keys.length === 0
-    ? '<p>No summary metrics.</p>'
-    : `<table class="summary"><tbody>\n${keys.map(k => `<tr><th scope="row">${esc(k)}</th>${cell(report.summary[k]!)}</tr>`).join('\n')}\n</tbody></table>`)
-  out.push('<p class="files">data: <a href="summary.json">summary.json</a></p>', '</section>')
 
   for (const t of report.tables) out.push(table(t))
   for (const p of report.plots) {
@@ -82,6 +76,12 @@ export function renderHtml (report: SimReport): string {
   if (report.notes.length > 0) {
     out.push('<section id="notes">', '<h2>Notes</h2>', ...report.notes.map(n => `<p>${esc(n)}</p>`), '</section>')
   }
+  const keys = sortedKeys(report.summary)
+  out.push('<section id="summary">', '<h2>Summary</h2>')
+  out.push(keys.length === 0
+    ? '<p>No summary metrics.</p>'
+    : `<details><summary>all ${keys.length} metrics</summary>\n<table class="summary"><tbody>\n${keys.map(k => `<tr><th scope="row">${esc(k)}</th>${cell(report.summary[k]!)}</tr>`).join('\n')}\n</tbody></table>\n</details>`)
+  out.push('<p class="files">data: <a href="summary.json">summary.json</a></p>', '</section>')
   out.push('<footer><p>Numbers in this page are rounded to 6 significant digits; the CSV files and summary.json hold them in full.</p></footer>')
   out.push('</body>', '</html>')
   return out.join('\n') + '\n'
