@@ -77,6 +77,8 @@ export class World {
   readonly #tables = new Map<number, CapabilityTable>()
   readonly #consensus = new Map<number, ConsensusPeer>()
   readonly #consensusWake = new Map<number, number>()
+  /** Per node, the instances its consensus peer has joined (what a node keeps in joined.txt). */
+  readonly #joined = new Map<number, Set<string>>()
   readonly #jobs = new Map<number, Job>()
   /** Per node, bumped on a crash: jobs of an earlier epoch never answer. */
   readonly #epoch: Uint32Array
@@ -379,13 +381,19 @@ export class World {
     }
   }
 
-  /** Back up: its consensus timers run again (a real restart would also refuse instances it joined before: not modelled). */
+  /**
+   * Back up, as a restarted peer: what it kept on disk survives — its reputation book, its
+   * certificates (verified again) and the ids of the instances it had joined, in which it never
+   * votes again — and what it held in memory, the unfinished instances, does not.
+   */
   recover (node: number): void {
     this.net.up[node] = 1
-    if (this.#consensus.has(node)) {
-      this.#consensusWake.set(node, this.engine.now)
-      this.engine.at(this.engine.now, this.#CONSENSUS_TIMER, node)
-    }
+    const before = this.#consensus.get(node)
+    if (before === undefined) return
+    const after = this.#newPeer(node, this.#joined.get(node) ?? new Set(), before.book)
+    this.#consensus.set(node, after)
+    this.#consensusWake.delete(node)
+    this.#runConsensus(node, after.restore(before.certificateIds().map(id => before.certificate(id)!), this.engine.now))
   }
 
   /** A partition heals: gossip held at its border crosses now (anti-entropy after reconnection). */
@@ -402,10 +410,16 @@ export class World {
   #peer (node: number): ConsensusPeer {
     let peer = this.#consensus.get(node)
     if (peer === undefined) {
-      peer = new ConsensusPeer({ signer: this.signer(node), verifier: this.ids.verifier })
+      peer = this.#newPeer(node, new Set())
       this.#consensus.set(node, peer)
     }
     return peer
+  }
+
+  /** A consensus peer that records the instances it joins, as a node writes them to joined.txt. */
+  #newPeer (node: number, joined: Set<string>, book?: ConsensusPeer['book']): ConsensusPeer {
+    this.#joined.set(node, joined)
+    return new ConsensusPeer({ signer: this.signer(node), verifier: this.ids.verifier, joined, onJoin: id => { joined.add(id) }, ...(book !== undefined ? { book } : {}) })
   }
 
   consensusPeer (node: number): ConsensusPeer { return this.#peer(node) }
