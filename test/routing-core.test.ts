@@ -1,0 +1,106 @@
+import { describe, it, expect } from 'vitest'
+import { BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import { ReputationBook, wantsCanary } from '../protocols/consensus/index.ts'
+import { mulberry32 } from '../protocols/random.ts'
+import { createPolicy, RoutingCore, type BeaconState, type ScreenHit } from '../protocols/routing/index.ts'
+
+const H1 = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'
+const H2 = '12D3KooWGRUVh8fLsHGx1UGVVHZhMBvJ7pkLqZuEEbFh9NB7PRVB'
+const live = (load = 0.2): BeaconState => ({ load, latencyMs: 40, available: true })
+const hit = (agent: string, similarity: number, cost = 1): ScreenHit => ({ agent, similarity, cost, latencyMs: 40 })
+
+describe('routing core: beacon deadlines', () => {
+  it('a never-measured host gets the unknown deadline; a measured one 2 × RTT + 25 ms, within the bounds', () => {
+    const core = new RoutingCore({ policy: createPolicy('linucb') })
+    expect(core.beaconDeadline([`${H1}/calc`])).toBe(600)
+    core.observeRtt(H1, 10)
+    expect(core.beaconDeadline([`${H1}/calc`])).toBe(150) // 45 ms, raised to the 150 ms floor
+    core.observeRtt(H2, 300)
+    expect(core.beaconDeadline([`${H1}/calc`, `${H2}/sort`])).toBe(625) // the farthest host sets it
+    core.observeRtt(H2, 2000)
+    expect(core.beaconDeadline([`${H2}/sort`])).toBe(1000) // smoothed 725 ms → 1475, capped
+  })
+
+  it('a host that missed a beacon sits out screening until it answers again (even late)', () => {
+    const core = new RoutingCore({ policy: createPolicy('linucb') })
+    const screened = [hit(`${H1}/calc`, 0.9), hit(`${H2}/calc`, 0.8)]
+    core.decide(screened, new Map([[`${H2}/calc`, live()]]), [`${H1}/calc`], mulberry32(1), 1000)
+    expect(core.available(`${H1}/calc`, 1000)).toBe(false)
+    expect(core.available(`${H1}/calc`, 11_001)).toBe(true) // 10 s later
+    core.observeRtt(H1, 700) // its late reply arrived
+    expect(core.available(`${H1}/calc`, 1000)).toBe(true)
+    expect(core.beaconDeadline([`${H1}/calc`])).toBe(1000)
+  })
+
+  it('a beacon round reports every answering host\'s round trip, and a late reply as `late`', () => {
+    const round = new BeaconRound(7, [`${H1}/calc`, `${H2}/sort`], 150)
+    round.start(1000)
+    const reply = (agent: string): { t: 'beacon-reply', id: number, states: Array<{ agent: string, load: number, queue: number, latencyMs: number, available: boolean }> } =>
+      ({ t: 'beacon-reply', id: 7, states: [{ agent, load: 0, queue: 0, latencyMs: 5, available: true }] })
+    expect(round.reply(H1, reply('calc'), 1040)).toEqual([])
+    const done = round.tick().find((e): e is Extract<BeaconEffect, { type: 'done' }> => e.type === 'done')!
+    expect(done.rtts).toEqual(new Map([[H1, 40]]))
+    expect(done.skipped).toEqual([`${H2}/sort`])
+    expect(round.reply(H2, reply('sort'), 1400)).toEqual([{ type: 'late', host: H2, rttMs: 400 }])
+    expect(round.reply(H2, reply('sort'), 1500)).toEqual([]) // once
+  })
+})
+
+describe('routing core: screening and decisions', () => {
+  it('LinUCB beacons what it learned is good even when closer matches rank above it; the baselines take the most similar', () => {
+    // Five hosts' agents of one kind (same local name, so one task-type feature).
+    const agents = ['a', 'b', 'c', 'd', 'e'].map(h => `host-${h}/calc`)
+    const hits = agents.map((agent, i) => hit(agent, 0.9 - 0.01 * i))
+    const core = new RoutingCore({ policy: createPolicy('linucb'), topL: 2 })
+    const rng = mulberry32(3)
+    // Teach it: e (the least similar) always succeeds fast; the others fail.
+    for (let round = 0; round < 60; round++) {
+      for (const agent of agents) {
+        const d = core.decide([hits.find(h => h.agent === agent)!], new Map([[agent, live()]]), [], rng, round)
+        core.outcome(d.candidates[0]!.agent, agent === 'host-e/calc' ? { ok: true, latencyMs: 30 } : { ok: false, latencyMs: 2000 }, round)
+      }
+    }
+    expect(core.shortlist(hits, rng).map(h => h.agent)).toContain('host-e/calc')
+    const symphony = new RoutingCore({ policy: createPolicy('symphony'), topL: 2 })
+    expect(symphony.shortlist(hits, rng).map(h => h.agent)).toEqual(agents.slice(0, 2))
+  })
+
+  it('keeps agents near the best match only, and one task-type feature per request', () => {
+    const core = new RoutingCore({ policy: createPolicy('greedy-similarity'), topL: 3 })
+    const hits = [hit(`${H1}/calc`, 0.9), hit(`${H2}/calc`, 0.6), hit(`${H2}/poet`, 0.3)]
+    expect(core.shortlist(hits, mulberry32(1)).map(h => h.agent)).toEqual([`${H1}/calc`, `${H2}/calc`]) // 0.3 < 0.6 × 0.9
+    expect(core.taskType(hits)).toBe('calc')
+    expect(core.taskType([])).toBe('')
+  })
+
+  it('an outcome teaches the decision it belongs to; a fallback that was never chosen teaches nothing', () => {
+    const policy = createPolicy('linucb')
+    const core = new RoutingCore({ policy })
+    const screened = [hit(`${H1}/calc`, 0.9), hit(`${H2}/calc`, 0.85)]
+    const d = core.decide(screened, new Map([[`${H1}/calc`, live()], [`${H2}/calc`, live()]]), [], mulberry32(2), 0)
+    expect(policy.pending).toBe(1)
+    const fallback = d.candidates[1]!.agent
+    core.outcome(fallback, { ok: true, latencyMs: 10 }, 1)
+    expect(policy.pending).toBe(1)
+    core.outcome(d.candidates[0]!.agent, { ok: true, latencyMs: 10 }, 1)
+    expect(policy.pending).toBe(1) // answered; waits for agreement
+    core.agreement(d.candidates[0]!.agent, true, 2)
+    expect(policy.pending).toBe(0)
+  })
+})
+
+describe('canaries: when to spot-check', () => {
+  const agent = `${H1}/calc`
+  it('every newcomer twice, one at a time; then at the rate; off means off', () => {
+    const book = new ReputationBook()
+    const never = (): number => 0.99
+    expect(wantsCanary({ rate: 0.05 }, book, agent, never)).toBe(true)
+    expect(wantsCanary({ rate: 0.05 }, book, agent, never, 1)).toBe(false) // one already in flight
+    book.canary({ id: 'c1', agent, correct: true })
+    book.canary({ id: 'c2', agent, correct: false })
+    expect(wantsCanary({ rate: 0.05 }, book, agent, never)).toBe(false) // judged twice: at the rate now
+    expect(wantsCanary({ rate: 0.05 }, book, agent, () => 0.01)).toBe(true)
+    expect(wantsCanary({ rate: 0 }, new ReputationBook(), agent, () => 0)).toBe(false)
+    expect(wantsCanary({ rate: 0, newcomerChecks: 1 }, new ReputationBook(), agent, never)).toBe(true)
+  })
+})
