@@ -155,6 +155,17 @@ describe('consensus: safety and liveness under Byzantine members (property)', ()
   }, 120_000)
 })
 
+describe('consensus: a member left behind in an old round', () => {
+  it('is helped out by the others (a schedule FC_SEED=4242 found: its precommits were lost before GST)', () => {
+    const setup = setupCommittee(4, 962154)
+    const roles: Behaviour[] = ['honest', 'honest', 'honest', 'silent']
+    const result = runCommittee(setup, { seed: 962154, dropBeforeGst: 0.41445194021798676, gstMs: 3249, deltaMs: 50, untilMs: 3249 + 120_000, behaviours: roles, answers: [1, 1, 1, 1], duplicate: 0 })
+    const honest = result.decided.filter((_, i) => roles[i] === 'honest')
+    expect(honest.every(c => c !== undefined), result.rounds.join(' ')).toBe(true)
+    expect(sameDecision(honest)).toBe(true)
+  })
+})
+
 describe('consensus: certificates offline (real Ed25519)', () => {
   let setup: CommitteeSetup
   let certificate: Certificate
