@@ -205,8 +205,12 @@ export class Requester {
   #regret (run: Running, subtask: string, chosen: string, shown: readonly string[]): void {
     const truth = run.task.truth.get(subtask)!
     const world = this.#world
-    const down = expectedReward({ ...world.agents[0]!, behaviour: 'sybil' }, truth.type, truth.difficulty)
-    const reward = (i: number | undefined): number => i !== undefined && world.net.up[world.agents[i]!.host] === 1 ? expectedReward(world.agents[i]!, truth.type, truth.difficulty) : down
+    // An agent whose host is down earns what a call that never answers earns (at its own cost).
+    const reward = (i: number | undefined): number => {
+      if (i === undefined) return expectedReward({ ...world.agents[0]!, behaviour: 'sybil', cost: 0 }, truth.type, truth.difficulty)
+      const a = world.agents[i]!
+      return expectedReward(world.net.up[a.host] === 1 ? a : { ...a, behaviour: 'sybil' }, truth.type, truth.difficulty)
+    }
     let best = -Infinity
     for (let i = 0; i < world.agents.length; i++) best = Math.max(best, reward(i))
     let bestShown = -Infinity
