@@ -105,11 +105,12 @@ export class EventQueue {
     const buckets = this.#buckets
     const times = this.#time
     const mask = buckets.length - 1
-    // One year round the ring, day by day: the first head that falls on its day wins. (The day's
-    // end is computed from the whole day number each time: a running sum would drift.)
+    // One year round the ring, day by day: the first head that falls on its day wins. Its day is
+    // computed exactly as #insert computes it (floor(time / width)): comparing with a day's end
+    // (day + 1) × width could round the other way at a border and skip an event for a year.
     for (let n = 0; n <= mask; n++) {
       const head = buckets[this.#day & mask]!
-      if (head >= 0 && times[head]! < (this.#day + 1) * this.#width) return head
+      if (head >= 0 && Math.floor(times[head]! / this.#width) <= this.#day) return head
       this.#day++
     }
     // Nothing this year (sparse times): jump straight to the earliest head.
