@@ -32,8 +32,12 @@ export class EventQueue {
   /** Free slots, linked through #next. */
   #freeHead = -1
   #capacity = 0
-  /** Bucket heads (−1: empty); the ring has #buckets.length (a power of two) buckets. */
+  /** Bucket heads and tails (−1: empty); the ring has #buckets.length (a power of two) buckets. */
   #buckets: Int32Array
+  #tails: Int32Array
+  /** Buckets looked at by recent pops, and those pops: a poor width shows as long scans. */
+  #scanned = 0
+  #pops = 0
   #width = 1
   /** The day (time / width, whole) being read; its bucket is day mod the ring size. */
   #day = 0
@@ -51,6 +55,7 @@ export class EventQueue {
     this.#b = new Int32Array(0)
     this.#reserve(Math.max(16, capacity))
     this.#buckets = new Int32Array(2).fill(-1)
+    this.#tails = new Int32Array(2).fill(-1)
   }
 
   get size (): number { return this.#size }
@@ -64,6 +69,7 @@ export class EventQueue {
 
   push (time: number, kind: number, a: number, b: number): void {
     if (!(time >= 0) || time === Infinity) throw new RangeError(`event time must be finite and >= 0, got ${time}`)
+    if (!(kind >= 0 && kind <= 255)) throw new RangeError(`event kind must be 0..255, got ${kind}`)
     if (this.#freeHead < 0) this.#reserve(this.#capacity * 2)
     const slot = this.#freeHead
     this.#freeHead = this.#next[slot]!
@@ -81,7 +87,9 @@ export class EventQueue {
   pop (): number {
     if (this.#size === 0) throw new RangeError('pop from an empty event queue')
     const slot = this.#find()
-    this.#buckets[this.#day & (this.#buckets.length - 1)] = this.#next[slot]!
+    const bucket = this.#day & (this.#buckets.length - 1)
+    this.#buckets[bucket] = this.#next[slot]!
+    if (this.#buckets[bucket] === -1) this.#tails[bucket] = -1
     const time = this.#time[slot]!
     this.kind = this.#kind[slot]!
     this.a = this.#a[slot]!
@@ -89,11 +97,19 @@ export class EventQueue {
     this.#next[slot] = this.#freeHead
     this.#freeHead = slot
     if (--this.#size < this.#buckets.length / 2 && this.#buckets.length > 2) this.#resize(this.#buckets.length / 2)
+    else if (++this.#pops === 1024) {
+      // A width chosen from an earlier front can fit today's badly (long scans, years skipped):
+      // choose it again from the events pending now.
+      if (this.#scanned > 8 * this.#pops) this.#resize(this.#buckets.length)
+      this.#scanned = 0
+      this.#pops = 0
+    }
     return time
   }
 
   clear (): void {
     this.#buckets.fill(-1)
+    this.#tails.fill(-1)
     this.#size = 0
     this.#freeHead = -1
     for (let i = this.#capacity - 1; i >= 0; i--) { this.#next[i] = this.#freeHead; this.#freeHead = i }
@@ -110,9 +126,10 @@ export class EventQueue {
     // (day + 1) × width could round the other way at a border and skip an event for a year.
     for (let n = 0; n <= mask; n++) {
       const head = buckets[this.#day & mask]!
-      if (head >= 0 && Math.floor(times[head]! / this.#width) <= this.#day) return head
+      if (head >= 0 && Math.floor(times[head]! / this.#width) <= this.#day) { this.#scanned += n + 1; return head }
       this.#day++
     }
+    this.#scanned += 2 * (mask + 1)
     // Nothing this year (sparse times): jump straight to the earliest head.
     let best = -1
     for (let i = 0; i <= mask; i++) {
@@ -127,14 +144,31 @@ export class EventQueue {
     this.#day = Math.floor(time / this.#width)
   }
 
-  /** Into its bucket's list after every event of the same or an earlier time (so ties keep insertion order). */
+  /**
+   * Into its bucket's list after every event of the same or an earlier time (so ties keep
+   * insertion order): at the tail when it is the latest, which is the usual case and keeps a
+   * burst of equal times O(1) each.
+   */
   #insert (slot: number): void {
     const time = this.#time[slot]!
     const next = this.#next
     const times = this.#time
     const bucket = Math.floor(time / this.#width) & (this.#buckets.length - 1)
     let head = this.#buckets[bucket]!
-    if (head < 0 || times[head]! > time) {
+    const tail = this.#tails[bucket]!
+    if (head < 0) {
+      next[slot] = -1
+      this.#buckets[bucket] = slot
+      this.#tails[bucket] = slot
+      return
+    }
+    if (times[tail]! <= time) {
+      next[slot] = -1
+      next[tail] = slot
+      this.#tails[bucket] = slot
+      return
+    }
+    if (times[head]! > time) {
       next[slot] = head
       this.#buckets[bucket] = slot
       return
@@ -166,7 +200,10 @@ export class EventQueue {
     const k = Math.min(pending.length - 1, 1024)
     const gap = k > 0 ? (this.#time[pending[k]!]! - this.#time[pending[0]!]!) / k : 0
     this.#width = gap > 0 ? 3 * gap : (hi > lo ? (hi - lo) / pending.length : 1)
+    // Day numbers must stay exact integers that `day + 1` moves: keep time / width far below 2^53.
+    if (pending.length > 0) this.#width = Math.max(this.#width, hi / 2 ** 40, Number.MIN_VALUE)
     this.#buckets = new Int32Array(n).fill(-1)
+    this.#tails = new Int32Array(n).fill(-1)
     for (const s of pending) this.#insert(s)
     this.#seek(lo === Infinity ? 0 : lo)
   }
