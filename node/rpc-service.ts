@@ -119,7 +119,10 @@ class DefaultRpcService implements RpcService, Startable {
       const run = (effects: BeaconEffect[]): void => {
         for (const e of effects) {
           if (e.type === 'timer') timer = setTimeout(() => run(round.tick()), Math.max(0, e.at - Date.now()))
-          if (e.type === 'late') onLate?.(e.host, e.rttMs)
+          if (e.type === 'late') {
+            // Runs inside the host's stream reader: a throwing callback must not end that stream.
+            try { onLate?.(e.host, e.rttMs) } catch (err) { this.#log('late beacon reply handler failed: %s', (err as Error).message) }
+          }
           if (e.type === 'done') {
             clearTimeout(timer)
             // A late reply still measures its host's round trip: listen a while longer.

@@ -330,6 +330,7 @@ export class Requester {
     world.later(now + CONSENSUS_TIMEOUT_MS, () => {
       if (!run.agreeing.has(instance)) return
       run.agreeing.delete(instance)
+      this.#instances.delete(instance)
       world.consensusPeer(this.node).abandon(instance)
       world.metrics.consensus.timeouts++
       this.#run(run, run.execution.disagreed(subtask, `the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms`, this.#now))

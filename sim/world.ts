@@ -387,6 +387,7 @@ export class World {
    * votes again — and what it held in memory, the unfinished instances, does not.
    */
   recover (node: number): void {
+    if (this.net.up[node] === 1) return // churn and a crash may both bring it back
     this.net.up[node] = 1
     const before = this.#consensus.get(node)
     if (before === undefined) return

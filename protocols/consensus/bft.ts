@@ -553,6 +553,10 @@ export class ConsensusInstance {
       precommits
     }
     this.#pending = []
+    // Decided: duplicates no longer matter (a repeat now asks for the certificate).
+    this.#seen.clear()
+    this.#authors.clear()
+    this.#helpedAt.clear()
     out.push({ type: 'event', event: { type: 'committed', certificate: this.#decided } })
   }
 
