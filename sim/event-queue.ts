@@ -107,15 +107,6 @@ export class EventQueue {
     return time
   }
 
-  clear (): void {
-    this.#buckets.fill(-1)
-    this.#tails.fill(-1)
-    this.#size = 0
-    this.#freeHead = -1
-    for (let i = this.#capacity - 1; i >= 0; i--) { this.#next[i] = this.#freeHead; this.#freeHead = i }
-    this.#seek(0)
-  }
-
   /** The earliest event's slot; leaves #day at its day. */
   #find (): number {
     const buckets = this.#buckets

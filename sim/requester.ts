@@ -11,6 +11,7 @@
 import { toString } from 'uint8arrays'
 import { canonicalJson, sha256 } from '../protocols/hash.ts'
 import { BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import { splitAgentId } from '../protocols/capability/index.ts'
 import {
   aggregate, canaryPassed, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee, wantsCanary,
   type AnswerBody, type CertificateSummary, type Verdict
@@ -102,7 +103,8 @@ export class Requester {
           break
         case 'dispatch': {
           const id = this.#nextRpc++
-          const host = this.#world.nodeOf(effect.agent.slice(0, effect.agent.indexOf('/')))
+          const target = splitAgentId(effect.agent)
+          const host = target === undefined ? undefined : this.#world.nodeOf(target.host)
           let sign: { subtask: string, inputHash: string } | undefined
           if (run.task.spec.subtasks.find(s => s.id === effect.subtask)?.trust !== undefined) {
             sign = { subtask: `${run.task.spec.id}/${effect.subtask}`, inputHash: toString(sha256(canonicalJson(effect.input)), 'base16') }
@@ -111,14 +113,15 @@ export class Requester {
           this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })
           if (this.#world.agentByName.has(effect.agent) && this.#world.agents[this.#world.agentByName.get(effect.agent)!]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
           if (host === undefined) break // an agent id naming no simulated node: the attempt times out
-          this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: effect.agent.slice(effect.agent.indexOf('/') + 1), input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
+          this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
           break
         }
         case 'cancel': {
           for (const [id, call] of this.#calls) {
             if (call.task !== run.task.index || call.attempt !== effect.attempt) continue
             this.#calls.delete(id)
-            const host = this.#world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
+            const parts = splitAgentId(call.agent)
+            const host = parts === undefined ? undefined : this.#world.nodeOf(parts.host)
             if (host !== undefined) this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'cancel', id }))
           }
           // A timed-out agent still taught the router something; one cut short by the task's end did not.
@@ -260,7 +263,8 @@ export class Requester {
     if (!wantsCanary(CANARIES, book, call.agent, this.#rng, this.#canariesInFlight.has(call.agent) ? 1 : 0)) return
     const world = this.#world
     const a = world.agentByName.get(call.agent)
-    const host = world.nodeOf(call.agent.slice(0, call.agent.indexOf('/')))
+    const parts = splitAgentId(call.agent)
+    const host = parts === undefined ? undefined : world.nodeOf(parts.host)
     if (a === undefined || host === undefined) return
     // A known-answer input of the agent's own kind; the agent cannot tell it from real work.
     const type = world.agents[a]!.type
@@ -270,7 +274,7 @@ export class Requester {
     // A canary that never answers stops counting as in flight at its deadline.
     world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) this.#canariesInFlight.delete(call.agent) })
     this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
-    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: call.agent.slice(call.agent.indexOf('/') + 1), input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
+    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: parts!.name, input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
   }
 
   #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {

@@ -74,6 +74,8 @@ export class World {
   // The embedder a peer uses by default: routing must see the same similarities as a real peer.
   readonly embedder = new HashEmbedder()
   readonly #embedded = new Map<string, Float32Array>()
+  /** The VCV version of each agent in the shared index. */
+  readonly #indexedVersion = new Map<string, number>()
   readonly #tables = new Map<number, CapabilityTable>()
   readonly #consensus = new Map<number, ConsensusPeer>()
   readonly #consensusWake = new Map<number, number>()
@@ -186,10 +188,16 @@ export class World {
     }
   }
 
-  /** A requester's table accepted a VCV: put it in the index (embedding each distinct text once). */
+  /**
+   * A requester's table accepted a VCV: put it in the shared index, once per version (every
+   * requester accepts the same record), embedding each distinct text once. capability-index's
+   * IndexSync does this for a peer, but asynchronously; the event loop here is synchronous.
+   */
   #onTableEvent (event: TableEvent): void {
     if (event.type !== 'added' && event.type !== 'updated') return
     const body = event.vcv.body
+    if ((this.#indexedVersion.get(body.agent) ?? -1) >= body.version) return
+    this.#indexedVersion.set(body.agent, body.version)
     const text = capabilityText(body)
     let vector = this.#embedded.get(text)
     if (vector === undefined) {
@@ -261,10 +269,10 @@ export class World {
         break
       }
       case 'consensus':
-        this.#runConsensus(to, this.#peer(to).receive(this.signer(m.from).peerId, m.data, now))
+        this.runConsensus(to, this.#peer(to).receive(this.signer(m.from).peerId, m.data, now))
         break
       case 'certificate-gossip':
-        this.#runConsensus(to, this.#peer(to).gossip(this.signer(m.from).peerId, m.data, now))
+        this.runConsensus(to, this.#peer(to).gossip(this.signer(m.from).peerId, m.data, now))
         break
     }
   }
@@ -394,7 +402,7 @@ export class World {
     const after = this.#newPeer(node, this.#joined.get(node) ?? new Set(), before.book)
     this.#consensus.set(node, after)
     this.#consensusWake.delete(node)
-    this.#runConsensus(node, after.restore(before.certificateIds().map(id => before.certificate(id)!), this.engine.now))
+    this.runConsensus(node, after.restore(before.certificateIds().map(id => before.certificate(id)!), this.engine.now))
   }
 
   /** A partition heals: gossip held at its border crosses now (anti-entropy after reconnection). */
@@ -425,11 +433,8 @@ export class World {
 
   consensusPeer (node: number): ConsensusPeer { return this.#peer(node) }
 
+  /** Carries out a consensus peer's effects for `node`: messages, certificate gossip, timers, events. */
   runConsensus (node: number, effects: Array<Effect<ConsensusPeerEvent>>): void {
-    this.#runConsensus(node, effects)
-  }
-
-  #runConsensus (node: number, effects: Array<Effect<ConsensusPeerEvent>>): void {
     for (const e of effects) {
       if (e.type === 'send') {
         const to = this.nodeOf(e.to)
@@ -471,7 +476,7 @@ export class World {
     const wake = this.#consensusWake.get(node)
     if (wake === undefined || wake > this.engine.now) return
     this.#consensusWake.delete(node)
-    if (this.net.up[node] === 1) this.#runConsensus(node, this.#peer(node).tick(this.engine.now))
+    if (this.net.up[node] === 1) this.runConsensus(node, this.#peer(node).tick(this.engine.now))
   }
 
   #consensusEvent (node: number, event: ConsensusPeerEvent): void {

@@ -16,6 +16,7 @@
  * core.agreement(candidates[0].agent, true, now)                        // consensus, later
  * ```
  */
+import { splitAgentId } from '../capability/schema.ts'
 import type { Candidate } from '../task/index.ts'
 import type { CandidateState } from './context.ts'
 import type { SelectionPolicy } from './policy.ts'
@@ -230,13 +231,12 @@ export class RoutingCore {
 }
 
 function hostOf (agent: string): string {
-  const slash = agent.indexOf('/')
-  return slash < 0 ? agent : agent.slice(0, slash)
+  return splitAgentId(agent)?.host ?? agent
 }
 
 /** The task-type feature: the local name of the best match (`calc`, `sort`, …). */
 function taskTypeOf (agent: string): string {
-  return agent.slice(agent.indexOf('/') + 1)
+  return splitAgentId(agent)?.name ?? agent
 }
 
 function round (x: number): number {
