@@ -13,7 +13,7 @@ import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { answerBeacon, BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import { answerBeacon, BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage, type SignRequest } from '../protocols/rpc/index.ts'
 import { signAnswer, type Json } from '../protocols/consensus/index.ts'
@@ -34,9 +34,6 @@ export interface RpcServiceComponents {
   connectionManager: ConnectionManager
   logger: ComponentLogger
 }
-
-/** How long a finished beacon round still takes late replies (their round trips tune later deadlines). */
-const LATE_REPLIES_MS = 5000
 
 export interface BeaconResult {
   states: Map<string, LiveState>
@@ -127,7 +124,7 @@ class DefaultRpcService implements RpcService, Startable {
             clearTimeout(timer)
             // A late reply still measures its host's round trip: listen a while longer.
             if (onLate === undefined || e.skipped.length === 0) forget()
-            else setTimeout(forget, LATE_REPLIES_MS).unref()
+            else setTimeout(forget, LATE_REPLY_WINDOW_MS).unref()
             resolve({ states: e.states, skipped: e.skipped, rtts: e.rtts })
           }
           if (e.type === 'send') {

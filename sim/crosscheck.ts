@@ -22,6 +22,7 @@ import type { LocalAgent } from '../protocols/capability/index.ts'
 import type { PolicyName } from '../protocols/routing/index.ts'
 import { callResult, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
 import { CATALOGUE } from './catalogue.ts'
+import { percentile } from './metrics.ts'
 import { makePopulation } from './population.ts'
 import type { Table } from './report/index.ts'
 import { stream, type Rng } from './rng.ts'
@@ -230,7 +231,7 @@ function summarise (reports: Array<{ task: SimTask, report: TaskReport }>, peers
     consensusInstances: instances,
     consensusCommitted: outcomes.size,
     safetyViolations: violations,
-    latencyP50Ms: latencies[Math.floor(latencies.length / 2)] ?? NaN
+    latencyP50Ms: percentile(latencies, 0.5)
   }
 }
 

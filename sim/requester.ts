@@ -10,7 +10,7 @@
  */
 import { toString } from 'uint8arrays'
 import { canonicalJson, sha256 } from '../protocols/hash.ts'
-import { BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
+import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
   aggregate, canaryPassed, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee, wantsCanary,
@@ -28,8 +28,6 @@ import type { World } from './world.ts'
 /** Candidates taken from the index, as the node's router does (topK 10, cost weight 0.1). */
 const TOP_K = 10
 const COST_WEIGHT = 0.1
-/** How long a finished beacon round still takes late replies (their round trips). */
-const LATE_REPLIES_MS = 5000
 /** How long a requester waits for its committee, as node/agreement.ts does. */
 const CONSENSUS_TIMEOUT_MS = 20_000
 /** Peers a requester knows well enough to draw into committees. */
@@ -184,7 +182,7 @@ export class Requester {
       } else {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
-        this.#world.later(this.#now + LATE_REPLIES_MS, () => this.#rounds.delete(id))
+        this.#world.later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
         this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType)
       }
     }

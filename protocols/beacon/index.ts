@@ -9,5 +9,5 @@
  * run(round.reply(host, decodeRpc(bytes)))     // as replies arrive; the `done` effect carries the states
  * ```
  */
-export { BeaconRound, answerBeacon } from './round.ts'
+export { BeaconRound, answerBeacon, LATE_REPLY_WINDOW_MS } from './round.ts'
 export type { BeaconEffect } from './round.ts'

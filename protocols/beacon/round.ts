@@ -6,6 +6,9 @@
 import { splitAgentId } from '../capability/schema.ts'
 import { encodeRpc, type LiveState, type RpcMessage } from '../rpc/wire.ts'
 
+/** How long after a round ends a driver should still pass replies to it (they come back as `late`). */
+export const LATE_REPLY_WINDOW_MS = 5000
+
 export type BeaconEffect =
   | { type: 'send', to: string, data: Uint8Array }
   | { type: 'timer', at: number }
