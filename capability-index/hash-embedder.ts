@@ -7,7 +7,7 @@
  * names in alphabetical order" finds the sort agent); not a language model. Every peer uses the
  * same function, so the vectors in the mesh stay comparable without shipping any weights.
  */
-import { STOPWORDS } from '../node/agents/stopwords.ts'
+import { STOPWORDS } from './stopwords.ts'
 import { l2Normalize, type Embedder } from './embedder.ts'
 
 /** Bump whenever features, weights, stopwords or concepts change: old vectors no longer compare. */

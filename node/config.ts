@@ -20,7 +20,7 @@ import { homedir } from 'node:os'
 import type { AgentSpec } from './agents/agent.ts'
 import { ConfigError, isMapping, parseAgentList, parseYaml } from './agents/config.ts'
 import { suggest } from './suggest.ts'
-import type { CanaryCase, CanaryConfig } from './canaries.ts'
+import type { CanaryCase, CanaryConfig } from './services/canaries.ts'
 import { validateRule, type EquivalenceRule, type Json } from '../protocols/consensus/index.ts'
 
 export interface NodeConfig {

@@ -10,7 +10,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, timingSafeEqual } from 'node:crypto'
 import { fromString } from 'uint8arrays'
 import { peerIdFromEd25519, type Signer, type Verifier } from '../protocols/identity.ts'
-import { ed25519Verifier } from '../node/crypto.ts'
+import { ed25519Verifier } from '../node/network/crypto.ts'
 import type { Rng } from './rng.ts'
 
 function bytes (rng: Rng, n: number): Uint8Array {

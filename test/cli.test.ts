@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { agentKinds, demoKinds } from '../node/agents/registry.ts'
-import type { VcvJson } from '../node/present.ts'
+import type { VcvJson } from '../node/api/present.ts'
 
 const BIN = fileURLToPath(new URL('../bin/agentmesh.js', import.meta.url))
 const WAIT_MS = 20_000

@@ -10,7 +10,7 @@ import {
 import { decodeMessage, signVote } from '../protocols/consensus/messages.ts'
 import { checkEquivocation, ConsensusPeer, encodeEquivocation } from '../protocols/consensus/index.ts'
 import { makeSigners, verifier as ed25519 } from './helpers/hosts.ts'
-import { consensusEmbed } from '../node/consensus-service.ts'
+import { consensusEmbed } from '../node/services/consensus-service.ts'
 import { answerOf, INPUT_HASH, runCommittee, setupCommittee, type Behaviour, type CommitteeSetup, type RunOptions } from './helpers/committee.ts'
 
 const calm = (answers: RunOptions['answers'], extra: Partial<RunOptions> = {}): RunOptions =>

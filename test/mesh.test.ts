@@ -1,7 +1,7 @@
 // Real libp2p peers over TCP on 127.0.0.1: the capability protocol end to end.
 import { describe, it, expect } from 'vitest'
 import { lpStream } from '@libp2p/utils'
-import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import { toLocalAgent, type Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
 import { CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, signVcv, type SignedVcv } from '../protocols/capability/index.ts'

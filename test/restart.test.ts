@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HashEmbedder, type Embedder } from '../capability-index/index.ts'
-import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import { usePeers } from './helpers/peers.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 

@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { startApi } from '../node/api.ts'
-import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { startApi } from '../node/api/api.ts'
+import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import type { Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
-import type { TaskReport } from '../node/task-runner.ts'
+import type { TaskReport } from '../node/services/task-runner.ts'
 
 const run = promisify(execFile)
 const BIN = join(import.meta.dirname, '..', 'bin', 'agentmesh.js')

@@ -1,10 +1,10 @@
 // Beacons and remote execution: the agent host on its own, then real peers over TCP on 127.0.0.1.
 import { describe, it, expect } from 'vitest'
 import { lpStream } from '@libp2p/utils'
-import { AgentHost } from '../node/agent-host.ts'
+import { AgentHost } from '../node/services/agent-host.ts'
 import type { Agent } from '../node/agents/agent.ts'
 import { gatedAgent } from './helpers/gated-agent.ts'
-import { connectRing } from '../node/local-mesh.ts'
+import { connectRing } from '../node/cli/local-mesh.ts'
 import { usePeers } from './helpers/peers.ts'
 import { RPC_PROTOCOL, rpcLimits } from '../protocols/rpc/index.ts'
 

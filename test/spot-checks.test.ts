@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest'
 import { createAgent } from '../node/agents/registry.ts'
 import type { Agent } from '../node/agents/agent.ts'
-import { startApi } from '../node/api.ts'
+import { startApi } from '../node/api/api.ts'
 import { usePeers } from './helpers/peers.ts'
 import { until } from './helpers/until.ts'
 import { loadNodeConfig } from '../node/config.ts'

@@ -1,10 +1,10 @@
 // Tasks across real peers over TCP: DAG execution, self-healing when a host dies, escalation.
 import { describe, it, expect } from 'vitest'
 import { gatedAgent } from './helpers/gated-agent.ts'
-import { connectRing, untilTables } from '../node/local-mesh.ts'
+import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import type { Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
-import { runTask, type DispatchOutcome, type Router } from '../node/task-runner.ts'
+import { runTask, type DispatchOutcome, type Router } from '../node/services/task-runner.ts'
 import { parseTask } from '../protocols/task/index.ts'
 
 const { peer, stop } = usePeers('agentmesh-run-')

@@ -2,7 +2,7 @@
  * Tokenising shared by `text-stats` and `summarize`, so both agree on what a word and a
  * sentence are.
  */
-import { isStopword } from './stopwords.ts'
+import { isStopword } from '../../capability-index/stopwords.ts'
 
 // Letters and digits, joined by inner apostrophes or hyphens: "don't" and "well-known" are one word.
 const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu

@@ -1,6 +1,6 @@
 /** How VCVs look to people and to JSON consumers (CLI, HTTP API). */
 import { toString } from 'uint8arrays'
-import { splitAgentId, type SignedVcv } from '../protocols/capability/index.ts'
+import { splitAgentId, type SignedVcv } from '../../protocols/capability/index.ts'
 
 export interface VcvJson {
   agent: string

@@ -1,5 +1,5 @@
 /** `agentmesh agents`: the VCVs a running peer knows, from its HTTP API on 127.0.0.1. */
-import { AGENT_HEADERS, agentRows, sortAgents, table, type VcvJson } from '../present.ts'
+import { AGENT_HEADERS, agentRows, sortAgents, table, type VcvJson } from '../api/present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 

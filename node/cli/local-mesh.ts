@@ -1,5 +1,5 @@
 /** Helpers for meshes of peers on one machine: `agentmesh up`, tests and benchmarks build them alike. */
-import type { Peer } from './peer.ts'
+import type { Peer } from '../peer.ts'
 
 /**
  * Whom peer i of n dials: peers at distances 1, 2, 4, 8… around a ring. Every peer gets about

@@ -2,12 +2,12 @@
  * `agentmesh node`: one long-running peer. Under `agentmesh up` it runs as a child process and
  * reports to its parent over the IPC channel instead of printing.
  */
-import { startApi } from '../api.ts'
+import { startApi } from '../api/api.ts'
 import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig } from '../config.ts'
 import { startPeer, type Peer } from '../peer.ts'
-import { vcvJson } from '../present.ts'
+import { vcvJson } from '../api/present.ts'
 import { integer, parse } from './args.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 import { join } from 'node:path'

@@ -1,7 +1,7 @@
 /** Defaults and the IPC messages between `agentmesh up` and its peer processes. */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import type { VcvJson } from '../present.ts'
+import type { VcvJson } from '../api/present.ts'
 
 export const DEFAULT_PORT = 7100
 /** A peer's HTTP API listens this far above its p2p port. */

@@ -1,8 +1,8 @@
 /** `agentmesh run` and `agentmesh submit`: hand a task to a running peer and show how it went. */
 import { readFile } from 'node:fs/promises'
 import type { TraceEntry } from '../../protocols/task/index.ts'
-import { shortId, table } from '../present.ts'
-import type { TaskReport } from '../task-runner.ts'
+import { shortId, table } from '../api/present.ts'
+import type { TaskReport } from '../services/task-runner.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 

@@ -4,8 +4,8 @@ import {
   certificateFromJson, certificateId, consensusLimits, decodeCertificate, verifyCertificate,
   type Certificate, type CertificateCheck, type CertificateSummary
 } from '../../protocols/consensus/index.ts'
-import { ed25519Verifier } from '../crypto.ts'
-import { consensusEmbed } from '../consensus-service.ts'
+import { ed25519Verifier } from '../network/crypto.ts'
+import { consensusEmbed } from '../services/consensus-service.ts'
 import { parse, UsageError } from './args.ts'
 
 const FORMAT = 'agentmesh-certificate/1'

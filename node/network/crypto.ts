@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
-import { ed25519FromPeerId, peerIdFromEd25519, type Signer, type Verifier } from '../protocols/identity.ts'
+import { ed25519FromPeerId, peerIdFromEd25519, type Signer, type Verifier } from '../../protocols/identity.ts'
 
 const b64url = (bytes: Uint8Array): string => toString(bytes, 'base64url')
 

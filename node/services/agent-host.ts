@@ -9,8 +9,8 @@
  * host.liveState('calc')                                               // { load, queue, latencyMs, available }
  * ```
  */
-import type { FailureKind, LiveState } from '../protocols/rpc/index.ts'
-import { AgentInputError, type Agent } from './agents/agent.ts'
+import type { FailureKind, LiveState } from '../../protocols/rpc/index.ts'
+import { AgentInputError, type Agent } from '../agents/agent.ts'
 
 export type RunResult =
   | { ok: true, output: unknown, confidence: number | null, latencyMs: number, /** The answer signed by its host, when asked for (consensus evidence). */ answer?: Uint8Array }

@@ -3,7 +3,7 @@
  * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
  * tell the router which agents agreed with the committed result.
  */
-import { aggregate, decodeAnswer, readyToAgree, tally } from '../protocols/consensus/index.ts'
+import { aggregate, decodeAnswer, readyToAgree, tally } from '../../protocols/consensus/index.ts'
 import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 

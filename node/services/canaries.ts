@@ -7,7 +7,7 @@
  * (nobody else could check the claimed known answers).
  */
 import { randomUUID } from 'node:crypto'
-import { canaryPassed, wantsCanary, type EquivalenceRule, type Json, type ReputationBook } from '../protocols/consensus/index.ts'
+import { canaryPassed, wantsCanary, type EquivalenceRule, type Json, type ReputationBook } from '../../protocols/consensus/index.ts'
 import type { RunResult } from './agent-host.ts'
 
 export interface CanaryCase {

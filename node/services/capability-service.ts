@@ -18,10 +18,10 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
   CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
   type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent, type Verdict
-} from '../protocols/capability/index.ts'
-import type { Effect } from '../protocols/effects.ts'
-import { ed25519Signer, ed25519Verifier } from './crypto.ts'
-import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from './gossip.ts'
+} from '../../protocols/capability/index.ts'
+import type { Effect } from '../../protocols/effects.ts'
+import { ed25519Signer, ed25519Verifier } from '../network/crypto.ts'
+import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 
 export interface CapabilityServiceInit {
   /** Lifetime of this host's VCVs (default 60 s). */

@@ -14,16 +14,16 @@
 import { appendFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
-import type { Effect } from '../protocols/effects.ts'
+import { decodeCanonical, encodeCanonical } from '../../protocols/cbor.ts'
+import type { Effect } from '../../protocols/effects.ts'
 import {
   committeeBody, ConsensusPeer, ReputationBook, signCommittee, verifyCertificate,
   type CommitteeRequest, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
-} from '../protocols/consensus/index.ts'
-import type { Signer, Verifier } from '../protocols/identity.ts'
-import type { GossipSub, SubscriptionChangeData } from './gossip.ts'
-import { coalescedWriter, writeAtomic } from './identity.ts'
-import { HashEmbedder } from '../capability-index/index.ts'
+} from '../../protocols/consensus/index.ts'
+import type { Signer, Verifier } from '../../protocols/identity.ts'
+import type { GossipSub, SubscriptionChangeData } from '../network/gossip.ts'
+import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
+import { HashEmbedder } from '../../capability-index/index.ts'
 
 export const CERTIFICATE_TOPIC = 'agentmesh/certificates/1'
 

@@ -11,10 +11,10 @@
  * ```
  */
 import { toString } from 'uint8arrays'
-import type { CapabilityIndex, Embedder } from '../capability-index/index.ts'
-import type { SignedVcv } from '../protocols/capability/index.ts'
-import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
-import type { CapabilityRequest } from '../protocols/task/index.ts'
+import type { CapabilityIndex, Embedder } from '../../capability-index/index.ts'
+import type { SignedVcv } from '../../protocols/capability/index.ts'
+import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../../protocols/routing/index.ts'
+import type { CapabilityRequest } from '../../protocols/task/index.ts'
 import type { BeaconResult } from './rpc-service.ts'
 import type { DispatchOutcome, RouteAnswer, Router } from './task-runner.ts'
 

@@ -13,11 +13,11 @@ import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { answerBeacon, BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
-import { splitAgentId } from '../protocols/capability/index.ts'
-import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage, type SignRequest } from '../protocols/rpc/index.ts'
-import { signAnswer, type Json } from '../protocols/consensus/index.ts'
-import type { Signer } from '../protocols/identity.ts'
+import { answerBeacon, BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../../protocols/beacon/index.ts'
+import { splitAgentId } from '../../protocols/capability/index.ts'
+import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage, type SignRequest } from '../../protocols/rpc/index.ts'
+import { signAnswer, type Json } from '../../protocols/consensus/index.ts'
+import type { Signer } from '../../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
 
 export interface RpcServiceInit {

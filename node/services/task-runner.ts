@@ -8,12 +8,12 @@
  * const done = await run.finished   // { status, reason?, result, trace }
  * ```
  */
-import { TaskExecution, type Candidate, type TaskEffect, type TaskExecutionOptions, type TaskSpec, type TaskStatus, type TraceEntry } from '../protocols/task/index.ts'
-import type { CapabilityRequest } from '../protocols/task/index.ts'
+import { TaskExecution, type Candidate, type TaskEffect, type TaskExecutionOptions, type TaskSpec, type TaskStatus, type TraceEntry } from '../../protocols/task/index.ts'
+import type { CapabilityRequest } from '../../protocols/task/index.ts'
 import { toString } from 'uint8arrays'
-import { canonicalJson, sha256 } from '../protocols/hash.ts'
-import type { SignRequest } from '../protocols/rpc/index.ts'
-import type { TrustSpec } from '../protocols/task/index.ts'
+import { canonicalJson, sha256 } from '../../protocols/hash.ts'
+import type { SignRequest } from '../../protocols/rpc/index.ts'
+import type { TrustSpec } from '../../protocols/task/index.ts'
 import type { RunResult } from './agent-host.ts'
 
 export interface RouteAnswer {

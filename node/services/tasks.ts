@@ -2,7 +2,7 @@
  * The tasks a peer runs for its user: submitted through the API, kept (bounded) with their
  * status, result and trace until they are asked for.
  */
-import { parseTask, type TaskSpec } from '../protocols/task/index.ts'
+import { parseTask, type TaskSpec } from '../../protocols/task/index.ts'
 import { runTask, type Agreement, type Execute, type Router, type TaskReport, type TaskRun } from './task-runner.ts'
 
 export interface TaskView {

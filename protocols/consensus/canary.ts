@@ -1,5 +1,5 @@
 /**
- * Spot-check decisions, shared by the node (node/canaries.ts) and the simulator: when to follow
+ * Spot-check decisions, shared by the node (node/services/canaries.ts) and the simulator: when to follow
  * a dispatch with a canary (a call whose answer the requester knows), and how to judge one.
  *
  * Newcomers are checked first: an agent with fewer than `newcomerChecks` judged canaries gets

@@ -22,7 +22,7 @@
 import { verify as rawVerify, createPublicKey, type KeyObject } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { toString } from 'uint8arrays'
-import { ed25519Signer, ed25519Verifier } from '../../node/crypto.ts'
+import { ed25519Signer, ed25519Verifier } from '../../node/network/crypto.ts'
 import { decodeCanonical } from '../../protocols/cbor.ts'
 import {
   ConsensusInstance, defaultAggregationConfig, signAnswer, signCommittee, votingPowers, type InstanceEvent

@@ -1,6 +1,6 @@
 // Real Ed25519 hosts and capability tables for protocol tests.
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { ed25519Signer, ed25519Verifier } from '../../node/crypto.ts'
+import { ed25519Signer, ed25519Verifier } from '../../node/network/crypto.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { mulberry32 } from '../../protocols/random.ts'
 import type { Signer } from '../../protocols/identity.ts'
