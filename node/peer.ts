@@ -10,11 +10,6 @@
  * await peer.stop()
  * ```
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { readFile } from 'node:fs/promises'
@@ -38,6 +33,12 @@ import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
+import { networkIds } from '../protocols/network/index.ts'
+import { hostOptions } from './network/host.ts'
+import { NetworkGuard } from './network/guard.ts'
+import { isLocal, localSettings, type NetworkSettings } from './network/settings.ts'
+import { upgradeRelayed, type DirectUpgrader } from './network/upgrade.ts'
+import { DataDirInUseError, lockDataDir } from './storage/lock.ts'
 
 export interface PeerConfig {
   /** Holds identity.key and state.json. */
@@ -58,9 +59,11 @@ export interface PeerConfig {
   /** Text embedder for the capability index (default: the offline hash embedder, or the
    * OpenAI-compatible one when AGENTMESH_EMBEDDINGS_URL is set). */
   embedder?: Embedder
+  /** The network to join and this peer's role in it (default: the local network). */
+  network?: NetworkSettings
 }
 
-export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown }
+export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown, dht: unknown }
 
 export interface Peer {
   readonly peerId: string
@@ -81,6 +84,12 @@ export interface Peer {
   readonly tasks: TaskBoard
   /** This host's agents by local name. */
   readonly agents: ReadonlyMap<string, Agent>
+  /** The network this peer joined and its role there. */
+  readonly network: NetworkSettings
+  /** Peers refused for belonging to another network. */
+  readonly guard: NetworkGuard
+  /** Relayed pairs upgraded to direct WebRTC connections (none on the local network). */
+  readonly upgrades: DirectUpgrader | undefined
   multiaddrs (): string[]
   /** Dials each address; resolves with the ones that failed and why. */
   dial (addrs: string[], timeoutMs?: number): Promise<Array<{ addr: string, error: string }>>
@@ -108,6 +117,24 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     agents.set(name, agent)
   }
   for (const addr of config.listen) parseAddr(addr, 'listen address')
+  const settings = config.network ?? localSettings()
+  for (const addr of settings.announce) parseAddr(addr, 'announce address')
+  let lock
+  try {
+    lock = lockDataDir(config.dataDir)
+  } catch (err) {
+    throw err instanceof DataDirInUseError ? new PeerStartError(err.message) : err
+  }
+  try {
+    return await startLocked(config, settings, lock, agents)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
+}
+
+async function startLocked (config: PeerConfig, settings: NetworkSettings, lock: { release: () => void }, agents: Map<string, Agent>): Promise<Peer> {
+  const ids = networkIds(settings.network.name)
   const { key } = await loadOrCreateIdentity(config.dataDir)
   const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
@@ -121,26 +148,20 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   const policyPath = join(config.dataDir, POLICY_FILE)
   const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
 
+  const guard = new NetworkGuard(ids.name)
+  const host = hostOptions(settings, config.listen, guard)
   const libp2p = await createLibp2p({
     start: false,
     privateKey: key,
-    addresses: { listen: config.listen },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: {
-      // Local swarms dial each other in bursts from one host: the defaults (5/s, 10 pending) reset them.
-      inboundConnectionThreshold: 1000,
-      maxIncomingPendingConnections: 256
-    },
+    ...host,
     services: {
-      identify: identify(),
-      ping: ping(),
-      pubsub: gossip({ profile: config.gossipProfile, loopback }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions }),
-      rpc: rpcService({ host: new AgentHost(agents), signer })
+      ...host.services,
+      pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings) }),
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol }),
+      rpc: rpcService({ host: new AgentHost(agents), signer, protocol: ids.rpcProtocol })
     }
-  })
+  }) as unknown as Libp2p<PeerServices>
+  guard.watch(libp2p)
 
   try {
     await libp2p.start()
@@ -156,7 +177,8 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
     verifier: ed25519Verifier(),
     pubsub: libp2p.services.pubsub,
     send: (to, data) => { rpc.notify(to, data) },
-    dir: join(config.dataDir, CONSENSUS_DIR)
+    dir: join(config.dataDir, CONSENSUS_DIR),
+    topic: ids.certificateTopic
   })
   rpc.onNotify = (from, data) => { consensus.receive(from, data) }
   const stateFile = coalescedWriter(statePath, () => JSON.stringify({ versions: capability.versions() }))
@@ -213,9 +235,13 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   }
   const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement })
 
+  const upgrades = isLocal(settings) ? undefined : upgradeRelayed(libp2p)
   return {
     peerId: libp2p.peerId.toString(),
     dataDir: config.dataDir,
+    network: settings,
+    guard,
+    upgrades,
     libp2p,
     capability,
     rpc: libp2p.services.rpc,
@@ -243,8 +269,10 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
       rpc.onNotify = undefined
       await consensus.stop()
       await libp2p.stop()
+      upgrades?.stop()
       await Promise.all([stateFile.flush(), policyFile.flush(), sync.idle()])
       await savePeerState(config.dataDir, capability.records(), index, sync.texts())
+      lock.release()
     }
   }
 }

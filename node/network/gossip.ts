@@ -21,6 +21,8 @@ export interface GossipSettings {
   profile?: GossipProfile
   /** Every peer is on 127.0.0.1: exempt it from the IP colocation penalty, or meshes > 10 peers empty. */
   loopback?: boolean
+  /** Also run over relayed (limited) connections: a peer behind NAT may have no other path yet. */
+  overRelays?: boolean
 }
 
 const contentId = (data: Uint8Array | undefined): Buffer => createHash('sha256').update(data ?? new Uint8Array()).digest()
@@ -29,7 +31,8 @@ export function gossip (settings: GossipSettings = {}): ReturnType<typeof gossip
   const options: Partial<GossipsubOpts> = {
     allowPublishToZeroTopicPeers: true,
     ignoreDuplicatePublishError: true,
-    scoreParams: settings.loopback === true ? { IPColocationFactorWhitelist: new Set(['127.0.0.1']) } : {}
+    scoreParams: settings.loopback === true ? { IPColocationFactorWhitelist: new Set(['127.0.0.1']) } : {},
+    runOnLimitedConnection: settings.overRelays === true
   }
   if ((settings.profile ?? 'agentmesh') === 'agentmesh') {
     Object.assign(options, {

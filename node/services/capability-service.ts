@@ -32,6 +32,9 @@ export interface CapabilityServiceInit {
   versions?: Record<string, number>
   /** Wall clock (ms). Only drivers read clocks; protocols get the time from here. */
   now?: () => number
+  /** The network's topic and protocol (default: the local network's). */
+  topic?: string
+  protocol?: string
 }
 
 export interface CapabilityServiceComponents {
@@ -75,6 +78,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #components: CapabilityServiceComponents
   readonly #table: CapabilityTable
   readonly #now: () => number
+  readonly #topic: string
+  readonly #protocol: string
   readonly #log: Logger
   readonly #outbound = new Map<string, Promise<LengthPrefixedStream<Stream> | undefined>>()
   #timer: NodeJS.Timeout | undefined
@@ -85,6 +90,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     super()
     this.#components = components
     this.#now = init.now ?? Date.now
+    this.#topic = init.topic ?? CAPABILITY_TOPIC
+    this.#protocol = init.protocol ?? CAPABILITY_PROTOCOL
     this.#log = components.logger.forComponent('agentmesh:capability')
     this.#table = new CapabilityTable({
       signer: ed25519Signer(components.privateKey),
@@ -101,14 +108,14 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
 
   async start (): Promise<void> {
     this.#running = true
-    await this.#components.registrar.handle(CAPABILITY_PROTOCOL, (stream, connection) => {
+    await this.#components.registrar.handle(this.#protocol, (stream, connection) => {
       void this.#readInbound(stream, connection.remotePeer)
     }, { runOnLimitedConnection: true })
   }
 
   async afterStart (): Promise<void> {
     const pubsub = this.#components.pubsub
-    pubsub.topicValidators.set(CAPABILITY_TOPIC, (peer, message) => {
+    pubsub.topicValidators.set(this.#topic, (peer, message) => {
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
@@ -117,8 +124,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its
     // subscription arrives our publishes skip it, so the digest must cover everything up to then.
     pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
-    pubsub.subscribe(CAPABILITY_TOPIC)
-    this.#topologyId = await this.#components.registrar.register(CAPABILITY_PROTOCOL, {
+    pubsub.subscribe(this.#topic)
+    this.#topologyId = await this.#components.registrar.register(this.#protocol, {
       onDisconnect: (peer) => {
         this.#table.peerDisconnected(peer.toString())
         this.#outbound.delete(peer.toString())
@@ -129,7 +136,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {
     const peer = e.detail.peerId.toString()
     for (const { topic, subscribe } of e.detail.subscriptions) {
-      if (topic !== CAPABILITY_TOPIC) continue
+      if (topic !== this.#topic) continue
       if (subscribe) this.#run(this.#table.peerConnected(peer, this.#now()))
       else this.#table.peerDisconnected(peer)
     }
@@ -140,8 +147,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     clearTimeout(this.#timer)
     if (this.#topologyId !== undefined) this.#components.registrar.unregister(this.#topologyId)
     this.#components.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
-    this.#components.pubsub.topicValidators.delete(CAPABILITY_TOPIC)
-    await this.#components.registrar.unhandle(CAPABILITY_PROTOCOL)
+    this.#components.pubsub.topicValidators.delete(this.#topic)
+    await this.#components.registrar.unhandle(this.#protocol)
     const streams = await Promise.all(this.#outbound.values())
     this.#outbound.clear()
     await Promise.all(streams.map(async s => s?.unwrap().close().catch(() => {})))
@@ -161,7 +168,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     for (const effect of effects) {
       switch (effect.type) {
         case 'broadcast':
-          this.#components.pubsub.publish(CAPABILITY_TOPIC, effect.data)
+          this.#components.pubsub.publish(this.#topic, effect.data)
             .catch(err => { this.#log.error('publish failed: %e', err) })
           break
         case 'send':
@@ -204,7 +211,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     const previous = this.#outbound.get(peer) ?? Promise.resolve(undefined)
     const next: Promise<LengthPrefixedStream<Stream> | undefined> = previous
       .then(async lp => {
-        const stream = lp ?? lpStream(await this.#components.connectionManager.openStream(peerIdFromString(peer), CAPABILITY_PROTOCOL, { runOnLimitedConnection: true }), { maxDataLength: directLimits.maxMessageBytes })
+        const stream = lp ?? lpStream(await this.#components.connectionManager.openStream(peerIdFromString(peer), this.#protocol, { runOnLimitedConnection: true }), { maxDataLength: directLimits.maxMessageBytes })
         await stream.write(data)
         return stream
       })

@@ -24,8 +24,9 @@ import type { Signer, Verifier } from '../../protocols/identity.ts'
 import type { GossipSub, SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
+import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
 
-export const CERTIFICATE_TOPIC = 'agentmesh/certificates/1'
+export const CERTIFICATE_TOPIC = networkIds(LOCAL_NETWORK).certificateTopic
 
 const hashEmbedder = new HashEmbedder()
 /**
@@ -52,6 +53,8 @@ export interface ConsensusServiceInit {
   /** For the `embedding` rule (default: `consensusEmbed`). */
   embed?: Embed
   onEvent?: (event: ConsensusPeerEvent) => void
+  /** The network's certificate topic (default: the local network's). */
+  topic?: string
 }
 
 export class ConsensusTimeoutError extends Error {
@@ -67,9 +70,11 @@ export class ConsensusService {
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
   #stopped = false
+  readonly #topic: string
 
   private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[]) {
     this.#init = init
+    this.#topic = init.topic ?? CERTIFICATE_TOPIC
     const joinedFile = init.dir === undefined ? undefined : join(init.dir, JOINED_FILE)
     this.#machine = new ConsensusPeer({
       signer: init.signer,
@@ -112,7 +117,7 @@ export class ConsensusService {
     service.#run(service.#machine.restore(saved, Date.now()))
     init.pubsub.addEventListener('message', service.#onGossip)
     init.pubsub.addEventListener('subscription-change', service.#onSubscriptionChange)
-    init.pubsub.subscribe(CERTIFICATE_TOPIC)
+    init.pubsub.subscribe(service.#topic)
     return service
   }
 
@@ -168,26 +173,26 @@ export class ConsensusService {
     clearTimeout(this.#timer)
     this.#init.pubsub.removeEventListener('message', this.#onGossip)
     this.#init.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
-    try { this.#init.pubsub.unsubscribe(CERTIFICATE_TOPIC) } catch {}
+    try { this.#init.pubsub.unsubscribe(this.#topic) } catch {}
     await Promise.all([this.#save?.flush(), this.#saveBook?.flush()])
   }
 
   readonly #onGossip = (e: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
-    if (this.#stopped || e.detail.topic !== CERTIFICATE_TOPIC) return
+    if (this.#stopped || e.detail.topic !== this.#topic) return
     this.#run(this.#machine.gossip('gossip', e.detail.data, Date.now()))
   }
 
   readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {
     if (this.#stopped) return
     for (const { topic, subscribe } of e.detail.subscriptions) {
-      if (topic === CERTIFICATE_TOPIC && subscribe) this.#run(this.#machine.peerConnected(e.detail.peerId.toString()))
+      if (topic === this.#topic && subscribe) this.#run(this.#machine.peerConnected(e.detail.peerId.toString()))
     }
   }
 
   #run (effects: Array<Effect<ConsensusPeerEvent>>): void {
     for (const e of effects) {
       if (e.type === 'send') this.#init.send(e.to, e.data)
-      else if (e.type === 'broadcast') void this.#init.pubsub.publish(CERTIFICATE_TOPIC, e.data).catch(() => {})
+      else if (e.type === 'broadcast') void this.#init.pubsub.publish(this.#topic, e.data).catch(() => {})
       else if (e.type === 'timer') this.#arm(e.at)
       else this.#event(e.event)
     }

@@ -26,6 +26,8 @@ export interface RpcServiceInit {
   signer?: Signer
   /** Extra wait past an execution's deadline for its answer to travel back (default 1 s). */
   graceMs?: number
+  /** The network's RPC protocol id (default: the local network's). */
+  protocol?: string
 }
 
 export interface RpcServiceComponents {
@@ -65,19 +67,24 @@ const REJECTED = new Set(['RpcError', 'InvalidDataLengthError', 'InvalidDataLeng
 interface Outbound {
   lp: LengthPrefixedStream<Stream>
   writes: Promise<void>
+  /** Opened over a relayed (limited) connection: replaced once a direct connection exists. */
+  limited: boolean
 }
 
 class DefaultRpcService implements RpcService, Startable {
   readonly #components: RpcServiceComponents
   readonly #host: AgentHost
   readonly #graceMs: number
+  readonly #protocol: string
   readonly #log: Logger
   readonly #self: string
   readonly #signer: Signer | undefined
   readonly #outbound = new Map<string, Promise<Outbound>>()
   onNotify: ((peer: string, data: Uint8Array) => void) | undefined
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
-  readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void }>()
+  readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void, via?: Promise<Outbound> }>()
+  /** Outbound streams known to run over a relayed connection. */
+  readonly #limited = new Set<Promise<Outbound>>()
   #nextId = 1
   #running = false
 
@@ -85,6 +92,7 @@ class DefaultRpcService implements RpcService, Startable {
     this.#components = components
     this.#host = init.host
     this.#graceMs = init.graceMs ?? 1000
+    this.#protocol = init.protocol ?? RPC_PROTOCOL
     this.#signer = init.signer
     this.#log = components.logger.forComponent('agentmesh:rpc')
     this.#self = components.peerId.toString()
@@ -94,14 +102,14 @@ class DefaultRpcService implements RpcService, Startable {
 
   async start (): Promise<void> {
     this.#running = true
-    await this.#components.registrar.handle(RPC_PROTOCOL, (stream, connection) => {
+    await this.#components.registrar.handle(this.#protocol, (stream, connection) => {
       void this.#serve(stream, connection.remotePeer.toString())
     }, { runOnLimitedConnection: true })
   }
 
   async stop (): Promise<void> {
     this.#running = false
-    await this.#components.registrar.unhandle(RPC_PROTOCOL)
+    await this.#components.registrar.unhandle(this.#protocol)
     for (const [key, p] of this.#pending) { this.#pending.delete(key); p.answer({ t: 'result', id: p.id, ok: false, kind: 'cancelled', error: 'peer stopping' }) }
     const streams = await Promise.allSettled(this.#outbound.values())
     this.#outbound.clear()
@@ -176,11 +184,12 @@ class DefaultRpcService implements RpcService, Startable {
   /** Sends a request and routes its answer (same id) to `onAnswer`; `onError` if it cannot be sent. */
   #request (peer: string, message: RpcMessage, onAnswer: (m: RpcMessage) => void, onError?: (error: string) => void): void {
     const key = `${peer} ${message.id}`
-    this.#pending.set(key, { peer, id: message.id, answer: onAnswer })
-    this.#send(peer, message, error => { this.#pending.delete(key); onError?.(error) })
+    const entry: { peer: string, id: number, answer: (m: RpcMessage) => void, via?: Promise<Outbound> } = { peer, id: message.id, answer: onAnswer }
+    this.#pending.set(key, entry)
+    entry.via = this.#send(peer, message, error => { this.#pending.delete(key); onError?.(error) })
   }
 
-  #send (peer: string, message: RpcMessage, onError?: (error: string) => void): void {
+  #send (peer: string, message: RpcMessage, onError?: (error: string) => void): Promise<Outbound> | undefined {
     let data: Uint8Array
     try {
       data = encodeRpc(message)
@@ -188,21 +197,41 @@ class DefaultRpcService implements RpcService, Startable {
       onError?.((err as Error).message)
       return
     }
-    const outbound = this.#outbound.get(peer) ?? this.#open(peer)
-    this.#outbound.set(peer, outbound)
-    outbound.then(out => {
+    let outbound = this.#outbound.get(peer)
+    // A pair that upgraded from a relay to a direct connection moves new requests to it; answers
+    // to requests already sent still come back over the relayed stream.
+    if (outbound !== undefined && this.#limited.has(outbound) && this.#hasDirect(peer)) {
+      this.#limited.delete(outbound)
+      outbound = undefined
+    }
+    outbound ??= this.#open(peer)
+    const current = outbound
+    this.#outbound.set(peer, current)
+    current.then(out => {
       out.writes = out.writes.then(async () => { await out.lp.write(data) })
       return out.writes
     }).catch(err => {
-      this.#outbound.delete(peer)
+      if (this.#outbound.get(peer) === current) this.#outbound.delete(peer)
       onError?.(`cannot reach ${peer}: ${(err as Error).message}`)
     })
+    return current
+  }
+
+  #hasDirect (peer: string): boolean {
+    return this.#components.connectionManager.getConnections(peerIdFromString(peer)).some(c => c.status === 'open' && c.limits === undefined)
   }
 
   /** Opens the stream to `peer` and reads its answers until it closes. */
-  async #open (peer: string): Promise<Outbound> {
-    const stream = await this.#components.connectionManager.openStream(peerIdFromString(peer), RPC_PROTOCOL, { runOnLimitedConnection: true })
+  #open (peer: string): Promise<Outbound> {
+    const opened: Promise<Outbound> = this.#openStream(peer, () => opened)
+    return opened
+  }
+
+  async #openStream (peer: string, self: () => Promise<Outbound>): Promise<Outbound> {
+    const stream = await this.#components.connectionManager.openStream(peerIdFromString(peer), this.#protocol, { runOnLimitedConnection: true })
     const lp = lpStream(stream, { maxDataLength: rpcLimits.maxMessageBytes })
+    const limited = this.#components.connectionManager.getConnections(peerIdFromString(peer)).find(c => c.streams.includes(stream))?.limits !== undefined
+    if (limited) this.#limited.add(self())
     void (async () => {
       try {
         while (this.#running) {
@@ -212,12 +241,14 @@ class DefaultRpcService implements RpcService, Startable {
       } catch (err) {
         this.#log('stream to %s ended: %s', peer, (err as Error).message)
       } finally {
-        this.#outbound.delete(peer)
+        const mine = self()
+        this.#limited.delete(mine)
+        if (this.#outbound.get(peer) === mine) this.#outbound.delete(peer)
         // Whatever was still waiting on this stream will not get an answer through it.
-        for (const p of this.#pending.values()) if (p.peer === peer) p.answer({ t: 'result', id: p.id, ok: false, kind: 'unavailable', error: `connection to ${peer} lost` })
+        for (const p of this.#pending.values()) if (p.peer === peer && (p.via === undefined || p.via === mine)) p.answer({ t: 'result', id: p.id, ok: false, kind: 'unavailable', error: `connection to ${peer} lost` })
       }
     })()
-    return { lp, writes: Promise.resolve() }
+    return { lp, writes: Promise.resolve(), limited }
   }
 
   /** Answers one requester's stream: beacons at once, executions concurrently, cancels by id. */

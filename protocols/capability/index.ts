@@ -20,7 +20,9 @@ export type { Embedding, TombstoneBody, VcvBody } from './schema.ts'
 export { decodeDirect, encodeDirect, directLimits } from './direct.ts'
 export type { DirectMessage } from './direct.ts'
 
-/** Gossip topic carrying signed VCVs and tombstones. */
-export const CAPABILITY_TOPIC = 'agentmesh/capability/1'
+import { LOCAL_NETWORK, networkIds } from '../network/ids.ts'
+
+/** Gossip topic carrying signed VCVs and tombstones (of the local network; see protocols/network). */
+export const CAPABILITY_TOPIC = networkIds(LOCAL_NETWORK).capabilityTopic
 /** Stream protocol for anti-entropy digests and batches. */
-export const CAPABILITY_PROTOCOL = '/agentmesh/capability/1.0.0'
+export const CAPABILITY_PROTOCOL = networkIds(LOCAL_NETWORK).capabilityProtocol

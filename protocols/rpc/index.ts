@@ -10,5 +10,7 @@
 export { decodeRpc, encodeRpc, rpcLimits, RpcError } from './wire.ts'
 export type { FailureKind, LiveState, RpcMessage, SignRequest } from './wire.ts'
 
-/** Stream protocol carrying RpcMessages. */
-export const RPC_PROTOCOL = '/agentmesh/rpc/1.0.0'
+import { LOCAL_NETWORK, networkIds } from '../network/ids.ts'
+
+/** Stream protocol carrying RpcMessages (of the local network; see protocols/network). */
+export const RPC_PROTOCOL = networkIds(LOCAL_NETWORK).rpcProtocol

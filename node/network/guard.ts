@@ -1,0 +1,46 @@
+/**
+ * Keeps other networks out: a peer whose identify lists only another network's protocols is
+ * disconnected with a reason, and refused (both ways) for a while after.
+ */
+import type { ConnectionGater, Libp2p, PeerId } from '@libp2p/interface'
+import { checkPeerNetwork } from '../../protocols/network/index.ts'
+
+const REFUSE_MS = 10 * 60_000
+const MAX_REFUSED = 10_000
+
+export interface Refusal { peer: string, reason: string, at: number }
+
+export class NetworkGuard {
+  readonly #network: string
+  readonly #refused = new Map<string, Refusal>()
+  onRefused: ((r: Refusal) => void) | undefined
+
+  constructor (network: string) { this.#network = network }
+
+  gater (): ConnectionGater {
+    const denied = (peer: PeerId): boolean => this.refusal(peer.toString()) !== undefined
+    return { denyDialPeer: denied, denyInboundEncryptedConnection: denied }
+  }
+
+  refusal (peer: string): Refusal | undefined {
+    const r = this.#refused.get(peer)
+    if (r !== undefined && Date.now() - r.at > REFUSE_MS) { this.#refused.delete(peer); return undefined }
+    return r
+  }
+
+  refusals (): Refusal[] { return [...this.#refused.values()] }
+
+  /** Watches identify results of `libp2p` from now on. */
+  watch (libp2p: Libp2p): void {
+    libp2p.addEventListener('peer:identify', e => {
+      const verdict = checkPeerNetwork(this.#network, e.detail.protocols)
+      if (verdict.ok) return
+      const peer = e.detail.peerId.toString()
+      if (this.#refused.size >= MAX_REFUSED) this.#refused.delete(this.#refused.keys().next().value!)
+      const refusal = { peer, reason: verdict.reason, at: Date.now() }
+      this.#refused.set(peer, refusal)
+      void libp2p.hangUp(e.detail.peerId).catch(() => {})
+      this.onRefused?.(refusal)
+    })
+  }
+}
