@@ -22,6 +22,7 @@ import { ConfigError, isMapping, parseAgentList, parseYaml } from './agents/conf
 import { suggest } from './suggest.ts'
 import type { CanaryCase, CanaryConfig } from './services/canaries.ts'
 import { validateRule, type EquivalenceRule, type Json } from '../protocols/consensus/index.ts'
+import type { NetworkSpec } from '../protocols/network/index.ts'
 
 export interface NodeConfig {
   port: number
@@ -34,11 +35,19 @@ export interface NodeConfig {
   /** Selection policy by name (linucb, symphony, epsilon-greedy, greedy-similarity, round-robin, random). */
   policy?: string
   canaries?: CanaryConfig
+  /** The network (default: local), as `--network` gives it: a name or a network file's path. */
+  network?: NetworkSpec
+  /** A public node: DHT server, relay, bootstrap for others. */
+  public?: boolean
+  /** Addresses others should dial. */
+  announce?: string[]
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries'] as const
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce'] as const
 
-export function loadNodeConfig (path: string): Partial<NodeConfig> {
+export type NodeConfigFile = Partial<Omit<NodeConfig, 'network'>> & { network?: string }
+
+export function loadNodeConfig (path: string): NodeConfigFile {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -47,7 +56,7 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
   }
   const doc = parseYaml(text, path)
   if (!isMapping(doc)) throw new ConfigError(`${path}: expected a mapping of settings (port, bootstrap, agents, …)`)
-  const out: Partial<NodeConfig> = {}
+  const out: NodeConfigFile = {}
   for (const [key, value] of Object.entries(doc)) {
     const at = `${path}: "${key}"`
     switch (key as typeof KEYS[number]) {
@@ -61,12 +70,21 @@ export function loadNodeConfig (path: string): Partial<NodeConfig> {
         if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must be a directory path`)
         out.data = value.replace(/^~(?=\/|$)/, homedir())
         break
+      case 'network':
+        if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must be a network name or the path of a network file`)
+        out.network = value
+        break
+      case 'public':
+        if (typeof value !== 'boolean') throw new ConfigError(`${at} must be true or false`)
+        out.public = value
+        break
+      case 'announce':
       case 'listen':
       case 'bootstrap':
         if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v.startsWith('/'))) {
           throw new ConfigError(`${at} must be a list of multiaddrs such as /ip4/127.0.0.1/tcp/7100`)
         }
-        out[key as 'listen' | 'bootstrap'] = value as string[]
+        out[key as 'listen' | 'bootstrap' | 'announce'] = value as string[]
         break
       case 'agents': out.agents = parseAgentList(value, path); break
       case 'policy':

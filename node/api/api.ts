@@ -2,8 +2,8 @@
  * A peer's control API: HTTP on 127.0.0.1 only (it is for the local user, not the mesh).
  *
  * GET  /agents       every VCV the peer knows
- * GET  /peers        connected peers
- * GET  /status       identity, addresses, counts
+ * GET  /peers        connections: peer, kind (tcp, websocket, webrtc, relayed), RTT, gossip score
+ * GET  /status       identity, network, reachability, addresses, relay reservations, DHT, counts
  * POST /tasks        submit a task (JSON or YAML body); `?wait=1` answers with its report when done
  * GET  /tasks/<id>   a task's status, and its result and trace once finished
  * POST /run          `{ text, skills?, input?, deadlineMs? }`: a one-subtask task, answered when done
@@ -21,6 +21,7 @@ import { TaskSpecError } from '../../protocols/task/index.ts'
 import { certificateToJson, decodeCertificate } from '../../protocols/consensus/index.ts'
 import { PeerStartError, type Peer } from '../peer.ts'
 import { vcvJson } from './present.ts'
+import { connectionsView, networkStatus } from '../network/status.ts'
 
 const MAX_BODY_BYTES = 1024 * 1024
 
@@ -85,13 +86,14 @@ export async function startApi (peer: Peer, port: number): Promise<{ port: numbe
       const book = peer.consensus.book
       return reply(200, agent === null ? book.toJSON() : { agent, ...book.standing(agent), counts: book.counts(agent) })
     }
-    if (path === '/peers') return reply(200, peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString() })))
+    if (path === '/peers') return reply(200, connectionsView(peer.libp2p))
     if (path === '/agents') return reply(200, peer.capability.agents().map(vcvJson))
     if (path === '/status') {
       return reply(200, {
         peerId: peer.peerId,
         multiaddrs: peer.multiaddrs(),
-        connections: peer.libp2p.getConnections().length,
+        ...networkStatus(peer.libp2p, peer.network),
+        knownPeers: new Set(peer.capability.agents().map(v => v.body.agent.split('/')[0])).size,
         agents: peer.capability.agents().length,
         localAgents: [...peer.agents.keys()],
         flaggedHosts: peer.capability.flaggedHosts(),

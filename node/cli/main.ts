@@ -5,6 +5,9 @@ import { suggest } from '../suggest.ts'
 import { agentsCommand, agentsHelp } from './agents-command.ts'
 import { UsageError } from './args.ts'
 import { nodeCommand, nodeHelp } from './node-command.ts'
+import { joinCommand, joinHelp } from './join-command.ts'
+import { peersCommand, peersHelp } from './peers-command.ts'
+import { NetworkFileError } from '../../protocols/network/index.ts'
 import { simCommand, simHelp } from './sim-command.ts'
 import { runCommand, runHelp, submitCommand, submitHelp } from './task-commands.ts'
 import { upCommand, upHelp } from './up.ts'
@@ -13,6 +16,8 @@ import { verifyCommand, verifyHelp } from './verify-command.ts'
 const commands: Record<string, { run: (argv: string[]) => Promise<number>, help: string }> = {
   up: { run: upCommand, help: upHelp },
   node: { run: nodeCommand, help: nodeHelp },
+  join: { run: joinCommand, help: joinHelp },
+  peers: { run: peersCommand, help: peersHelp },
   agents: { run: agentsCommand, help: agentsHelp },
   run: { run: runCommand, help: runHelp },
   submit: { run: submitCommand, help: submitHelp },
@@ -23,7 +28,9 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>, help:
 const usage = `agentmesh — a peer-to-peer mesh of AI agents
 
   agentmesh up --peers N       run N local peers and show what they agree on
-  agentmesh node               run one peer (join others with --bootstrap)
+  agentmesh node               run one peer (join others with --bootstrap; --public for a public node)
+  agentmesh join ADDR|NETWORK  join a network from anywhere, NAT included, and show progress
+  agentmesh peers              a running peer's connections, reachability and DHT
   agentmesh agents             list the agents a running peer knows
   agentmesh run "<request>"    find an agent for a request and run it (--input JSON)
   agentmesh submit FILE        run a task DAG from YAML/JSON and explain every routing decision
@@ -51,7 +58,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     return await command.run(rest)
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PeerStartError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof PeerStartError || err instanceof NetworkFileError) {
       console.error(`agentmesh ${err.message}`)
       return 2
     }

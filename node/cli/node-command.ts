@@ -5,22 +5,34 @@
 import { startApi } from '../api/api.ts'
 import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
-import { loadNodeConfig, type NodeConfig } from '../config.ts'
+import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
 import { startPeer, type Peer } from '../peer.ts'
 import { vcvJson } from '../api/present.ts'
 import { integer, parse } from './args.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 import { join } from 'node:path'
+import { LOCAL_NETWORK } from '../../protocols/network/index.ts'
+import { loadNetwork } from '../network/network-file.ts'
+import { isLocal, LOCAL, type NetworkSettings } from '../network/settings.ts'
+import { followNetwork, printReady } from './network-output.ts'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
-               [--bootstrap MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
+               [--bootstrap MULTIADDR]… [--network NAME|FILE] [--public] [--announce MULTIADDR]…
+               [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
 
 Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
 given with --bootstrap (their full address, /ip4/…/tcp/…/p2p/<peer id>).
---config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap,
-ttlSeconds, agents, policy, canaries); flags override the file. --policy picks the routing selector:
-linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin or random.`
+--network picks the network: "local" (default, this machine), a network file (YAML: name,
+bootstrap, stun, psk, privateAddresses) or a network name; its bootstrap list is dialled too.
+--public makes this a public node of that network (DHT server, circuit relay, bootstrap for
+others): listen on a public interface (--listen /ip4/0.0.0.0/tcp/4001 --listen
+/ip4/0.0.0.0/tcp/4002/ws) and --announce the address others dial; it prints the line to join it.
+On a network other than local, an unreachable bootstrap peer is retried with backoff for ever.
+--config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap, network,
+announce, public, ttlSeconds, agents, policy, canaries); flags override the file. --policy picks
+the routing selector: linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin
+or random.`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -34,16 +46,23 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     ttl: { type: 'string' },
     json: { type: 'boolean' },
     policy: { type: 'string' },
+    network: { type: 'string' },
+    public: { type: 'boolean' },
+    announce: { type: 'string', multiple: true },
     child: { type: 'boolean' }
   })
-  const file: Partial<NodeConfig> = values.config !== undefined ? loadNodeConfig(values.config) : {}
+  const file: NodeConfigFile = values.config !== undefined ? loadNodeConfig(values.config) : {}
   const port = integer('node', 'port', values.port, file.port ?? DEFAULT_PORT, 1, 65535)
+  const network = loadNetwork(values.network ?? file.network, defaultDataDir())
   const config: NodeConfig = {
     port,
     listen: values.listen ?? file.listen ?? [`/ip4/127.0.0.1/tcp/${port}`],
-    bootstrap: values.bootstrap ?? file.bootstrap ?? [],
+    bootstrap: [...values.bootstrap ?? file.bootstrap ?? [], ...network.bootstrap],
+    network,
+    public: values.public ?? file.public ?? false,
+    announce: values.announce ?? file.announce ?? [],
     apiPort: integer('node', 'api-port', values['api-port'], file.apiPort ?? port + 1000, 0, 65535),
-    data: values.data ?? file.data ?? join(defaultDataDir(), 'node'),
+    data: values.data ?? file.data ?? (network.name === LOCAL_NETWORK ? join(defaultDataDir(), 'node') : join(defaultDataDir(), 'networks', network.name, 'node')),
     ttlSeconds: integer('node', 'ttl', values.ttl, file.ttlSeconds ?? 60, 2, 86_400),
     agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs(),
     ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {},
@@ -53,12 +72,18 @@ export async function nodeCommand (argv: string[]): Promise<number> {
   return await runForeground(config, values.json === true)
 }
 
-async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: number, close: () => Promise<void> } }> {
+/** The network settings a node config asks for. */
+export function networkSettings (config: NodeConfig): NetworkSettings {
+  return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [] }
+}
+
+export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: number, close: () => Promise<void> } }> {
   const peer = await startPeer({
     dataDir: config.data,
     listen: config.listen,
     agents: config.agents,
     ttlMs: config.ttlSeconds * 1000,
+    network: networkSettings(config),
     ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
     ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
   })
@@ -74,7 +99,9 @@ async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: 
 async function runForeground (config: NodeConfig, json: boolean): Promise<number> {
   const { peer, api } = await launch(config)
   const stop = async (): Promise<void> => { await api?.close(); await peer.stop() }
-  if (config.bootstrap.length > 0) {
+  const settings = networkSettings(config)
+  // The local network keeps its old contract: a peer that reaches none of its bootstrap peers stops.
+  if (config.bootstrap.length > 0 && isLocal(settings) && !settings.public) {
     const failures = await peer.dial(config.bootstrap)
     for (const f of failures) console.error(`bootstrap ${f.addr}: ${f.error}`)
     if (failures.length === config.bootstrap.length) {
@@ -85,15 +112,10 @@ async function runForeground (config: NodeConfig, json: boolean): Promise<number
   }
   // Listen for Ctrl-C before saying "ready": whoever reacts to that line may signal at once.
   const signalled = waitForSignal()
-  const info = { peerId: peer.peerId, multiaddrs: peer.multiaddrs(), api: api !== undefined ? `http://127.0.0.1:${api.port}` : null, agents: [...peer.agents.keys()] }
-  if (json) {
-    console.log(JSON.stringify({ event: 'ready', ...info }))
-  } else {
-    console.log(`agentmesh peer ${peer.peerId}`)
-    for (const a of info.multiaddrs) console.log(`  listening  ${a}`)
-    if (info.api !== null) console.log(`  api        ${info.api}  (agentmesh agents --api-port ${api?.port})`)
-    console.log(`  hosting    ${info.agents.join(', ')}`)
-  }
+  const stopNetwork = isLocal(settings) && !settings.public
+    ? () => {}
+    : followNetwork(peer, config.bootstrap, json, false)
+  printReady(peer, api?.port, json)
   const say = (event: string, detail: Record<string, unknown>): void => {
     console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
   }
@@ -101,6 +123,7 @@ async function runForeground (config: NodeConfig, json: boolean): Promise<number
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
   await signalled
+  stopNetwork()
   await stop()
   return 0
 }

@@ -52,8 +52,7 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
       protocol: ids.kadProtocol,
       // A public or loopback node serves the DHT; others decide from AutoNAT's verdict.
       ...(local || s.public ? { clientMode: false } : {}),
-      peerInfoMapper: s.network.privateAddresses ? passthroughMapper : removePrivateAddressesMapper,
-      allowQueryWithZeroPeers: true
+      peerInfoMapper: s.network.privateAddresses ? passthroughMapper : removePrivateAddressesMapper
     })
   }
   if (!local) services.autonat = autoNAT()

@@ -62,6 +62,8 @@ export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
   agents (): SignedVcv[]
   versions (): Record<string, number>
   flaggedHosts (): string[]
+  /** The gossip topic this service's records travel on (the network's). */
+  readonly topic: string
   /** Every live signed record, to save with the peer's state. */
   records (): Uint8Array[]
   /** Reloads saved records, each verified again; this host's own are skipped. */
@@ -79,6 +81,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #table: CapabilityTable
   readonly #now: () => number
   readonly #topic: string
+  get topic (): string { return this.#topic }
   readonly #protocol: string
   readonly #log: Logger
   readonly #outbound = new Map<string, Promise<LengthPrefixedStream<Stream> | undefined>>()

@@ -1,0 +1,83 @@
+/**
+ * `agentmesh join`: a long-running peer that enters a network from anywhere, NAT included. It
+ * prints its progress (dialled, identified, DHT ready, gossip joined, peers and agents known)
+ * and its reachability verdict each time it changes.
+ */
+import { join } from 'node:path'
+import { loadAgentsFile } from '../agents/config.ts'
+import { defaultAgentSpecs } from '../agents/registry.ts'
+import type { NodeConfig } from '../config.ts'
+import { loadNetwork } from '../network/network-file.ts'
+import { LOCAL_NETWORK, NetworkFileError } from '../../protocols/network/index.ts'
+import { integer, parse, UsageError } from './args.ts'
+import { followNetwork, printReady } from './network-output.ts'
+import { launch } from './node-command.ts'
+import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
+
+export const joinHelp = `agentmesh join <MULTIADDR…|NETWORK> [--network NAME|FILE] [--agents FILE] [--listen MULTIADDR]…
+               [--announce MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
+
+Joins a network and runs until Ctrl-C. Give the bootstrap addresses a public node printed
+(agentmesh join /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… --network testnet), or a network file
+whose bootstrap list it dials (agentmesh join testnet.yaml). Behind NAT it takes a circuit relay
+reservation and upgrades relayed connections to direct ones by WebRTC hole punching, with the
+network file's STUN servers. It prints its progress and its reachability; an unreachable
+bootstrap peer is retried with backoff. Listens on /ip4/0.0.0.0/tcp/0 unless --listen is given;
+the API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET} unless --api-port (0: none).`
+
+export async function joinCommand (argv: string[]): Promise<number> {
+  const { values, positionals } = parse('join', argv, {
+    network: { type: 'string' },
+    agents: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
+    'api-port': { type: 'string' },
+    data: { type: 'string' },
+    ttl: { type: 'string' },
+    policy: { type: 'string' },
+    json: { type: 'boolean' }
+  }, true)
+  const addrs = positionals.filter(p => p.startsWith('/'))
+  const named = positionals.filter(p => !p.startsWith('/'))
+  if (named.length > 1 || (named.length === 1 && values.network !== undefined)) throw new UsageError('join: name one network (a network file or name), either as an argument or with --network')
+  if (positionals.length === 0) throw new UsageError('join: give the address a public node printed (/ip4/…/tcp/…/p2p/12D3KooW…) or a network file')
+  let network
+  try {
+    network = loadNetwork(named[0] ?? values.network, defaultDataDir())
+  } catch (err) {
+    if (err instanceof NetworkFileError) throw new UsageError(`join: ${err.message}`)
+    throw err
+  }
+  if (network.name === LOCAL_NETWORK && named.length === 0 && values.network === undefined && addrs.length > 0) {
+    // Addresses without a network: the local network's protocols would not match a testnet; say how.
+    console.error('join: no --network given, so this peer joins the "local" network; a testnet node prints the --network to use')
+  }
+  const bootstrap = [...addrs, ...network.bootstrap]
+  if (bootstrap.length === 0) throw new UsageError(`join: network "${network.name}" lists no bootstrap peers — give one's address`)
+  const config: NodeConfig = {
+    port: 0,
+    listen: values.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    bootstrap,
+    network,
+    public: false,
+    announce: values.announce ?? [],
+    apiPort: integer('join', 'api-port', values['api-port'], DEFAULT_PORT + API_PORT_OFFSET, 0, 65535),
+    data: values.data ?? join(defaultDataDir(), 'networks', network.name, 'peer'),
+    ttlSeconds: integer('join', 'ttl', values.ttl, 60, 2, 86_400),
+    agents: values.agents !== undefined ? loadAgentsFile(values.agents) : defaultAgentSpecs(),
+    ...(values.policy !== undefined ? { policy: values.policy } : {})
+  }
+  const json = values.json === true
+  const { peer, api } = await launch(config)
+  const signalled = new Promise<void>(resolve => {
+    process.once('SIGINT', () => resolve())
+    process.once('SIGTERM', () => resolve())
+  })
+  printReady(peer, api?.port, json)
+  const stopNetwork = followNetwork(peer, bootstrap, json, true)
+  await signalled
+  stopNetwork()
+  await api?.close()
+  await peer.stop()
+  return 0
+}

@@ -1,0 +1,58 @@
+/** What `node` and `join` print about the network: the ready lines, the join line, progress. */
+import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
+import { networkStatus } from '../network/status.ts'
+import type { Peer } from '../peer.ts'
+import { watchProgress, type Say } from './progress.ts'
+
+export function printReady (peer: Peer, apiPort: number | undefined, json: boolean): void {
+  const info = {
+    peerId: peer.peerId,
+    network: peer.network.network.name,
+    multiaddrs: peer.multiaddrs(),
+    api: apiPort !== undefined ? `http://127.0.0.1:${apiPort}` : null,
+    agents: [...peer.agents.keys()],
+    ...(peer.network.public ? { join: joinLine(peer) } : {})
+  }
+  if (json) {
+    console.log(JSON.stringify({ event: 'ready', ...info }))
+    return
+  }
+  console.log(`agentmesh peer ${peer.peerId} (network ${info.network}${peer.network.public ? ', public node' : ''})`)
+  for (const a of info.multiaddrs) console.log(`  listening  ${a}`)
+  if (info.api !== null) console.log(`  api        ${info.api}  (agentmesh peers --api-port ${apiPort})`)
+  console.log(`  hosting    ${info.agents.join(', ')}`)
+  if (info.join !== undefined) console.log(`\nTo join this network from another machine, run:\n  ${info.join}\n`)
+}
+
+/** The one line others paste to join this public node (its announced, else dialable, addresses). */
+export function joinLine (peer: Peer): string {
+  const addrs = peer.network.announce.length > 0
+    ? peer.network.announce.map(a => a.includes('/p2p/') ? a : `${a}/p2p/${peer.peerId}`)
+    : peer.multiaddrs().filter(a => !a.includes('/p2p-circuit') && !/\/ip4\/(127\.|0\.0\.0\.0)/.test(a))
+  const network = peer.network.network.name === 'local' ? '' : ` --network ${peer.network.network.name}`
+  return `agentmesh join ${addrs.slice(0, 2).join(' ') || '<this host\'s public address>/p2p/' + peer.peerId}${network}`
+}
+
+/** Keeps the bootstrap peers joined and prints progress until the returned function is called. */
+export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, progress: boolean): () => void {
+  const say: Say = (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) }
+  const keeper = keepBootstrapped(peer.libp2p, bootstrap, (e: BootstrapEvent) => {
+    if (e.type === 'dialling') say('dialling', { addr: e.addr, attempt: e.attempt }, `dialling ${e.addr}${e.attempt > 0 ? ` (attempt ${e.attempt + 1})` : ''}`)
+    if (e.type === 'connected') say('dialled', { addr: e.addr, peer: e.peer, ms: e.ms }, `dialled ${e.addr} (${e.ms} ms)`)
+    if (e.type === 'failed') {
+      const retry = e.retryInMs < 0 ? 'not retried' : `retrying in ${(e.retryInMs / 1000).toFixed(1)} s`
+      say('dial-failed', { addr: e.addr, error: e.error, retryInMs: e.retryInMs }, `bootstrap ${e.addr}: ${e.error} — ${retry}`)
+    }
+    if (e.type === 'lost') say('bootstrap-lost', { addr: e.addr, peer: e.peer }, `lost the connection to bootstrap ${e.addr}; dialling it again`)
+  })
+  const stopProgress = progress ? watchProgress(peer, say) : watchRefusals(peer, say)
+  return () => { keeper.stop(); stopProgress() }
+}
+
+function watchRefusals (peer: Peer, say: Say): () => void {
+  const previous = peer.guard.onRefused
+  peer.guard.onRefused = r => { previous?.(r); say('refused', { peer: r.peer, reason: r.reason }, `refused ${r.peer}: ${r.reason}`) }
+  return () => { peer.guard.onRefused = previous }
+}
+
+export { networkStatus }
