@@ -110,6 +110,7 @@ export function crossCheckProblem (s: Scenario): string | undefined {
   const unsupported = s.faults.filter(f => !REAL_FAULTS.has(f.kind)).map(f => f.kind)
   if (unsupported.length > 0) return `the cross-check reproduces agent faults only (${[...REAL_FAULTS].join(', ')}); this scenario also has ${[...new Set(unsupported)].join(', ')}`
   if (s.sweep !== undefined) return 'the cross-check runs one configuration: a sweep scenario has several'
+  if (s.nat !== undefined && s.nat.fraction > 0) return 'the cross-check\'s real peers all listen on 127.0.0.1, every one dialable: NAT is simulated only'
   return undefined
 }
 

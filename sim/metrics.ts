@@ -15,6 +15,8 @@ export interface TaskRecord {
   accurate: boolean
   reroutes: number
   reason?: string
+  /** With NAT: the task's first execute call went through a relay. */
+  relayed?: boolean
 }
 
 /** How one aggregation rule did on the same signed answers. */
@@ -42,6 +44,12 @@ export class Metrics {
   /** Safety violations count instances where Byzantine power < 1/3; those at or over it are counted apart. */
   readonly consensus = { instances: 0, committed: 0, committedUnderThreshold: 0, refused: 0, escalatedByCommittee: 0, timeouts: 0, safetyViolations: 0, overThreshold: 0, violationsOverThreshold: 0, certificatesAccepted: 0 }
   readonly rules: Record<RuleName, RuleTally> = { mesh: tally(), majority: tally(), 'mean-confidence': tally() }
+  /**
+   * With NAT (sim/nat.ts): messages (rpc, consensus) between pairs with a NAT'd end, sent direct
+   * or through a relay, and gossip hops into NAT'd nodes, likewise (with the bytes relays
+   * forwarded for gossip). The NAT model keeps the bytes per relay and the connections.
+   */
+  readonly nat = { messagesDirect: 0, messagesRelayed: 0, gossipHopsDirect: 0, gossipHopsRelayed: 0, gossipBytesRelayed: 0 }
   /** Virtual time when every requester had verified every honest agent's VCV (ms; -1 if never). */
   convergedAt = -1
 

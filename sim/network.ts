@@ -8,8 +8,9 @@
  * split the nodes into groups that cannot reach each other until they heal.
  * Not modelled: congestion and queueing in the network (messages do not slow each other down),
  * TCP retransmission (a lost direct message is lost; the protocols' own timeouts deal with it),
- * connection set-up, NAT.
+ * connection set-up. NAT'd nodes and relays: sim/nat.ts, when the scenario has a `nat` block.
  */
+import { DIRECT, type NatModel } from './nat.ts'
 import { gaussian, hash01, type Rng } from './rng.ts'
 import type { Scenario } from './scenario.ts'
 
@@ -93,18 +94,22 @@ export class Network {
  * drawn around log(N)/log(D−1) (the diameter of a random D-regular graph); each hop takes that
  * link's delay, and a hop lost to link loss is repaired by the next heartbeat's IHAVE/IWANT
  * (up to H later, plus a round trip). Every subscribed node receives every record; each receiver
- * validates it with its own capability table, as a real peer does. Not modelled: duplicate
+ * validates it with its own capability table, as a real peer does. With NAT, a hop into a NAT'd
+ * node goes through its relay unless that mesh link was hole-punched (sim/nat.ts): two links,
+ * each with its own delay and loss, plus the relay's forwarding. Not modelled: duplicate
  * deliveries (gossipsub's seen-cache drops them before validation) and per-peer scoring.
  */
 export class GossipModel {
   readonly #net: Network
   readonly #hops: number
   readonly #heartbeatMs: number
+  readonly #nat: NatModel | undefined
 
-  constructor (net: Network, degree: number, heartbeatMs: number) {
+  constructor (net: Network, degree: number, heartbeatMs: number, nat?: NatModel) {
     this.#net = net
     this.#hops = Math.max(1, Math.log(net.size) / Math.log(Math.max(2, degree - 1)))
     this.#heartbeatMs = heartbeatMs
+    this.#nat = nat
   }
 
   /** Delay from `origin` publishing to `target` holding the record, or undefined if never (the target is down). */
@@ -115,11 +120,23 @@ export class GossipModel {
     let total = 0
     for (let hop = 0; hop < h; hop++) {
       const next = hop === h - 1 ? target : Math.floor(rng() * this.#net.size)
-      const d = this.#net.delay(at, next, bytes, rng)
-      total += d
-      if (this.#net.lost(rng)) total += rng() * this.#heartbeatMs + 2 * d
+      const relay = this.#nat === undefined ? DIRECT : this.#nat.gossipHop(next, bytes, rng)
+      if (relay === DIRECT) {
+        total = this.#link(total, at, next, bytes, rng)
+      } else {
+        total = this.#link(total, at, relay, bytes, rng) + this.#nat!.forwardMs(rng)
+        total = this.#link(total, relay, next, bytes, rng)
+      }
       at = next
     }
+    return total
+  }
+
+  /** `total` plus one link's delay, and the heartbeat's repair if the link lost the message. */
+  #link (total: number, from: number, to: number, bytes: number, rng: Rng): number {
+    const d = this.#net.delay(from, to, bytes, rng)
+    total += d
+    if (this.#net.lost(rng)) total += rng() * this.#heartbeatMs + 2 * d
     return total
   }
 }

@@ -46,6 +46,8 @@ interface Running {
   /** Consensus instances under way: instance → subtask. */
   agreeing: Map<string, string>
   reroutes: number
+  /** With NAT: whether the task's first execute call went through a relay (undefined before it). */
+  relayed?: boolean
 }
 
 interface Call {
@@ -111,7 +113,8 @@ export class Requester {
           this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })
           if (this.#world.agentByName.has(effect.agent) && this.#world.agents[this.#world.agentByName.get(effect.agent)!]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
           if (host === undefined) break // an agent id naming no simulated node: the attempt times out
-          this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
+          const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
+          run.relayed ??= relayed
           break
         }
         case 'cancel': {
@@ -384,7 +387,7 @@ export class Requester {
     const outputs = run.execution.outputs()
     const accurate = status === 'done' && [...run.task.truth].every(([id, t]) => (outputs[id] as { value?: unknown } | undefined)?.value === t.value)
     const reroutes = run.execution.trace.filter(e => e.kind === 'reroute').length
-    this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}) })
+    this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}), ...(run.relayed === true ? { relayed: true } : {}) })
     this.#world.finished++
   }
 

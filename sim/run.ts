@@ -16,6 +16,7 @@ import { CHANNELS, percentile, recovery, RULES, type Metrics, type TaskRecord } 
 import type { Plot, SimReport, Table } from './report/index.ts'
 import type { Fault, Scenario } from './scenario.ts'
 import { World } from './world.ts'
+import type { NatSummary } from './nat.ts'
 
 export interface RunSummary {
   policy: PolicyName
@@ -60,6 +61,8 @@ export interface RunSummary {
   /** Every requester held every advertised VCV (virtual ms). */
   convergedMs: number | null
   events: number
+  /** Relays, relayed traffic and hole punching, when the scenario has a `nat` block. */
+  nat?: NatSummary
 }
 
 export interface RunOutput {
@@ -137,7 +140,8 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     recoveryTasks: rec?.tasks ?? null,
     recoveryMs: rec?.ms ?? null,
     convergedMs: m.convergedAt >= 0 ? m.convergedAt : null,
-    events: world.engine.events
+    events: world.engine.events,
+    ...(world.nat !== undefined ? { nat: world.nat.summary(m.tasks, totalBytes) } : {})
   }
   return { summary, metrics: m }
 }
@@ -201,6 +205,17 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
     columns: [scenario.sweep === undefined ? 'policy' : 'faulty', ...RULES.flatMap(r => [`${r} accuracy`, `${r} escalated`]), 'instances', 'committed', 'timeouts', 'liveness', 'Byzantine ≥ 1/3'],
     rows: runs.map(({ summary: s, metrics: m }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, ...RULES.flatMap(r => [fix(s.ruleAccuracy[r]!), m.rules[r].escalated]), s.consensusInstances, s.consensusCommitted, s.consensusTimeouts, fix(s.consensusLiveness), s.instancesOverThreshold])
   }]
+  if (scenario.nat !== undefined) {
+    tables.push({
+      id: 'nat',
+      title: `NAT: ${scenario.nat.fraction} of nodes behind NAT, ${scenario.nat.relays} relays, hole punching succeeds with probability ${scenario.nat.holePunch}`,
+      columns: [scenario.sweep === undefined ? 'policy' : 'faulty', 'relay bytes mean', 'relay bytes max', 'of it gossip', 'relayed share', 'gossip relayed share', 'pairs relayed', 'pairs upgraded', 'tasks relayed', 'p50 ms relayed', 'p50 ms direct', 'wire bytes/task'],
+      rows: runs.map(({ summary: s }) => {
+        const n = s.nat!
+        return [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, fix(n.relayBytesMean, 0), fix(n.relayBytesMax, 0), fix(n.relayGossipShare), fix(n.relayedShare), fix(n.gossipRelayedShare), n.pairsRelayed, n.pairsUpgraded, n.tasksRelayed, fix(n.latencyP50RelayedMs, 1), fix(n.latencyP50DirectMs, 1), fix(n.wireBytesPerTask, 0)]
+      })
+    })
+  }
 
   const label = (r: RunOutput): string => scenario.sweep === undefined ? r.summary.policy : `faulty ${r.summary.faulty}`
   const plots: Plot[] = []
@@ -284,6 +299,9 @@ function thin (points: Array<[number, number]>, n: number): Array<[number, numbe
 }
 
 function notes (scenario: Scenario): string[] {
+  const nat = scenario.nat === undefined
+    ? []
+    : [`NAT: ${scenario.nat.fraction} of the nodes cannot be dialled; each holds a reservation on one of ${scenario.nat.relays} public relays (re-reserving on another when its relay goes down). A dial to a NAT'd node goes through its relay (two links plus ${scenario.nat.relayExtraMs[0]}–${scenario.nat.relayExtraMs[1]} ms forwarding, bytes counted at the relay) and is upgraded to direct by hole punching with probability ${scenario.nat.holePunch} after one relayed round trip; a NAT'd node dials public nodes directly. Gossip hops into NAT'd nodes are relayed unless their mesh link was hole-punched (same probability); as everywhere in the gossip model, only the paths to requesters are counted, so relays' gossip bytes are a lower bound. Tasks count as relayed when their first execute call went through a relay. Not modelled: relay slots and bandwidth limits, the time to notice a lost relay, hole-punch retries.`]
   return [
     `Scenario ${scenario.name}: ${scenario.description}`.trim(),
     'Computed by the protocols/ state machines a real peer runs: capability tables verify every signed VCV, the routing core and selection policies choose, beacon rounds screen, the task machine reroutes and escalates, and consensus peers run weighted Tendermint with signed certificates. Only I/O is simulated: virtual time, modelled links and modelled agents.',
@@ -293,6 +311,7 @@ function notes (scenario: Scenario): string[] {
     'Regret: per routing decision, the highest expected reward among live agents minus the chosen agent\'s, where expected reward is the router\'s own reward (success, latency and cost penalties, default weights) under the agents\' true probability of a correct answer for the subtask\'s type and difficulty. The router itself learns from whether a call answered (and, for trusted subtasks, agreed): an agent that answers wrongly but promptly looks good to it until consensus or canaries say otherwise, so wrong-answer faults add regret it cannot learn away on untrusted subtasks. A decision with no candidate at all adds none.',
     'Aggregation rules are compared on the same signed answers at the moment the requester sends them to the committee: the mesh rule (reputation × calibrated, capped confidence, ahead by a margin), plain majority, and CP-WBFT\'s mean-confidence rule. That moment is chosen by the mesh\'s own stopping rule (more executions while the mesh rule finds the tally too close), so the other two rules see the answers the mesh chose to collect.',
     'Requesters do not crash or churn: they are the clients being measured. Committee members, hosts and relays do. A crash closes the node\'s connections (requesters with a call there hear it one link delay later); a recovered node comes back as a restarted peer does: with its reputation book, its certificates and the ids of the instances it joined (it never votes in them again), without the unfinished instances it held in memory.',
-    'Safety violations count member commits that differ from the first commit of their instance, in instances where Byzantine members held less than 1/3 of the power (those at or over it are counted apart: no protocol promises safety there).'
+    'Safety violations count member commits that differ from the first commit of their instance, in instances where Byzantine members held less than 1/3 of the power (those at or over it are counted apart: no protocol promises safety there).',
+    ...nat
   ]
 }

@@ -44,6 +44,23 @@ export type Fault =
   /** A share of nodes are Byzantine committee members (see sim/byzantine.ts for the behaviours). */
   | { kind: 'byzantine-members', fraction: number, behaviour: ByzantineBehaviour }
 
+/**
+ * Nodes behind NAT, as libp2p reaches them: a NAT'd node cannot be dialled, so it holds a
+ * reservation on a public relay (circuit relay v2) and is reached through it; a relayed
+ * connection then tries to upgrade to direct by hole punching (DCUtR / WebRTC). Leave the block
+ * out and every node is public (the model before NAT, output unchanged).
+ */
+export interface Nat {
+  /** Share of all nodes behind NAT (requesters included). */
+  fraction: number
+  /** Public nodes (not requesters, if enough) that act as relays; each NAT'd node reserves on one, drawn by the seed. Default 20, or every public node if fewer. */
+  relays: number
+  /** Probability that hole punching upgrades a relayed connection to direct (default 0.7, about what libp2p's measurement campaign found). */
+  holePunch: number
+  /** Forwarding delay a relay adds to each message it carries (ms, uniform in the range). */
+  relayExtraMs: Range
+}
+
 export interface Scenario {
   name: string
   description: string
@@ -75,6 +92,8 @@ export interface Scenario {
    * `wrong-answers` and `collude` fault to it (a `collude` fault is added if there is none).
    */
   sweep?: { faulty: number[] }
+  /** Present only when the scenario has a `nat` block. */
+  nat?: Nat
 }
 
 export class ScenarioError extends Error {
@@ -316,14 +335,30 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
     s.done()
     sweep = { faulty }
   }
+  const nat = f.has('nat') ? parseNat(f.sub('nat'), nodes) : undefined
   f.done()
-  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, faults, ...(sweep !== undefined ? { sweep } : {}) }
+  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
+}
+
+function parseNat (f: Fields, nodes: number): Nat {
+  const fraction = f.num('fraction', undefined, { min: 0, max: 1 })
+  const publicNodes = nodes - Math.round(fraction * nodes)
+  if (fraction > 0 && publicNodes < 1) throw new ScenarioError(`${f.at('fraction')} must leave at least one public node to relay (${fraction} × ${nodes} nodes are all behind NAT)`)
+  const nat: Nat = {
+    fraction,
+    relays: f.num('relays', Math.max(1, Math.min(20, publicNodes)), { min: 1, int: true }),
+    holePunch: f.num('holePunch', 0.7, { min: 0, max: 1 }),
+    relayExtraMs: f.range('relayExtraMs', [10, 40], { min: 0 })
+  }
+  f.done()
+  if (nat.relays > publicNodes) throw new ScenarioError(`${f.at('relays')} must be at most the ${publicNodes} public nodes (${nodes} nodes, ${fraction} behind NAT), got ${nat.relays}`)
+  return nat
 }
 
 const BUILT_IN_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'scenarios')
 
 export function builtInScenarios (): string[] {
-  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'shock-recovery', 'churn', 'partition-heal']
+  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'shock-recovery', 'churn', 'partition-heal', 'nat-10k']
 }
 
 /** A built-in name or a file path; YAML or JSON. */

@@ -24,6 +24,7 @@ import { makeIdentities, type Identities } from './crypto.ts'
 import { Engine } from './engine.ts'
 import { Metrics, type Channel } from './metrics.ts'
 import { GossipModel, Network } from './network.ts'
+import { DIRECT, NatModel, UNREACHABLE } from './nat.ts'
 import { Requester } from './requester.ts'
 import { stream, type Rng } from './rng.ts'
 import type { Fault, Scenario } from './scenario.ts'
@@ -48,8 +49,11 @@ interface Job {
   running: boolean
 }
 
-/** `local`: made up by the receiver's own transport (a connection it saw close), so the sender's state does not matter. */
-interface Delivery { from: number, channel: Channel, data: Uint8Array, local?: boolean }
+/**
+ * `local`: made up by the receiver's own transport (a connection it saw close), so the sender's
+ * state does not matter. `via`: the relay carrying it (NAT), which must still be up when it lands.
+ */
+interface Delivery { from: number, channel: Channel, data: Uint8Array, local?: boolean, via?: number }
 
 export interface WorldOptions {
   scenario: Scenario
@@ -64,6 +68,8 @@ export class World {
   readonly metrics = new Metrics()
   readonly net: Network
   readonly gossip: GossipModel
+  /** NAT'd nodes and their relays, when the scenario has a `nat` block. */
+  readonly nat: NatModel | undefined
   readonly ids: Identities
   readonly agents: AgentModel[]
   /** Agent index by full agent id. */
@@ -132,10 +138,11 @@ export class World {
     this.#epoch = new Uint32Array(nodes)
     this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
     this.net = new Network(s, nodes, stream(seed, 'topology'))
-    this.gossip = new GossipModel(this.net, s.network.gossipDegree, s.network.heartbeatMs)
     this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model })
 
     const population = makePopulation(s)
+    this.nat = s.nat === undefined ? undefined : new NatModel(s.nat, this.net, new Set(population.requesters), this.metrics, stream(seed, 'nat'))
+    this.gossip = new GossipModel(this.net, s.network.gossipDegree, s.network.heartbeatMs, this.nat)
     this.agents = population.agents
     for (const agent of this.agents) this.agentByName.set(`${this.signer(agent.host).peerId}/${agent.name}`, agent.index)
     for (const node of population.requesters) {
@@ -209,31 +216,46 @@ export class World {
 
   // ---- messages --------------------------------------------------------------------------
 
-  /** Sends one message: counted, then subject to loss, boundary faults, partitions and down nodes. */
-  send (from: number, to: number, channel: Channel, data: Uint8Array): void {
+  /**
+   * Sends one message: counted, then subject to loss, boundary faults, partitions and down nodes;
+   * with NAT, direct or through a relay (two links). True when it went through a relay.
+   */
+  send (from: number, to: number, channel: Channel, data: Uint8Array): boolean {
     this.metrics.send(channel, data.byteLength)
-    if (!this.net.reachable(from, to) || this.net.lost(this.#rng.net)) { this.metrics.dropped++; return }
+    const now = this.engine.now
+    if (!this.net.reachable(from, to)) { this.metrics.dropped++; return false }
+    const relay = this.nat === undefined ? DIRECT : this.nat.route(from, to, now)
+    if (relay === UNREACHABLE || (relay >= 0 && !(this.net.reachable(from, relay) && this.net.reachable(relay, to)))) { this.metrics.dropped++; return false }
+    if (this.net.lost(this.#rng.net) || (relay >= 0 && this.net.lost(this.#rng.net))) { this.metrics.dropped++; return false }
     let extra = 0
     let copies = 1
-    const now = this.engine.now
     for (const f of this.#boundary) {
       if (now < f.at * 1000 || now >= f.until * 1000) continue
       const hit = this.#rng.boundary() < f.rate
       if (!hit) continue
-      if (f.kind === 'drop') { this.metrics.dropped++; return }
+      if (f.kind === 'drop') { this.metrics.dropped++; return false }
       if (f.kind === 'duplicate') copies = 2
       else extra += f.extraMs
     }
     for (let c = 0; c < copies; c++) {
-      const d = this.net.delay(from, to, data.byteLength, this.#rng.net) + extra
-      this.engine.at(now + d, this.#DELIVER, to, { from, channel, data } satisfies Delivery)
+      this.nat?.carried(from, to, relay, data.byteLength)
+      if (relay === DIRECT) {
+        const d = this.net.delay(from, to, data.byteLength, this.#rng.net) + extra
+        this.engine.at(now + d, this.#DELIVER, to, { from, channel, data } satisfies Delivery)
+      } else {
+        // Relayed: the leg to the relay, its forwarding, the leg on.
+        const d = this.net.delay(from, relay, data.byteLength, this.#rng.net) + this.nat!.forwardMs(this.#rng.net) + this.net.delay(relay, to, data.byteLength, this.#rng.net) + extra
+        this.engine.at(now + d, this.#DELIVER, to, { from, channel, data, via: relay } satisfies Delivery)
+      }
     }
+    return relay >= 0
   }
 
   #deliver (to: number, m: Delivery): void {
     // A node that went down while the message was in flight never gets it.
     const gossip = m.channel === 'vcv-gossip' || m.channel === 'certificate-gossip'
     if (this.net.up[to] !== 1 || (!gossip && m.local !== true && !this.net.reachable(m.from, to))) { this.metrics.dropped++; return }
+    if (m.via !== undefined && !(this.net.reachable(m.from, m.via) && this.net.reachable(m.via, to))) { this.metrics.dropped++; return }
     if (gossip && this.net.partitioned && this.net.group[m.from] !== this.net.group[to]) {
       this.#heldGossip.push({ from: m.from, to, channel: m.channel, data: m.data })
       return
@@ -375,6 +397,7 @@ export class World {
   crash (node: number): void {
     if (this.requesters.has(node)) return
     this.net.up[node] = 0
+    this.nat?.down(node)
     this.#epoch[node]!++
     for (const [id, job] of this.#jobs) {
       if (this.agents[job.agent]!.host !== node) continue
@@ -397,6 +420,7 @@ export class World {
   recover (node: number): void {
     if (this.net.up[node] === 1) return // churn and a crash may both bring it back
     this.net.up[node] = 1
+    this.nat?.up(node)
     const before = this.#consensus.get(node)
     if (before === undefined) return
     const after = this.#newPeer(node, this.#joined.get(node) ?? new Set(), before.book)
