@@ -11,6 +11,7 @@
  * ```
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -39,6 +40,7 @@ import { NetworkGuard } from './network/guard.ts'
 import { isLocal, localSettings, type NetworkSettings } from './network/settings.ts'
 import { upgradeRelayed, type DirectUpgrader } from './network/upgrade.ts'
 import { DataDirInUseError, lockDataDir } from './storage/lock.ts'
+import { explainDialError } from './network/dial-errors.ts'
 
 export interface PeerConfig {
   /** Holds identity.key and state.json. */
@@ -108,6 +110,8 @@ const TABLE_FILE = 'table.cbor'
 const INDEX_DIR = 'index'
 const TEXTS_FILE = 'index-texts.json'
 const CONSENSUS_DIR = 'consensus'
+/** How long a beacon waits for connections to hosts it is not yet connected to. */
+const CONNECT_TIMEOUT_MS = 5000
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -208,7 +212,12 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     embedder,
     policy,
     table: capability,
-    beacon: async (agentIds, ms, onLate) => await libp2p.services.rpc.beacon(agentIds, ms, onLate),
+    beacon: async (agentIds, ms, onLate) => {
+      // Dial on demand first: a host this peer is not connected to is found through the DHT, and
+      // connection set-up must not count against the beacon deadline (it measures live state).
+      await connectHosts(libp2p, agentIds, CONNECT_TIMEOUT_MS)
+      return await libp2p.services.rpc.beacon(agentIds, ms, onLate)
+    },
     reputation: agent => consensus.book.reputation(agent),
     onLearned: () => { policyFile.save() }
   })
@@ -384,11 +393,10 @@ function explainStartError (err: NodeJS.ErrnoException, listen: string[]): Error
   return err
 }
 
-function explainDialError (err: Error): string {
-  const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${err.name} ${err.message}`
-  if (text.includes('ECONNREFUSED')) return 'connection refused: nothing is listening there — start that peer first or check the port'
-  if (text.includes('Abort') || text.includes('Timeout')) return 'timed out: the peer did not answer — check the address and your network'
-  if (text.includes('UnexpectedPeer') || text.includes('unexpected peer')) return 'a different peer answered at that address — check the /p2p/ peer id'
-  if (text.includes('self')) return 'that address is this peer itself'
-  return err.message
+/** Dials the hosts of `agentIds` that this peer has no open connection to, in parallel. */
+async function connectHosts (libp2p: Libp2p<PeerServices>, agentIds: string[], timeoutMs: number): Promise<void> {
+  const self = libp2p.peerId.toString()
+  const connected = new Set(libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
+  const hosts = [...new Set(agentIds.map(a => a.split('/')[0]!))].filter(h => h !== self && !connected.has(h))
+  await Promise.allSettled(hosts.map(async h => await libp2p.dial(peerIdFromString(h), { signal: AbortSignal.timeout(timeoutMs) })))
 }

@@ -13,6 +13,9 @@ describe('a star of 8 local peers', () => {
     for (const p of peers.slice(1)) expect(await p.dial([seed.multiaddrs()[0]!])).toEqual([])
     const total = peers.length * peers[0]!.agents.size
     await until(() => peers.every(p => p.capability.agents().length === total), 30_000)
+    // The seed's DHT routing table holds every peer: that is what lets a peer find the others by id.
+    const table = (p: (typeof peers)[number]): number => (p.libp2p.services.dht as { routingTable: { size: number } }).routingTable.size
+    await until(() => table(seed) === peers.length - 1, 30_000)
     const requester = peers[7]!
     await requester.whenIndexed()
     const neighboursBefore = new Set(requester.libp2p.getConnections().map(c => c.remotePeer.toString()))
@@ -24,7 +27,7 @@ describe('a star of 8 local peers', () => {
         subtasks: [{ id: 'calc', capability: { text: 'calculate', skills: ['arithmetic'] }, input: { expression }, redundancy: 3, trust: { committee: 5 } }]
       })
       const report = await run.finished
-      expect(report.status, report.reason).toBe('done')
+      expect(report.status, `${report.reason} ${JSON.stringify(report.trace).slice(0, 1500)}`).toBe('done')
       const agreed = report.trace.find(t => t.kind === 'agree')
       expect(agreed?.detail).toMatchObject({ committee: 5 })
     }

@@ -21,6 +21,7 @@ import {
 } from '../../protocols/capability/index.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { ed25519Signer, ed25519Verifier } from '../network/crypto.ts'
+import { openStreamTo } from '../network/streams.ts'
 import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 
 export interface CapabilityServiceInit {
@@ -214,7 +215,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     const previous = this.#outbound.get(peer) ?? Promise.resolve(undefined)
     const next: Promise<LengthPrefixedStream<Stream> | undefined> = previous
       .then(async lp => {
-        const stream = lp ?? lpStream(await this.#components.connectionManager.openStream(peerIdFromString(peer), this.#protocol, { runOnLimitedConnection: true }), { maxDataLength: directLimits.maxMessageBytes })
+        const stream = lp ?? lpStream(await openStreamTo(this.#components.connectionManager, peerIdFromString(peer), this.#protocol), { maxDataLength: directLimits.maxMessageBytes })
         await stream.write(data)
         return stream
       })

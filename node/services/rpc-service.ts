@@ -19,6 +19,7 @@ import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type Rpc
 import { signAnswer, type Json } from '../../protocols/consensus/index.ts'
 import type { Signer } from '../../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
+import { openStreamTo } from '../network/streams.ts'
 
 export interface RpcServiceInit {
   host: AgentHost
@@ -228,7 +229,7 @@ class DefaultRpcService implements RpcService, Startable {
   }
 
   async #openStream (peer: string, self: () => Promise<Outbound>): Promise<Outbound> {
-    const stream = await this.#components.connectionManager.openStream(peerIdFromString(peer), this.#protocol, { runOnLimitedConnection: true })
+    const stream = await openStreamTo(this.#components.connectionManager, peerIdFromString(peer), this.#protocol)
     const lp = lpStream(stream, { maxDataLength: rpcLimits.maxMessageBytes })
     const limited = this.#components.connectionManager.getConnections(peerIdFromString(peer)).find(c => c.streams.includes(stream))?.limits !== undefined
     if (limited) this.#limited.add(self())
