@@ -1,0 +1,75 @@
+// protocols/network: names in protocol ids, the network file, the retry schedule, the verdict.
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { checkPeerNetwork, describeReachability, isBootstrapAddr, networkIds, NetworkFileError, parseNetworkSpec, pnetKeyFile, reachability, retryDelay } from '../protocols/network/index.ts'
+
+describe('network ids', () => {
+  it('every protocol id and topic carries the name; a bad name is refused', () => {
+    const ids = networkIds('testnet')
+    for (const v of [ids.rpcProtocol, ids.kadProtocol, ids.capabilityProtocol, ids.capabilityTopic, ids.certificateTopic]) expect(v).toContain('/testnet/')
+    expect(ids.kadProtocol).toBe('/agentmesh/testnet/kad/1.0.0')
+    expect(() => networkIds('Test Net')).toThrow(/not a network name/)
+  })
+
+  it('a peer speaking only another network is refused; plain relays and our own are not', () => {
+    expect(checkPeerNetwork('a', ['/agentmesh/a/rpc/1.0.0'])).toEqual({ ok: true })
+    expect(checkPeerNetwork('a', ['/ipfs/id/1.0.0', '/libp2p/circuit/relay/0.2.0/hop'])).toEqual({ ok: true })
+    const r = checkPeerNetwork('a', ['/agentmesh/b/rpc/1.0.0'])
+    expect(r.ok).toBe(false)
+    expect(!r.ok && r.reason).toContain('--network b')
+  })
+})
+
+describe('network file', () => {
+  const id = '12D3KooWEqzJ9ayFycSsY81DVaeYzrC3kGMNjrmbuMX2CVeznfeJ'
+  it('reads name, bootstrap in every address form, stun, psk and privateAddresses', () => {
+    const spec = parseNetworkSpec({
+      name: 'testnet',
+      bootstrap: [`/ip4/203.0.113.7/tcp/4001/p2p/${id}`, `/dns4/seed.example.org/tcp/4002/ws/p2p/${id}`, `/dns6/seed.example.org/tcp/4001/p2p/${id}`, '/dnsaddr/bootstrap.example.org'],
+      stun: ['stun:stun.example.org:3478'],
+      psk: 'ab'.repeat(32),
+      privateAddresses: false
+    }, 'f.yaml')
+    expect(spec.bootstrap).toHaveLength(4)
+    expect(spec.psk).toEqual(new Uint8Array(32).fill(0xab))
+    expect(new TextDecoder().decode(pnetKeyFile(spec.psk!))).toBe(`/key/swarm/psk/1.0.0/\n/base16/\n${'ab'.repeat(32)}`)
+  })
+
+  it('refuses what it cannot use, naming the field', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ bootstrap: [] }, /"name"/],
+      [{ name: 'x', bootstrap: ['/ip4/1.2.3.4/tcp/1'] }, /bootstrap"\[0\].*not a peer address/],
+      [{ name: 'x', psk: 'short' }, /64 hex digits/],
+      [{ name: 'x', stun: ['http://x'] }, /STUN URL/],
+      [{ name: 'x', bootstraps: [] }, /unknown setting "bootstraps"/],
+      [[], /mapping/]
+    ]
+    for (const [doc, message] of bad) expect(() => parseNetworkSpec(doc, 'f.yaml')).toThrow(message)
+    expect(() => parseNetworkSpec({ name: 'x', privateAddresses: 'yes' }, 'f.yaml')).toThrow(NetworkFileError)
+  })
+
+  it('never throws anything but NetworkFileError on arbitrary input', () => {
+    fc.assert(fc.property(fc.anything(), doc => {
+      try { parseNetworkSpec(doc, 'f') } catch (err) { expect(err).toBeInstanceOf(NetworkFileError) }
+    }))
+    fc.assert(fc.property(fc.string(), s => { expect(typeof isBootstrapAddr(s)).toBe('boolean') }))
+  })
+})
+
+describe('retry schedule and reachability', () => {
+  it('delays grow to the cap, jittered within the upper half', () => {
+    fc.assert(fc.property(fc.nat(100), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, r) => {
+      const ceiling = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 30))
+      const d = retryDelay(attempt, r)
+      expect(d).toBeGreaterThanOrEqual(ceiling / 2 - 1)
+      expect(d).toBeLessThanOrEqual(ceiling)
+    }))
+  })
+
+  it('says public, relayed (with hole-punched peers) or unreachable', () => {
+    expect(reachability({ public: true, directAddrs: ['/ip4/203.0.113.7/tcp/4001'], confirmed: false, relays: [], holePunched: [] }).kind).toBe('public')
+    const relayed = reachability({ public: false, directAddrs: [], confirmed: false, relays: ['R'], holePunched: ['a', 'b'] })
+    expect(describeReachability(relayed)).toBe('reachable through relay R; direct connections established by hole punching with 2 peers')
+    expect(reachability({ public: false, directAddrs: [], confirmed: false, relays: [], holePunched: [] }).kind).toBe('unreachable')
+  })
+})
