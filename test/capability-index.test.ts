@@ -789,10 +789,8 @@ describe('OpenAI-compatible embedder', () => {
     mode = 'shape'
     await expect(embedder.embed(['a'])).rejects.toThrow(/no "data" list/)
     mode = 'hang'
-    const started = performance.now()
     await expect(embedder.embed(['a'])).rejects.toThrow(EmbeddingError)
     await expect(embedder.embed(['a'])).rejects.toThrow(/timed out after 300 ms/)
-    expect(performance.now() - started).toBeLessThan(3000)
     mode = 'ok'
   })
 })

@@ -82,9 +82,7 @@ describe('rpc between real peers', () => {
     expect(await busy).toMatchObject({ ok: true })
 
     await stop(c)
-    const started = performance.now()
     const partial = await a.rpc.beacon([`${b.peerId}/gate`, `${c.peerId}/sort`], 300)
-    expect(performance.now() - started).toBeLessThan(2000)
     expect([...partial.states.keys()]).toEqual([`${b.peerId}/gate`])
     expect(partial.skipped).toEqual([`${c.peerId}/sort`])
   })
@@ -93,14 +91,13 @@ describe('rpc between real peers', () => {
     const gated = gatedAgent('gate')
     const [a, b] = [await peer({ agents: [] }), await peer({ agents: [], customAgents: [gated] })]
     await connectRing([a, b])
-    const started = performance.now()
-    const pending = a.rpc.execute(`${b.peerId}/gate`, {}, 30_000)
+    // A deadline far past the test's own timeout: only the lost connection can end this call in time.
+    const pending = a.rpc.execute(`${b.peerId}/gate`, {}, 600_000)
     await gated.whenStarted(1)
     await stop(b)
     const result = await pending
     // Either the host's last words (its call was cancelled as it stopped) or the lost connection.
     expect(result).toMatchObject({ ok: false, kind: expect.stringMatching(/^(unavailable|cancelled)$/) })
-    expect(performance.now() - started).toBeLessThan(10_000)
   })
 
   it('garbage on the rpc stream closes it with the reason', async () => {
