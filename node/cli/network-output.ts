@@ -1,8 +1,7 @@
 /** What `node` and `join` print about the network: the ready lines, the join line, progress. */
 import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
-import { networkStatus } from '../network/status.ts'
 import type { Peer } from '../peer.ts'
-import { watchProgress, type Say } from './progress.ts'
+import { watchProgress, watchRefusals, type Say } from './progress.ts'
 
 export function printReady (peer: Peer, apiPort: number | undefined, json: boolean): void {
   const info = {
@@ -48,11 +47,3 @@ export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, p
   const stopProgress = progress ? watchProgress(peer, say) : watchRefusals(peer, say)
   return () => { keeper.stop(); stopProgress() }
 }
-
-function watchRefusals (peer: Peer, say: Say): () => void {
-  const previous = peer.guard.onRefused
-  peer.guard.onRefused = r => { previous?.(r); say('refused', { peer: r.peer, reason: r.reason }, `refused ${r.peer}: ${r.reason}`) }
-  return () => { peer.guard.onRefused = previous }
-}
-
-export { networkStatus }

@@ -19,8 +19,7 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
     say('identified', { peer: id }, `identified ${id}`)
   }
   libp2p.addEventListener('peer:identify', onIdentify as never)
-  const previousRefused = peer.guard.onRefused
-  peer.guard.onRefused = r => { previousRefused?.(r); say('refused', { peer: r.peer, reason: r.reason }, `refused ${r.peer}: ${r.reason}`) }
+  const stopRefusals = watchRefusals(peer, say)
 
   let dhtReady = false
   let gossipJoined = false
@@ -65,6 +64,13 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
     for (const e of events) peer.capability.removeEventListener(e, soon)
     libp2p.removeEventListener('self:peer:update', soon)
     libp2p.removeEventListener('peer:identify', onIdentify as never)
-    peer.guard.onRefused = previousRefused
+    stopRefusals()
   }
+}
+
+/** Prints each peer refused for belonging to another network. */
+export function watchRefusals (peer: Peer, say: Say): () => void {
+  const previous = peer.guard.onRefused
+  peer.guard.onRefused = r => { previous?.(r); say('refused', { peer: r.peer, reason: r.reason }, `refused ${r.peer}: ${r.reason}`) }
+  return () => { peer.guard.onRefused = previous }
 }
