@@ -41,6 +41,8 @@ export interface NodeConfig {
   public?: boolean
   /** Addresses others should dial. */
   announce?: string[]
+  /** false: never try WebRTC hole punching, stay on relays (a network that blocks UDP). */
+  holePunching?: boolean
 }
 
 const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce'] as const

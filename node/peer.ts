@@ -86,6 +86,11 @@ export interface Peer {
   readonly tasks: TaskBoard
   /** This host's agents by local name. */
   readonly agents: ReadonlyMap<string, Agent>
+  /**
+   * Hosts these agents instead of the ones from the agents file (agents given in code stay):
+   * new ones are advertised, changed ones advertised again (a new version), missing ones withdrawn.
+   */
+  reloadAgents (specs: AgentSpec[]): AgentsReloaded
   /** The network this peer joined and its role there. */
   readonly network: NetworkSettings
   /** Peers refused for belonging to another network. */
@@ -97,6 +102,8 @@ export interface Peer {
   dial (addrs: string[], timeoutMs?: number): Promise<Array<{ addr: string, error: string }>>
   stop (): Promise<void>
 }
+
+export interface AgentsReloaded { added: string[], changed: string[], removed: string[] }
 
 /** A mistake the user can fix, with what to do about it. */
 export class PeerStartError extends Error {
@@ -115,7 +122,7 @@ const CONNECT_TIMEOUT_MS = 5000
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
-  for (const agent of [...config.agents.map(createAgent), ...config.customAgents ?? []]) {
+  for (const agent of [...config.agents.map(spec => createAgent(spec)), ...config.customAgents ?? []]) {
     const name = agent.describe().name
     if (agents.has(name)) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
     agents.set(name, agent)
@@ -143,6 +150,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
   const state = await readState(statePath)
+  const agentHost = new AgentHost(agents)
+  /** The agents that came from specs (the agents file), by name, with the spec they were made from. */
+  const fromSpecs = new Map(config.agents.map(spec => [spec.name ?? spec.kind, JSON.stringify(spec)]))
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
   // Everything that can fail on configuration happens before the host starts: nothing half-starts.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
@@ -162,7 +172,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       ...host.services,
       pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings) }),
       capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol }),
-      rpc: rpcService({ host: new AgentHost(agents), signer, protocol: ids.rpcProtocol })
+      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol })
     }
   }) as unknown as Libp2p<PeerServices>
   guard.watch(libp2p)
@@ -260,6 +270,34 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     whenIndexed: async () => { await sync.idle() },
     tasks,
     agents,
+    reloadAgents (specs) {
+      const next = new Map<string, { agent: Agent, key: string }>()
+      for (const spec of specs) {
+        const agent = createAgent(spec)
+        const name = agent.describe().name
+        if (next.has(name) || (agents.has(name) && !fromSpecs.has(name))) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
+        next.set(name, { agent, key: JSON.stringify(spec) })
+      }
+      const done: AgentsReloaded = { added: [], changed: [], removed: [] }
+      for (const name of [...fromSpecs.keys()]) {
+        if (next.has(name)) continue
+        capability.withdraw(name)
+        agentHost.remove(name)
+        agents.delete(name)
+        fromSpecs.delete(name)
+        done.removed.push(name)
+      }
+      for (const [name, { agent, key }] of next) {
+        const before = fromSpecs.get(name)
+        if (before === key) continue
+        ;(before === undefined ? done.added : done.changed).push(name)
+        agents.set(name, agent)
+        agentHost.set(name, agent)
+        fromSpecs.set(name, key)
+        capability.advertise(toLocalAgent(agent))
+      }
+      return done
+    },
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
     async dial (addrs, timeoutMs = 5000) {
       const failures: Array<{ addr: string, error: string }> = []

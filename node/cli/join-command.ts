@@ -3,6 +3,7 @@
  * prints its progress (dialled, identified, DHT ready, gossip joined, peers and agents known)
  * and its reachability verdict each time it changes.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
@@ -11,11 +12,12 @@ import { loadNetwork } from '../network/network-file.ts'
 import { LOCAL_NETWORK, NetworkFileError } from '../../protocols/network/index.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { followNetwork, printReady } from './network-output.ts'
+import { reloadAgentsOnHangup } from './reload.ts'
 import { launch } from './node-command.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
 
 export const joinHelp = `agentmesh join <MULTIADDR…|NETWORK> [--network NAME|FILE] [--agents FILE] [--listen MULTIADDR]…
-               [--announce MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
+               [--announce MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--no-hole-punching] [--json]
 
 Joins a network and runs until Ctrl-C. Give the bootstrap addresses a public node printed
 (agentmesh join /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… --network testnet), or a network file
@@ -23,7 +25,8 @@ whose bootstrap list it dials (agentmesh join testnet.yaml). Behind NAT it takes
 reservation and upgrades relayed connections to direct ones by WebRTC hole punching, with the
 network file's STUN servers. It prints its progress and its reachability; an unreachable
 bootstrap peer is retried with backoff. Listens on /ip4/0.0.0.0/tcp/0 unless --listen is given;
-the API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET} unless --api-port (0: none).`
+the API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET} unless --api-port (0: none). SIGHUP re-reads --agents: new agents
+are advertised, changed ones re-advertised, removed ones withdrawn, without a restart.`
 
 export async function joinCommand (argv: string[]): Promise<number> {
   const { values, positionals } = parse('join', argv, {
@@ -35,10 +38,13 @@ export async function joinCommand (argv: string[]): Promise<number> {
     data: { type: 'string' },
     ttl: { type: 'string' },
     policy: { type: 'string' },
+    'no-hole-punching': { type: 'boolean' },
     json: { type: 'boolean' }
   }, true)
-  const addrs = positionals.filter(p => p.startsWith('/'))
-  const named = positionals.filter(p => !p.startsWith('/'))
+  // An absolute path to a network file also starts with '/': a file on disk (or a .yaml name) is a network.
+  const isAddr = (p: string): boolean => p.startsWith('/') && !/\.ya?ml$/i.test(p) && !existsSync(p)
+  const addrs = positionals.filter(isAddr)
+  const named = positionals.filter(p => !isAddr(p))
   if (named.length > 1 || (named.length === 1 && values.network !== undefined)) throw new UsageError('join: name one network (a network file or name), either as an argument or with --network')
   if (positionals.length === 0) throw new UsageError('join: give the address a public node printed (/ip4/…/tcp/…/p2p/12D3KooW…) or a network file')
   let network
@@ -60,6 +66,7 @@ export async function joinCommand (argv: string[]): Promise<number> {
     bootstrap,
     network,
     public: false,
+    ...(values['no-hole-punching'] === true ? { holePunching: false } : {}),
     announce: values.announce ?? [],
     apiPort: integer('join', 'api-port', values['api-port'], DEFAULT_PORT + API_PORT_OFFSET, 0, 65535),
     data: values.data ?? join(defaultDataDir(), 'networks', network.name, 'peer'),
@@ -75,7 +82,11 @@ export async function joinCommand (argv: string[]): Promise<number> {
   })
   printReady(peer, api?.port, json)
   const stopNetwork = followNetwork(peer, bootstrap, json, true)
+  const stopReload = values.agents !== undefined
+    ? reloadAgentsOnHangup(peer, values.agents, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
+    : () => {}
   await signalled
+  stopReload()
   stopNetwork()
   await api?.close()
   await peer.stop()

@@ -6,6 +6,7 @@ import { agentsCommand, agentsHelp } from './agents-command.ts'
 import { UsageError } from './args.ts'
 import { nodeCommand, nodeHelp } from './node-command.ts'
 import { joinCommand, joinHelp } from './join-command.ts'
+import { labCommand, labHelp } from './lab-command.ts'
 import { peersCommand, peersHelp } from './peers-command.ts'
 import { NetworkFileError } from '../../protocols/network/index.ts'
 import { simCommand, simHelp } from './sim-command.ts'
@@ -22,7 +23,8 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>, help:
   run: { run: runCommand, help: runHelp },
   submit: { run: submitCommand, help: submitHelp },
   verify: { run: verifyCommand, help: verifyHelp },
-  sim: { run: simCommand, help: simHelp }
+  sim: { run: simCommand, help: simHelp },
+  lab: { run: labCommand, help: labHelp }
 }
 
 const usage = `agentmesh — a peer-to-peer mesh of AI agents
@@ -36,6 +38,7 @@ const usage = `agentmesh — a peer-to-peer mesh of AI agents
   agentmesh submit FILE        run a task DAG from YAML/JSON and explain every routing decision
   agentmesh verify CERT        check a consensus certificate offline (JSON or CBOR)
   agentmesh sim SCENARIO       simulate the mesh at scale (deterministic; report with plots)
+  agentmesh lab                prove the open network in a namespaced NAT lab (Linux, root)
   agentmesh help COMMAND       details of one command`
 
 export async function main (argv: string[]): Promise<number> {

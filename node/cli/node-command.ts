@@ -15,6 +15,7 @@ import { LOCAL_NETWORK } from '../../protocols/network/index.ts'
 import { loadNetwork } from '../network/network-file.ts'
 import { isLocal, LOCAL, type NetworkSettings } from '../network/settings.ts'
 import { followNetwork, printReady } from './network-output.ts'
+import { reloadAgentsOnHangup } from './reload.ts'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
                [--bootstrap MULTIADDR]… [--network NAME|FILE] [--public] [--announce MULTIADDR]…
@@ -32,7 +33,7 @@ On a network other than local, an unreachable bootstrap peer is retried with bac
 --config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap, network,
 announce, public, ttlSeconds, agents, policy, canaries); flags override the file. --policy picks
 the routing selector: linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin
-or random.`
+or random. SIGHUP re-reads --agents (added, changed and removed agents, no restart).`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -69,12 +70,12 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     ...(file.canaries !== undefined ? { canaries: file.canaries } : {})
   }
   if (values.child === true) return await runChild(config)
-  return await runForeground(config, values.json === true)
+  return await runForeground(config, values.json === true, values.agents)
 }
 
 /** The network settings a node config asks for. */
 export function networkSettings (config: NodeConfig): NetworkSettings {
-  return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [] }
+  return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [], ...(config.holePunching === false ? { holePunching: false } : {}) }
 }
 
 export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: number, close: () => Promise<void> } }> {
@@ -96,7 +97,7 @@ export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: {
   }
 }
 
-async function runForeground (config: NodeConfig, json: boolean): Promise<number> {
+async function runForeground (config: NodeConfig, json: boolean, agentsFile: string | undefined): Promise<number> {
   const { peer, api } = await launch(config)
   const stop = async (): Promise<void> => { await api?.close(); await peer.stop() }
   const settings = networkSettings(config)
@@ -122,7 +123,11 @@ async function runForeground (config: NodeConfig, json: boolean): Promise<number
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
+  const stopReload = agentsFile !== undefined
+    ? reloadAgentsOnHangup(peer, agentsFile, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
+    : () => {}
   await signalled
+  stopReload()
   stopNetwork()
   await stop()
   return 0

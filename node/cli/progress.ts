@@ -20,6 +20,14 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
   }
   libp2p.addEventListener('peer:identify', onIdentify as never)
   const stopRefusals = watchRefusals(peer, say)
+  const upgrades = peer.upgrades
+  const previousUpgrade = upgrades?.onEvent
+  if (upgrades !== undefined) {
+    upgrades.onEvent = u => {
+      previousUpgrade?.(u)
+      say('upgrade', { ...u }, u.ok ? `direct WebRTC connection to ${u.peer} (hole punched in ${u.ms} ms)` : `no direct connection to ${u.peer} yet (${u.error ?? 'failed'}); staying on the relay`)
+    }
+  }
 
   let dhtReady = false
   let gossipJoined = false
@@ -64,6 +72,7 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
     for (const e of events) peer.capability.removeEventListener(e, soon)
     libp2p.removeEventListener('self:peer:update', soon)
     libp2p.removeEventListener('peer:identify', onIdentify as never)
+    if (upgrades !== undefined) upgrades.onEvent = previousUpgrade
     stopRefusals()
   }
 }

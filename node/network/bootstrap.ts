@@ -76,7 +76,10 @@ export function keepBootstrapped (libp2p: Libp2p, addrs: string[], onEvent: (e: 
   }
   libp2p.addEventListener('connection:close', onClose as never)
 
-  const firstRound = Promise.all(addrs.map(async addr => {
+  // A public node may share one network file with the other seeds: its own entry is not a peer to dial.
+  const self = `/p2p/${libp2p.peerId.toString()}`
+  const others = addrs.filter(a => !a.endsWith(self))
+  const firstRound = Promise.all(others.map(async addr => {
     const error = await dial(addr, 0)
     return error === undefined ? { addr } : { addr, error }
   }))

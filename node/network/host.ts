@@ -11,7 +11,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { preSharedKey } from '@libp2p/pnet'
 import { ping } from '@libp2p/ping'
@@ -35,7 +35,7 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
   const local = isLocal(s)
   const iceServers = s.network.stun.length > 0 ? [{ urls: s.network.stun }] : []
   // pnet protects raw byte streams; WebRTC brings its own encryption and would bypass the key.
-  const webrtc = !local && s.network.psk === undefined
+  const webrtc = !local && s.network.psk === undefined && s.holePunching !== false
   const transports: NonNullable<Libp2pOptions['transports']> = [tcp()]
   if (!local) transports.push(webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 20_000 }))
   if (webrtc) transports.push(webRTC({ rtcConfiguration: { iceServers } }))
@@ -47,6 +47,9 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
   }
   const services: Record<string, unknown> = {
     identify: identify({ runOnLimitedConnection: true }),
+    // Tells connected peers when our addresses change, e.g. a relay reservation arrives: the DHT
+    // servers then hand out the relay address to peers looking us up, not only our LAN address.
+    identifyPush: identifyPush({ runOnLimitedConnection: true }),
     ping: ping({ runOnLimitedConnection: true }),
     dht: kadDHT({
       protocol: ids.kadProtocol,

@@ -10,6 +10,8 @@ export interface NetworkSettings {
   public: boolean
   /** Addresses others should dial (a public node behind a port forward, or in the lab). */
   announce: string[]
+  /** false: no WebRTC, so relayed connections stay relayed (for networks that block UDP). Default true. */
+  holePunching?: boolean
 }
 
 export const LOCAL: NetworkSpec = { name: LOCAL_NETWORK, bootstrap: [], stun: [], privateAddresses: true }

@@ -19,8 +19,10 @@ export interface ConnectionView {
 
 export function connectionKind (c: Connection): ConnectionKind {
   const a = c.remoteAddr.toString()
-  if (a.includes('/p2p-circuit')) return 'relayed'
-  if (a.includes('/webrtc')) return 'webrtc'
+  // A hole-punched WebRTC connection's dialler sees `<relay>/p2p-circuit/webrtc/p2p/<peer>`: the relay
+  // only carried the SDP offer, the data flows directly (and without the relay's limits).
+  if (a.includes('/webrtc') && c.limits === undefined) return 'webrtc'
+  if (a.includes('/p2p-circuit') || c.limits !== undefined) return 'relayed'
   if (a.includes('/ws') || a.includes('/wss')) return 'websocket'
   if (a.includes('/tcp/')) return 'tcp'
   return 'other'

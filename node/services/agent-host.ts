@@ -40,6 +40,15 @@ export class AgentHost {
 
   has (name: string): boolean { return this.#slots.has(name) }
 
+  /** Hosts `agent` under `name` from now on (replacing one of that name); calls already running finish on the old one. */
+  set (name: string, agent: Agent): void {
+    const d = agent.describe()
+    this.#slots.set(name, { agent, capacity: Math.max(1, d.capacity), running: 0, waiting: [], latencies: [], estimateMs: d.latencyMs })
+  }
+
+  /** Stops hosting `name`: new calls are refused as unknown; running ones finish. */
+  remove (name: string): void { this.#slots.delete(name) }
+
   liveState (name: string): LiveState | undefined {
     const slot = this.#slots.get(name)
     if (slot === undefined) return undefined
