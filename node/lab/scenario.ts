@@ -12,8 +12,7 @@
  * Every phase has a generous deadline (a loaded machine is slow, not wrong); a phase that misses it
  * is reported as failed with the reason, and the lab is always torn down.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import YAML from 'yaml'
@@ -95,7 +94,7 @@ export async function runLabScenario (o: LabScenarioOptions): Promise<LabResult>
   }
   say(`building the lab: ${o.seeds} seed${o.seeds === 1 ? '' : 's'}, ${o.lans} LAN${o.lans === 1 ? '' : 's'} behind NAT with ${o.peersPerLan} peer${o.peersPerLan === 1 ? '' : 's'} each${o.lossPct !== undefined ? `, ${o.lossPct}% loss` : ''}${o.delayMs !== undefined ? `, ${o.delayMs} ms delay` : ''}`)
   const lab = await buildLab(o)
-  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-lab-'))
+  const dir = mkdtempSync(join(lab.dir, 'run-'))
   const procs: LabProcess[] = []
   try {
     await scenario(lab, dir, procs, o, { say, convergeTimeout, settleTimeout, perRound, result })
@@ -106,7 +105,6 @@ export async function runLabScenario (o: LabScenarioOptions): Promise<LabResult>
     await Promise.allSettled(procs.map(async p => { await p.stop() }))
     await lab.destroy().catch(err => { errors.push(`teardown: ${(err as Error).message}`) })
     result.namespacesLeft = await lab.namespacesLeft()
-    rmSync(dir, { recursive: true, force: true })
     result.wallMs = Date.now() - started
   }
   return result
@@ -127,8 +125,9 @@ async function scenario (lab: Lab, dir: string, procs: LabProcess[], o: LabScena
     name: LAB_NETWORK,
     bootstrap: lab.seeds.map((s, i) => `/ip4/${s.addr}/tcp/${SEED_TCP}/p2p/${seedIds[i]}`),
     stun,
-    // The lab's "public" side is 10.250.0.0/16: a lab setting, never the default on the internet.
-    privateAddresses: true
+    // The lab's "public" side is 10.250.0.0/16, a private range: a lab setting, never the default on
+    // the internet. LAN addresses (192.168.k.x) stay private, so nobody dials into another LAN.
+    publicRanges: ['10.250.0.0/16']
   })
   writeFileSync(networkFile, network([`stun:${lab.stun.addr}:${lab.stun.port}`]))
   /** Writes (or rewrites) the agents file of `name`. */
@@ -241,7 +240,6 @@ async function scenario (lab: Lab, dir: string, procs: LabProcess[], o: LabScena
   }
 
   // Work rounds: every peer asks the next LAN's agents, over whatever connection the pair has.
-  const samples: LatencySample[] = []
   const round = async (label: string): Promise<void> => {
     if (lab.lans.length < 2) return
     const sent: Array<{ requester: LabProcess, report: TaskReport }> = []
@@ -253,13 +251,6 @@ async function scenario (lab: Lab, dir: string, procs: LabProcess[], o: LabScena
         sent.push({ requester: p, report })
       }
     }))
-    const kinds = await pairKinds(lab, [...pairs.values()])
-    for (const { requester: r, report } of sent) {
-      const host = hostOf(lastDispatch(report))
-      if (report.status !== 'done' || host === undefined) continue
-      const via = kinds.get(pairKey(r, host)) ?? 'none'
-      samples.push({ ms: took(report) ?? 0, via })
-    }
     const done = sent.filter(s => s.report.status === 'done').length
     say(`work round ${label}: ${done}/${sent.length} tasks done`)
   }
@@ -280,7 +271,6 @@ async function scenario (lab: Lab, dir: string, procs: LabProcess[], o: LabScena
   }
   const counted = result.natPairs.direct + result.natPairs.relayed + result.natPairs.none
   result.natPairs.directShare = counted > 0 ? round2(result.natPairs.direct / counted) : null
-  result.latency = { direct: summary(samples.filter(s => s.via === 'direct')), relayed: summary(samples.filter(s => s.via === 'relayed')) }
   for (const p of joiners) {
     for (const e of p.events) if (e.event === 'upgrade') { if (e.ok === true) result.upgrades.ok++; else result.upgrades.failed++ }
     const verdict = [...p.events].reverse().find(e => e.event === 'reachability')?.reachability as { kind?: string } | undefined
@@ -288,6 +278,13 @@ async function scenario (lab: Lab, dir: string, procs: LabProcess[], o: LabScena
     result.reachability[kind] = (result.reachability[kind] ?? 0) + 1
   }
   say(`cross-LAN pairs that exchanged work: ${result.natPairs.direct} direct, ${result.natPairs.relayed} relayed, ${result.natPairs.none} without a connection`)
+
+  // Latency over direct connections: one requester, one task at a time, nothing else running.
+  const samples: LatencySample[] = []
+  if (requester !== undefined && lab.lans.length >= 2) {
+    samples.push(...await series(lab, dir, requester, 'direct-series', convertTask(2), ctx.perRound * 4, hostOf))
+    say(`latency series LAN 1 → LAN 2: ${samples.filter(s => s.via === 'direct').length} tasks over direct connections`)
+  }
 
   // One seed dies; a peer adds an agent; the rest must learn it and route to it.
   await seedKilled(lab, dir, seeds, lanPeers, agentsFile, lanAgents, expected, ctx)
@@ -369,16 +366,26 @@ async function relayProbe (
     id: 'relay-probe', deadlineMs: 30_000,
     subtasks: [{ id: 'convert', capability: { text: 'convert a length between units', skills: ['relay-probe'] }, input: { value: 5, from: 'mi', to: 'km' } }]
   })
-  const times: number[] = []
-  for (let n = 0; n < ctx.perRound * 4; n++) {
-    const report = await submit(lab, dir, requester, `relay-probe-${n}`, yaml).catch(() => undefined)
-    // The first task pays for the dial; the comparison is between established connections.
-    if (report?.status === 'done' && n > 0) times.push(took(report) ?? 0)
+  const samples = await series(lab, dir, requester, 'relay-probe', yaml, ctx.perRound * 4, agent => agent?.startsWith(`${host.peerId ?? '?'}/`) === true ? host : undefined)
+  const via = samples[0]?.via ?? 'none'
+  say(`relay probe (--no-hole-punching): ${samples.length} tasks over a ${via} connection`)
+  if (samples.some(s => s.via !== 'relayed')) result.latency.note = 'the relay probe pair was not relayed throughout'
+  return samples
+}
+
+/**
+ * `n` tasks from `requester`, one after the other; the first pays for the dial and is left out.
+ * Each sample is labelled with what connects the requester to the host that ran it, checked after.
+ */
+async function series (lab: Lab, dir: string, requester: LabProcess, label: string, yaml: string, n: number, hostOf: (agent: string | undefined) => LabProcess | undefined): Promise<LatencySample[]> {
+  const done: Array<{ ms: number, host: LabProcess }> = []
+  for (let i = 0; i < n; i++) {
+    const report = await submit(lab, dir, requester, `${label}-${i}`, yaml).catch(() => undefined)
+    const host = report === undefined ? undefined : hostOf(lastDispatch(report))
+    if (report?.status === 'done' && host !== undefined && i > 0) done.push({ ms: took(report) ?? 0, host })
   }
-  const via = (await pairKinds(lab, [{ requester, host }])).get(pairKey(requester, host)) ?? 'none'
-  say(`relay probe (--no-hole-punching): ${times.length} tasks over a ${via} connection`)
-  if (via !== 'relayed') result.latency.note = `the probe pair ended ${via}, not relayed`
-  return times.map(ms => ({ ms, via }))
+  const kinds = await pairKinds(lab, done.map(d => ({ requester, host: d.host })))
+  return done.map(d => ({ ms: d.ms, via: kinds.get(pairKey(requester, d.host)) ?? 'none' }))
 }
 
 /** The committee members of the requester's certificate of consensus instance `instance`, and whether it verifies offline. */

@@ -60,6 +60,8 @@ export interface Lab {
   readonly lans: LabLan[]
   /** Every namespace this lab made. */
   readonly namespaces: readonly string[]
+  /** A scratch directory for the lab's files (data directories, configs); removed with the lab, also on a signal. */
+  readonly dir: string
   /** Spawns `cmd args` inside `host`'s namespace, in its own process group; killed (whole group) on destroy. */
   spawn: (host: Host | string, cmd: string, args: readonly string[], opts?: SpawnOptions) => ChildProcess
   /** Runs `cmd args` inside `host`'s namespace and resolves with its stdout. */
@@ -115,6 +117,7 @@ class LabImpl implements Lab {
   }
 
   get namespaces (): readonly string[] { return [...this.made] }
+  get dir (): string { return this.tmp }
 
   /** Interface name inside one of our namespaces: `am<tag>-<role>`, at most 15 characters. */
   private dev (role: string): string {

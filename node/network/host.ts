@@ -12,7 +12,8 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { kadDHT } from '@libp2p/kad-dht'
+import { peerInfoMapper } from './addresses.ts'
 import { preSharedKey } from '@libp2p/pnet'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -55,7 +56,7 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
       protocol: ids.kadProtocol,
       // A public or loopback node serves the DHT; others decide from AutoNAT's verdict.
       ...(local || s.public ? { clientMode: false } : {}),
-      peerInfoMapper: s.network.privateAddresses ? passthroughMapper : removePrivateAddressesMapper
+      peerInfoMapper: peerInfoMapper(s.network)
     })
   }
   if (!local) services.autonat = autoNAT()

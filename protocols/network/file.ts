@@ -8,12 +8,14 @@
  *   - /dnsaddr/bootstrap.example.org
  * stun: [stun:stun.example.org:3478] # ICE servers for WebRTC hole punching (none by default)
  * psk: 0f1e…(64 hex digits)          # optional: a private network (libp2p pnet); peers without it cannot connect
- * privateAddresses: true             # optional: a LAN or lab whose "public" addresses are private ranges
+ * publicRanges: [10.250.0.0/16]      # optional: private ranges that are public in this network (a lab, a campus)
+ * privateAddresses: true             # optional: every private address is dialable (a network inside one LAN)
  * ```
  *
  * Parsed strictly: an unknown key or a malformed value is refused with its path and what to write.
  */
 import { NETWORK_NAME } from './ids.ts'
+import { parseCidr } from './ranges.ts'
 
 export interface NetworkSpec {
   name: string
@@ -26,13 +28,18 @@ export interface NetworkSpec {
    * DHT servers run on them. For LANs and the namespaced lab; never set on an internet network.
    */
   privateAddresses: boolean
+  /**
+   * Private ranges this network treats as public (CIDR): addresses in them are kept in the DHT and
+   * dialled; other private addresses are dropped as on the internet. The lab's 10.250.0.0/16.
+   */
+  publicRanges?: string[]
 }
 
 export class NetworkFileError extends Error {
   override name = 'NetworkFileError'
 }
 
-const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses'] as const
+const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses', 'publicRanges'] as const
 const MAX_BOOTSTRAP = 64
 const MAX_ADDR = 512
 
@@ -64,7 +71,11 @@ export function parseNetworkSpec (doc: unknown, where: string): NetworkSpec {
     psk = Uint8Array.from(o.psk.match(/../g)!.map(h => parseInt(h, 16)))
   }
   if (o.privateAddresses !== undefined && typeof o.privateAddresses !== 'boolean') throw new NetworkFileError(`${where}: "privateAddresses" must be true or false`)
-  return { name: o.name, bootstrap, stun, ...(psk !== undefined ? { psk } : {}), privateAddresses: o.privateAddresses === true }
+  const publicRanges = o.publicRanges === undefined ? undefined : list(o.publicRanges, `${where}: "publicRanges"`, 32)
+  for (const [i, r] of (publicRanges ?? []).entries()) {
+    if (parseCidr(r) === undefined) throw new NetworkFileError(`${where}: "publicRanges"[${i}] "${r.slice(0, 60)}" is not a CIDR range — write e.g. 10.250.0.0/16 or fd00::/8`)
+  }
+  return { name: o.name, bootstrap, stun, ...(psk !== undefined ? { psk } : {}), privateAddresses: o.privateAddresses === true, ...(publicRanges !== undefined ? { publicRanges } : {}) }
 }
 
 /** The key file format @libp2p/pnet reads: a header, the encoding, the key. */

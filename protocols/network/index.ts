@@ -13,3 +13,4 @@ export { checkPeerNetwork, LOCAL_NETWORK, NETWORK_NAME, networkIds, networksSpok
 export { isBootstrapAddr, NetworkFileError, parseNetworkSpec, pnetKeyFile, type NetworkSpec } from './file.ts'
 export { DIAL_BACKOFF, retryDelay, type Backoff } from './backoff.ts'
 export { describeReachability, reachability, type Reachability, type ReachabilityFacts } from './reachability.ts'
+export { inRange, parseCidr, parseIp, type IpRange } from './ranges.ts'
