@@ -15,7 +15,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { LocalAgent, SignedVcv } from '../protocols/capability/index.ts'
+import { ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
 import { createAgent } from './agents/registry.ts'
 import { capabilityService, type CapabilityService } from './services/capability-service.ts'
@@ -276,6 +276,12 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
         const agent = createAgent(spec)
         const name = agent.describe().name
         if (next.has(name) || (agents.has(name) && !fromSpecs.has(name))) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
+        try {
+          capability.check(toLocalAgent(agent))
+        } catch (err) {
+          if (!(err instanceof ValidationError)) throw err
+          throw new PeerStartError(`agent "${name}" cannot be advertised: ${err.message}`)
+        }
         next.set(name, { agent, key: JSON.stringify(spec) })
       }
       const done: AgentsReloaded = { added: [], changed: [], removed: [] }

@@ -1,7 +1,9 @@
 // protocols/network: names in protocol ids, the network file, the retry schedule, the verdict.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { checkPeerNetwork, describeReachability, isBootstrapAddr, networkIds, NetworkFileError, parseNetworkSpec, pnetKeyFile, reachability, retryDelay } from '../protocols/network/index.ts'
+import { checkPeerNetwork, describeReachability, inRange, isBootstrapAddr, networkIds, NetworkFileError, parseCidr, parseIp, parseNetworkSpec, pnetKeyFile, reachability, retryDelay } from '../protocols/network/index.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { dialableIn, peerInfoMapper } from '../node/network/addresses.ts'
 
 describe('network ids', () => {
   it('every protocol id and topic carries the name; a bad name is refused', () => {
@@ -71,5 +73,52 @@ describe('retry schedule and reachability', () => {
     const relayed = reachability({ public: false, directAddrs: [], confirmed: false, relays: ['R'], holePunched: ['a', 'b'] })
     expect(describeReachability(relayed)).toBe('reachable through relay R; direct connections established by hole punching with 2 peers')
     expect(reachability({ public: false, directAddrs: [], confirmed: false, relays: [], holePunched: [] }).kind).toBe('unreachable')
+  })
+})
+
+describe('public ranges', () => {
+  it('the network file takes CIDR ranges and refuses anything else', () => {
+    expect(parseNetworkSpec({ name: 'lab', publicRanges: ['10.250.0.0/16', 'fd00::/8'] }, 'f.yaml').publicRanges).toEqual(['10.250.0.0/16', 'fd00::/8'])
+    expect(parseNetworkSpec({ name: 'lab' }, 'f.yaml').publicRanges).toBeUndefined()
+    for (const bad of ['10.250.0.0', '10.250.0.0/33', '300.1.1.1/8', 'fd00::/129', 'x/8', '1:2:3/16']) {
+      expect(() => parseNetworkSpec({ name: 'lab', publicRanges: [bad] }, 'f.yaml')).toThrow(/publicRanges/)
+    }
+    expect(() => parseNetworkSpec({ name: 'lab', publicRanges: '10.0.0.0/8' }, 'f.yaml')).toThrow(NetworkFileError)
+  })
+
+  it('an IPv4 address is in a range exactly when its first `bits` bits match (property)', () => {
+    const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255))
+    fc.assert(fc.property(ip, ip, fc.integer({ min: 0, max: 32 }), (a, b, bits) => {
+      const num = (t: number[]): number => t.reduce((acc, x) => acc * 256 + x, 0)
+      const cidr = parseCidr(`${b.join('.')}/${bits}`)!
+      const same = bits === 0 || Math.floor(num(a) / 2 ** (32 - bits)) === Math.floor(num(b) / 2 ** (32 - bits))
+      return inRange(a.join('.'), cidr) === same
+    }))
+  })
+
+  it('parses IPv6 with and without ::, and never mixes families', () => {
+    expect(parseIp('::1')).toEqual({ family: 6, value: 1n })
+    expect(parseIp('fd00::')?.value).toBe(0xfdn << 120n)
+    expect(parseIp('1:2:3:4:5:6:7:8')?.value).toBe(0x00010002000300040005000600070008n)
+    expect(parseIp('1::2::3')).toBeUndefined()
+    expect(inRange('fd12:3456::1', parseCidr('fd00::/8')!)).toBe(true)
+    expect(inRange('fe80::1', parseCidr('fd00::/8')!)).toBe(false)
+    expect(inRange('10.250.0.1', parseCidr('fd00::/8')!)).toBe(false)
+  })
+
+  it('the DHT keeps public addresses and those in the ranges, drops other private ones and loopback', () => {
+    const ranges = [parseCidr('10.250.0.0/16')!]
+    const keep = (a: string): boolean => dialableIn(multiaddr(a), ranges)
+    expect(keep('/ip4/10.250.0.10/tcp/4001')).toBe(true)
+    expect(keep('/ip4/10.250.0.10/tcp/4001/p2p/12D3KooWEqzJ9ayFycSsY81DVaeYzrC3kGMNjrmbuMX2CVeznfeJ/p2p-circuit/webrtc')).toBe(true)
+    expect(keep('/ip4/8.8.8.8/tcp/4001')).toBe(true) // a string, never dialled
+    expect(keep('/ip4/192.168.1.10/tcp/4001')).toBe(false)
+    expect(keep('/ip4/10.1.0.1/tcp/4001')).toBe(false)
+    expect(keep('/ip4/127.0.0.1/tcp/4001')).toBe(false)
+    expect(keep('/dns4/seed.example.org/tcp/4001')).toBe(true)
+    const info = { id: undefined as never, multiaddrs: ['/ip4/192.168.1.10/tcp/1', '/ip4/10.250.1.1/tcp/2'].map(a => multiaddr(a)) }
+    expect(peerInfoMapper({ name: 'lab', bootstrap: [], stun: [], privateAddresses: false, publicRanges: ['10.250.0.0/16'] })(info).multiaddrs.map(String)).toEqual(['/ip4/10.250.1.1/tcp/2'])
+    expect(peerInfoMapper({ name: 'lan', bootstrap: [], stun: [], privateAddresses: true })(info).multiaddrs).toHaveLength(2)
+    expect(peerInfoMapper({ name: 'net', bootstrap: [], stun: [], privateAddresses: false })(info).multiaddrs).toHaveLength(0)
   })
 })

@@ -80,11 +80,12 @@ export async function joinCommand (argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve())
     process.once('SIGTERM', () => resolve())
   })
-  printReady(peer, api?.port, json)
-  const stopNetwork = followNetwork(peer, bootstrap, json, true)
+  // SIGHUP is handled before "ready": whoever reacts to that line may send it at once.
   const stopReload = values.agents !== undefined
     ? reloadAgentsOnHangup(peer, values.agents, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
     : () => {}
+  printReady(peer, api?.port, json)
+  const stopNetwork = followNetwork(peer, bootstrap, json, true)
   await signalled
   stopReload()
   stopNetwork()

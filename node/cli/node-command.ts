@@ -111,8 +111,11 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
       return 1
     }
   }
-  // Listen for Ctrl-C before saying "ready": whoever reacts to that line may signal at once.
+  // Listen for Ctrl-C and SIGHUP before saying "ready": whoever reacts to that line may signal at once.
   const signalled = waitForSignal()
+  const stopReload = agentsFile !== undefined
+    ? reloadAgentsOnHangup(peer, agentsFile, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
+    : () => {}
   const stopNetwork = isLocal(settings) && !settings.public
     ? () => {}
     : followNetwork(peer, config.bootstrap, json, false)
@@ -123,9 +126,6 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
-  const stopReload = agentsFile !== undefined
-    ? reloadAgentsOnHangup(peer, agentsFile, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
-    : () => {}
   await signalled
   stopReload()
   stopNetwork()

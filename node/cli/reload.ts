@@ -15,8 +15,10 @@ export function reloadAgentsOnHangup (peer: Peer, file: string, say: Say): () =>
       const parts = lists.filter(([, l]) => l.length > 0).map(([w, l]) => `${w} ${l.join(', ')}`)
       say('agents-reloaded', { file, ...r }, `reloaded ${file}: ${parts.length > 0 ? parts.join('; ') : 'no change'}`)
     } catch (err) {
-      if (!(err instanceof ConfigError || err instanceof PeerStartError)) throw err
-      say('agents-reload-failed', { file, error: err.message }, `not reloaded, the agents stay as they were: ${err.message}`)
+      // A signal handler that throws would kill a running peer over a bad file: say why and go on.
+      const known = err instanceof ConfigError || err instanceof PeerStartError
+      const error = known ? err.message : `unexpected error: ${(err as Error).stack ?? String(err)}`
+      say('agents-reload-failed', { file, error }, `not reloaded, the agents stay as they were: ${error}`)
     }
   }
   process.on('SIGHUP', onHangup)

@@ -1,5 +1,6 @@
 /** What `agentmesh peers`, `GET /peers` and `GET /status` show about the network. */
 import type { Connection, Libp2p } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { describeReachability, reachability, type Reachability } from '../../protocols/network/index.ts'
 import type { NetworkSettings } from './settings.ts'
 
@@ -18,14 +19,26 @@ export interface ConnectionView {
 }
 
 export function connectionKind (c: Connection): ConnectionKind {
-  const a = c.remoteAddr.toString()
+  const p = protocolNames(c.remoteAddr.toString())
   // A hole-punched WebRTC connection's dialler sees `<relay>/p2p-circuit/webrtc/p2p/<peer>`: the relay
   // only carried the SDP offer, the data flows directly (and without the relay's limits).
-  if (a.includes('/webrtc') && c.limits === undefined) return 'webrtc'
-  if (a.includes('/p2p-circuit') || c.limits !== undefined) return 'relayed'
-  if (a.includes('/ws') || a.includes('/wss')) return 'websocket'
-  if (a.includes('/tcp/')) return 'tcp'
+  if ((p.has('webrtc') || p.has('webrtc-direct')) && c.limits === undefined) return 'webrtc'
+  if (p.has('p2p-circuit') || c.limits !== undefined) return 'relayed'
+  if (p.has('ws') || p.has('wss')) return 'websocket'
+  if (p.has('tcp')) return 'tcp'
   return 'other'
+}
+
+/**
+ * The protocol names of a multiaddr, not its values: a host name such as `/dns4/ws.example.org` or
+ * `/dns4/webrtc.example.org` says nothing about the transport.
+ */
+function protocolNames (addr: string): Set<string> {
+  try {
+    return new Set(multiaddr(addr).getComponents().map(c => c.name))
+  } catch {
+    return new Set()
+  }
 }
 
 interface Scored { getScore?: (peer: string) => number }

@@ -58,6 +58,8 @@ export interface CapabilityEvents {
 
 export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
   advertise (agent: LocalAgent): void
+  /** Throws a ValidationError if the agent could not be advertised; changes nothing. */
+  check (agent: LocalAgent): void
   withdraw (name: string): void
   /** Every verified, unexpired VCV, this host's own included. */
   agents (): SignedVcv[]
@@ -159,6 +161,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   }
 
   advertise (agent: LocalAgent): void { this.#run(this.#table.advertise(agent, this.#now())) }
+  check (agent: LocalAgent): void { this.#table.check(agent) }
   withdraw (name: string): void { this.#run(this.#table.withdraw(name, this.#now())) }
   agents (): SignedVcv[] { return this.#table.agents() }
   versions (): Record<string, number> { return this.#table.versions() }

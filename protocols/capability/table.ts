@@ -12,7 +12,7 @@ import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { decodeDirect, directLimits, encodeDirect, type DigestEntry } from './direct.ts'
-import { NAME_PATTERN, splitAgentId, ValidationError, WIRE_VERSION } from './schema.ts'
+import { NAME_PATTERN, splitAgentId, validateVcvBody, ValidationError, WIRE_VERSION, type VcvBody } from './schema.ts'
 import {
   decodeRecord, schemaHash, signTombstone, signVcv, verifyRecord,
   type SignedRecord, type SignedTombstone, type SignedVcv
@@ -127,9 +127,18 @@ export class CapabilityTable {
 
   /** Signs and gossips a new version of a local agent (first advertisement or a change). */
   advertise (agent: LocalAgent, now: number): Array<Effect<TableEvent>> {
-    if (!NAME_PATTERN.test(agent.name)) throw new ValidationError(`agent name must match ${NAME_PATTERN}`)
+    this.check(agent)
     this.#local.set(agent.name, agent)
     return this.#issue(agent, now)
+  }
+
+  /**
+   * Throws a ValidationError if this agent could not be advertised (name, lengths, limits), without
+   * changing anything: a reload checks every agent before it touches any.
+   */
+  check (agent: LocalAgent): void {
+    if (!NAME_PATTERN.test(agent.name)) throw new ValidationError(`agent name must match ${NAME_PATTERN}`)
+    validateVcvBody(this.#body(agent, 1, 0))
   }
 
   /** Withdraws a local agent with a signed tombstone. */
@@ -243,12 +252,18 @@ export class CapabilityTable {
   }
 
   #issue (agent: LocalAgent, now: number): Array<Effect<TableEvent>> {
+    const vcv = signVcv(this.#body(agent, this.#bump(agent.name), now), this.#signer)
+    const effects = this.#store(vcv, 'gossip', now)
+    return [...effects, event({ type: 'advertised', vcv }), { type: 'broadcast', data: vcv.wire }]
+  }
+
+  #body (agent: LocalAgent, version: number, now: number): VcvBody {
     const inputSchema = canonicalJson(agent.inputSchema)
     const outputSchema = canonicalJson(agent.outputSchema)
-    const vcv = signVcv({
+    return {
       v: WIRE_VERSION,
       agent: this.#agentId(agent.name),
-      version: this.#bump(agent.name),
+      version,
       description: agent.description,
       skills: agent.skills,
       inputSchema,
@@ -261,9 +276,7 @@ export class CapabilityTable {
       policy: agent.policy,
       issuedAt: now,
       expiresAt: now + this.#ttlMs
-    }, this.#signer)
-    const effects = this.#store(vcv, 'gossip', now)
-    return [...effects, event({ type: 'advertised', vcv }), { type: 'broadcast', data: vcv.wire }]
+    }
   }
 
   #receive (data: Uint8Array, from: string | undefined, now: number, via: Via): Outcome {
