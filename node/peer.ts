@@ -15,11 +15,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
+import { DEFAULT_MAX_AGENTS_PER_HOST, ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
 import { createAgent } from './agents/registry.ts'
 import { capabilityService, type CapabilityService } from './services/capability-service.ts'
-import { gossip, type GossipProfile, type GossipSub } from './network/gossip.ts'
+import { EQUIVOCATOR_SCORE, gossip, type GossipProfile, type GossipSub } from './network/gossip.ts'
+import { banLowScorers } from './network/score-guard.ts'
+import { PeerLimits } from './network/peer-limits.ts'
 import { AgentHost } from './services/agent-host.ts'
 import { CapabilityIndex, HashEmbedder, IndexSync, OpenAiEmbedder, type Embedder } from '../capability-index/index.ts'
 import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type SelectionPolicy } from '../protocols/routing/index.ts'
@@ -32,7 +34,7 @@ import { Canaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
-import { coalescedWriter, loadOrCreateIdentity, writeAtomic } from './storage/identity.ts'
+import { coalescedWriter, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import { networkIds } from '../protocols/network/index.ts'
 import { hostOptions } from './network/host.ts'
@@ -129,6 +131,8 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
   }
   for (const addr of config.listen) parseAddr(addr, 'listen address')
   const settings = config.network ?? localSettings()
+  const quota = quotaOf(settings)
+  if (agents.size > quota) throw new PeerStartError(`${agents.size} agents, but network "${settings.network.name}" lets a host advertise ${quota} (its peers would ignore the rest) — host fewer, or raise maxAgentsPerHost in the network file`)
   for (const addr of settings.announce) parseAddr(addr, 'announce address')
   let lock
   try {
@@ -164,18 +168,30 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
   const guard = new NetworkGuard(ids.name)
   const host = hostOptions(settings, config.listen, guard)
+  // Hosts proven to have signed two different things as one: graylisted by gossip score. Set once
+  // the services exist (the score function is read at each heartbeat, not at construction).
+  let equivocator: (peer: string) => boolean = () => false
+  // A peer far over its request budgets is hung up on and refused, like one graylisted by gossip.
+  const limits = new PeerLimits()
+  const scored = config.gossipProfile !== 'default'
+    ? { topics: [ids.capabilityTopic, ids.certificateTopic], appScore: (peer: string) => equivocator(peer) ? EQUIVOCATOR_SCORE : 0 }
+    : {}
   const libp2p = await createLibp2p({
     start: false,
     privateKey: key,
     ...host,
     services: {
       ...host.services,
-      pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings) }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol }),
-      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol })
+      pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored }),
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, limits }),
+      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits })
     }
   }) as unknown as Libp2p<PeerServices>
   guard.watch(libp2p)
+  limits.onAbuse = (peer, reason) => {
+    guard.refuse(peer, reason)
+    void libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
 
   try {
     await libp2p.start()
@@ -195,8 +211,13 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     topic: ids.certificateTopic
   })
   rpc.onNotify = (from, data) => { consensus.receive(from, data) }
-  const stateFile = coalescedWriter(statePath, () => JSON.stringify({ versions: capability.versions() }))
-  const saveState = (): void => { stateFile.save() }
+  const flagged = new Set(capability.flaggedHosts())
+  capability.addEventListener('equivocation', e => { flagged.add(e.detail.host) })
+  equivocator = peer => flagged.has(peer) || consensus.book.isEquivocator(peer)
+  const stopBans = banLowScorers(libp2p, guard)
+  // Written before the advertisement leaves (the event comes first): a crash can never make this
+  // host sign a second record with a version it already used, which peers would take as equivocation.
+  const saveState = (): void => { writeAtomicSync(statePath, JSON.stringify({ versions: capability.versions() })) }
   capability.addEventListener('agent:advertised', saveState)
 
   const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
@@ -284,10 +305,14 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
         }
         next.set(name, { agent, key: JSON.stringify(spec) })
       }
+      const total = next.size + [...agents.keys()].filter(name => !fromSpecs.has(name)).length
+      const quota = quotaOf(settings)
+      if (total > quota) throw new PeerStartError(`${total} agents, but network "${settings.network.name}" lets a host advertise ${quota} — host fewer, or raise maxAgentsPerHost in the network file`)
       const done: AgentsReloaded = { added: [], changed: [], removed: [] }
       for (const name of [...fromSpecs.keys()]) {
         if (next.has(name)) continue
         capability.withdraw(name)
+        saveState() // the tombstone used a version too
         agentHost.remove(name)
         agents.delete(name)
         fromSpecs.delete(name)
@@ -320,14 +345,20 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       capability.removeEventListener('agent:advertised', saveState)
       tasks.cancelAll('peer stopping')
       rpc.onNotify = undefined
+      stopBans()
       await consensus.stop()
       await libp2p.stop()
       upgrades?.stop()
-      await Promise.all([stateFile.flush(), policyFile.flush(), sync.idle()])
+      await Promise.all([policyFile.flush(), sync.idle()])
       await savePeerState(config.dataDir, capability.records(), index, sync.texts())
       lock.release()
     }
   }
+}
+
+/** Agents a host may advertise in this network: what every peer's table holds of one host. */
+function quotaOf (settings: NetworkSettings): number {
+  return settings.network.maxAgentsPerHost ?? DEFAULT_MAX_AGENTS_PER_HOST
 }
 
 export function toLocalAgent (agent: Agent): LocalAgent {

@@ -164,6 +164,16 @@ describe('Peer.reloadAgents on two connected peers', () => {
     expect(await call(other, `${host.peerId}/custom`, {})).toEqual({ ok: true, output: { ok: 1 } })
   })
 
+  it('a host may not host more agents than the network lets it advertise, at start or by reload', async () => {
+    const many = (n: number): AgentSpec[] => Array.from({ length: n }, (_, i) => ({ kind: 'sort', name: `s${i}` }))
+    await expect(peer({ agents: many(33) })).rejects.toThrow('33 agents, but network "local" lets a host advertise 32')
+    const [host] = await pair(many(31))
+    const counters = host.capability.versions()
+    expect(() => host.reloadAgents(many(33))).toThrow(PeerStartError)
+    expect(host.capability.versions()).toEqual(counters)
+    expect(host.reloadAgents(many(32)).added).toEqual(['s31'])
+  })
+
   it('the same specs again change nothing: no new version anywhere', async () => {
     const specs: AgentSpec[] = [{ kind: 'arithmetic' }, CONV]
     const [host, other] = await pair(specs)

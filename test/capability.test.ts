@@ -265,4 +265,42 @@ describe('capability table', () => {
     expect(receiver.receiveGossip(future.wire, 'p', T0).reason).toMatch(/future/)
     expect(receiver.receiveGossip(expired.wire, 'p', T0).reason).toBe('expired')
   })
+
+  it('holds at most maxAgentsPerHost agents of one host, whatever arrives; other hosts and updates still get in; expiry frees the quota', () => {
+    const sybil = hosts[0]!
+    const honest = hosts[2]!
+    // 12 names, each as versions 1-2 and a tombstone at version 3, in any order.
+    const records = Array.from({ length: 12 }, (_, i) => [
+      signVcv(body(sybil, `a${i}`, 1), sybil).wire,
+      signVcv(body(sybil, `a${i}`, 2), sybil).wire,
+      signTombstone({ v: WIRE_VERSION, agent: `${sybil.peerId}/a${i}`, version: 3, issuedAt: T0, expiresAt: T0 + 60_000 }, sybil).wire
+    ]).flat()
+    const held = (t: CapabilityTable): Set<string> => new Set([...t.records(T0)].map(w => decodeRecord(w).body.agent))
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: records.length - 1 }), { minLength: 1, maxLength: 80 }), (order) => {
+      const receiver = table(hosts[1]!, { maxAgentsPerHost: 5 })
+      for (const i of order) {
+        const outcome = receiver.receiveGossip(records[i]!, sybil.peerId, T0)
+        // Never a penalty: an honest forwarder may hold the host's agents in another order.
+        expect(outcome.verdict).not.toBe('reject')
+        expect(held(receiver).size).toBeLessThanOrEqual(5)
+      }
+      // An agent already held still moves forward (update or withdrawal) at the quota.
+      const first = [...held(receiver)][0]
+      if (first !== undefined && held(receiver).size === 5) {
+        const next = signTombstone({ v: WIRE_VERSION, agent: first, version: 9, issuedAt: T0, expiresAt: T0 + 60_000 }, sybil)
+        expect(receiver.receiveGossip(next.wire, 'p', T0).verdict).toBe('accept')
+      }
+      // Another host is not affected by this one's quota.
+      expect(receiver.receiveGossip(signVcv(body(honest, 'calc', 1), honest).wire, 'p', T0).verdict).toBe('accept')
+    }), { seed: 7, numRuns: 150 })
+
+    const receiver = table(hosts[1]!, { maxAgentsPerHost: 2 })
+    const vcv = (name: string, expiresAt: number): Uint8Array => signVcv(body(sybil, name, 1, { expiresAt }), sybil).wire
+    expect(receiver.receiveGossip(vcv('x1', T0 + 1000), 'p', T0).verdict).toBe('accept')
+    expect(receiver.receiveGossip(vcv('x2', T0 + 60_000), 'p', T0).verdict).toBe('accept')
+    const over = receiver.receiveGossip(vcv('x3', T0 + 60_000), 'p', T0)
+    expect(over).toMatchObject({ verdict: 'ignore', reason: 'host over its quota of 2 agents' })
+    receiver.tick(T0 + 1000) // x1 expires: its place is free again
+    expect(receiver.receiveGossip(vcv('x3', T0 + 60_000), 'p', T0 + 1000).verdict).toBe('accept')
+  })
 })

@@ -76,6 +76,16 @@ describe('retry schedule and reachability', () => {
   })
 })
 
+describe('agents per host', () => {
+  it('the network file sets maxAgentsPerHost, a whole number from 1 to 10000', () => {
+    expect(parseNetworkSpec({ name: 'net', maxAgentsPerHost: 8 }, 'f.yaml').maxAgentsPerHost).toBe(8)
+    expect(parseNetworkSpec({ name: 'net' }, 'f.yaml').maxAgentsPerHost).toBeUndefined()
+    for (const bad of [0, -1, 1.5, 10_001, '8', null]) {
+      expect(() => parseNetworkSpec({ name: 'net', maxAgentsPerHost: bad }, 'f.yaml')).toThrow(/"maxAgentsPerHost" must be a whole number from 1 to 10000/)
+    }
+  })
+})
+
 describe('public ranges', () => {
   it('the network file takes CIDR ranges and refuses anything else', () => {
     expect(parseNetworkSpec({ name: 'lab', publicRanges: ['10.250.0.0/16', 'fd00::/8'] }, 'f.yaml').publicRanges).toEqual(['10.250.0.0/16', 'fd00::/8'])

@@ -1,6 +1,7 @@
 /**
  * Keeps other networks out: a peer whose identify lists only another network's protocols is
- * disconnected with a reason, and refused (both ways) for a while after.
+ * disconnected with a reason, and refused (both ways) for a while after. Other guards (a gossip
+ * score below the graylist, a peer over its limits) refuse peers through the same list.
  */
 import type { ConnectionGater, Libp2p, PeerId } from '@libp2p/interface'
 import { checkPeerNetwork } from '../../protocols/network/index.ts'
@@ -8,7 +9,7 @@ import { checkPeerNetwork } from '../../protocols/network/index.ts'
 const REFUSE_MS = 10 * 60_000
 const MAX_REFUSED = 10_000
 
-export interface Refusal { peer: string, reason: string, at: number }
+export interface Refusal { peer: string, reason: string, at: number, until: number }
 
 export class NetworkGuard {
   readonly #network: string
@@ -24,8 +25,19 @@ export class NetworkGuard {
 
   refusal (peer: string): Refusal | undefined {
     const r = this.#refused.get(peer)
-    if (r !== undefined && Date.now() - r.at > REFUSE_MS) { this.#refused.delete(peer); return undefined }
+    if (r !== undefined && Date.now() >= r.until) { this.#refused.delete(peer); return undefined }
     return r
+  }
+
+  /** Refuses `peer` for `forMs` (the caller hangs up on it); the newest reason wins. */
+  refuse (peer: string, reason: string, forMs = REFUSE_MS): Refusal {
+    this.#refused.delete(peer)
+    if (this.#refused.size >= MAX_REFUSED) this.#refused.delete(this.#refused.keys().next().value!)
+    const at = Date.now()
+    const refusal = { peer, reason, at, until: at + forMs }
+    this.#refused.set(peer, refusal)
+    this.onRefused?.(refusal)
+    return refusal
   }
 
   refusals (): Refusal[] { return [...this.#refused.values()] }
@@ -35,12 +47,8 @@ export class NetworkGuard {
     libp2p.addEventListener('peer:identify', e => {
       const verdict = checkPeerNetwork(this.#network, e.detail.protocols)
       if (verdict.ok) return
-      const peer = e.detail.peerId.toString()
-      if (this.#refused.size >= MAX_REFUSED) this.#refused.delete(this.#refused.keys().next().value!)
-      const refusal = { peer, reason: verdict.reason, at: Date.now() }
-      this.#refused.set(peer, refusal)
+      this.refuse(e.detail.peerId.toString(), verdict.reason)
       void libp2p.hangUp(e.detail.peerId).catch(() => {})
-      this.onRefused?.(refusal)
     })
   }
 }

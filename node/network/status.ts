@@ -2,6 +2,7 @@
 import type { Connection, Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describeReachability, reachability, type Reachability } from '../../protocols/network/index.ts'
+import { gossipScore } from './gossip.ts'
 import type { NetworkSettings } from './settings.ts'
 
 export type ConnectionKind = 'tcp' | 'websocket' | 'webrtc' | 'relayed' | 'other'
@@ -41,20 +42,18 @@ function protocolNames (addr: string): Set<string> {
   }
 }
 
-interface Scored { getScore?: (peer: string) => number }
-
 export function connectionsView (libp2p: Libp2p<{ pubsub: unknown }>): ConnectionView[] {
-  const pubsub = libp2p.services.pubsub as Scored
+  const pubsub = libp2p.services.pubsub
   return libp2p.getConnections().filter(c => c.status === 'open').map(c => {
     const peer = c.remotePeer.toString()
-    const score = typeof pubsub.getScore === 'function' ? pubsub.getScore(peer) : null
+    const score = gossipScore(pubsub, peer)
     return {
       peerId: peer,
       kind: connectionKind(c),
       direction: c.direction,
       addr: c.remoteAddr.toString(),
       rttMs: typeof c.rtt === 'number' && Number.isFinite(c.rtt) ? Math.round(c.rtt * 10) / 10 : null,
-      gossipScore: score === null || !Number.isFinite(score) ? null : Math.round(score * 100) / 100,
+      gossipScore: score === undefined ? null : Math.round(score * 100) / 100,
       openedAt: c.timeline.open
     }
   })

@@ -17,12 +17,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
   CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
-  type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent, type Verdict
+  type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent
 } from '../../protocols/capability/index.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { ed25519Signer, ed25519Verifier } from '../network/crypto.ts'
 import { openStreamTo } from '../network/streams.ts'
-import { TopicValidatorResult, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
+import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
+import { PeerLimits } from '../network/peer-limits.ts'
 
 export interface CapabilityServiceInit {
   /** Lifetime of this host's VCVs (default 60 s). */
@@ -36,6 +37,10 @@ export interface CapabilityServiceInit {
   /** The network's topic and protocol (default: the local network's). */
   topic?: string
   protocol?: string
+  /** Agents one remote host may have in the table (the network file's `maxAgentsPerHost`). */
+  maxAgentsPerHost?: number
+  /** Per-peer budget for anti-entropy messages (digests and batches); default PeerLimits' defaults. */
+  limits?: PeerLimits
 }
 
 export interface CapabilityServiceComponents {
@@ -73,17 +78,13 @@ export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
   restore (records: Uint8Array[]): void
 }
 
-const VERDICTS: Record<Verdict, TopicValidatorResult> = {
-  accept: TopicValidatorResult.Accept,
-  ignore: TopicValidatorResult.Ignore,
-  reject: TopicValidatorResult.Reject
-}
 
 class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> implements CapabilityService, Startable {
   readonly #components: CapabilityServiceComponents
   readonly #table: CapabilityTable
   readonly #now: () => number
   readonly #topic: string
+  readonly #limits: PeerLimits
   get topic (): string { return this.#topic }
   readonly #protocol: string
   readonly #log: Logger
@@ -98,6 +99,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     this.#now = init.now ?? Date.now
     this.#topic = init.topic ?? CAPABILITY_TOPIC
     this.#protocol = init.protocol ?? CAPABILITY_PROTOCOL
+    this.#limits = init.limits ?? new PeerLimits()
     this.#log = components.logger.forComponent('agentmesh:capability')
     this.#table = new CapabilityTable({
       signer: ed25519Signer(components.privateKey),
@@ -106,7 +108,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       versions: init.versions,
       ttlMs: init.ttlMs,
       antiEntropyIntervalMs: init.antiEntropyIntervalMs,
-      maxSkewMs: init.maxSkewMs
+      maxSkewMs: init.maxSkewMs,
+      maxAgentsPerHost: init.maxAgentsPerHost
     })
   }
 
@@ -125,7 +128,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
-      return VERDICTS[outcome.verdict]
+      return VALIDATOR_RESULT[outcome.verdict]
     })
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its
     // subscription arrives our publishes skip it, so the digest must cover everything up to then.
@@ -234,6 +237,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     try {
       while (this.#running) {
         const message = await lp.read()
+        // Over budget: dropped unread (a batch can hold many records, each a signature check).
+        if (!this.#limits.allow(peer.toString(), 'anti-entropy')) continue
         const outcome = this.#table.receiveDirect(peer.toString(), message.subarray(), this.#now())
         this.#run(outcome.effects)
         if (outcome.verdict === 'reject') {

@@ -14,14 +14,15 @@
 import { appendFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeCanonical, encodeCanonical } from '../../protocols/cbor.ts'
+import type { PeerId } from '@libp2p/interface'
+import { bytesEqual, decodeCanonical, encodeCanonical } from '../../protocols/cbor.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import {
   committeeBody, ConsensusPeer, ReputationBook, signCommittee, verifyCertificate,
   type CommitteeRequest, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
 } from '../../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../../protocols/identity.ts'
-import type { GossipSub, SubscriptionChangeData } from '../network/gossip.ts'
+import { TopicValidatorResult, VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
@@ -115,7 +116,9 @@ export class ConsensusService {
     }
     const service = new ConsensusService(init, book, joined)
     service.#run(service.#machine.restore(saved, Date.now()))
-    init.pubsub.addEventListener('message', service.#onGossip)
+    // Every certificate-topic message is judged before gossipsub forwards it: junk and forgeries
+    // are rejected (the sender's topic score pays for them), known certificates ignored.
+    init.pubsub.topicValidators.set(service.#topic, service.#validate)
     init.pubsub.addEventListener('subscription-change', service.#onSubscriptionChange)
     init.pubsub.subscribe(service.#topic)
     return service
@@ -171,15 +174,18 @@ export class ConsensusService {
   async stop (): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
-    this.#init.pubsub.removeEventListener('message', this.#onGossip)
+    this.#init.pubsub.topicValidators.delete(this.#topic)
     this.#init.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
     try { this.#init.pubsub.unsubscribe(this.#topic) } catch {}
     await Promise.all([this.#save?.flush(), this.#saveBook?.flush()])
   }
 
-  readonly #onGossip = (e: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
-    if (this.#stopped || e.detail.topic !== this.#topic) return
-    this.#run(this.#machine.gossip('gossip', e.detail.data, Date.now()))
+  readonly #validate = (peer: PeerId, message: { data: Uint8Array }): TopicValidatorResult => {
+    if (this.#stopped) return TopicValidatorResult.Ignore
+    const { verdict, effects } = this.#machine.receiveGossip(peer.toString(), message.data, Date.now())
+    // An accepted message travels on through gossipsub itself; publishing it again would send it twice.
+    this.#run(effects.filter(e => !(e.type === 'broadcast' && bytesEqual(e.data, message.data))))
+    return VALIDATOR_RESULT[verdict]
   }
 
   readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {

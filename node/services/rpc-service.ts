@@ -20,6 +20,7 @@ import { signAnswer, type Json } from '../../protocols/consensus/index.ts'
 import type { Signer } from '../../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
 import { openStreamTo } from '../network/streams.ts'
+import { PeerLimits } from '../network/peer-limits.ts'
 
 export interface RpcServiceInit {
   host: AgentHost
@@ -29,6 +30,8 @@ export interface RpcServiceInit {
   graceMs?: number
   /** The network's RPC protocol id (default: the local network's). */
   protocol?: string
+  /** Per-peer budgets for inbound requests (default: PeerLimits' defaults, no abuse hook). */
+  limits?: PeerLimits
 }
 
 export interface RpcServiceComponents {
@@ -62,6 +65,9 @@ export interface RpcService {
   onNotify: ((peer: string, data: Uint8Array) => void) | undefined
 }
 
+/** Calls one requester may have running on this host at once (per stream; streams per peer are capped by libp2p). */
+const MAX_RUNNING_PER_STREAM = 64
+
 /** Read errors that mean the requester sent something we refuse. */
 const REJECTED = new Set(['RpcError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError'])
 
@@ -80,6 +86,7 @@ class DefaultRpcService implements RpcService, Startable {
   readonly #log: Logger
   readonly #self: string
   readonly #signer: Signer | undefined
+  readonly #limits: PeerLimits
   readonly #outbound = new Map<string, Promise<Outbound>>()
   onNotify: ((peer: string, data: Uint8Array) => void) | undefined
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
@@ -95,6 +102,7 @@ class DefaultRpcService implements RpcService, Startable {
     this.#graceMs = init.graceMs ?? 1000
     this.#protocol = init.protocol ?? RPC_PROTOCOL
     this.#signer = init.signer
+    this.#limits = init.limits ?? new PeerLimits()
     this.#log = components.logger.forComponent('agentmesh:rpc')
     this.#self = components.peerId.toString()
   }
@@ -280,10 +288,16 @@ class DefaultRpcService implements RpcService, Startable {
           stream.abort(new Error(`rejected: ${(err as Error).message}`))
           return
         }
-        if (message.t === 'beacon') reply(answerBeacon(message, n => this.#host.liveState(n)))
+        // Over budget: an execution is answered "unavailable" (the requester reroutes), a beacon or a
+        // one-way message dropped (the requester's deadline covers it).
+        if (message.t === 'beacon' && this.#limits.allow(peer, 'beacon')) reply(answerBeacon(message, n => this.#host.liveState(n)))
         if (message.t === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the requester'))
-        if (message.t === 'notify') this.onNotify?.(peer, message.data)
-        if (message.t === 'execute') {
+        if (message.t === 'notify' && this.#limits.allow(peer, 'notify')) this.onNotify?.(peer, message.data)
+        if (message.t === 'execute' && !this.#limits.allow(peer, 'execute')) {
+          reply({ t: 'result', id: message.id, ok: false, kind: 'unavailable', error: `rate limited: this host takes ${this.#limits.rate('execute')} executions per second from one peer` })
+        } else if (message.t === 'execute' && running.size >= MAX_RUNNING_PER_STREAM) {
+          reply({ t: 'result', id: message.id, ok: false, kind: 'unavailable', error: `busy: ${MAX_RUNNING_PER_STREAM} of your calls are already running here` })
+        } else if (message.t === 'execute') {
           const controller = new AbortController()
           running.set(message.id, controller)
           const { id, sign } = message

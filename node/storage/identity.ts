@@ -1,6 +1,7 @@
 /** The peer's persistent Ed25519 identity: created on first run in the data directory, reused after. */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -36,6 +37,22 @@ export async function writeAtomic (path: string, data: Uint8Array | string, mode
   const tmp = `${path}.${process.pid}.tmp`
   await writeFile(tmp, data, { mode })
   await rename(tmp, path)
+}
+
+/**
+ * The same, synchronously and flushed to disk: for state that must be durable before the peer acts
+ * on it (a version counter before the record that uses it leaves the host).
+ */
+export function writeAtomicSync (path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`
+  const fd = openSync(tmp, 'w', 0o644)
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
 }
 
 /**

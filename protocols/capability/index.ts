@@ -11,7 +11,7 @@
  * table.agents()   // every verified, unexpired VCV, own agents included
  * ```
  */
-export { CapabilityTable } from './table.ts'
+export { CapabilityTable, DEFAULT_MAX_AGENTS_PER_HOST } from './table.ts'
 export type { CapabilityTableInit, LocalAgent, Outcome, RemovalReason, TableEvent, Verdict } from './table.ts'
 export { decodeRecord, signTombstone, signVcv, verifyRecord, schemaHash } from './wire.ts'
 export type { SignedRecord, SignedTombstone, SignedVcv } from './wire.ts'

@@ -48,6 +48,11 @@ export interface CapabilityTableInit {
   antiEntropyIntervalMs?: number
   /** Remote entries kept at most; past it new agents are ignored (default 100k). */
   maxEntries?: number
+  /**
+   * Agents one host may have in this table, live or withdrawn (default 32): a host signing
+   * thousands of agents fills its own quota, not the table, and honest newcomers still get in.
+   */
+  maxAgentsPerHost?: number
   /** Timers never fire closer together than this (default 200 ms), so expiry work is batched. */
   tickFloorMs?: number
 }
@@ -74,6 +79,7 @@ export interface Outcome {
 type Via = 'gossip' | 'direct'
 
 const MAX_EVIDENCE_PER_HOST = 16
+export const DEFAULT_MAX_AGENTS_PER_HOST = 32
 
 export class CapabilityTable {
   readonly #signer: Signer
@@ -84,6 +90,7 @@ export class CapabilityTable {
   readonly #maxSkewMs: number
   readonly #aeIntervalMs: number
   readonly #maxEntries: number
+  readonly #maxAgentsPerHost: number
   readonly #tickFloorMs: number
 
   readonly #entries = new Map<string, SignedVcv>()
@@ -94,6 +101,8 @@ export class CapabilityTable {
   readonly #local = new Map<string, LocalAgent>()
   readonly #versions = new Map<string, number>()
   readonly #peers = new Set<string>()
+  /** Agent ids held per host, live or withdrawn: what the per-host quota counts. */
+  readonly #perHost = new Map<string, number>()
   #nextAntiEntropy = 0
   #wakeAt = Infinity
 
@@ -106,6 +115,7 @@ export class CapabilityTable {
     this.#maxSkewMs = init.maxSkewMs ?? 30_000
     this.#aeIntervalMs = init.antiEntropyIntervalMs ?? 15_000
     this.#maxEntries = init.maxEntries ?? 100_000
+    this.#maxAgentsPerHost = init.maxAgentsPerHost ?? DEFAULT_MAX_AGENTS_PER_HOST
     this.#tickFloorMs = init.tickFloorMs ?? 200
     for (const [name, version] of Object.entries(init.versions ?? {})) this.#versions.set(name, version)
   }
@@ -218,6 +228,7 @@ export class CapabilityTable {
       if (vcv.body.expiresAt <= now) {
         this.#forget(vcv)
         this.#entries.delete(agent)
+        this.#track(agent, true)
         effects.push(event({ type: 'removed', agent, reason: 'expired' }))
       }
     }
@@ -225,6 +236,7 @@ export class CapabilityTable {
       if (tomb.body.expiresAt <= now) {
         this.#forget(tomb)
         this.#tombstones.delete(agent)
+        this.#track(agent, true)
       }
     }
     for (const agent of this.#local.values()) {
@@ -297,6 +309,9 @@ export class CapabilityTable {
     }
     const current = this.#entries.get(agent)
     if (current !== undefined && version < current.body.version) return ignored('stale version')
+    // Ignored, not rejected: peers may hold a host's agents in a different order, so an honest
+    // forwarder can pass on a record that is over the quota here.
+    if (tomb === undefined && current === undefined && this.#overQuota(agent)) return ignored(`host over its quota of ${this.#maxAgentsPerHost} agents`)
     if (current !== undefined && record.kind === 'vcv' && version === current.body.version &&
       bytesEqual(record.bodyBytes, current.bodyBytes)) return ignored('duplicate')
     if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
@@ -315,10 +330,12 @@ export class CapabilityTable {
     const previous = this.#entries.get(agent)
     this.#forget(previous)
     this.#stored.add(wireKey(vcv.wire))
+    const held = this.#held(agent)
     this.#entries.set(agent, vcv)
     // A newer version supersedes a tombstone: an agent is either live or withdrawn, never both.
     this.#forget(this.#tombstones.get(agent))
     this.#tombstones.delete(agent)
+    this.#track(agent, held)
     const effects: Array<Effect<TableEvent>> = [event(previous === undefined
       ? { type: 'added', vcv }
       : { type: 'updated', vcv, previous })]
@@ -332,6 +349,7 @@ export class CapabilityTable {
     const agent = tomb.body.agent
     this.#forget(this.#tombstones.get(agent))
     this.#stored.add(wireKey(tomb.wire))
+    const held = this.#held(agent)
     this.#tombstones.set(agent, tomb)
     const effects: Array<Effect<TableEvent>> = []
     const removed = this.#entries.get(agent)
@@ -340,6 +358,7 @@ export class CapabilityTable {
       this.#entries.delete(agent)
       effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
     }
+    this.#track(agent, held)
     if (via === 'direct') effects.push({ type: 'broadcast', data: tomb.wire })
     return [...effects, ...this.#timer(now, tomb.body.expiresAt)]
   }
@@ -355,6 +374,25 @@ export class CapabilityTable {
     if (local !== undefined) return { verdict: 'ignore', reason: 'own agent, superseded', effects: this.#issue(local, now) }
     if (record.kind === 'tomb') return ignored('own agent, already withdrawn')
     return { verdict: 'ignore', reason: 'own agent, no longer hosted', effects: this.withdraw(name, now) }
+  }
+
+  #held (agent: string): boolean { return this.#entries.has(agent) || this.#tombstones.has(agent) }
+
+  /** Keeps the per-host count right after `agent` was added to or removed from the table. */
+  #track (agent: string, wasHeld: boolean): void {
+    const held = this.#held(agent)
+    if (held === wasHeld) return
+    const host = splitAgentId(agent)?.host ?? ''
+    const n = (this.#perHost.get(host) ?? 0) + (held ? 1 : -1)
+    if (n > 0) this.#perHost.set(host, n)
+    else this.#perHost.delete(host)
+  }
+
+  /** A new agent id of a host that already has its quota here (this host's own are never counted against it). */
+  #overQuota (agent: string): boolean {
+    const host = splitAgentId(agent)?.host
+    if (host === undefined || host === this.#signer.peerId) return false
+    return (this.#perHost.get(host) ?? 0) >= this.#maxAgentsPerHost
   }
 
   #equivocation (kept: SignedVcv, other: SignedVcv): Array<Effect<TableEvent>> {

@@ -22,6 +22,9 @@ import { ReputationBook } from './reputation.ts'
 import { ConsensusError, consensusLimits, HEX64, wireHash } from './signed.ts'
 import type { Embed } from './validity.ts'
 
+/** What gossip should do with a message: forward it, drop it quietly, or drop it and blame the sender. */
+export type GossipVerdict = 'accept' | 'ignore' | 'reject'
+
 export type ConsensusPeerEvent =
   | { type: 'committed', instance: string, certificate: Certificate, summary: CertificateSummary }
   /** A certificate from elsewhere (gossip, sync, a committee) that verified, for an instance new here. */
@@ -224,20 +227,26 @@ export class ConsensusPeer {
     return this.#withTimer(out)
   }
 
-  /** A certificate heard on gossip. */
   /** A certificate or an equivocation proof heard on gossip. */
   gossip (from: string, data: Uint8Array, now: number): Out {
+    return this.receiveGossip(from, data, now).effects
+  }
+
+  /**
+   * The same, with the verdict a gossip validator needs: `reject` (undecodable, does not verify)
+   * costs the sender its score; `ignore` (known already) is neither forwarded nor held against it.
+   */
+  receiveGossip (from: string, data: Uint8Array, now: number): { verdict: GossipVerdict, effects: Out } {
     const out: Out = []
     let kind: unknown
     try {
       kind = (decodeCanonical(data) as { t?: unknown } | null)?.t
     } catch (err) {
       out.push({ type: 'event', event: { type: 'rejected', from, reason: `not a consensus gossip message: ${(err as Error).message}` } })
-      return out
+      return { verdict: 'reject', effects: out }
     }
-    if (kind === 'equivocation') this.#acceptEquivocation(from, data, out)
-    else this.#acceptCertificate(from, data, now, out)
-    return this.#withTimer(out)
+    const verdict = kind === 'equivocation' ? this.#acceptEquivocation(from, data, out) : this.#acceptCertificate(from, data, now, out)
+    return { verdict, effects: this.#withTimer(out) }
   }
 
   /** A peer (re)connected: offer the ids of recent certificates, it pushes back what we lack. */
@@ -296,10 +305,10 @@ export class ConsensusPeer {
     }
   }
 
-  #acceptCertificate (from: string, bytes: Uint8Array, now: number, out: Out, announce = true): void {
+  #acceptCertificate (from: string, bytes: Uint8Array, now: number, out: Out, announce = true): GossipVerdict {
     try {
       const certificate = decodeCertificate(bytes)
-      if (this.#certificates.has(wireHash(certificate.statement))) return
+      if (this.#certificates.has(wireHash(certificate.statement))) return 'ignore'
       const check = verifyCertificate(certificate, this.#verifier, this.#embed)
       if (!check.ok) throw new ConsensusError(`certificate: ${check.problems.join('; ')}`)
       this.#keep(bytes, check.summary)
@@ -307,21 +316,24 @@ export class ConsensusPeer {
       // A member still working on that instance can stop: the certificate decides it.
       const slot = this.#instances.get(check.summary.instance)
       if (slot !== undefined && !slot.finished) this.#apply(check.summary.instance, slot, slot.instance.receive(from, bytes, now), out)
+      return 'accept'
     } catch (err) {
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
+      return 'reject'
     }
   }
 
   /** Checks a proof; a new one cuts the offender's reputation and is gossiped on. */
-  #acceptEquivocation (from: string, bytes: Uint8Array, out: Out): void {
+  #acceptEquivocation (from: string, bytes: Uint8Array, out: Out): GossipVerdict {
     try {
       const proof = checkEquivocation(bytes, this.#verifier)
-      if (this.book.equivocation({ id: proof.id, host: proof.host })) {
-        out.push({ type: 'broadcast', data: bytes })
-        out.push({ type: 'event', event: { type: 'equivocator', host: proof.host, id: proof.id } })
-      }
+      if (!this.book.equivocation({ id: proof.id, host: proof.host })) return 'ignore'
+      out.push({ type: 'broadcast', data: bytes })
+      out.push({ type: 'event', event: { type: 'equivocator', host: proof.host, id: proof.id } })
+      return 'accept'
     } catch (err) {
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
+      return 'reject'
     }
   }
 

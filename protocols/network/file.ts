@@ -10,6 +10,7 @@
  * psk: 0f1e…(64 hex digits)          # optional: a private network (libp2p pnet); peers without it cannot connect
  * publicRanges: [10.250.0.0/16]      # optional: private ranges that are public in this network (a lab, a campus)
  * privateAddresses: true             # optional: every private address is dialable (a network inside one LAN)
+ * maxAgentsPerHost: 32               # optional: agents one host may advertise here (default 32)
  * ```
  *
  * Parsed strictly: an unknown key or a malformed value is refused with its path and what to write.
@@ -33,13 +34,16 @@ export interface NetworkSpec {
    * dialled; other private addresses are dropped as on the internet. The lab's 10.250.0.0/16.
    */
   publicRanges?: string[]
+  /** Agents one host may advertise in this network (Sybil cost: one key, a bounded share of every table). */
+  maxAgentsPerHost?: number
 }
 
 export class NetworkFileError extends Error {
   override name = 'NetworkFileError'
 }
 
-const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses', 'publicRanges'] as const
+const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses', 'publicRanges', 'maxAgentsPerHost'] as const
+const MAX_AGENTS_PER_HOST = 10_000
 const MAX_BOOTSTRAP = 64
 const MAX_ADDR = 512
 
@@ -75,7 +79,19 @@ export function parseNetworkSpec (doc: unknown, where: string): NetworkSpec {
   for (const [i, r] of (publicRanges ?? []).entries()) {
     if (parseCidr(r) === undefined) throw new NetworkFileError(`${where}: "publicRanges"[${i}] "${r.slice(0, 60)}" is not a CIDR range — write e.g. 10.250.0.0/16 or fd00::/8`)
   }
-  return { name: o.name, bootstrap, stun, ...(psk !== undefined ? { psk } : {}), privateAddresses: o.privateAddresses === true, ...(publicRanges !== undefined ? { publicRanges } : {}) }
+  const quota = o.maxAgentsPerHost
+  if (quota !== undefined && (typeof quota !== 'number' || !Number.isInteger(quota) || quota < 1 || quota > MAX_AGENTS_PER_HOST)) {
+    throw new NetworkFileError(`${where}: "maxAgentsPerHost" must be a whole number from 1 to ${MAX_AGENTS_PER_HOST}`)
+  }
+  return {
+    name: o.name,
+    bootstrap,
+    stun,
+    ...(psk !== undefined ? { psk } : {}),
+    privateAddresses: o.privateAddresses === true,
+    ...(publicRanges !== undefined ? { publicRanges } : {}),
+    ...(quota !== undefined ? { maxAgentsPerHost: quota } : {})
+  }
 }
 
 /** The key file format @libp2p/pnet reads: a header, the encoding, the key. */
