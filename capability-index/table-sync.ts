@@ -8,6 +8,10 @@
  * embed is in flight. Every event takes a sequence number per agent, and an embed only lands if
  * its event is still the agent's latest; so a late embed never brings back a removed agent nor
  * overwrites a newer version.
+ *
+ * A flood (thousands of VCVs in one burst) must not freeze the peer: at most MAX_EMBEDS embeds run
+ * at once, the rest wait their turn, and each waiting turn starts on a fresh event-loop iteration,
+ * so the API, beacons and gossip are served between upserts.
  */
 import type { SignedVcv, TableEvent, VcvBody } from '../protocols/capability/index.ts'
 import type { Embedder } from './embedder.ts'
@@ -35,6 +39,9 @@ export interface IndexSyncOptions {
   onError?: (err: Error, agent: string) => void
 }
 
+/** Embeds (and upserts) at once: a remote embedder gets a bounded number of requests. */
+const MAX_EMBEDS = 8
+
 export class IndexSync {
   readonly #index: CapabilityIndex
   readonly #embedder: Embedder
@@ -45,6 +52,8 @@ export class IndexSync {
   readonly #text = new Map<string, string>()
   readonly #inFlight = new Set<Promise<void>>()
   #seq = 0
+  #running = 0
+  readonly #waiting: Array<() => void> = []
 
   constructor (index: CapabilityIndex, embedder: Embedder, options: IndexSyncOptions = {}) {
     if (index.model !== embedder.model || index.dims !== embedder.dims) {
@@ -98,12 +107,26 @@ export class IndexSync {
       this.#index.updateFields(agent, fields)
       return
     }
-    const work = this.#embedAndUpsert(agent, seq, text, fields)
+    const work = this.#turn(async () => { await this.#embedAndUpsert(agent, seq, text, fields) })
     this.#inFlight.add(work)
     try {
       await work
     } finally {
       this.#inFlight.delete(work)
+    }
+  }
+
+  /** Runs `job` when one of the MAX_EMBEDS slots is free; a waiting job starts on a fresh event-loop iteration. */
+  async #turn (job: () => Promise<void>): Promise<void> {
+    if (this.#running >= MAX_EMBEDS) await new Promise<void>(resolve => { this.#waiting.push(resolve) })
+    else this.#running++
+    try {
+      await job()
+    } finally {
+      // The slot passes straight to the next waiter (so #running still counts it), after I/O had its turn.
+      const next = this.#waiting.shift()
+      if (next !== undefined) setImmediate(next)
+      else this.#running--
     }
   }
 

@@ -4,6 +4,8 @@
  * ```yaml
  * port: 7100                  # or listen: [/ip4/127.0.0.1/tcp/7100]
  * apiPort: 8100               # 0 turns the API off
+ * apiListen: 0.0.0.0:8443     # instead of apiPort: another address (needs apiTlsCert and apiTlsKey)
+ * apiAllowOrigins: [http://localhost:3000]   # web pages that may call the API
  * data: ~/.agentmesh/node
  * bootstrap: [/ip4/127.0.0.1/tcp/7101/p2p/12D3KooW...]
  * ttlSeconds: 60
@@ -43,9 +45,16 @@ export interface NodeConfig {
   announce?: string[]
   /** false: never try WebRTC hole punching, stay on relays (a network that blocks UDP). */
   holePunching?: boolean
+  /** `--api-listen host:port`: the API's address instead of 127.0.0.1:apiPort (port 0: any free one). */
+  apiListen?: string
+  /** PEM files for HTTPS; required when apiListen is not loopback. */
+  apiTlsCert?: string
+  apiTlsKey?: string
+  /** Origins whose web pages may call the API (`--api-allow-origin`). */
+  apiAllowOrigins?: string[]
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce'] as const
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce', 'apiListen', 'apiTlsCert', 'apiTlsKey', 'apiAllowOrigins'] as const
 
 export type NodeConfigFile = Partial<Omit<NodeConfig, 'network'>> & { network?: string }
 
@@ -67,6 +76,19 @@ export function loadNodeConfig (path: string): NodeConfigFile {
       case 'ttlSeconds':
         if (!Number.isInteger(value) || (value as number) < 2 || (value as number) > 86_400) throw new ConfigError(`${at} must be a whole number of seconds from 2 to 86400`)
         out.ttlSeconds = value as number
+        break
+      case 'apiListen':
+        if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must be host:port, e.g. 0.0.0.0:8443`)
+        out.apiListen = value
+        break
+      case 'apiTlsCert':
+      case 'apiTlsKey':
+        if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must be the path of a PEM file`)
+        out[key as 'apiTlsCert' | 'apiTlsKey'] = value.replace(/^~(?=\/|$)/, homedir())
+        break
+      case 'apiAllowOrigins':
+        if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v !== '')) throw new ConfigError(`${at} must be a list of origins such as http://localhost:3000`)
+        out.apiAllowOrigins = value as string[]
         break
       case 'data':
         if (typeof value !== 'string' || value === '') throw new ConfigError(`${at} must be a directory path`)

@@ -250,6 +250,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       return await libp2p.services.rpc.beacon(agentIds, ms, onLate)
     },
     reputation: agent => consensus.book.reputation(agent),
+    newcomer: agent => !consensus.book.vetted(agent),
     onLearned: () => { policyFile.save() }
   })
   const agreement = consensusAgreement({

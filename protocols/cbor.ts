@@ -32,11 +32,40 @@ const canonical = new WeakSet<Uint8Array>()
 
 /** Decodes `bytes`; throws unless they are exactly the canonical encoding of the result. */
 export function decodeCanonical (bytes: Uint8Array): unknown {
-  const value: unknown = decode(bytes, strictDecode)
-  if (canonical.has(bytes)) return value
-  if (!bytesEqual(encodeCanonical(value), bytes)) throw new Error('not canonical CBOR')
+  let value: unknown
+  let again: Uint8Array | undefined
+  try {
+    value = decode(bytes, strictDecode)
+    if (canonical.has(bytes)) return value
+    if (nestedDeeper(value, MAX_NESTING)) throw new Error(`CBOR decode error: nested more than ${MAX_NESTING} deep`)
+    again = encodeCanonical(value)
+  } catch (err) {
+    // cborg recurses once per nesting level, so deep nesting (a few KiB of 0x81) overflows the
+    // stack: refuse it like any other undecodable input rather than leak a RangeError.
+    if (err instanceof RangeError) throw new Error('CBOR decode error: nested too deeply')
+    throw err
+  }
+  if (!bytesEqual(again, bytes)) throw new Error('not canonical CBOR')
   canonical.add(bytes)
   return value
+}
+
+/**
+ * Deepest nesting accepted. Messages need far less (JSON answers and task inputs stop at 32), and
+ * re-encoding costs depth² in cborg (its cycle check walks the stack): 5000 levels took 30 ms.
+ */
+const MAX_NESTING = 256
+
+/** Whether containers nest more than `limit` deep; iterative, so depth cannot overflow the stack. */
+function nestedDeeper (value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array) continue
+    if (depth >= limit) return true
+    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, depth + 1])
+  }
+  return false
 }
 
 export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {

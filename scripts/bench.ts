@@ -2,6 +2,7 @@
  * `npm run bench -- <name> [--json]`: runs one benchmark. Each result compares a measurement with
  * a baseline measured in the same run, so the ratio survives a noisy machine. With --json every
  * result is one line: {"bench","metric","value","unit","baseline","baselineValue","ratio"}.
+ * A bench with its own line shape (adversary: one line per attack) yields its lines as they come.
  */
 import { parseArgs } from 'node:util'
 
@@ -15,17 +16,21 @@ export interface BenchResult {
   ratio: number
 }
 
-export type Bench = (options: { quick: boolean }) => Promise<BenchResult[]>
+export interface BenchOptions { quick: boolean, /** adversary: the attacks to run (comma-separated) */ attack?: string }
+export type Bench = (options: BenchOptions) => Promise<BenchResult[]>
+/** A bench whose results are not ratios: one JSON object per line, printed as soon as it is ready. */
+export type LineBench = (options: BenchOptions) => AsyncIterable<Record<string, unknown>>
 
-const benches: Record<string, { about: string, load: () => Promise<Bench> }> = {
+const benches: Record<string, { about: string } & ({ load: () => Promise<Bench> } | { lines: () => Promise<LineBench> })> = {
   gossip: { about: 'CPU per VCV delivery, agentmesh gossip settings vs gossipsub defaults', load: async () => (await import('./bench/gossip.ts')).gossipBench },
   bandit: { about: 'LinUCB decision + update vs a bare typed-array kernel (and ml-matrix)', load: async () => (await import('./bench/bandit.ts')).banditBench },
   sim: { about: 'simulator engine: events/s with 10^6 pending events vs a naive object heap', load: async () => (await import('./bench/sim.ts')).simBench },
   route: { about: 'routing among 100k VCVs: HNSW search vs a brute-force scan, p50/p99 and recall', load: async () => (await import('./bench/route.ts')).routeBench },
-  consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench }
+  consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench },
+  adversary: { about: '8 honest peer processes vs 1 rogue, one attack at a time (--attack NAME[,NAME])', lines: async () => (await import('./bench/adversary/adversary.ts')).adversaryBench }
 }
 
-const { values, positionals } = parseArgs({ options: { json: { type: 'boolean' }, quick: { type: 'boolean' } }, allowPositionals: true })
+const { values, positionals } = parseArgs({ options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, attack: { type: 'string' } }, allowPositionals: true })
 const name = positionals[0]
 const bench = name !== undefined ? benches[name] : undefined
 if (bench === undefined) {
@@ -33,7 +38,14 @@ if (bench === undefined) {
     Object.entries(benches).map(([n, b]) => `  ${n.padEnd(10)} ${b.about}`).join('\n'))
   process.exit(2)
 }
-const results = await (await bench.load())({ quick: values.quick === true })
+const options: BenchOptions = { quick: values.quick === true, ...(values.attack !== undefined ? { attack: values.attack } : {}) }
+if ('lines' in bench) {
+  for await (const line of (await bench.lines())(options)) {
+    console.log(values.json === true ? JSON.stringify(line) : Object.entries(line).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' '))
+  }
+  process.exit(0)
+}
+const results = await (await bench.load())(options)
 for (const r of results) {
   console.log(values.json === true
     ? JSON.stringify(r)

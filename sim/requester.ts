@@ -81,7 +81,7 @@ export class Requester {
     this.#world = world
     this.#rng = rng
     const book = world.consensusPeer(node).book
-    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent) })
+    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent), newcomer: agent => !book.vetted(agent) })
     this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
   }
 

@@ -832,6 +832,30 @@ describe('index sync with the capability table', () => {
     return index.search({ vector: q!, k: 10 }).find(h => h.agent === agent)?.similarity
   }
 
+  it('a flood of new agents is indexed in turns: the event loop runs between upserts, and at most 8 embeds are in flight', async () => {
+    const index = new CapabilityIndex({ dims: embedder.dims, model: embedder.model })
+    let inFlight = 0
+    let most = 0
+    const tracking: Embedder = {
+      model: embedder.model,
+      dims: embedder.dims,
+      embed: async (t) => { most = Math.max(most, ++inFlight); try { return await embedder.embed(t) } finally { inFlight-- } }
+    }
+    const sync = new IndexSync(index, tracking)
+    const host = table(hosts[0]!)
+    const receiver = table(hosts[1]!, { maxAgentsPerHost: 1000 })
+    const added = Array.from({ length: 400 }, (_, i) => deliver(receiver, host.advertise(localAgent(`a${i}`, { description: `agent number ${i} does work` }), T0), T0)).flat()
+    expect(added).toHaveLength(400)
+    const done = Promise.all(added.map(async e => { await sync.handle(e) }))
+    // A timer set now fires while the flood is being indexed, not after it: the loop was not held.
+    const sizeWhenTimerRan = await new Promise<number>(resolve => { setTimeout(() => resolve(index.size), 0) })
+    expect(sizeWhenTimerRan).toBeLessThan(400)
+    await done
+    expect(index.size).toBe(400)
+    expect(most).toBeLessThanOrEqual(8)
+    expect(most).toBeGreaterThan(1)
+  })
+
   it('follows added, updated (re-embedding only when the text changes), withdrawn and expired agents', async () => {
     const host = table(hosts[0]!, { ttlMs: 30_000 })
     const peer = table(hosts[1]!)

@@ -261,6 +261,11 @@ describe('agentmesh up', () => {
     expect(text.stdout).toMatch(new RegExp(`^12 agents known to the peer at 127\\.0\\.0\\.1:${B + 1000}$`, 'm'))
     expect(lines(text.stdout).filter(l => demoKinds.some(k => l.startsWith(`${k} `)))).toHaveLength(12)
 
+    // A POST needs the API token: `run` finds peer 1's in $AGENTMESH_HOME/up/peer-1 by its API port.
+    const ran = await run(home, ['run', 'what is 6 times 7', '--input', '{"expression": "6*7"}', '--api-port', String(B + 1001), '--json'])
+    expect(ran.exited, transcript(ran)).toEqual({ code: 0, signal: null })
+    expect(JSON.parse(ran.stdout)).toMatchObject({ status: 'done', result: { run: { value: 42 } } })
+
     // Ctrl-C: the terminal signals the whole process group.
     const t0 = performance.now()
     process.kill(-up.pid, 'SIGINT')

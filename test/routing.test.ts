@@ -108,28 +108,29 @@ describe('routing through the mesh', () => {
     const api = await startApi(peers[0]!, 0)
     closers.push(api.close)
     const base = `http://127.0.0.1:${api.port}`
-    const ran = await (await fetch(`${base}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'convert units of measurement', input: { value: 100, from: 'C', to: 'F' } }) })).json() as TaskReport
+    const auth = { authorization: `Bearer ${api.token}` }
+    const ran = await (await fetch(`${base}/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ text: 'convert units of measurement', input: { value: 100, from: 'C', to: 'F' } }) })).json() as TaskReport
     expect(ran).toMatchObject({ status: 'done', result: { run: { value: 212, unit: 'F' } } })
     expect(ran.trace.map(t => t.kind)).toEqual(['start', 'route', 'dispatch', 'result', 'done'])
 
     const yaml = 'subtasks:\n  - id: s\n    capability: { text: sort a list }\n    input: { items: [3, 1, 2] }\n'
-    const accepted = await fetch(`${base}/tasks`, { method: 'POST', body: yaml })
+    const accepted = await fetch(`${base}/tasks`, { method: 'POST', body: yaml, headers: auth })
     expect(accepted.status).toBe(202)
     const { id } = await accepted.json() as { id: string }
     await peers[0]!.tasks.get(id) // known at once, running or done
-    const waited = await (await fetch(`${base}/tasks?wait=1`, { method: 'POST', body: yaml })).json() as TaskReport
+    const waited = await (await fetch(`${base}/tasks?wait=1`, { method: 'POST', body: yaml, headers: auth })).json() as TaskReport
     expect(waited.result).toEqual({ s: { items: [1, 2, 3], count: 3 } })
     const view = await (await fetch(`${base}/tasks/${waited.id}`)).json() as { status: string, report?: TaskReport }
     expect(view).toMatchObject({ id: waited.id, status: 'done', report: { result: { s: { items: [1, 2, 3], count: 3 } } } })
     expect((await (await fetch(`${base}/tasks/${id}`)).json() as { id: string }).id).toBe(id)
 
-    const cyclic = await fetch(`${base}/tasks`, { method: 'POST', body: JSON.stringify({ subtasks: [{ id: 'a', capability: { text: 'x' }, dependsOn: ['b'] }, { id: 'b', capability: { text: 'y' }, dependsOn: ['a'] }] }), headers: { 'content-type': 'application/json' } })
+    const cyclic = await fetch(`${base}/tasks`, { method: 'POST', body: JSON.stringify({ subtasks: [{ id: 'a', capability: { text: 'x' }, dependsOn: ['b'] }, { id: 'b', capability: { text: 'y' }, dependsOn: ['a'] }] }), headers: { 'content-type': 'application/json', ...auth } })
     expect(cyclic.status).toBe(400)
     expect((await cyclic.json() as { error: string }).error).toMatch(/cycle: (a -> b -> a|b -> a -> b)/)
-    const garbage = await fetch(`${base}/tasks`, { method: 'POST', body: '{ not: [yaml', headers: { 'content-type': 'application/yaml' } })
+    const garbage = await fetch(`${base}/tasks`, { method: 'POST', body: '{ not: [yaml', headers: { 'content-type': 'application/yaml', ...auth } })
     expect(garbage.status).toBe(400)
     expect((await fetch(`${base}/tasks/nope`)).status).toBe(404)
-    const huge = await fetch(`${base}/tasks`, { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => undefined)
+    const huge = await fetch(`${base}/tasks`, { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024), headers: auth }).catch(() => undefined)
     expect(huge === undefined || huge.status === 413).toBe(true)
   })
 
@@ -139,13 +140,15 @@ describe('routing through the mesh', () => {
     const api = await startApi(peers[0]!, 0)
     closers.push(api.close)
     const port = String(api.port)
-    const ran = await run(process.execPath, [BIN, 'run', 'what is 6 times 7', '--input', '{"expression": "6*7"}', '--api-port', port])
+    // --data: the CLI reads the peer's API token from its data directory.
+    const data = peers[0]!.dataDir
+    const ran = await run(process.execPath, [BIN, 'run', 'what is 6 times 7', '--input', '{"expression": "6*7"}', '--api-port', port, '--data', data])
     expect(ran.stdout).toMatch(/task task-\d+: done/)
     expect(ran.stdout).toMatch(/"value": 42/)
     expect(ran.stdout).toMatch(/CANDIDATE\s+SIMILARITY\s+UCB MEAN\s+BONUS\s+SCORE/)
     expect(ran.stdout).toMatch(/→ +…\w+\/arithmetic/)
 
-    const submitted = await run(process.execPath, [BIN, 'submit', join(import.meta.dirname, '..', 'node', 'agents', 'demo-task.yaml'), '--api-port', port, '--json'])
+    const submitted = await run(process.execPath, [BIN, 'submit', join(import.meta.dirname, '..', 'node', 'agents', 'demo-task.yaml'), '--data', data, '--json'])
     const report = JSON.parse(submitted.stdout) as TaskReport
     expect(report.status).toBe('done')
     expect(report.result).toEqual({ report: { result: { words: 28, power: 1000, top: ['asks', 'bandit', 'candidates'] } } })
@@ -153,7 +156,7 @@ describe('routing through the mesh', () => {
     const dir = await mkdtemp(join(tmpdir(), 'agentmesh-task-'))
     dirs.push(dir)
     await writeFile(join(dir, 'bad.yaml'), 'subtasks:\n  - id: a\n    capability: { text: x }\n    dependsOn: [ghost]\n')
-    const bad = await run(process.execPath, [BIN, 'submit', join(dir, 'bad.yaml'), '--api-port', port]).catch((err: { code: number, stderr: string }) => err)
+    const bad = await run(process.execPath, [BIN, 'submit', join(dir, 'bad.yaml'), '--api-port', port, '--data', data]).catch((err: { code: number, stderr: string }) => err)
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/refused the task: subtask "a" depends on "ghost"/) })
   })
 })

@@ -39,7 +39,7 @@ describe('spot-checks and feedback', () => {
     const api = await startApi(requester, 0)
     try {
       const post = async (body: string): Promise<{ status: number, json: Record<string, unknown> }> => {
-        const res = await fetch(`http://127.0.0.1:${api.port}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        const res = await fetch(`http://127.0.0.1:${api.port}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` }, body })
         return { status: res.status, json: await res.json() as Record<string, unknown> }
       }
       const first = await post(JSON.stringify({ agent: liarId, good: false, id: 'report-1' }))

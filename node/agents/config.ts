@@ -186,9 +186,18 @@ export function isMapping(value: unknown): value is Record<string, unknown> {
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing'
-  if (Array.isArray(value)) return `a list ${short(JSON.stringify(value))}`
+  if (Array.isArray(value)) return `a list ${short(listText(value))}`
   if (typeof value === 'object') return 'a mapping'
   return `${typeof value} ${short(JSON.stringify(value) ?? String(value))}`
+}
+
+/** A YAML alias can make a list contain itself (`agents: &a [*a]`), which JSON cannot write. */
+function listText(value: unknown[]): string {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return '(that contains itself through a YAML alias)'
+  }
 }
 
 const short = (s: string): string => (s.length > 60 ? `${s.slice(0, 60)}…` : s)

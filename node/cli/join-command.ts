@@ -13,11 +13,12 @@ import { LOCAL_NETWORK, NetworkFileError } from '../../protocols/network/index.t
 import { integer, parse, UsageError } from './args.ts'
 import { followNetwork, printReady } from './network-output.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
-import { launch } from './node-command.ts'
+import { API_FLAGS, apiFlags, launch } from './node-command.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
 
 export const joinHelp = `agentmesh join <MULTIADDR…|NETWORK> [--network NAME|FILE] [--agents FILE] [--listen MULTIADDR]…
-               [--announce MULTIADDR]… [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--no-hole-punching] [--json]
+               [--announce MULTIADDR]… [--api-port P | --api-listen HOST:PORT --api-tls-cert FILE --api-tls-key FILE]
+               [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME] [--no-hole-punching] [--json]
 
 Joins a network and runs until Ctrl-C. Give the bootstrap addresses a public node printed
 (agentmesh join /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… --network testnet), or a network file
@@ -26,7 +27,8 @@ reservation and upgrades relayed connections to direct ones by WebRTC hole punch
 network file's STUN servers. It prints its progress and its reachability; an unreachable
 bootstrap peer is retried with backoff. Listens on /ip4/0.0.0.0/tcp/0 unless --listen is given;
 the API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET} unless --api-port (0: none). SIGHUP re-reads --agents: new agents
-are advertised, changed ones re-advertised, removed ones withdrawn, without a restart.`
+are advertised, changed ones re-advertised, removed ones withdrawn, without a restart.
+The API flags are those of agentmesh node (see agentmesh help node).`
 
 export async function joinCommand (argv: string[]): Promise<number> {
   const { values, positionals } = parse('join', argv, {
@@ -35,6 +37,7 @@ export async function joinCommand (argv: string[]): Promise<number> {
     listen: { type: 'string', multiple: true },
     announce: { type: 'string', multiple: true },
     'api-port': { type: 'string' },
+    ...API_FLAGS,
     data: { type: 'string' },
     ttl: { type: 'string' },
     policy: { type: 'string' },
@@ -72,7 +75,8 @@ export async function joinCommand (argv: string[]): Promise<number> {
     data: values.data ?? join(defaultDataDir(), 'networks', network.name, 'peer'),
     ttlSeconds: integer('join', 'ttl', values.ttl, 60, 2, 86_400),
     agents: values.agents !== undefined ? loadAgentsFile(values.agents) : defaultAgentSpecs(),
-    ...(values.policy !== undefined ? { policy: values.policy } : {})
+    ...(values.policy !== undefined ? { policy: values.policy } : {}),
+    ...apiFlags('join', values)
   }
   const json = values.json === true
   const { peer, api } = await launch(config)
@@ -84,7 +88,7 @@ export async function joinCommand (argv: string[]): Promise<number> {
   const stopReload = values.agents !== undefined
     ? reloadAgentsOnHangup(peer, values.agents, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
     : () => {}
-  printReady(peer, api?.port, json)
+  printReady(peer, api, json)
   const stopNetwork = followNetwork(peer, bootstrap, json, true)
   await signalled
   stopReload()

@@ -3,12 +3,13 @@ import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
 import type { Peer } from '../peer.ts'
 import { watchProgress, watchRefusals, type Say } from './progress.ts'
 
-export function printReady (peer: Peer, apiPort: number | undefined, json: boolean): void {
+export function printReady (peer: Peer, api: { port: number, url: string, tokenPath: string } | undefined, json: boolean): void {
   const info = {
     peerId: peer.peerId,
     network: peer.network.network.name,
     multiaddrs: peer.multiaddrs(),
-    api: apiPort !== undefined ? `http://127.0.0.1:${apiPort}` : null,
+    api: api?.url ?? null,
+    apiToken: api?.tokenPath ?? null,
     agents: [...peer.agents.keys()],
     ...(peer.network.public ? { join: joinLine(peer) } : {})
   }
@@ -18,7 +19,7 @@ export function printReady (peer: Peer, apiPort: number | undefined, json: boole
   }
   console.log(`agentmesh peer ${peer.peerId} (network ${info.network}${peer.network.public ? ', public node' : ''})`)
   for (const a of info.multiaddrs) console.log(`  listening  ${a}`)
-  if (info.api !== null) console.log(`  api        ${info.api}  (agentmesh peers --api-port ${apiPort})`)
+  if (api !== undefined) console.log(`  api        ${api.url}  (agentmesh peers --api-port ${api.port}; token in ${api.tokenPath})`)
   console.log(`  hosting    ${info.agents.join(', ')}`)
   if (info.join !== undefined) console.log(`\nTo join this network from another machine, run:\n  ${info.join}\n`)
 }

@@ -2,13 +2,14 @@
  * `agentmesh node`: one long-running peer. Under `agentmesh up` it runs as a child process and
  * reports to its parent over the IPC channel instead of printing.
  */
-import { startApi } from '../api/api.ts'
+import { startApi, type Api, type ApiOptions } from '../api/api.ts'
+import { apiTls, parseApiListen, parseOrigins } from '../api/listen.ts'
 import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
 import { startPeer, type Peer } from '../peer.ts'
 import { vcvJson } from '../api/present.ts'
-import { integer, parse } from './args.ts'
+import { integer, parse, UsageError } from './args.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 import { join } from 'node:path'
 import { LOCAL_NETWORK } from '../../protocols/network/index.ts'
@@ -19,7 +20,8 @@ import { reloadAgentsOnHangup } from './reload.ts'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
                [--bootstrap MULTIADDR]… [--network NAME|FILE] [--public] [--announce MULTIADDR]…
-               [--api-port P] [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
+               [--api-port P | --api-listen HOST:PORT --api-tls-cert FILE --api-tls-key FILE]
+               [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
 
 Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
@@ -31,9 +33,13 @@ others): listen on a public interface (--listen /ip4/0.0.0.0/tcp/4001 --listen
 /ip4/0.0.0.0/tcp/4002/ws) and --announce the address others dial; it prints the line to join it.
 On a network other than local, an unreachable bootstrap peer is retried with backoff for ever.
 --config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap, network,
-announce, public, ttlSeconds, agents, policy, canaries); flags override the file. --policy picks
+announce, public, ttlSeconds, agents, policy, canaries, apiListen, apiTlsCert, apiTlsKey,
+apiAllowOrigins); flags override the file. --policy picks
 the routing selector: linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin
-or random. SIGHUP re-reads --agents (added, changed and removed agents, no restart).`
+or random. SIGHUP re-reads --agents (added, changed and removed agents, no restart).
+The API needs the token in DIR/api-token (created on first start, mode 0600) for every POST;
+--api-listen serves it on another address, which needs HTTPS (--api-tls-cert/--api-tls-key, PEM)
+and then the token on every route. --api-allow-origin lets the web pages of that origin call it.`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -43,6 +49,7 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     'api-port': { type: 'string' },
+    ...API_FLAGS,
     data: { type: 'string' },
     ttl: { type: 'string' },
     json: { type: 'boolean' },
@@ -67,7 +74,8 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     ttlSeconds: integer('node', 'ttl', values.ttl, file.ttlSeconds ?? 60, 2, 86_400),
     agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs(),
     ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {},
-    ...(file.canaries !== undefined ? { canaries: file.canaries } : {})
+    ...(file.canaries !== undefined ? { canaries: file.canaries } : {}),
+    ...apiFlags('node', values, file)
   }
   if (values.child === true) return await runChild(config)
   return await runForeground(config, values.json === true, values.agents)
@@ -78,7 +86,41 @@ export function networkSettings (config: NodeConfig): NetworkSettings {
   return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [], ...(config.holePunching === false ? { holePunching: false } : {}) }
 }
 
-export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: { port: number, close: () => Promise<void> } }> {
+/** The API flags `node` and `join` share. */
+export const API_FLAGS = {
+  'api-listen': { type: 'string' },
+  'api-tls-cert': { type: 'string' },
+  'api-tls-key': { type: 'string' },
+  'api-allow-origin': { type: 'string', multiple: true }
+} as const
+
+type ApiFlagValues = { 'api-port'?: string | undefined, 'api-listen'?: string | undefined, 'api-tls-cert'?: string | undefined, 'api-tls-key'?: string | undefined, 'api-allow-origin'?: string[] | undefined }
+
+/** The API settings of a node config from the flags (over the config file's). */
+export function apiFlags (command: string, values: ApiFlagValues, file: NodeConfigFile = {}): Pick<NodeConfig, 'apiListen' | 'apiTlsCert' | 'apiTlsKey' | 'apiAllowOrigins'> {
+  if (values['api-listen'] !== undefined && values['api-port'] !== undefined) throw new UsageError(`${command}: give --api-port P (on 127.0.0.1) or --api-listen HOST:PORT, not both`)
+  const listen = values['api-listen'] ?? (values['api-port'] === undefined ? file.apiListen : undefined)
+  const cert = values['api-tls-cert'] ?? file.apiTlsCert
+  const key = values['api-tls-key'] ?? file.apiTlsKey
+  const origins = values['api-allow-origin'] ?? file.apiAllowOrigins
+  return {
+    ...(listen !== undefined ? { apiListen: listen } : {}),
+    ...(cert !== undefined ? { apiTlsCert: cert } : {}),
+    ...(key !== undefined ? { apiTlsKey: key } : {}),
+    ...(origins !== undefined ? { apiAllowOrigins: origins } : {})
+  }
+}
+
+/** Where and how the API serves, or undefined for none; a mistake is a PeerStartError before anything starts. */
+export function apiOptions (config: NodeConfig): ApiOptions | undefined {
+  if (config.apiListen === undefined && config.apiPort === 0) return undefined
+  const { host, port } = config.apiListen !== undefined ? parseApiListen(config.apiListen) : { host: '127.0.0.1', port: config.apiPort }
+  const tls = apiTls(host, { ...(config.apiTlsCert !== undefined ? { cert: config.apiTlsCert } : {}), ...(config.apiTlsKey !== undefined ? { key: config.apiTlsKey } : {}) })
+  return { port, host, ...(tls !== undefined ? { tls } : {}), allowOrigins: parseOrigins(config.apiAllowOrigins ?? []), dataDir: config.data }
+}
+
+export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: Api | undefined }> {
+  const api = apiOptions(config)
   const peer = await startPeer({
     dataDir: config.data,
     listen: config.listen,
@@ -89,8 +131,7 @@ export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: {
     ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
   })
   try {
-    const api = config.apiPort > 0 ? await startApi(peer, config.apiPort) : undefined
-    return { peer, api }
+    return { peer, api: api !== undefined ? await startApi(peer, api) : undefined }
   } catch (err) {
     await peer.stop()
     throw err
@@ -119,7 +160,7 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   const stopNetwork = isLocal(settings) && !settings.public
     ? () => {}
     : followNetwork(peer, config.bootstrap, json, false)
-  printReady(peer, api?.port, json)
+  printReady(peer, api, json)
   const say = (event: string, detail: Record<string, unknown>): void => {
     console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
   }

@@ -1,23 +1,24 @@
 /** `agentmesh peers`: a running peer's connections and its place in the network, from its API. */
 import { table } from '../api/present.ts'
 import type { ConnectionView, NetworkStatus } from '../network/status.ts'
-import { integer, parse, UsageError } from './args.ts'
+import { parse, UsageError } from './args.ts'
+import { apiTarget } from './api-client.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 
-export const peersHelp = `agentmesh peers [--api-port P] [--json]
+export const peersHelp = `agentmesh peers [--api-port P] [--data DIR] [--json]
 
 Shows a running peer's connections: each peer with the kind of connection (tcp, websocket, webrtc,
 relayed), its round-trip time and its gossip score; then the peer's network, reachability,
 addresses, relay reservations and DHT routing table size. Default: the peer whose API is on
-127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET}.`
+127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET}; --data DIR: the peer whose data directory is DIR.`
 
 export async function peersCommand (argv: string[]): Promise<number> {
-  const { values } = parse('peers', argv, { 'api-port': { type: 'string' }, json: { type: 'boolean' } })
-  const port = integer('peers', 'api-port', values['api-port'], DEFAULT_PORT + API_PORT_OFFSET, 1, 65535)
+  const { values } = parse('peers', argv, { 'api-port': { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' } })
+  const api = await apiTarget('peers', { apiPort: values['api-port'], data: values.data })
   const get = async <T>(path: string): Promise<T> => {
-    const url = `http://127.0.0.1:${port}${path}`
+    const url = `${api.base}${path}`
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000), headers: api.headers })
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
       return await res.json() as T
     } catch (err) {

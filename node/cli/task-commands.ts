@@ -3,23 +3,30 @@ import { readFile } from 'node:fs/promises'
 import type { TraceEntry } from '../../protocols/task/index.ts'
 import { shortId, table } from '../api/present.ts'
 import type { TaskReport } from '../services/task-runner.ts'
-import { integer, parse, UsageError } from './args.ts'
+import { parse, UsageError } from './args.ts'
+import { apiTarget, type ApiTarget } from './api-client.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 
-export const runHelp = `agentmesh run "<request>" [--input JSON] [--skills a,b] [--api-port P] [--json]
+const TOKEN_HELP = `The API wants the peer's token (DIR/api-token): --data DIR names the peer's data directory
+(its port and token are read from there); without it, the token of the running peer under
+$AGENTMESH_HOME (default ~/.agentmesh) whose API is on that port is used.`
+
+export const runHelp = `agentmesh run "<request>" [--input JSON] [--skills a,b] [--api-port P] [--data DIR] [--json]
 
 Asks the peer whose API is on 127.0.0.1:P (default ${DEFAULT_PORT + API_PORT_OFFSET}) to find an agent for the
 request and run it with the given input. Prints the result and how the agent was chosen.
+${TOKEN_HELP}
 Example: agentmesh run "what is 17 times 23" --input '{"expression": "17 * 23"}'`
 
-export const submitHelp = `agentmesh submit FILE [--api-port P] [--json]
+export const submitHelp = `agentmesh submit FILE [--api-port P] [--data DIR] [--json]
 
 Runs a task DAG from a YAML or JSON file on the peer whose API is on 127.0.0.1:P and prints the
-result and the routing explanation of every subtask (candidates, UCB mean and bonus, reroutes).`
+result and the routing explanation of every subtask (candidates, UCB mean and bonus, reroutes).
+${TOKEN_HELP}`
 
 export async function runCommand (argv: string[]): Promise<number> {
   const { values, positionals } = parse('run', argv, {
-    input: { type: 'string' }, skills: { type: 'string' }, 'api-port': { type: 'string' }, json: { type: 'boolean' }
+    input: { type: 'string' }, skills: { type: 'string' }, 'api-port': { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' }
   }, true)
   const text = positionals.join(' ').trim()
   if (text === '' && values.skills === undefined) throw new UsageError('run: say what you need, e.g. agentmesh run "convert 5 miles to km" --input \'{"value":5,"from":"mi","to":"km"}\'')
@@ -32,12 +39,13 @@ export async function runCommand (argv: string[]): Promise<number> {
     }
   }
   const body = { ...(text !== '' ? { text } : {}), ...(values.skills !== undefined ? { skills: values.skills.split(',').map(s => s.trim()).filter(Boolean) } : {}), input }
-  const report = await post('run', values['api-port'], '/run', JSON.stringify(body), 'application/json')
+  const api = await apiTarget('run', { apiPort: values['api-port'], data: values.data })
+  const report = await post('run', api, '/run', JSON.stringify(body), 'application/json')
   return show(report, values.json === true)
 }
 
 export async function submitCommand (argv: string[]): Promise<number> {
-  const { values, positionals } = parse('submit', argv, { 'api-port': { type: 'string' }, json: { type: 'boolean' } }, true)
+  const { values, positionals } = parse('submit', argv, { 'api-port': { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' } }, true)
   const file = positionals[0]
   if (file === undefined || positionals.length > 1) throw new UsageError('submit: give one task file, e.g. agentmesh submit task.yaml')
   let text: string
@@ -46,24 +54,25 @@ export async function submitCommand (argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`submit: cannot read ${file}: ${(err as Error).message} — check the path`)
   }
-  const report = await post('submit', values['api-port'], '/tasks?wait=1', text, file.endsWith('.json') ? 'application/json' : 'application/yaml')
+  const api = await apiTarget('submit', { apiPort: values['api-port'], data: values.data })
+  const report = await post('submit', api, '/tasks?wait=1', text, file.endsWith('.json') ? 'application/json' : 'application/yaml')
   return show(report, values.json === true)
 }
 
-/** Runs a YAML task on the peer with that API port and waits for its report. */
-export async function submitTask (apiPort: number, yaml: string): Promise<TaskReport> {
-  return await post('submit', String(apiPort), '/tasks?wait=1', yaml, 'application/yaml')
+/** Runs a YAML task on the peer with that API port and data directory (for its token) and waits for its report. */
+export async function submitTask (apiPort: number, dataDir: string, yaml: string): Promise<TaskReport> {
+  return await post('submit', await apiTarget('submit', { apiPort: String(apiPort), data: dataDir }), '/tasks?wait=1', yaml, 'application/yaml')
 }
 
-async function post (command: string, apiPort: string | undefined, path: string, body: string, type: string): Promise<TaskReport> {
-  const port = integer(command, 'api-port', apiPort, DEFAULT_PORT + API_PORT_OFFSET, 1, 65535)
+async function post (command: string, api: ApiTarget, path: string, body: string, type: string): Promise<TaskReport> {
   let res: Response
   try {
-    res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body, headers: { 'content-type': type } })
+    res = await fetch(`${api.base}${path}`, { method: 'POST', body, headers: { 'content-type': type, ...api.headers } })
   } catch (err) {
-    throw new UsageError(`${command}: no agentmesh peer answered on 127.0.0.1:${port} (${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}) — start one with \`npm start\` or \`agentmesh node\`, or point at it with --api-port`)
+    throw new UsageError(`${command}: no agentmesh peer answered on 127.0.0.1:${api.port} (${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}) — start one with \`npm start\` or \`agentmesh node\`, or point at it with --api-port`)
   }
-  const answer = await res.json() as TaskReport & { error?: string }
+  const answer = await res.json().catch(() => ({})) as TaskReport & { error?: string }
+  if (res.status === 401) throw new UsageError(`${command}: the peer wants its API token: ${answer.error ?? res.statusText}`)
   if (!res.ok) throw new UsageError(`${command}: the peer refused the task: ${answer.error ?? res.statusText}`)
   return answer
 }

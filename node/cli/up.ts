@@ -119,7 +119,7 @@ export async function upCommand (argv: string[]): Promise<number> {
     out(`\n${table(['PEER', 'ID', 'KNOWS'], perPeer.map(p => [String(p.peer), shortId(p.peerId), `${p.known}/${total}`]))}`)
     if (values.demo === true && !json) {
       out(`\nrunning the demo task (${DEMO_TASK}) from peer 0:`)
-      const report = await submitTask(peers[0]!.ready!.apiPort, await readFile(DEMO_TASK, 'utf8'))
+      const report = await submitTask(peers[0]!.ready!.apiPort, join(dataDir, 'peer-0'), await readFile(DEMO_TASK, 'utf8'))
       printReport(report)
     }
     if (untilConverged) return 0

@@ -30,6 +30,8 @@ export class LabProcess {
   readonly lan: number
   /** Its API port inside its namespace (from `--api-port`). */
   readonly apiPort: number
+  /** Its data directory (from `--data`): where the CLI finds its API token. */
+  readonly dataDir: string | undefined
 
   /** `logDir`: keep everything it prints in `<logDir>/<name>.log` (stdout and stderr, stamped). */
   constructor (lab: Lab, name: string, host: Host, lan: number, args: string[], logDir?: string) {
@@ -38,6 +40,8 @@ export class LabProcess {
     this.lan = lan
     const port = args.indexOf('--api-port')
     this.apiPort = port >= 0 ? Number(args[port + 1]) : LAB_API_PORT
+    const data = args.indexOf('--data')
+    this.dataDir = data >= 0 ? args[data + 1] : undefined
     this.child = lab.spawn(host, process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const log: WriteStream | undefined = logDir !== undefined ? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }) : undefined
     if (log !== undefined) {
@@ -102,6 +106,11 @@ export class LabProcess {
 
   /** Why it did not do what was expected: its last lines on stderr. */
   tail (): string { return this.stderr.slice(-5).join('\n') }
+}
+
+/** `--api-port P --data DIR`: the CLI options that reach this process's API with its token. */
+export function apiArgs (p: LabProcess): string[] {
+  return ['--api-port', String(p.apiPort), ...(p.dataDir !== undefined ? ['--data', p.dataDir] : [])]
 }
 
 /** Runs `agentmesh <args>` inside `host` and resolves with its exit code and stdout (never rejects on a non-zero exit). */

@@ -20,7 +20,7 @@ import { loadOrCreateIdentity } from '../storage/identity.ts'
 import type { TaskReport } from '../services/task-runner.ts'
 import type { ConnectionView } from '../network/status.ts'
 import { buildLab, type Lab, type LabOptions } from './topology.ts'
-import { apiGetIn, cliJson, LAB_API_PORT, LabProcess } from './processes.ts'
+import { apiArgs, apiGetIn, cliJson, LAB_API_PORT, LabProcess } from './processes.ts'
 import { certificateFromJson, decodeCommittee, verifyCertificate } from '../../protocols/consensus/index.ts'
 import { ed25519Verifier } from '../network/crypto.ts'
 
@@ -411,14 +411,14 @@ function convertTask (lan: number): string {
 async function submit (lab: Lab, dir: string, from: LabProcess, name: string, yaml: string): Promise<TaskReport> {
   const file = join(dir, `task-${name}.yaml`)
   writeFileSync(file, yaml)
-  return await cliJson<TaskReport>(lab, from.host, ['submit', file, '--api-port', String(from.apiPort)])
+  return await cliJson<TaskReport>(lab, from.host, ['submit', file, ...apiArgs(from)])
 }
 
 /** Per pair, what connects the two now (seen from the requester): a direct connection, only a relayed one, or none. */
 async function pairKinds (lab: Lab, pairs: Pair[]): Promise<Map<string, PairKind>> {
   const requesters = [...new Set(pairs.map(p => p.requester))]
   const views = new Map(await Promise.all(requesters.map(async r => {
-    const view = await cliJson<{ peers: ConnectionView[] }>(lab, r.host, ['peers', '--api-port', String(r.apiPort)]).catch(() => ({ peers: [] }))
+    const view = await cliJson<{ peers: ConnectionView[] }>(lab, r.host, ['peers', ...apiArgs(r)]).catch(() => ({ peers: [] }))
     return [r, view.peers] as const
   })))
   const kinds = new Map<string, PairKind>()

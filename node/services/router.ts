@@ -33,6 +33,8 @@ export interface MeshRouterInit {
   costWeight?: number
   /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
+  /** An agent that has passed no check yet: screening caps newcomers' share of the top L. */
+  newcomer?: (agent: string) => boolean
   /** Screened agents keep at least this share of the best match's similarity (default 0.6). */
   relativeSimilarity?: number
   /** How long a host that missed a beacon is left out of screening (default 10 s). */
@@ -56,6 +58,7 @@ export class MeshRouter implements Router {
       silentMs: init.silentMs,
       beaconDeadlineMs: init.beaconDeadlineMs,
       reputation: init.reputation,
+      newcomer: init.newcomer,
       onLearned: init.onLearned
     })
   }

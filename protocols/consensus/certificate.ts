@@ -15,7 +15,7 @@ import { decodeCommittee, instanceId, isQuorum, totalPower, verifyCommittee, typ
 import { groupAnswers } from './equivalence.ts'
 import { canonicalJson } from '../hash.ts'
 import { decodeAnswer, type SignedAnswer } from './answer.ts'
-import { decodeMessage, valueId, type Outcome, type VoteBody } from './messages.ts'
+import { decodeMessage, validateOutcome, valueId, type Outcome, type VoteBody } from './messages.ts'
 import { ConsensusError, consensusLimits, int, record, verifySigned, wireHash } from './signed.ts'
 import { invalidReason, type Embed } from './validity.ts'
 
@@ -108,7 +108,9 @@ function certificateFields (value: unknown, bytes: (b: unknown) => Uint8Array): 
   return {
     statement,
     round: int(o.round, 'certificate round', 0, consensusLimits.maxRounds),
-    outcome: o.outcome as Outcome, // checked against the evidence by verifyCertificate
+    // Its shape here (an unchecked one let a deep outcome overflow the stack in verifyCertificate);
+    // that it is what the evidence aggregates to, in verifyCertificate.
+    outcome: validateOutcome(o.outcome),
     evidence: list(o.evidence, 'evidence', consensusLimits.maxExecutors),
     precommits: list(o.precommits, 'precommits', consensusLimits.maxMembers)
   }

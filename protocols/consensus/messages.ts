@@ -117,7 +117,7 @@ export function validateProposalBody (value: unknown): ProposalBody {
     instance: str(o.instance, 'proposal instance', 64, HEX64),
     round,
     validRound,
-    outcome: outcome(o.outcome),
+    outcome: validateOutcome(o.outcome),
     evidence,
     pol,
     proposer: peer(o.proposer, 'proposal proposer')
@@ -138,7 +138,8 @@ export function validateVoteBody (value: unknown): VoteBody {
   }
 }
 
-function outcome (value: unknown): Outcome {
+/** An outcome: `{ kind: 'escalate' }`, or `{ kind: 'answer', answer }` with a JSON answer at most 32 deep. */
+export function validateOutcome (value: unknown): Outcome {
   const kind = (value as { kind?: unknown } | null)?.kind
   if (kind === 'escalate') {
     record(value, 'outcome', ['kind'])

@@ -154,6 +154,12 @@ export class ReputationBook {
     return { ...(this.#counts.get(agent) ?? zero()) }
   }
 
+  /** Whether the agent has passed any check: an agreeing certificate, a canary, good feedback. */
+  vetted (agent: string): boolean {
+    const c = this.#counts.get(agent)
+    return c !== undefined && c.agreed + c.canaryPassed + c.feedbackGood > 0
+  }
+
   isEquivocator (host: string): boolean {
     return this.#equivocators.has(host)
   }

@@ -56,6 +56,16 @@ export interface RoutingCoreInit {
   unknownBeaconDeadlineMs?: number
   /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
+  /**
+   * True for an agent that has passed no check yet (no agreeing certificate, canary or good
+   * feedback). Policy screening gives such newcomers at most `maxNewcomers` of the L slots
+   * (default 1) and any one host at most `maxPerHost` (default 1), as long as others are near
+   * enough to take them: thousands of fresh Sybil agents, or one host's near-duplicates, cannot
+   * crowd out agents that have earned their place. Slots nobody else can fill still go to them.
+   */
+  newcomer?: (agent: string) => boolean
+  maxNewcomers?: number
+  maxPerHost?: number
   /** A routing decision whose dispatch has not reported by then is forgotten (default 10 min). */
   pendingTtlMs?: number
   /** A learned dispatch: persist the policy. */
@@ -121,7 +131,31 @@ export class RoutingCore {
     // Scoring without a dispatch id records nothing: the policy only ranks here.
     const { scores } = policy.select(near.map(h => this.#candidate(h, this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true })), { taskType: this.taskType(hits) }, rng)
     const score = new Map(scores.map(s => [s.agent, s.score]))
-    return [...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity)).slice(0, topL)
+    const ranked = [...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity))
+    return this.#spread(ranked, topL)
+  }
+
+  /** The first L of `ranked` within the newcomer and per-host caps; slots left over go to the rest, in rank order. */
+  #spread (ranked: readonly ScreenHit[], topL: number): ScreenHit[] {
+    const newcomer = this.#init.newcomer ?? (() => false)
+    const maxNewcomers = this.#init.maxNewcomers ?? 1
+    const maxPerHost = this.#init.maxPerHost ?? 1
+    const picked: ScreenHit[] = []
+    const rest: ScreenHit[] = []
+    const perHost = new Map<string, number>()
+    let newcomers = 0
+    for (const h of ranked) {
+      const host = hostOf(h.agent)
+      const fresh = newcomer(h.agent)
+      if (picked.length < topL && (perHost.get(host) ?? 0) < maxPerHost && (!fresh || newcomers < maxNewcomers)) {
+        picked.push(h)
+        perHost.set(host, (perHost.get(host) ?? 0) + 1)
+        if (fresh) newcomers++
+      } else {
+        rest.push(h)
+      }
+    }
+    return [...picked, ...rest].slice(0, topL)
   }
 
   /**
