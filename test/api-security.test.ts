@@ -189,6 +189,19 @@ describe('the token', () => {
     expect((await call(port, 'GET', `/tasks/${id}`)).status).toBe(200)
   })
 
+  it('a YAML body over 128 KiB is refused with 413 (its parser is slow on hostile input); JSON of that size is parsed', async () => {
+    const { port, token } = await api()
+    const auth = { authorization: `Bearer ${token}` }
+    const big = `input: [${'0,'.repeat(70_000)}0]\n`
+    const refused = await call(port, 'POST', '/tasks', { ...auth, 'content-type': 'application/yaml' }, big)
+    expect(refused.status).toBe(413)
+    expect(refused.json().error).toMatch(/YAML body is limited to 128 KiB; send larger tasks as JSON/)
+    // The same size as JSON reaches the task parser, which says what is wrong with the task itself.
+    const json = await call(port, 'POST', '/tasks', { ...auth, 'content-type': 'application/json' }, JSON.stringify({ input: new Array(70_000).fill(0) }))
+    expect(json.status).toBe(400)
+    expect(json.json().error).not.toMatch(/YAML/)
+  })
+
   it('lives in the data directory with mode 0600, is reused across restarts, and a loose one is refused', async () => {
     const first = await api()
     expect(first.tokenPath).toBe(join(peer.dataDir, 'api-token'))

@@ -1,5 +1,6 @@
 /** `agentmesh run` and `agentmesh submit`: hand a task to a running peer and show how it went. */
 import { readFile } from 'node:fs/promises'
+import { parse as parseYaml } from 'yaml'
 import type { TraceEntry } from '../../protocols/task/index.ts'
 import { shortId, table } from '../api/present.ts'
 import type { TaskReport } from '../services/task-runner.ts'
@@ -55,7 +56,18 @@ export async function submitCommand (argv: string[]): Promise<number> {
     throw new UsageError(`submit: cannot read ${file}: ${(err as Error).message} — check the path`)
   }
   const api = await apiTarget('submit', { apiPort: values['api-port'], data: values.data })
-  const report = await post('submit', api, '/tasks?wait=1', text, file.endsWith('.json') ? 'application/json' : 'application/yaml')
+  let type = file.endsWith('.json') ? 'application/json' : 'application/yaml'
+  // The API takes YAML up to 128 KiB (its parser is slow on large input): a larger file is the
+  // user's own, so it is parsed here and sent as JSON.
+  if (type === 'application/yaml' && Buffer.byteLength(text) > 128 * 1024) {
+    try {
+      text = JSON.stringify(parseYaml(text))
+    } catch (err) {
+      throw new UsageError(`submit: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
+    }
+    type = 'application/json'
+  }
+  const report = await post('submit', api, '/tasks?wait=1', text, type)
   return show(report, values.json === true)
 }
 

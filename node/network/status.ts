@@ -2,7 +2,7 @@
 import type { Connection, Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describeReachability, reachability, type Reachability } from '../../protocols/network/index.ts'
-import { gossipScore } from './gossip.ts'
+import { gossipScore, SCORE_THRESHOLDS } from './gossip.ts'
 import type { NetworkSettings } from './settings.ts'
 
 export type ConnectionKind = 'tcp' | 'websocket' | 'webrtc' | 'relayed' | 'other'
@@ -16,6 +16,8 @@ export interface ConnectionView {
   rttMs: number | null
   /** This peer's gossipsub score of the remote peer. */
   gossipScore: number | null
+  /** Below the gossip graylist threshold: its gossip is ignored (and agentmesh hangs up on it). */
+  graylisted: boolean
   openedAt: number
 }
 
@@ -54,6 +56,7 @@ export function connectionsView (libp2p: Libp2p<{ pubsub: unknown }>): Connectio
       addr: c.remoteAddr.toString(),
       rttMs: typeof c.rtt === 'number' && Number.isFinite(c.rtt) ? Math.round(c.rtt * 10) / 10 : null,
       gossipScore: score === undefined ? null : Math.round(score * 100) / 100,
+      graylisted: score !== undefined && score < SCORE_THRESHOLDS.graylistThreshold,
       openedAt: c.timeline.open
     }
   })
