@@ -158,13 +158,18 @@ export class Requester {
     let hits: ScreenHit[] = []
     if (table !== undefined && request.text !== undefined) {
       const vector = this.#world.embedder.embedSync(request.text)
-      hits = this.#world.index.search({
+      const search = (keep: (agent: string) => boolean): ScreenHit[] => this.#world.index.search({
         vector,
         k: TOP_K,
-        // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
-        filter: { skills: request.skills, exclude: excluded, available: a => table.get(a) !== undefined && this.core.available(a, now) },
+        filter: { skills: request.skills, exclude: excluded, available: keep },
         costWeight: COST_WEIGHT
       }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
+      // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
+      const available = (a: string): boolean => table.get(a) !== undefined && this.core.available(a, now)
+      hits = search(available)
+      if (this.core.screensNewcomers && hits.some(h => this.core.isNewcomer(h.agent))) {
+        hits = this.core.mergeScreens(hits, search(a => available(a) && !this.core.isNewcomer(a)))
+      }
     }
     const screened = this.core.shortlist(hits, this.#rng)
     const agents = screened.map(h => h.agent)

@@ -2,6 +2,7 @@
 // peer code that publishes junk on the certificate topic, is proven to equivocate, or floods a host
 // with requests is graylisted or found abusive, hung up on and refused; honest peers stay linked.
 import { describe, expect, it } from 'vitest'
+import { lpStream } from '@libp2p/utils'
 import { connectRing } from '../node/cli/local-mesh.ts'
 import { networkIds, LOCAL_NETWORK } from '../protocols/network/index.ts'
 import type { Peer } from '../node/peer.ts'
@@ -45,12 +46,17 @@ describe('gossip scoring against a rogue peer', { timeout: 90_000 }, () => {
   it('junk on the certificate topic: every honest peer refuses the rogue with the score as reason; honest peers stay linked', async () => {
     const { a, b, rogue } = await mesh()
     const refused = [refusalOf(a, rogue), refusalOf(b, rogue)]
-    // Junk the certificate validator rejects: not CBOR, and CBOR that is no certificate.
-    for (let i = 0; i < 40; i++) {
-      const junk = i % 2 === 0 ? new Uint8Array([0xff, 0xfe, i, 1, 2, 3]) : new Uint8Array([0xa1, 0x61, 0x74, 0x61, 0x78, i])
-      await rogue.libp2p.services.pubsub.publish(topics.certificateTopic, junk)
+    // Junk the certificate validator rejects: not CBOR, and CBOR that is no certificate. Sent in
+    // batches until both have refused: a publish before the rogue's gossip stream to a peer is
+    // open reaches nobody, and when that stream opens is up to gossipsub.
+    let both = false
+    const all = Promise.all(refused).finally(() => { both = true })
+    for (let i = 0; !both && i < 10_000; i++) {
+      const junk = i % 2 === 0 ? new Uint8Array([0xff, 0xfe, i & 0xff, i >> 8, 2, 3]) : new Uint8Array([0xa1, 0x61, 0x74, 0x61, 0x78, i & 0xff, i >> 8])
+      await rogue.libp2p.services.pubsub.publish(topics.certificateTopic, junk).catch(() => {})
+      if (i % 20 === 19) await new Promise(resolve => setTimeout(resolve, 100))
     }
-    for (const r of await Promise.all(refused)) expect(r.reason).toMatch(/gossip score -?\d+ is below the graylist threshold/)
+    for (const r of await all) expect(r.reason).toMatch(/gossip score -?\d+ is below the graylist threshold/)
     await until(() => !connected(a, rogue) && !connected(b, rogue), WAIT_MS)
     // Refused both ways: the rogue cannot come back for a while.
     expect(await a.dial(rogue.multiaddrs().slice(0, 1))).toHaveLength(1)
@@ -84,6 +90,25 @@ describe('request budgets', { timeout: 90_000 }, () => {
     expect(limits.allow('p1', 'beacon')).toBe(true) // and another kind
     for (let i = 0; i < 60; i++) limits.allow('p1', 'execute')
     expect(abused).toEqual(['p1: more than 10× its budget of 5 execute requests per second'])
+  })
+
+  it('a peer that keeps sending garbage RPC frames is refused', async () => {
+    const [host, rogue] = await Promise.all([peer(), peer()])
+    await connectRing([host!, rogue!])
+    const refused = refusalOf(host!, rogue!)
+    let sent = 0
+    // Each garbage frame costs the rogue its stream; it opens another, as an attacker would.
+    while (host!.guard.refusal(rogue!.peerId) === undefined && sent < 200) {
+      try {
+        const stream = await rogue!.libp2p.dialProtocol(host!.libp2p.peerId, topics.rpcProtocol)
+        await lpStream(stream).write(new Uint8Array([0xff, 0x00, sent & 0xff]))
+        sent++
+      } catch {
+        break // hung up on
+      }
+    }
+    expect((await refused).reason).toMatch(/budget of 2 invalid requests per second/)
+    await until(() => !connected(host!, rogue!), WAIT_MS)
   })
 
   it('a flood of executions is answered "rate limited", then the flooder is hung up on and refused', async () => {

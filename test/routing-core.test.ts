@@ -65,6 +65,34 @@ describe('routing core: screening and decisions', () => {
     expect(symphony.shortlist(hits, rng).map(h => h.agent)).toEqual(agents.slice(0, 2))
   })
 
+  it('LinUCB screening: Sybil newcomers and one host\'s near-duplicates take at most one slot each while others can fill them', () => {
+    // Ten fresh Sybil hosts match best; two honest hosts, one of them with three near-duplicates.
+    const sybils = Array.from({ length: 10 }, (_, i) => hit(`sybil-${i}/calc`, 0.99 - 0.001 * i, 0.01))
+    const honest = [hit('host-a/calc', 0.9), hit('host-a/calc2', 0.9), hit('host-a/calc3', 0.9), hit('host-b/calc', 0.85)]
+    const vetted = new Set(['host-a/calc', 'host-a/calc2', 'host-a/calc3'])
+    const core = new RoutingCore({ policy: createPolicy('linucb'), topL: 3, newcomer: a => !vetted.has(a) })
+    // host-b has passed no check but answered a beacon: it is not a newcomer.
+    core.observeRtt('host-b', 20)
+    const picked = core.shortlist([...sybils, ...honest], mulberry32(5)).map(h => h.agent)
+    expect(picked).toHaveLength(3)
+    expect(picked.filter(a => a.startsWith('sybil-'))).toHaveLength(1)
+    expect(picked.filter(a => a.startsWith('host-a/'))).toHaveLength(1)
+    expect(picked).toContain('host-b/calc')
+    // Nobody else near enough: the caps give way and the slots are still filled.
+    const alone = core.shortlist(sybils.slice(0, 3), mulberry32(5)).map(h => h.agent)
+    expect(alone).toHaveLength(3)
+    // The index's nearest k can be all Sybils: the established query's hits are merged in, by similarity.
+    expect(core.screensNewcomers).toBe(true)
+    expect(core.isNewcomer('sybil-0/calc')).toBe(true)
+    expect(core.isNewcomer('host-b/calc')).toBe(false)
+    const merged = core.mergeScreens(sybils.slice(0, 3), [honest[3]!, sybils[0]!])
+    expect(merged.map(h => h.agent)).toEqual(['sybil-0/calc', 'sybil-1/calc', 'sybil-2/calc', 'host-b/calc'])
+    expect(core.mergeScreens(sybils.slice(0, 2), [sybils[1]!])).toEqual(sybils.slice(0, 2))
+    // Off by default for callers that say nothing of newcomers (per host still one while others can fill).
+    const plain = new RoutingCore({ policy: createPolicy('linucb'), topL: 3 })
+    expect(plain.shortlist([...sybils.slice(0, 2), ...honest], mulberry32(5)).map(h => h.agent).filter(a => a.startsWith('sybil-'))).toHaveLength(2)
+  })
+
   it('keeps agents near the best match only, and one task-type feature per request', () => {
     const core = new RoutingCore({ policy: createPolicy('greedy-similarity'), topL: 3 })
     const hits = [hit(`${H1}/calc`, 0.9), hit(`${H2}/calc`, 0.6), hit(`${H2}/poet`, 0.3)]

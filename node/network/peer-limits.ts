@@ -9,13 +9,15 @@
  */
 import { RateLimiter } from '@libp2p/utils'
 
-export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy'
+export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy' | 'invalid'
 
 export const DEFAULT_RATES: Record<RequestKind, number> = {
   execute: 50,
   beacon: 100,
   notify: 400,
-  'anti-entropy': 20
+  'anti-entropy': 20,
+  /** Garbage or oversized RPC frames: honest peers send none, so a few a second already count. */
+  invalid: 2
 }
 
 /** Refused requests within ABUSE_WINDOW_S that make a peer abusive: ten times its budget for a second. */

@@ -89,12 +89,15 @@ export class MeshRouter implements Router {
     const available = (agent: string): boolean => this.#core.available(agent, now)
     if (request.text !== undefined) {
       const [vector] = await this.#init.embedder.embed([request.text])
-      return this.#init.index.search({
+      const search = (keep: (agent: string) => boolean): ScreenHit[] => this.#init.index.search({
         vector: vector!,
         k,
-        filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available },
+        filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available: keep },
         costWeight: this.#init.costWeight ?? 0.1
       }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
+      const nearest = search(available)
+      if (!this.#core.screensNewcomers || !nearest.some(h => this.#core.isNewcomer(h.agent))) return nearest
+      return this.#core.mergeScreens(nearest, search(a => available(a) && !this.#core.isNewcomer(a)))
     }
     const wanted = (request.skills ?? []).map(s => s.toLowerCase())
     return this.#init.table.agents()

@@ -285,6 +285,7 @@ class DefaultRpcService implements RpcService, Startable {
           if (!REJECTED.has((err as Error).name)) return
           // Garbage or an oversized message: close the stream with the reason, never a hanging read.
           this.#log('rejected a request from %s: %s', peer, (err as Error).message)
+          this.#limits.allow(peer, 'invalid') // counted: a peer that keeps sending garbage is refused
           stream.abort(new Error(`rejected: ${(err as Error).message}`))
           return
         }

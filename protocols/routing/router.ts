@@ -58,7 +58,7 @@ export interface RoutingCoreInit {
   reputation?: (agent: string) => number
   /**
    * True for an agent that has passed no check yet (no agreeing certificate, canary or good
-   * feedback). Policy screening gives such newcomers at most `maxNewcomers` of the L slots
+   * feedback); its host is a newcomer too until it answers a beacon. Policy screening gives such newcomers at most `maxNewcomers` of the L slots
    * (default 1) and any one host at most `maxPerHost` (default 1), as long as others are near
    * enough to take them: thousands of fresh Sybil agents, or one host's near-duplicates, cannot
    * crowd out agents that have earned their place. Slots nobody else can fill still go to them.
@@ -120,6 +120,26 @@ export class RoutingCore {
     return (this.#silent.get(hostOf(agent)) ?? 0) <= now
   }
 
+  /** Whether screening tells newcomers apart (a `newcomer` check was given): then drivers also run `established` queries. */
+  get screensNewcomers (): boolean { return this.#init.newcomer !== undefined }
+
+  /** An agent that has passed no check, of a host that has never answered our beacon. */
+  isNewcomer (agent: string): boolean {
+    return (this.#init.newcomer?.(agent) ?? false) && !this.#rtt.has(hostOf(agent))
+  }
+
+  /**
+   * Screening's two index queries merged: the nearest agents, and the nearest established ones
+   * (no newcomers). Thousands of near-identical fresh agents can fill the nearest k by themselves;
+   * the second query keeps established agents in view. Unchanged when it adds nobody.
+   */
+  mergeScreens (nearest: readonly ScreenHit[], established: readonly ScreenHit[]): ScreenHit[] {
+    const seen = new Set(nearest.map(h => h.agent))
+    const added = established.filter(h => !seen.has(h.agent))
+    if (added.length === 0) return [...nearest]
+    return [...nearest, ...added].sort((a, b) => b.similarity - a.similarity)
+  }
+
   /** The screened agents worth a beacon: the top L of those near the best match. */
   shortlist (hits: readonly ScreenHit[], rng: () => number): ScreenHit[] {
     // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
@@ -137,7 +157,9 @@ export class RoutingCore {
 
   /** The first L of `ranked` within the newcomer and per-host caps; slots left over go to the rest, in rank order. */
   #spread (ranked: readonly ScreenHit[], topL: number): ScreenHit[] {
-    const newcomer = this.#init.newcomer ?? (() => false)
+    // A host that has answered one of our beacons has shown it is there; only agents of hosts that
+    // never did, and that passed no check, count as newcomers (fresh Sybil keys never answer).
+    const newcomer = (agent: string): boolean => this.isNewcomer(agent)
     const maxNewcomers = this.#init.maxNewcomers ?? 1
     const maxPerHost = this.#init.maxPerHost ?? 1
     const picked: ScreenHit[] = []
