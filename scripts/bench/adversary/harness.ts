@@ -95,7 +95,18 @@ export async function startMesh (size: number): Promise<Mesh> {
   }
 }
 
+/** A free port can be taken by another peer's listener before ours binds it: try a few ports. */
 async function startHonest (index: number, dataDir: string, closing: () => boolean): Promise<HonestPeer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHonestOnce(index, dataDir, closing)
+    } catch (err) {
+      if (attempt >= 5 || !/already in use/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+async function startHonestOnce (index: number, dataDir: string, closing: () => boolean): Promise<HonestPeer> {
   // --api-port 0 means "no API", so pick a free port here.
   const args = ['node', '--child', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(await freePort()), '--data', dataDir]
   const child = fork(BIN, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, AGENTMESH_HOME: dataDir } })
