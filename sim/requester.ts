@@ -167,7 +167,7 @@ export class Requester {
       // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
       const available = (a: string): boolean => table.get(a) !== undefined && this.core.available(a, now)
       hits = search(available)
-      if (this.core.screensNewcomers && hits.some(h => this.core.isNewcomer(h.agent))) {
+      if (this.core.wantsEstablished(hits)) {
         hits = this.core.mergeScreens(hits, search(a => available(a) && !this.core.isNewcomer(a)))
       }
     }

@@ -82,7 +82,9 @@ describe('routing core: screening and decisions', () => {
     const alone = core.shortlist(sybils.slice(0, 3), mulberry32(5)).map(h => h.agent)
     expect(alone).toHaveLength(3)
     // The index's nearest k can be all Sybils: the established query's hits are merged in, by similarity.
-    expect(core.screensNewcomers).toBe(true)
+    expect(core.wantsEstablished(sybils.slice(0, 3))).toBe(true)
+    expect(core.wantsEstablished([...sybils.slice(0, 3), ...honest])).toBe(false) // three established among them
+    expect(new RoutingCore({ policy: createPolicy('linucb') }).wantsEstablished(sybils)).toBe(false)
     expect(core.isNewcomer('sybil-0/calc')).toBe(true)
     expect(core.isNewcomer('host-b/calc')).toBe(false)
     const merged = core.mergeScreens(sybils.slice(0, 3), [honest[3]!, sybils[0]!])

@@ -96,7 +96,7 @@ export class MeshRouter implements Router {
         costWeight: this.#init.costWeight ?? 0.1
       }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
       const nearest = search(available)
-      if (!this.#core.screensNewcomers || !nearest.some(h => this.#core.isNewcomer(h.agent))) return nearest
+      if (!this.#core.wantsEstablished(nearest)) return nearest
       return this.#core.mergeScreens(nearest, search(a => available(a) && !this.#core.isNewcomer(a)))
     }
     const wanted = (request.skills ?? []).map(s => s.toLowerCase())

@@ -120,8 +120,16 @@ export class RoutingCore {
     return (this.#silent.get(hostOf(agent)) ?? 0) <= now
   }
 
-  /** Whether screening tells newcomers apart (a `newcomer` check was given): then drivers also run `established` queries. */
-  get screensNewcomers (): boolean { return this.#init.newcomer !== undefined }
+  /**
+   * Whether the drivers should also query the index for established agents only: screening tells
+   * newcomers apart and fewer than L of the nearest hits are established (else they suffice).
+   */
+  wantsEstablished (nearest: readonly ScreenHit[]): boolean {
+    if (this.#init.newcomer === undefined) return false
+    let established = 0
+    for (const h of nearest) if (!this.isNewcomer(h.agent) && ++established >= (this.#init.topL ?? 3)) return false
+    return true
+  }
 
   /** An agent that has passed no check, of a host that has never answered our beacon. */
   isNewcomer (agent: string): boolean {
