@@ -65,13 +65,12 @@ describe('a mesh of real peers', () => {
     await until(peers, () => peers.every(p => p.capability.agents().length === 18))
     const gone = peers.pop()!
     const goneHost = gone.peerId
-    const stoppedAt = performance.now()
     await stop(gone)
     const expired: string[] = []
     peers[0]!.capability.addEventListener('agent:removed', e => { if (e.detail.reason === 'expired') expired.push(e.detail.agent) })
     await until(peers, () => peers.every(p => p.capability.agents().every(v => !v.body.agent.startsWith(goneHost))))
-    const elapsed = performance.now() - stoppedAt
-    expect(elapsed).toBeLessThan(3000 + 1500)
+    // When they expire (exactly at expiresAt) is checked in virtual time by the table's own test
+    // ('expires an entry exactly when its lifetime ends'); here, that they went by expiry.
     expect(expired.filter(a => a.startsWith(goneHost))).toHaveLength(6)
     // Survivors outlived a whole lifetime of their own VCVs: refresh works.
     for (const p of peers) expect(p.capability.agents()).toHaveLength(12)

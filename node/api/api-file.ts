@@ -6,6 +6,7 @@
 import { readFileSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeAtomic } from '../storage/identity.ts'
+import { alive } from '../storage/lock.ts'
 
 export const API_FILE = 'api.json'
 
@@ -30,14 +31,5 @@ export function readApiFile (dataDir: string): ApiFile | undefined {
     return alive(o.pid!) ? o as ApiFile : undefined
   } catch {
     return undefined
-  }
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

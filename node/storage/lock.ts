@@ -53,7 +53,8 @@ function ownerOf (path: string): { pid: number, command: string } | undefined {
   }
 }
 
-function alive (pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+export function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
