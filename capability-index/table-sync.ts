@@ -11,7 +11,10 @@
  *
  * A flood (thousands of VCVs in one burst) must not freeze the peer: at most MAX_EMBEDS embeds run
  * at once, the rest wait their turn, and each waiting turn starts on a fresh event-loop iteration,
- * so the API, beacons and gossip are served between upserts.
+ * so the API, beacons and gossip are served between upserts. With `cpuShare`, upserts also take at
+ * most that share of one core over time (an HNSW insert of near-duplicate vectors costs ~2 ms):
+ * a Sybil flood of 10k agents is indexed over a minute or more instead of starving routing,
+ * beacons and the API, and of other processes on the machine.
  */
 import type { SignedVcv, TableEvent, VcvBody } from '../protocols/capability/index.ts'
 import type { Embedder } from './embedder.ts'
@@ -37,7 +40,17 @@ export function recordFields (body: VcvBody): Omit<IndexRecord, 'agent' | 'vecto
 export interface IndexSyncOptions {
   /** An embed that failed (default: a process warning). The agent keeps its previous vector, with the new fields. */
   onError?: (err: Error, agent: string) => void
+  /**
+   * Most of one core the upserts may use over time, in (0, 1] (default: no limit). Upserts run
+   * while the budget (this share of the time elapsed, at most BURST_MS ahead) lasts, then wait.
+   */
+  cpuShare?: number
+  /** Monotonic ms for the CPU budget (default performance.now). */
+  clock?: () => number
 }
+
+/** Upsert time the budget may hold in reserve: a small burst (a reload, a new peer's agents) runs at once. */
+const BURST_MS = 250
 
 /** Embeds (and upserts) at once: a remote embedder gets a bounded number of requests. */
 const MAX_EMBEDS = 8
@@ -54,6 +67,11 @@ export class IndexSync {
   #seq = 0
   #running = 0
   readonly #waiting: Array<() => void> = []
+  readonly #cpuShare: number | undefined
+  readonly #clock: () => number
+  /** CPU ms the upserts may still spend, and when it was last topped up. */
+  #budget = BURST_MS
+  #budgetAt: number
 
   constructor (index: CapabilityIndex, embedder: Embedder, options: IndexSyncOptions = {}) {
     if (index.model !== embedder.model || index.dims !== embedder.dims) {
@@ -62,6 +80,10 @@ export class IndexSync {
     this.#index = index
     this.#embedder = embedder
     this.#onError = options.onError ?? ((err, agent) => { process.emitWarning(`capability index: could not embed ${agent}: ${err.message}`) })
+    if (options.cpuShare !== undefined && !(options.cpuShare > 0 && options.cpuShare <= 1)) throw new RangeError('cpuShare must be in (0, 1]')
+    this.#cpuShare = options.cpuShare
+    this.#clock = options.clock ?? (() => performance.now())
+    this.#budgetAt = this.#clock()
   }
 
   /** Feeds one table event; events other than added, updated and removed are ignored. Never rejects. */
@@ -130,6 +152,20 @@ export class IndexSync {
     }
   }
 
+  /**
+   * undefined when the CPU budget is positive (always, without a cpuShare), else a wait after which
+   * to ask again. The check is synchronous, so the caller's upsert follows it with nothing between.
+   */
+  #cpuTurn (): Promise<void> | undefined {
+    const share = this.#cpuShare
+    if (share === undefined) return
+    const now = this.#clock()
+    this.#budget = Math.min(BURST_MS, this.#budget + (now - this.#budgetAt) * share)
+    this.#budgetAt = now
+    if (this.#budget > 0) return
+    return new Promise<void>(resolve => setTimeout(resolve, Math.ceil(-this.#budget / share) + 1))
+  }
+
   async #embedAndUpsert (agent: string, seq: number, text: string, fields: Omit<IndexRecord, 'agent' | 'vector' | 'model'>): Promise<void> {
     let vector: Float32Array | undefined
     let error: Error | undefined
@@ -139,11 +175,14 @@ export class IndexSync {
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err))
     }
+    for (let wait = this.#cpuTurn(); wait !== undefined; wait = this.#cpuTurn()) await wait
     // Superseded while embedding: a newer version or a removal owns the agent now.
     if (this.#latest.get(agent)?.seq !== seq) return
     try {
       if (vector !== undefined && error === undefined) {
+        const started = this.#clock()
         this.#index.upsert({ agent, vector, model: this.#embedder.model, ...fields })
+        this.#budget -= this.#clock() - started
         this.#text.set(agent, text)
         return
       }

@@ -34,7 +34,7 @@ import { Canaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
-import { coalescedWriter, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
+import { coalescedWriter, IdentityWorkError, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import { networkIds } from '../protocols/network/index.ts'
 import { hostOptions } from './network/host.ts'
@@ -121,6 +121,8 @@ const TEXTS_FILE = 'index-texts.json'
 const CONSENSUS_DIR = 'consensus'
 /** How long a beacon waits for connections to hosts it is not yet connected to. */
 const CONNECT_TIMEOUT_MS = 5000
+/** Most of one core that indexing newly learned agents may use (IndexSync cpuShare). */
+const INDEX_CPU_SHARE = 0.2
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -150,7 +152,13 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
 
 async function startLocked (config: PeerConfig, settings: NetworkSettings, lock: { release: () => void }, agents: Map<string, Agent>): Promise<Peer> {
   const ids = networkIds(settings.network.name)
-  const { key } = await loadOrCreateIdentity(config.dataDir)
+  const workBits = settings.network.idWorkBits ?? 0
+  let key
+  try {
+    ({ key } = await loadOrCreateIdentity(config.dataDir, { workBits }))
+  } catch (err) {
+    throw err instanceof IdentityWorkError ? new PeerStartError(err.message) : err
+  }
   const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
   const state = await readState(statePath)
@@ -161,12 +169,13 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   // Everything that can fail on configuration happens before the host starts: nothing half-starts.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
   const index = loadIndex(join(config.dataDir, INDEX_DIR), embedder)
-  const sync = new IndexSync(index, embedder)
+  // Indexing may take a fifth of a core: a flood of agents waits, routing and the API do not.
+  const sync = new IndexSync(index, embedder, { cpuShare: INDEX_CPU_SHARE })
   sync.restoreTexts(await readJson(join(config.dataDir, TEXTS_FILE)) as Record<string, string> ?? {})
   const policyPath = join(config.dataDir, POLICY_FILE)
   const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
 
-  const guard = new NetworkGuard(ids.name)
+  const guard = new NetworkGuard(ids.name, { minIdWorkBits: workBits })
   const host = hostOptions(settings, config.listen, guard)
   // Hosts proven to have signed two different things as one: graylisted by gossip score. Set once
   // the services exist (the score function is read at each heartbeat, not at construction).
@@ -183,7 +192,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     services: {
       ...host.services,
       pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, limits }),
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits }),
       rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits })
     }
   }) as unknown as Libp2p<PeerServices>

@@ -6,6 +6,7 @@
  * host, and the host's key checks the signature.
  */
 import { toString, fromString } from 'uint8arrays'
+import { sha256 } from './hash.ts'
 
 // identity multihash (0x00), length 36, protobuf PublicKey { Type: Ed25519 (1), Data: 32 bytes }
 const PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
@@ -57,4 +58,36 @@ export interface Signer {
 export interface Verifier {
   /** True when `signature` is `peerId`'s signature over `message`. Never throws. */
   verify (peerId: string, message: Uint8Array, signature: Uint8Array): boolean
+}
+
+// ---- proof of work on peer ids ---------------------------------------------------------------
+
+/** The most work a network may ask of an identity: 24 bits is ~16M key pairs (~12 min on one core). */
+export const MAX_ID_WORK_BITS = 24
+
+/**
+ * The work in an identity: leading zero bits of SHA-256(SHA-256(Ed25519 public key)), S/Kademlia's
+ * static crypto puzzle (Baumgart and Mies, "S/Kademlia: A practicable approach towards secure
+ * key-based routing", 2007, §4.1: NodeId = H(pub), c1 leading zero bits of H(NodeId)). Finding an
+ * identity with `b` bits takes 2^b key pairs on average; checking it takes two hashes and needs only
+ * the peer id, so a table, a vote count or a connection gater can refuse a cheap identity. 0 for an
+ * id that is not an Ed25519 peer id.
+ */
+export function idWorkBits (peerId: string): number {
+  const key = ed25519FromPeerId(peerId)
+  return key === undefined ? 0 : workOfKey(key)
+}
+
+/** The same for a raw 32-byte Ed25519 public key. */
+export function workOfKey (publicKey: Uint8Array): number {
+  return leadingZeroBits(sha256(sha256(publicKey)))
+}
+
+export function leadingZeroBits (bytes: Uint8Array): number {
+  let bits = 0
+  for (const byte of bytes) {
+    if (byte === 0) { bits += 8; continue }
+    return bits + Math.clz32(byte) - 24
+  }
+  return bits
 }

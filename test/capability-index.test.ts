@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest'
 import fc from 'fast-check'
 import { execFile } from 'node:child_process'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -854,6 +854,35 @@ describe('index sync with the capability table', () => {
     expect(index.size).toBe(400)
     expect(most).toBeLessThanOrEqual(8)
     expect(most).toBeGreaterThan(1)
+  })
+
+  it('with cpuShare, upserts use at most that share of the time after a small burst, and the flood is still indexed in full', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'Date'] })
+    try {
+      const index = new CapabilityIndex({ dims: embedder.dims, model: embedder.model })
+      const upsert = index.upsert.bind(index)
+      let upserts = 0
+      // Each upsert "costs" 100 ms of the clock the budget reads.
+      index.upsert = (r) => { upsert(r); upserts++; vi.setSystemTime(Date.now() + 100) }
+      const sync = new IndexSync(index, embedder, { cpuShare: 0.25, clock: () => Date.now() })
+      const host = table(hosts[0]!)
+      const receiver = table(hosts[1]!, { maxAgentsPerHost: 1000 })
+      const added = Array.from({ length: 30 }, (_, i) => deliver(receiver, host.advertise(localAgent(`a${i}`, { description: `agent number ${i} does work` }), T0), T0)).flat()
+      const start = Date.now()
+      const done = Promise.all(added.map(async e => { await sync.handle(e) }))
+      for (let step = 0; step < 200 && index.size < 30; step++) {
+        await vi.advanceTimersByTimeAsync(97)
+        // The burst (250 ms), the share of the time since, and the one upsert that overdrew.
+        expect(upserts * 100).toBeLessThanOrEqual(250 + 0.25 * (Date.now() - start) + 100)
+      }
+      await done
+      expect(index.size).toBe(30)
+      // 3 s of upserts at a quarter of the time: about 12 s went by, not 3.
+      expect(Date.now() - start).toBeGreaterThan(10_000)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(() => new IndexSync(new CapabilityIndex({ dims: embedder.dims, model: embedder.model }), embedder, { cpuShare: 0 })).toThrow(/cpuShare/)
   })
 
   it('follows added, updated (re-embedding only when the text changes), withdrawn and expired agents', async () => {

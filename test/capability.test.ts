@@ -6,7 +6,7 @@ import { encode } from 'cborg'
 import { ed25519FromPeerId, peerIdFromEd25519, type Signer } from '../protocols/identity.ts'
 import { encodeCanonical } from '../protocols/cbor.ts'
 import {
-  CapabilityTable, decodeRecord, limits, signTombstone, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
+  CapabilityTable, decodeRecord, encodeDirect, limits, signTombstone, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
   type SignedVcv, type VcvBody
 } from '../protocols/capability/index.ts'
 import { broadcasts, events, localAgent, makeSigners, pump, table, verifier } from './helpers/hosts.ts'
@@ -264,6 +264,39 @@ describe('capability table', () => {
     const expired = signVcv(body(host, 'calc', 2, { issuedAt: T0 - 9000, expiresAt: T0 }), host)
     expect(receiver.receiveGossip(future.wire, 'p', T0).reason).toMatch(/future/)
     expect(receiver.receiveGossip(expired.wire, 'p', T0).reason).toBe('expired')
+  })
+
+  it('a neighbour introduces new hosts only within its admission budget; ignored, never rejected; held hosts and other neighbours unaffected; refills with time', async () => {
+    const fresh = await makeSigners(40)
+    const vcvOf = (h: Signer, name = 'calc') => signVcv(body(h, name, 1, { expiresAt: T0 + 600_000 }), h).wire
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 39 }), fc.integer({ min: 0, max: 3000 })), { minLength: 1, maxLength: 120 }), (arrivals) => {
+      const receiver = table(hosts[1]!, { admission: { gossip: { burst: 5, perSecond: 2 }, direct: { burst: 10, perSecond: 2 } } })
+      let now = T0
+      const admitted = new Set<string>()
+      for (const [h, gap] of arrivals) {
+        now += gap
+        const outcome = receiver.receiveGossip(vcvOf(fresh[h]!), 'rogue', now)
+        expect(outcome.verdict).not.toBe('reject')
+        if (outcome.verdict === 'accept') admitted.add(fresh[h]!.peerId)
+        // Never more new hosts than the burst plus the refill over the time elapsed.
+        expect(admitted.size).toBeLessThanOrEqual(5 + Math.floor((now - T0) / 1000 * 2))
+      }
+      // A host already held brings more agents whatever the budget (its quota bounds them).
+      const held = fresh.find(f => admitted.has(f.peerId))
+      if (held !== undefined) expect(receiver.receiveGossip(vcvOf(held, 'other'), 'rogue', now).verdict).toBe('accept')
+    }), { seed: 11, numRuns: 100 })
+
+    const receiver = table(hosts[1]!, { admission: { gossip: { burst: 2, perSecond: 1 }, direct: { burst: 3, perSecond: 1 } } })
+    expect(receiver.receiveGossip(vcvOf(fresh[0]!), 'rogue', T0).verdict).toBe('accept')
+    expect(receiver.receiveGossip(vcvOf(fresh[1]!), 'rogue', T0).verdict).toBe('accept')
+    expect(receiver.receiveGossip(vcvOf(fresh[2]!), 'rogue', T0)).toMatchObject({ verdict: 'ignore', reason: /admission budget/ })
+    // Another neighbour has its own budget; anti-entropy has its own; a second later the rogue has one more.
+    expect(receiver.receiveGossip(vcvOf(fresh[3]!), 'honest', T0).verdict).toBe('accept')
+    expect(receiver.receiveDirect('rogue', encodeDirect({ t: 'batch', items: [vcvOf(fresh[4]!), vcvOf(fresh[5]!)] }), T0).verdict).toBe('accept')
+    expect(receiver.receiveGossip(vcvOf(fresh[2]!), 'rogue', T0 + 1000).verdict).toBe('accept')
+    // Restored records (no neighbour) are not counted; admission: false turns the bound off.
+    const open = table(hosts[1]!, { admission: false })
+    for (const f of fresh) expect(open.receiveGossip(vcvOf(f), 'rogue', T0).verdict).toBe('accept')
   })
 
   it('holds at most maxAgentsPerHost agents of one host, whatever arrives; other hosts and updates still get in; expiry frees the quota', () => {

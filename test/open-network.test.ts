@@ -10,6 +10,7 @@ import type { NetworkSettings } from '../node/network/settings.ts'
 import { PeerStartError } from '../node/peer.ts'
 import { connectionsView, networkStatus } from '../node/network/status.ts'
 import type { NetworkSpec } from '../protocols/network/index.ts'
+import { idWorkBits } from '../protocols/identity.ts'
 import { usePeers } from './helpers/peers.ts'
 import { until } from './helpers/until.ts'
 
@@ -55,6 +56,33 @@ describe('network names and keys', () => {
     expect(await d.dial([a.multiaddrs()[0]!], 3000)).toHaveLength(1)
     await until(() => b.capability.agents().length === 12)
     expect(a.libp2p.getConnections().map(x => x.remotePeer.toString())).toEqual([b.peerId])
+  }, 60_000)
+
+  it('proof of work on peer ids: members make identities with it and connect; a peer without it is refused both ways and its records go nowhere', async () => {
+    const a = await peer({ network: member('worked', { idWorkBits: 8 }) })
+    const b = await peer({ network: member('worked', { idWorkBits: 8 }) })
+    expect(idWorkBits(a.peerId)).toBeGreaterThanOrEqual(8)
+    expect(await b.dial([a.multiaddrs()[0]!])).toEqual([])
+    await until(() => b.capability.agents().length === 12)
+    // The same network without the requirement, and an identity without the work (a fresh
+    // identity has 8 bits with odds 1 in 256: draw until it has fewer).
+    let dir = await mkdtemp(join(tmpdir(), 'agentmesh-work-'))
+    let c = await peer({ dataDir: dir, network: member('worked') })
+    while (idWorkBits(c.peerId) >= 8) {
+      await stop(c)
+      dir = await mkdtemp(join(tmpdir(), 'agentmesh-work-'))
+      c = await peer({ dataDir: dir, network: member('worked') })
+    }
+    // c's dial may complete its handshake before a's gater hangs up: what counts is that a keeps no
+    // connection to c, refuses to dial it, and never holds its agents.
+    await c.dial([a.multiaddrs()[0]!], 3000)
+    expect(a.guard.refusal(c.peerId)?.reason).toMatch(/less than the network's 8 bits of proof of work/)
+    expect((await a.dial([c.multiaddrs()[0]!], 3000))[0]?.error).toBeDefined()
+    await until(() => !a.libp2p.getConnections().some(x => x.remotePeer.toString() === c.peerId))
+    expect(a.capability.agents().some(v => v.body.agent.startsWith(c.peerId))).toBe(false)
+    // An identity saved without the work cannot join a network that asks for it.
+    await stop(c)
+    await expect(peer({ dataDir: dir, network: member('worked', { idWorkBits: 8 }) })).rejects.toThrow(/bits of proof of work; this network asks for 8/)
   }, 60_000)
 
   it('one running peer per data directory, with the reason and --data in the message', async () => {

@@ -186,11 +186,13 @@ async function runChild (config: NodeConfig): Promise<number> {
   }
   const { peer, api } = launched
   let pending: NodeJS.Timeout | undefined
+  // The whole list each time: batched over 10 ms, and over longer as the table grows (a flood of
+  // 10k agents must not turn into 100 lists of 10k ids a second on this process and the parent).
   const report = (): void => {
     pending ??= setTimeout(() => {
       pending = undefined
       send({ type: 'state', agents: peer.capability.agents().map(v => v.body.agent) })
-    }, 10)
+    }, Math.min(1000, Math.max(10, peer.capability.agents().length / 10)))
   }
   for (const e of ['agent:added', 'agent:removed'] as const) peer.capability.addEventListener(e, report)
   const stopped = new Promise<void>(resolve => {

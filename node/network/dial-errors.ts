@@ -8,6 +8,6 @@ export function explainDialError (err: Error): string {
   if (text.includes('EHOSTUNREACH') || text.includes('ENETUNREACH')) return 'no route to that host — check the address, or your network connection'
   if (text.includes('ENOTFOUND') || text.includes('EAI_AGAIN')) return 'the host name did not resolve — check the DNS name'
   if (text.includes('psk') || text.includes('pnet') || text.includes('nonce') || (text.includes('handshake') && text.includes('noise'))) return 'the secure handshake failed: a private network with another key (psk), or not an agentmesh peer'
-  if (text.includes('gater') || text.includes('denied')) return 'refused: that peer belongs to another network'
+  if (text.includes('gater') || text.includes('denied')) return 'refused by this peer\'s gater: that peer belongs to another network, lacks the network\'s proof of work on its id, or was banned for misbehaving'
   return err.message
 }

@@ -1,9 +1,11 @@
 /**
  * Keeps other networks out: a peer whose identify lists only another network's protocols is
  * disconnected with a reason, and refused (both ways) for a while after. Other guards (a gossip
- * score below the graylist, a peer over its limits) refuse peers through the same list.
+ * score below the graylist, a peer over its limits) refuse peers through the same list. In a
+ * network with `idWorkBits`, a peer id without that much proof of work is refused both ways.
  */
 import type { ConnectionGater, Libp2p, PeerId } from '@libp2p/interface'
+import { idWorkBits } from '../../protocols/identity.ts'
 import { checkPeerNetwork } from '../../protocols/network/index.ts'
 
 const REFUSE_MS = 10 * 60_000
@@ -13,10 +15,14 @@ export interface Refusal { peer: string, reason: string, at: number, until: numb
 
 export class NetworkGuard {
   readonly #network: string
+  readonly #minIdWorkBits: number
   readonly #refused = new Map<string, Refusal>()
   onRefused: ((r: Refusal) => void) | undefined
 
-  constructor (network: string) { this.#network = network }
+  constructor (network: string, options: { minIdWorkBits?: number } = {}) {
+    this.#network = network
+    this.#minIdWorkBits = options.minIdWorkBits ?? 0
+  }
 
   gater (): ConnectionGater {
     const denied = (peer: PeerId): boolean => this.refusal(peer.toString()) !== undefined
@@ -24,6 +30,9 @@ export class NetworkGuard {
   }
 
   refusal (peer: string): Refusal | undefined {
+    if (this.#minIdWorkBits > 0 && idWorkBits(peer) < this.#minIdWorkBits) {
+      return { peer, reason: `its peer id has less than the network's ${this.#minIdWorkBits} bits of proof of work`, at: 0, until: Infinity }
+    }
     const r = this.#refused.get(peer)
     if (r !== undefined && Date.now() >= r.until) { this.#refused.delete(peer); return undefined }
     return r

@@ -16,7 +16,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
-  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
+  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits, OVER_ADMISSION,
   type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent
 } from '../../protocols/capability/index.ts'
 import type { Effect } from '../../protocols/effects.ts'
@@ -39,6 +39,8 @@ export interface CapabilityServiceInit {
   protocol?: string
   /** Agents one remote host may have in the table (the network file's `maxAgentsPerHost`). */
   maxAgentsPerHost?: number
+  /** Proof of work every host id must show (the network file's `idWorkBits`). */
+  minIdWorkBits?: number
   /** Per-peer budget for anti-entropy messages (digests and batches); default PeerLimits' defaults. */
   limits?: PeerLimits
 }
@@ -109,7 +111,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       ttlMs: init.ttlMs,
       antiEntropyIntervalMs: init.antiEntropyIntervalMs,
       maxSkewMs: init.maxSkewMs,
-      maxAgentsPerHost: init.maxAgentsPerHost
+      maxAgentsPerHost: init.maxAgentsPerHost,
+      minIdWorkBits: init.minIdWorkBits
     })
   }
 
@@ -127,6 +130,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     pubsub.topicValidators.set(this.#topic, (peer, message) => {
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
+      if (outcome.reason === OVER_ADMISSION) this.#limits.allow(peer.toString(), 'over-admission')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
     })

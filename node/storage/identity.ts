@@ -1,13 +1,28 @@
 /** The peer's persistent Ed25519 identity: created on first run in the data directory, reused after. */
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { createHash, generateKeyPairSync } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { leadingZeroBits, workOfKey } from '../../protocols/identity.ts'
 
 const IDENTITY_FILE = 'identity.key'
 
-export async function loadOrCreateIdentity (dataDir: string): Promise<{ key: PrivateKey, created: boolean }> {
+/** The identity on disk has less proof of work than the network asks: the caller says what to do. */
+export class IdentityWorkError extends Error {
+  override name = 'IdentityWorkError'
+}
+
+export interface IdentityOptions {
+  /** Proof of work a new identity is made with, and an existing one must have (network `idWorkBits`). */
+  workBits?: number
+  /** Told now and then while a new identity with work is being searched for. */
+  onProgress?: (tried: number) => void
+}
+
+export async function loadOrCreateIdentity (dataDir: string, options: IdentityOptions = {}): Promise<{ key: PrivateKey, created: boolean }> {
+  const workBits = options.workBits ?? 0
   const path = join(dataDir, IDENTITY_FILE)
   let bytes: Uint8Array | undefined
   try {
@@ -21,15 +36,47 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<{ key: Pri
     try {
       const key = privateKeyFromProtobuf(bytes)
       if (key.type !== 'Ed25519') throw new Error(`it holds a ${key.type} key, agentmesh needs Ed25519`)
+      const work = workOfKey(key.publicKey.raw)
+      if (work < workBits) {
+        throw new IdentityWorkError(`identity ${path} has ${work} bits of proof of work; this network asks for ${workBits} — move the file away (a new identity is made, taking about 2^${workBits} key pairs) or use another --data directory`)
+      }
       return { key, created: false }
     } catch (err) {
+      if (err instanceof IdentityWorkError) throw err
       throw new Error(`identity ${path} is not a valid key (${(err as Error).message}) — move it away to create a new identity`)
     }
   }
-  const key = await generateKeyPair('Ed25519')
+  const key = workBits > 0 ? await mintKey(workBits, options.onProgress) : await generateKeyPair('Ed25519')
   await mkdir(dataDir, { recursive: true })
   await writeAtomic(path, privateKeyToProtobuf(key), 0o600)
   return { key, created: true }
+}
+
+/**
+ * An Ed25519 key whose peer id carries `bits` of proof of work (protocols/identity.ts `workOfKey`):
+ * key pairs are drawn until one qualifies, 2^bits on average. node:crypto draws one in ~45 µs;
+ * the search yields to the event loop every few thousand tries.
+ */
+export async function mintKey (bits: number, onProgress?: (tried: number) => void): Promise<PrivateKey> {
+  let tried = 0
+  for (;;) {
+    for (let i = 0; i < 2048; i++) {
+      tried++
+      const { publicKey, privateKey } = generateKeyPairSync('ed25519', {
+        publicKeyEncoding: { type: 'spki', format: 'der' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'der' }
+      })
+      // The raw key is the last 32 bytes of both DER forms (RFC 8410).
+      const pub = publicKey.subarray(publicKey.byteLength - 32)
+      if (leadingZeroBits(createHash('sha256').update(createHash('sha256').update(pub).digest()).digest()) < bits) continue
+      const raw = new Uint8Array(64)
+      raw.set(privateKey.subarray(privateKey.byteLength - 32), 0)
+      raw.set(pub, 32)
+      return privateKeyFromRaw(raw)
+    }
+    onProgress?.(tried)
+    await new Promise(resolve => setImmediate(resolve))
+  }
 }
 
 /** Writes via a temporary file and rename, so a crash never leaves a half-written file. */

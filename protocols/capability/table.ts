@@ -10,7 +10,8 @@ import { toString } from 'uint8arrays'
 import { bytesEqual } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
-import type { Signer, Verifier } from '../identity.ts'
+import { idWorkBits, type Signer, type Verifier } from '../identity.ts'
+import { NewHostAdmission, type AdmissionBudgets } from './admission.ts'
 import { decodeDirect, directLimits, encodeDirect, type DigestEntry } from './direct.ts'
 import { NAME_PATTERN, splitAgentId, validateVcvBody, ValidationError, WIRE_VERSION, type VcvBody } from './schema.ts'
 import {
@@ -55,6 +56,16 @@ export interface CapabilityTableInit {
   maxAgentsPerHost?: number
   /** Timers never fire closer together than this (default 200 ms), so expiry work is batched. */
   tickFloorMs?: number
+  /**
+   * Proof of work a host's peer id must show (network file `idWorkBits`, default 0): records of a
+   * cheaper host are rejected after two hashes, before any signature check.
+   */
+  minIdWorkBits?: number
+  /**
+   * How many hosts this table does not hold yet each neighbour may introduce (admission.ts);
+   * false turns the bound off. Records restored from disk are not counted.
+   */
+  admission?: AdmissionBudgets | false
 }
 
 export type RemovalReason = 'expired' | 'withdrawn'
@@ -79,6 +90,8 @@ export interface Outcome {
 type Via = 'gossip' | 'direct'
 
 const MAX_EVIDENCE_PER_HOST = 16
+/** The reason a record of a new host is ignored when its sender's admission budget is spent. */
+export const OVER_ADMISSION = 'new host over the neighbour\'s admission budget (retried by anti-entropy)'
 export const DEFAULT_MAX_AGENTS_PER_HOST = 32
 
 export class CapabilityTable {
@@ -92,6 +105,8 @@ export class CapabilityTable {
   readonly #maxEntries: number
   readonly #maxAgentsPerHost: number
   readonly #tickFloorMs: number
+  readonly #minIdWorkBits: number
+  readonly #admission: NewHostAdmission | undefined
 
   readonly #entries = new Map<string, SignedVcv>()
   readonly #tombstones = new Map<string, SignedTombstone>()
@@ -117,6 +132,8 @@ export class CapabilityTable {
     this.#maxEntries = init.maxEntries ?? 100_000
     this.#maxAgentsPerHost = init.maxAgentsPerHost ?? DEFAULT_MAX_AGENTS_PER_HOST
     this.#tickFloorMs = init.tickFloorMs ?? 200
+    this.#minIdWorkBits = init.minIdWorkBits ?? 0
+    this.#admission = init.admission === false ? undefined : new NewHostAdmission(init.admission)
     for (const [name, version] of Object.entries(init.versions ?? {})) this.#versions.set(name, version)
   }
 
@@ -314,7 +331,17 @@ export class CapabilityTable {
     if (tomb === undefined && current === undefined && this.#overQuota(agent)) return ignored(`host over its quota of ${this.#maxAgentsPerHost} agents`)
     if (current !== undefined && record.kind === 'vcv' && version === current.body.version &&
       bytesEqual(record.bodyBytes, current.bodyBytes)) return ignored('duplicate')
+    // Rejected: no honest peer holds, so none forwards, a record of a host without the work.
+    if (this.#minIdWorkBits > 0 && idWorkBits(splitAgentId(agent)?.host ?? '') < this.#minIdWorkBits) {
+      return rejected(from, `host id has less than the network's ${this.#minIdWorkBits} bits of work`)
+    }
+    // A new host past the neighbour's budget is dropped before the signature check (the costly
+    // part of a flood); only a valid record spends the budget.
+    const newHost = from !== undefined && this.#admission !== undefined && tomb === undefined && current === undefined &&
+      !this.#perHost.has(splitAgentId(agent)?.host ?? '')
+    if (newHost && !this.#admission!.has(from, via, now)) return ignored(OVER_ADMISSION)
     if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
+    if (newHost) this.#admission!.take(from, via, now)
 
     if (current !== undefined && record.kind === 'vcv' && version === current.body.version) {
       return { verdict: 'ignore', reason: 'equivocation', effects: this.#equivocation(current, record) }

@@ -11,10 +11,12 @@
  * publicRanges: [10.250.0.0/16]      # optional: private ranges that are public in this network (a lab, a campus)
  * privateAddresses: true             # optional: every private address is dialable (a network inside one LAN)
  * maxAgentsPerHost: 32               # optional: agents one host may advertise here (default 32)
+ * idWorkBits: 16                     # optional: proof of work every peer id must carry (default 0, off)
  * ```
  *
  * Parsed strictly: an unknown key or a malformed value is refused with its path and what to write.
  */
+import { MAX_ID_WORK_BITS } from '../identity.ts'
 import { NETWORK_NAME } from './ids.ts'
 import { parseCidr } from './ranges.ts'
 
@@ -36,13 +38,18 @@ export interface NetworkSpec {
   publicRanges?: string[]
   /** Agents one host may advertise in this network (Sybil cost: one key, a bounded share of every table). */
   maxAgentsPerHost?: number
+  /**
+   * Leading zero bits every peer id must show (`idWorkBits` in protocols/identity.ts): each identity
+   * costs 2^bits key pairs to make, so a thousand fake hosts cost a thousand times that. 0 or unset: off.
+   */
+  idWorkBits?: number
 }
 
 export class NetworkFileError extends Error {
   override name = 'NetworkFileError'
 }
 
-const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses', 'publicRanges', 'maxAgentsPerHost'] as const
+const KEYS = ['name', 'bootstrap', 'stun', 'psk', 'privateAddresses', 'publicRanges', 'maxAgentsPerHost', 'idWorkBits'] as const
 const MAX_AGENTS_PER_HOST = 10_000
 const MAX_BOOTSTRAP = 64
 const MAX_ADDR = 512
@@ -83,6 +90,10 @@ export function parseNetworkSpec (doc: unknown, where: string): NetworkSpec {
   if (quota !== undefined && (typeof quota !== 'number' || !Number.isInteger(quota) || quota < 1 || quota > MAX_AGENTS_PER_HOST)) {
     throw new NetworkFileError(`${where}: "maxAgentsPerHost" must be a whole number from 1 to ${MAX_AGENTS_PER_HOST}`)
   }
+  const work = o.idWorkBits
+  if (work !== undefined && (typeof work !== 'number' || !Number.isInteger(work) || work < 0 || work > MAX_ID_WORK_BITS)) {
+    throw new NetworkFileError(`${where}: "idWorkBits" must be a whole number from 0 to ${MAX_ID_WORK_BITS} (16 costs a new identity a few seconds)`)
+  }
   return {
     name: o.name,
     bootstrap,
@@ -90,7 +101,8 @@ export function parseNetworkSpec (doc: unknown, where: string): NetworkSpec {
     ...(psk !== undefined ? { psk } : {}),
     privateAddresses: o.privateAddresses === true,
     ...(publicRanges !== undefined ? { publicRanges } : {}),
-    ...(quota !== undefined ? { maxAgentsPerHost: quota } : {})
+    ...(quota !== undefined ? { maxAgentsPerHost: quota } : {}),
+    ...(work !== undefined && work > 0 ? { idWorkBits: work } : {})
   }
 }
 

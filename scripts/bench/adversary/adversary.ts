@@ -53,7 +53,7 @@ export async function * adversaryBench (options: { quick: boolean, attack?: stri
   const config = adversaryConfig(options.quick)
   for (const attack of selectAttacks(options.attack)) {
     process.stderr.write(`adversary: ${attack}: starting ${config.honestPeers} honest peers and the rogue\n`)
-    const mesh = await startMesh(config.honestPeers)
+    const mesh = await startMesh(config.honestPeers, config.settings.idWorkBits)
     try {
       yield await runAttack(mesh, attack, config, options.quick)
     } finally {

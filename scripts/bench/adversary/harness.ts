@@ -6,7 +6,7 @@
  * under one temp directory and is stopped and deleted on `close()`, on error and on Ctrl-C.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -51,10 +51,16 @@ function cleanupOnExit (): void {
   }
 }
 
-export async function startMesh (size: number): Promise<Mesh> {
+/**
+ * `idWorkBits` > 0: every peer joins through a network file that asks that much proof of work of
+ * peer ids (still the local network, so topics and protocol ids are the usual ones).
+ */
+export async function startMesh (size: number, idWorkBits = 0): Promise<Mesh> {
   cleanupOnExit()
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-adversary-'))
   dirs.add(dir)
+  const networkFile = join(dir, 'network.yaml')
+  writeFileSync(networkFile, `name: local\nprivateAddresses: true\nidWorkBits: ${idWorkBits}\n`)
   const honest: HonestPeer[] = []
   let rogueChild: ChildProcess | undefined
   let closing = false
@@ -66,14 +72,14 @@ export async function startMesh (size: number): Promise<Mesh> {
     dirs.delete(dir)
   }
   try {
-    const started = await Promise.all(Array.from({ length: size }, async (_, i) => await startHonest(i, join(dir, `peer-${i}`), () => closing)))
+    const started = await Promise.all(Array.from({ length: size }, async (_, i) => await startHonest(i, join(dir, `peer-${i}`), networkFile, () => closing)))
     honest.push(...started)
     await Promise.all(honest.map(async (h, i) => {
       const addrs = DIAL_OFFSETS.map(d => honest[(i + d) % size]!.multiaddr)
       const failures = await askHonest(h, { type: 'dial', addrs })
       if (failures.length > 0) throw new Error(`peer ${i} could not dial: ${failures.map(f => f.error).join('; ')}`)
     }))
-    const rogue = await startRogueProcess(join(dir, 'rogue'))
+    const rogue = await startRogueProcess(join(dir, 'rogue'), networkFile)
     rogueChild = rogue.child
     // A determined attacker connects to everyone it can.
     const failures = await askRogue(rogue.child, { type: 'dial', addrs: honest.map(h => h.multiaddr) }, 'dialed')
@@ -96,25 +102,28 @@ export async function startMesh (size: number): Promise<Mesh> {
 }
 
 /** A free port can be taken by another peer's listener before ours binds it: try a few ports. */
-async function startHonest (index: number, dataDir: string, closing: () => boolean): Promise<HonestPeer> {
+async function startHonest (index: number, dataDir: string, networkFile: string, closing: () => boolean): Promise<HonestPeer> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startHonestOnce(index, dataDir, closing)
+      return await startHonestOnce(index, dataDir, networkFile, closing)
     } catch (err) {
       if (attempt >= 5 || !/already in use/.test((err as Error).message)) throw err
     }
   }
 }
 
-async function startHonestOnce (index: number, dataDir: string, closing: () => boolean): Promise<HonestPeer> {
+async function startHonestOnce (index: number, dataDir: string, networkFile: string, closing: () => boolean): Promise<HonestPeer> {
   // --api-port 0 means "no API", so pick a free port here.
-  const args = ['node', '--child', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(await freePort()), '--data', dataDir]
-  const child = fork(BIN, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, AGENTMESH_HOME: dataDir } })
+  const args = ['node', '--child', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(await freePort()), '--data', dataDir, '--network', networkFile]
+  // ADVERSARY_NODE_ARGS: extra Node flags for the honest peers, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'.
+  const execArgv = [...process.execArgv, ...(process.env.ADVERSARY_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  const child = fork(BIN, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, AGENTMESH_HOME: dataDir }, execArgv })
   live.add(child)
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
   const ready = await new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`honest peer ${index} did not start within 60 s: ${stderr}`)), 60_000)
+    // Minting an identity with proof of work may take a while on a busy machine.
+    const timer = setTimeout(() => reject(new Error(`honest peer ${index} did not start within 180 s: ${stderr}`)), 180_000)
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'ready') { clearTimeout(timer); resolve(m) }
       if (m.type === 'fatal') { clearTimeout(timer); reject(new Error(`honest peer ${index}: ${m.message}`)) }
@@ -158,14 +167,14 @@ async function askHonest (h: HonestPeer, m: ParentMessage): Promise<Array<{ addr
   })
 }
 
-async function startRogueProcess (dataDir: string): Promise<{ child: ChildProcess, peerId: string }> {
-  const child = fork(ROGUE, [dataDir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+async function startRogueProcess (dataDir: string, networkFile: string): Promise<{ child: ChildProcess, peerId: string }> {
+  const child = fork(ROGUE, [dataDir, networkFile], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
   live.add(child)
   child.once('exit', () => live.delete(child))
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
   const ready = await new Promise<RogueReply>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rogue did not start: ${stderr}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`rogue did not start: ${stderr}`)), 180_000)
     child.once('message', (m: RogueReply) => { clearTimeout(timer); resolve(m) })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`rogue exited (${code}): ${stderr}`)) })
   })

@@ -31,6 +31,11 @@ export interface AttackSettings {
   /** Slow-body HTTP connections per honest peer, and one body byte per connection every this many ms. */
   slowConnections: number
   slowByteEveryMs: number
+  /**
+   * Proof of work the harness network asks of every peer id (network file `idWorkBits`), honest
+   * peers and the rogue alike; sybil-keys must mint its keys with it. 0: off.
+   */
+  idWorkBits: number
 }
 
 export const DEFAULT_SETTINGS: AttackSettings = {
@@ -44,7 +49,8 @@ export const DEFAULT_SETTINGS: AttackSettings = {
   sybilKeys: 1000,
   sybilRate: 1000,
   slowConnections: 1000,
-  slowByteEveryMs: 1000
+  slowByteEveryMs: 1000,
+  idWorkBits: 16
 }
 
 /** What the rogue did in one attack. `firstAttackAt` is the wall clock of its first attack message. */

@@ -10,9 +10,9 @@ import { attacks } from './attacks.ts'
 const send = (m: RogueReply): void => { process.send?.(m) }
 
 async function main (): Promise<void> {
-  const dataDir = process.argv[2]
-  if (dataDir === undefined) throw new Error('usage: rogue-process.ts <data dir>')
-  const rogue: Rogue = await startRogue(dataDir)
+  const [dataDir, networkFile] = process.argv.slice(2)
+  if (dataDir === undefined || networkFile === undefined) throw new Error('usage: rogue-process.ts <data dir> <network file>')
+  const rogue: Rogue = await startRogue(dataDir, networkFile)
   let stopping = false
   const stop = async (): Promise<void> => {
     if (stopping) return

@@ -11,6 +11,7 @@ import type { Stream } from '@libp2p/interface'
 import { defaultAgentSpecs } from '../../../node/agents/registry.ts'
 import { ed25519Signer } from '../../../node/network/crypto.ts'
 import { startPeer, type Peer } from '../../../node/peer.ts'
+import { loadNetwork } from '../../../node/network/network-file.ts'
 import { loadOrCreateIdentity } from '../../../node/storage/identity.ts'
 import { networkIds, type NetworkIds } from '../../../protocols/network/index.ts'
 import type { Signer } from '../../../protocols/identity.ts'
@@ -29,11 +30,12 @@ export interface Rogue {
   committees: Map<string, string[]>
 }
 
-export async function startRogue (dataDir: string): Promise<Rogue> {
-  // The same identity file startPeer reads: the rogue signs with the key its peer id names.
-  const { key } = await loadOrCreateIdentity(dataDir)
-  const peer = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs() })
-  const ids = networkIds('local')
+export async function startRogue (dataDir: string, networkFile: string): Promise<Rogue> {
+  const network = loadNetwork(networkFile, dataDir)
+  const peer = await startPeer({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], agents: defaultAgentSpecs(), network: { network, public: false, announce: [] } })
+  // The identity file startPeer made (with the network's proof of work): the rogue signs with it.
+  const { key } = await loadOrCreateIdentity(dataDir, { workBits: network.idWorkBits })
+  const ids = networkIds(network.name)
   const rogue: Rogue = { peer, ids, key, signer: ed25519Signer(key), topics: [ids.capabilityTopic, ids.certificateTopic], committees: new Map() }
   watchCommittees(rogue)
   return rogue

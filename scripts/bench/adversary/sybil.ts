@@ -1,5 +1,6 @@
 /** Sybil advertisements and equivocation: validly signed records that lie. */
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { mintKey } from '../../../node/storage/identity.ts'
 import { ed25519Signer } from '../../../node/network/crypto.ts'
 import type { Signer } from '../../../protocols/identity.ts'
 import { toString } from 'uint8arrays'
@@ -11,27 +12,51 @@ import type { AttackContext } from './attacks.ts'
 
 /** `settings.sybilAgents` near-duplicate calculators signed with the rogue's own key. */
 export async function sybil10k (ctx: AttackContext): Promise<Tally> {
-  return await advertise(ctx, [ctx.rogue.signer])
+  return await advertise(ctx, () => ctx.rogue.signer)
 }
 
-/** The same number of calculators spread over `settings.sybilKeys` fresh keys (hosts that do not exist). */
+/**
+ * The same number of calculators spread over `settings.sybilKeys` fresh keys (hosts that do not
+ * exist), `sybilAgents / sybilKeys` per key. When the network asks for proof of work on peer ids
+ * the keys are minted during the attack, as fast as this process can, and each key's agents go
+ * out as soon as it exists: the detail says how many keys the attack window bought.
+ */
 export async function sybilKeys (ctx: AttackContext): Promise<Tally> {
-  const signers = await Promise.all(Array.from({ length: ctx.settings.sybilKeys }, async () => ed25519Signer(await generateKeyPair('Ed25519'))))
-  return await advertise(ctx, signers)
+  const { settings, until } = ctx
+  const perKey = Math.ceil(settings.sybilAgents / settings.sybilKeys)
+  const signers: Signer[] = []
+  const minting = (async () => {
+    const started = Date.now()
+    while (signers.length < settings.sybilKeys && Date.now() < until) {
+      const key = settings.idWorkBits > 0 ? await mintKey(settings.idWorkBits) : await generateKeyPair('Ed25519')
+      signers.push(ed25519Signer(key))
+    }
+    return Date.now() - started
+  })()
+  const tally = await advertise(ctx, i => signers[Math.floor(i / perKey)])
+  const mintingMs = await minting
+  tally.detail.keysMinted = signers.length
+  tally.detail.mintMsPerKey = signers.length === 0 ? null : Math.round(mintingMs / signers.length)
+  return tally
 }
 
-async function advertise ({ rogue, until, settings }: AttackContext, signers: Signer[]): Promise<Tally> {
+/** Agent i is signed by `signerOf(i)`; an agent whose signer does not exist yet waits for it. */
+async function advertise ({ rogue, until, settings }: AttackContext, signerOf: (i: number) => Signer | undefined): Promise<Tally> {
   const tally = new Tally()
+  const hosts = new Set<string>()
   let done = 0
-  await paced(settings.sybilRate, until, async i => {
-    if (i >= settings.sybilAgents) return
-    const signer = signers[i % signers.length]!
+  await paced(settings.sybilRate, until, async () => {
+    if (done >= settings.sybilAgents) return
+    const i = done
+    const signer = signerOf(i)
+    if (signer === undefined) return
+    done = i + 1
+    hosts.add(signer.peerId)
     const vcv = signCalculator(signer, `arithmetic-${i}`, 1, `${calculatorDescription} (${i % 97})`)
     await tally.send(async () => { await publishRaw(rogue, rogue.ids.capabilityTopic, vcv.wire) })
-    done = i + 1
   })
   tally.detail.advertised = done
-  tally.detail.keys = signers.length
+  tally.detail.keys = hosts.size
   return tally
 }
 
