@@ -89,10 +89,11 @@ export function runTarget (target: Target, o: RunOptions): TargetReport {
       add({ ...at, kind: 'exception', message: `${err.name}: ${err.message.slice(0, 300)}`, stack: err.stack?.split('\n').slice(0, 8).join('\n'), ms })
     }
     // A garbage collection or a compilation can stall any one case: slow means slow on a re-run too.
-    const slowest = o.slowMs !== undefined && ms > o.slowMs ? Math.min(ms, retime(target, input), retime(target, input)) : 0
-    if (o.slowMs !== undefined && slowest > o.slowMs) {
+    const limit = o.slowMs === undefined ? undefined : target.slowMs ?? o.slowMs
+    const slowest = limit !== undefined && ms > limit ? Math.min(ms, retime(target, input), retime(target, input)) : 0
+    if (limit !== undefined && slowest > limit) {
       report.slow++
-      add({ ...at, kind: 'slow', message: `took ${slowest.toFixed(0)} ms for ${input.byteLength} bytes (limit ${o.slowMs} ms)`, ms: slowest })
+      add({ ...at, kind: 'slow', message: `took ${slowest.toFixed(0)} ms for ${input.byteLength} bytes (limit ${limit} ms)`, ms: slowest })
     }
   }
   report.ms = performance.now() - start

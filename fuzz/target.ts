@@ -20,6 +20,11 @@ export interface Target {
   generate: (rng: Rng) => Uint8Array
   /** Runs the decoder on `input` and checks its invariants; throws a Finding when one breaks. */
   check: (input: Uint8Array) => void
+  /**
+   * A case slower than this is a finding (default: the runner's, 50 ms, a budget per message off
+   * the wire). Files a command reads once (tasks, agents and network files) get more.
+   */
+  slowMs?: number
 }
 
 export function invariant (ok: boolean, message: string): void {

@@ -580,5 +580,8 @@ describe('agents file', () => {
   it('parses text directly, naming the given source', () => {
     expect(parseAgentsYaml('agents:\n  - kind: summarize\n', 'inline')).toEqual([{ kind: 'summarize' }])
     expect(() => parseAgentsYaml('agents: []', 'inline')).toThrow(/^inline: /)
+    // Size is checked before any parsing: a huge file is refused at once, with the limit.
+    const long = `agents:\n  - kind: summarize\n    description: "${'x'.repeat(128 * 1024)}"\n`
+    expect(() => parseAgentsYaml(long, 'big.yaml')).toThrow(/^big\.yaml: an agents file may be at most 128 KiB/)
   })
 })

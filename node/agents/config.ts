@@ -38,7 +38,13 @@ export function loadAgentsFile(path: string): AgentSpec[] {
   return parseAgentsYaml(text, path)
 }
 
+/** An agents file lists at most a host's quota of agents: 128 KiB is room for hundreds (and bounds YAML parsing). */
+export const MAX_AGENTS_FILE_BYTES = 128 * 1024
+
 export function parseAgentsYaml(text: string, source: string): AgentSpec[] {
+  if (Buffer.byteLength(text) > MAX_AGENTS_FILE_BYTES) {
+    throw new ConfigError(`${source}: an agents file may be at most ${MAX_AGENTS_FILE_BYTES / 1024} KiB — move long descriptions or prompts elsewhere`)
+  }
   const doc = parseYaml(text, source)
   if (!isMapping(doc) || !Object.hasOwn(doc, 'agents')) {
     throw new ConfigError(`${source}: expected a mapping with an "agents" list at the top level — write ${EXAMPLE}`)

@@ -289,7 +289,7 @@ function decodeSegment (segment: string): string {
   }
 }
 
-const MAX_YAML_BYTES = 128 * 1024
+export const MAX_YAML_BYTES = 128 * 1024
 
 async function handlePost (peer: Peer, req: IncomingMessage, path: string, wait: boolean, maxBodyBytes: number): Promise<{ status: number, body: unknown }> {
   const text = await readBody(req, maxBodyBytes)

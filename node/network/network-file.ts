@@ -5,6 +5,9 @@ import YAML from 'yaml'
 import { LOCAL_NETWORK, NETWORK_NAME, NetworkFileError, parseNetworkSpec, type NetworkSpec } from '../../protocols/network/index.ts'
 import { LOCAL } from './settings.ts'
 
+/** 64 bootstrap addresses of 512 bytes fill half of it; the cap also bounds YAML parsing. */
+export const MAX_NETWORK_FILE_BYTES = 64 * 1024
+
 /**
  * - `local` (or nothing): peers on this machine.
  * - a path to a YAML network file.
@@ -26,7 +29,7 @@ export function loadNetwork (value: string | undefined, home: string): NetworkSp
   } catch (err) {
     throw new NetworkFileError(`cannot read network file ${path}: ${(err as Error).message}`)
   }
-  if (text.length > 256 * 1024) throw new NetworkFileError(`network file ${path} is larger than 256 KiB`)
+  if (text.length > MAX_NETWORK_FILE_BYTES) throw new NetworkFileError(`network file ${path} is larger than ${MAX_NETWORK_FILE_BYTES / 1024} KiB`)
   let doc: unknown
   try {
     doc = YAML.parse(text)
