@@ -205,6 +205,8 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions):
         agents: peer.capability.agents().length,
         localAgents: [...peer.agents.keys()],
         flaggedHosts: peer.capability.flaggedHosts(),
+        // Peers hung up on and refused for a while (graylisted, over their limits, another network), newest last.
+        refused: peer.guard.refusals().slice(-100).map(r => ({ peer: r.peer, reason: r.reason, until: new Date(r.until).toISOString() })),
         index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild }
       })
     }

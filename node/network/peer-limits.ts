@@ -9,7 +9,7 @@
  */
 import { RateLimiter } from '@libp2p/utils'
 
-export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy' | 'invalid' | 'over-admission'
+export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy' | 'invalid' | 'gossip-flood'
 
 export const DEFAULT_RATES: Record<RequestKind, number> = {
   execute: 50,
@@ -19,11 +19,12 @@ export const DEFAULT_RATES: Record<RequestKind, number> = {
   /** Garbage or oversized RPC frames: honest peers send none, so a few a second already count. */
   invalid: 2,
   /**
-   * Gossip records of new hosts past the sender's admission budget (protocols/capability/admission.ts).
-   * An honest neighbour relays at most what its own neighbours' budgets let in, a few hundred in a
-   * burst; a flooder sends thousands a second and is cut off within seconds.
+   * Gossip records dropped unread because of their sender: new hosts past its admission budget
+   * (protocols/capability/admission.ts), or its share of the validation queue full. An honest
+   * neighbour relays at most what its own neighbours' budgets let in, a few hundred in a burst, far
+   * slower than a peer validates; a flooder sends thousands a second and is cut off within seconds.
    */
-  'over-admission': 100
+  'gossip-flood': 100
 }
 
 /** Refused requests within ABUSE_WINDOW_S that make a peer abusive: ten times its budget for a second. */

@@ -24,6 +24,7 @@ import { ed25519Signer, ed25519Verifier } from '../network/crypto.ts'
 import { openStreamTo } from '../network/streams.ts'
 import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { PeerLimits } from '../network/peer-limits.ts'
+import { TimeSlicer } from './time-slicer.ts'
 
 export interface CapabilityServiceInit {
   /** Lifetime of this host's VCVs (default 60 s). */
@@ -87,6 +88,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #now: () => number
   readonly #topic: string
   readonly #limits: PeerLimits
+  readonly #slicer = new TimeSlicer()
   get topic (): string { return this.#topic }
   readonly #protocol: string
   readonly #log: Logger
@@ -127,13 +129,19 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
 
   async afterStart (): Promise<void> {
     const pubsub = this.#components.pubsub
-    pubsub.topicValidators.set(this.#topic, (peer, message) => {
+    // Validation runs in time slices with a bounded queue: a flood of valid records cannot hold
+    // the event loop, and past the queue's bound (or the sender's share of it) a record is ignored:
+    // not forwarded, not penalised; anti-entropy or the next re-issue brings it again.
+    pubsub.topicValidators.set(this.#topic, async (peer, message) => await this.#slicer.run(peer.toString(), () => {
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
-      if (outcome.reason === OVER_ADMISSION) this.#limits.allow(peer.toString(), 'over-admission')
+      if (outcome.reason === OVER_ADMISSION) this.#limits.allow(peer.toString(), 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
-    })
+    }, () => {
+      this.#limits.allow(peer.toString(), 'gossip-flood')
+      return VALIDATOR_RESULT.ignore
+    }))
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its
     // subscription arrives our publishes skip it, so the digest must cover everything up to then.
     pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
