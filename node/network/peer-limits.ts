@@ -19,8 +19,9 @@ export const DEFAULT_RATES: Record<RequestKind, number> = {
   /** Garbage or oversized RPC frames: honest peers send none, so a few a second already count. */
   invalid: 2,
   /**
-   * Gossip records dropped unread because of their sender: new hosts past its admission budget
-   * (protocols/capability/admission.ts), or its share of the validation queue full. An honest
+   * Gossip records dropped because of their sender: new hosts past its admission budget
+   * (protocols/capability/admission.ts), its own agents past its quota, or its share of the
+   * validation queue full. An honest
    * neighbour relays at most what its own neighbours' budgets let in, a few hundred in a burst, far
    * slower than a peer validates; a flooder sends thousands a second and is cut off within seconds.
    */

@@ -16,7 +16,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
-  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits, OVER_ADMISSION,
+  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
   type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent
 } from '../../protocols/capability/index.ts'
 import type { Effect } from '../../protocols/effects.ts'
@@ -135,7 +135,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     pubsub.topicValidators.set(this.#topic, async (peer, message) => await this.#slicer.run(peer.toString(), () => {
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
-      if (outcome.reason === OVER_ADMISSION) this.#limits.allow(peer.toString(), 'gossip-flood')
+      if (outcome.flood === true) this.#limits.allow(peer.toString(), 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
     }, () => {

@@ -11,7 +11,7 @@
  * table.agents()   // every verified, unexpired VCV, own agents included
  * ```
  */
-export { CapabilityTable, DEFAULT_MAX_AGENTS_PER_HOST, OVER_ADMISSION } from './table.ts'
+export { CapabilityTable, DEFAULT_MAX_AGENTS_PER_HOST, OVER_ADMISSION, OVER_QUOTA } from './table.ts'
 export { DEFAULT_ADMISSION, NewHostAdmission } from './admission.ts'
 export type { AdmissionBudgets, Budget } from './admission.ts'
 export type { CapabilityTableInit, LocalAgent, Outcome, RemovalReason, TableEvent, Verdict } from './table.ts'

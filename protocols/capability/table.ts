@@ -84,6 +84,11 @@ export type Verdict = 'accept' | 'ignore' | 'reject'
 export interface Outcome {
   verdict: Verdict
   reason?: string
+  /**
+   * The sender is flooding, though nothing it sent is invalid: a new host past its admission
+   * budget, or its own agents past its quota. Drivers count these against the sender.
+   */
+  flood?: true
   effects: Array<Effect<TableEvent>>
 }
 
@@ -93,6 +98,8 @@ const MAX_EVIDENCE_PER_HOST = 16
 /** The reason a record of a new host is ignored when its sender's admission budget is spent. */
 export const OVER_ADMISSION = 'new host over the neighbour\'s admission budget (retried by anti-entropy)'
 export const DEFAULT_MAX_AGENTS_PER_HOST = 32
+/** How the reason for a new agent of a host at its quota starts. */
+export const OVER_QUOTA = 'host over its quota'
 
 export class CapabilityTable {
   readonly #signer: Signer
@@ -328,7 +335,10 @@ export class CapabilityTable {
     if (current !== undefined && version < current.body.version) return ignored('stale version')
     // Ignored, not rejected: peers may hold a host's agents in a different order, so an honest
     // forwarder can pass on a record that is over the quota here.
-    if (tomb === undefined && current === undefined && this.#overQuota(agent)) return ignored(`host over its quota of ${this.#maxAgentsPerHost} agents`)
+    if (tomb === undefined && current === undefined && this.#overQuota(agent)) {
+      // From the host itself it is a flood: an honest host never advertises past the network's quota.
+      return { ...ignored(`${OVER_QUOTA} of ${this.#maxAgentsPerHost} agents`), ...(from === splitAgentId(agent)?.host ? { flood: true } : {}) }
+    }
     if (current !== undefined && record.kind === 'vcv' && version === current.body.version &&
       bytesEqual(record.bodyBytes, current.bodyBytes)) return ignored('duplicate')
     // Rejected: no honest peer holds, so none forwards, a record of a host without the work.
@@ -339,7 +349,7 @@ export class CapabilityTable {
     // part of a flood); only a valid record spends the budget.
     const newHost = from !== undefined && this.#admission !== undefined && tomb === undefined && current === undefined &&
       !this.#perHost.has(splitAgentId(agent)?.host ?? '')
-    if (newHost && !this.#admission!.has(from, via, now)) return ignored(OVER_ADMISSION)
+    if (newHost && !this.#admission!.has(from, via, now)) return { ...ignored(OVER_ADMISSION), flood: true }
     if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
     if (newHost) this.#admission!.take(from, via, now)
 
