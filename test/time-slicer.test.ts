@@ -19,15 +19,16 @@ describe('TimeSlicer', () => {
 
   it('refuses past the queue bound and past one source\'s share, without blocking other sources', async () => {
     const slicer = new TimeSlicer({ sliceMs: 10, maxQueued: 50, maxPerSource: 20, clock: () => 0 })
-    const flood = Array.from({ length: 30 }, async () => await slicer.run('rogue', () => 'ran', () => 'refused'))
+    const flood = Array.from({ length: 30 }, async () => await slicer.run('rogue', () => 'ran', cause => `refused: ${cause}`))
     const honest = Array.from({ length: 10 }, async () => await slicer.run('honest', () => 'ran', () => 'refused'))
     const rogue = await Promise.all(flood)
-    expect(rogue.filter(r => r === 'refused')).toHaveLength(10)
+    expect(rogue.filter(r => r === 'refused: source')).toHaveLength(10)
     expect(await Promise.all(honest)).toEqual(Array(10).fill('ran'))
     // A fresh burst from many sources: the whole queue holds 50.
     const fresh = new TimeSlicer({ sliceMs: 10, maxQueued: 50, maxPerSource: 20, clock: () => 0 })
-    const many = await Promise.all(Array.from({ length: 80 }, async (_, i) => await fresh.run(`s${i % 8}`, () => 'ran', () => 'refused')))
+    const many = await Promise.all(Array.from({ length: 80 }, async (_, i) => await fresh.run(`s${i % 8}`, () => 'ran', cause => `refused: ${cause}`)))
     expect(many.filter(r => r === 'ran')).toHaveLength(50)
+    expect(many.filter(r => r === 'refused: queue')).toHaveLength(30)
     expect(fresh.queued).toBe(0)
   })
 

@@ -8,6 +8,7 @@ import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
 import { startPeer, type Peer } from '../peer.ts'
+import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
 import { integer, parse, UsageError } from './args.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
@@ -121,12 +122,16 @@ export function apiOptions (config: NodeConfig): ApiOptions | undefined {
 
 export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: Api | undefined }> {
   const api = apiOptions(config)
+  const network = networkSettings(config)
+  const work = network.network.idWorkBits ?? 0
+  // Said on stderr (stdout may be --json): the first start on such a network pauses for seconds.
+  if (work > 0 && !hasIdentity(config.data)) process.stderr.write(`making an identity with ${work} bits of proof of work, as network "${network.network.name}" asks (about 2^${work} key pairs: seconds to minutes on one core)…\n`)
   const peer = await startPeer({
     dataDir: config.data,
     listen: config.listen,
     agents: config.agents,
     ttlMs: config.ttlSeconds * 1000,
-    network: networkSettings(config),
+    network,
     ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
     ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
   })

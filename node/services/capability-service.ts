@@ -138,8 +138,9 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       if (outcome.flood === true) this.#limits.allow(peer.toString(), 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
-    }, () => {
-      this.#limits.allow(peer.toString(), 'gossip-flood')
+    }, cause => {
+      // Only a full share is the sender's doing; a full queue may be other senders'.
+      if (cause === 'source') this.#limits.allow(peer.toString(), 'gossip-flood')
       return VALIDATOR_RESULT.ignore
     }))
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its

@@ -33,12 +33,13 @@ export class TimeSlicer {
 
   /**
    * `job`'s result, run now if the current slice has time and nothing waits, else in a later
-   * slice; `refused()`'s result if the queue, or `source`'s share of it, is full.
+   * slice; `refused(cause)`'s result if `source`'s share of the queue, or the queue, is full.
    */
-  async run<T> (source: string, job: () => T, refused: () => T): Promise<T> {
+  async run<T> (source: string, job: () => T, refused: (cause: 'source' | 'queue') => T): Promise<T> {
     if (this.queued === 0 && this.#clock() < this.#sliceEnds) return job()
     const mine = this.#perSource.get(source) ?? 0
-    if (this.queued >= this.#maxQueued || mine >= this.#maxPerSource) return refused()
+    if (mine >= this.#maxPerSource) return refused('source')
+    if (this.queued >= this.#maxQueued) return refused('queue')
     this.#perSource.set(source, mine + 1)
     return await new Promise<T>((resolve, reject) => {
       this.#queue.push(() => {

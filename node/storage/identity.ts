@@ -2,12 +2,17 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { createHash, generateKeyPairSync } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { leadingZeroBits, workOfKey } from '../../protocols/identity.ts'
 
 const IDENTITY_FILE = 'identity.key'
+
+/** Whether `dataDir` holds an identity yet (the first start makes one). */
+export function hasIdentity (dataDir: string): boolean {
+  return existsSync(join(dataDir, IDENTITY_FILE))
+}
 
 /** The identity on disk has less proof of work than the network asks: the caller says what to do. */
 export class IdentityWorkError extends Error {
