@@ -289,7 +289,7 @@ describe('capability table', () => {
     const receiver = table(hosts[1]!, { admission: { gossip: { burst: 2, perSecond: 1 }, direct: { burst: 3, perSecond: 1 } } })
     expect(receiver.receiveGossip(vcvOf(fresh[0]!), 'rogue', T0).verdict).toBe('accept')
     expect(receiver.receiveGossip(vcvOf(fresh[1]!), 'rogue', T0).verdict).toBe('accept')
-    expect(receiver.receiveGossip(vcvOf(fresh[2]!), 'rogue', T0)).toMatchObject({ verdict: 'ignore', reason: /admission budget/, flood: true })
+    expect(receiver.receiveGossip(vcvOf(fresh[2]!), 'rogue', T0)).toMatchObject({ verdict: 'ignore', reason: /admission budget/, flood: 'admission' })
     // Another neighbour has its own budget; anti-entropy has its own; a second later the rogue has one more.
     expect(receiver.receiveGossip(vcvOf(fresh[3]!), 'honest', T0).verdict).toBe('accept')
     expect(receiver.receiveDirect('rogue', encodeDirect({ t: 'batch', items: [vcvOf(fresh[4]!), vcvOf(fresh[5]!)] }), T0).verdict).toBe('accept')
@@ -335,7 +335,7 @@ describe('capability table', () => {
     expect(over).toMatchObject({ verdict: 'ignore', reason: 'host over its quota of 2 agents' })
     // A forwarder may relay it; the host itself pushing past its quota is flooding.
     expect(over.flood).toBeUndefined()
-    expect(receiver.receiveGossip(vcv('x4', T0 + 60_000), sybil.peerId, T0)).toMatchObject({ verdict: 'ignore', flood: true })
+    expect(receiver.receiveGossip(vcv('x4', T0 + 60_000), sybil.peerId, T0)).toMatchObject({ verdict: 'ignore', flood: 'quota' })
     receiver.tick(T0 + 1000) // x1 expires: its place is free again
     expect(receiver.receiveGossip(vcv('x3', T0 + 60_000), 'p', T0 + 1000).verdict).toBe('accept')
   })

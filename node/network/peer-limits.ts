@@ -9,7 +9,7 @@
  */
 import { RateLimiter } from '@libp2p/utils'
 
-export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy' | 'invalid' | 'gossip-flood'
+export type RequestKind = 'execute' | 'beacon' | 'notify' | 'anti-entropy' | 'invalid' | 'gossip-flood' | 'over-quota'
 
 export const DEFAULT_RATES: Record<RequestKind, number> = {
   execute: 50,
@@ -25,7 +25,13 @@ export const DEFAULT_RATES: Record<RequestKind, number> = {
    * neighbour relays at most what its own neighbours' budgets let in, a few hundred in a burst, far
    * slower than a peer validates; a flooder sends thousands a second and is cut off within seconds.
    */
-  'gossip-flood': 100
+  'gossip-flood': 100,
+  /**
+   * Records of a host's own agents past its quota, sent by the host itself: an honest host never
+   * does this (it refuses to start with more agents than the network allows), so a few a second
+   * already count, like garbage frames.
+   */
+  'over-quota': 2
 }
 
 /** Refused requests within ABUSE_WINDOW_S that make a peer abusive: ten times its budget for a second. */

@@ -135,7 +135,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     pubsub.topicValidators.set(this.#topic, async (peer, message) => await this.#slicer.run(peer.toString(), () => {
       const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
       this.#run(outcome.effects)
-      if (outcome.flood === true) this.#limits.allow(peer.toString(), 'gossip-flood')
+      if (outcome.flood !== undefined) this.#limits.allow(peer.toString(), outcome.flood === 'quota' ? 'over-quota' : 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
     }, cause => {

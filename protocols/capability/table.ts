@@ -85,10 +85,12 @@ export interface Outcome {
   verdict: Verdict
   reason?: string
   /**
-   * The sender is flooding, though nothing it sent is invalid: a new host past its admission
-   * budget, or its own agents past its quota. Drivers count these against the sender.
+   * The sender is flooding, though nothing it sent is invalid: `admission`, a new host past its
+   * admission budget (an honest forwarder may relay a burst); `quota`, its own agents past its
+   * quota (an honest host never advertises more than the network allows). Drivers count these
+   * against the sender.
    */
-  flood?: true
+  flood?: 'admission' | 'quota'
   effects: Array<Effect<TableEvent>>
 }
 
@@ -337,7 +339,7 @@ export class CapabilityTable {
     // forwarder can pass on a record that is over the quota here.
     if (tomb === undefined && current === undefined && this.#overQuota(agent)) {
       // From the host itself it is a flood: an honest host never advertises past the network's quota.
-      return { ...ignored(`${OVER_QUOTA} of ${this.#maxAgentsPerHost} agents`), ...(from === splitAgentId(agent)?.host ? { flood: true } : {}) }
+      return { ...ignored(`${OVER_QUOTA} of ${this.#maxAgentsPerHost} agents`), ...(from === splitAgentId(agent)?.host ? { flood: 'quota' as const } : {}) }
     }
     if (current !== undefined && record.kind === 'vcv' && version === current.body.version &&
       bytesEqual(record.bodyBytes, current.bodyBytes)) return ignored('duplicate')
@@ -349,7 +351,7 @@ export class CapabilityTable {
     // part of a flood); only a valid record spends the budget.
     const newHost = from !== undefined && this.#admission !== undefined && tomb === undefined && current === undefined &&
       !this.#perHost.has(splitAgentId(agent)?.host ?? '')
-    if (newHost && !this.#admission!.has(from, via, now)) return { ...ignored(OVER_ADMISSION), flood: true }
+    if (newHost && !this.#admission!.has(from, via, now)) return { ...ignored(OVER_ADMISSION), flood: 'admission' }
     if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
     if (newHost) this.#admission!.take(from, via, now)
 
