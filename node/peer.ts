@@ -260,6 +260,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     },
     reputation: agent => consensus.book.reputation(agent),
     newcomer: agent => !consensus.book.vetted(agent),
+    refused: host => guard.refusal(host) !== undefined,
     onLearned: () => { policyFile.save() }
   })
   const agreement = consensusAgreement({

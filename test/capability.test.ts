@@ -294,6 +294,14 @@ describe('capability table', () => {
     expect(receiver.receiveGossip(vcvOf(fresh[3]!), 'honest', T0).verdict).toBe('accept')
     expect(receiver.receiveDirect('rogue', encodeDirect({ t: 'batch', items: [vcvOf(fresh[4]!), vcvOf(fresh[5]!)] }), T0).verdict).toBe('accept')
     expect(receiver.receiveGossip(vcvOf(fresh[2]!), 'rogue', T0 + 1000).verdict).toBe('accept')
+    // Hosts new to a table, learned by anti-entropy, are republished only within the gossip budget
+    // neighbours grant (else they would count it as a flood); updates of held hosts always are.
+    const healed = table(hosts[1]!, { admission: { gossip: { burst: 3, perSecond: 1 }, direct: { burst: 100, perSecond: 1 } } })
+    const batch = healed.receiveDirect('peer', encodeDirect({ t: 'batch', items: fresh.slice(0, 10).map(f => vcvOf(f)) }), T0)
+    expect(events(batch.effects).filter(e => e.type === 'added')).toHaveLength(10)
+    expect(broadcasts(batch.effects)).toHaveLength(3)
+    const update = healed.receiveDirect('peer', encodeDirect({ t: 'batch', items: [signVcv(body(fresh[9]!, 'calc', 2, { expiresAt: T0 + 600_000 }), fresh[9]!).wire] }), T0)
+    expect(broadcasts(update.effects)).toHaveLength(1)
     // Restored records (no neighbour) are not counted; admission: false turns the bound off.
     const open = table(hosts[1]!, { admission: false })
     for (const f of fresh) expect(open.receiveGossip(vcvOf(f), 'rogue', T0).verdict).toBe('accept')

@@ -82,6 +82,21 @@ describe('routing through the mesh', () => {
     expect(second.candidates).toHaveLength(2)
   })
 
+  it('a host this peer refuses (banned for misbehaving) is never screened, though its agents are still in the table', async () => {
+    const peers = await mesh(3)
+    const p = peers[0]!
+    await indexed(p)
+    const banned = peers[1]!
+    p.guard.refuse(banned.peerId, 'test: flooding')
+    for (let i = 0; i < 5; i++) {
+      const answer = await p.router.route({ text: 'sort a list' }, [])
+      const screened = (answer.explanation as { screened: Array<{ agent: string }> }).screened.map(h => h.agent)
+      expect(screened.length).toBeGreaterThan(0)
+      expect(screened.some(a => a.startsWith(banned.peerId))).toBe(false)
+    }
+    expect(p.capability.agents().some(v => v.body.agent.startsWith(banned.peerId))).toBe(true)
+  })
+
   it('learns from outcomes, and its state survives a restart', async () => {
     const peers = await mesh(2)
     const p = peers[0]!

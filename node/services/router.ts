@@ -12,7 +12,7 @@
  */
 import { toString } from 'uint8arrays'
 import type { CapabilityIndex, Embedder } from '../../capability-index/index.ts'
-import type { SignedVcv } from '../../protocols/capability/index.ts'
+import { splitAgentId, type SignedVcv } from '../../protocols/capability/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../../protocols/routing/index.ts'
 import type { CapabilityRequest } from '../../protocols/task/index.ts'
 import type { BeaconResult } from './rpc-service.ts'
@@ -35,6 +35,8 @@ export interface MeshRouterInit {
   reputation?: (agent: string) => number
   /** An agent that has passed no check yet: screening caps newcomers' share of the top L. */
   newcomer?: (agent: string) => boolean
+  /** Hosts this peer refuses to talk to (banned for misbehaving): their agents are never screened. */
+  refused?: (host: string) => boolean
   /** Screened agents keep at least this share of the best match's similarity (default 0.6). */
   relativeSimilarity?: number
   /** How long a host that missed a beacon is left out of screening (default 10 s). */
@@ -86,7 +88,8 @@ export class MeshRouter implements Router {
   /** Nearest agents to the request text (skills filtered inside the search), or by skills alone. */
   async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<ScreenHit[]> {
     const now = this.#now()
-    const available = (agent: string): boolean => this.#core.available(agent, now)
+    const refused = this.#init.refused
+    const available = (agent: string): boolean => this.#core.available(agent, now) && refused?.(splitAgentId(agent)?.host ?? '') !== true
     if (request.text !== undefined) {
       const [vector] = await this.#init.embedder.embed([request.text])
       const search = (keep: (agent: string) => boolean): ScreenHit[] => this.#init.index.search({

@@ -116,6 +116,8 @@ export class CapabilityTable {
   readonly #tickFloorMs: number
   readonly #minIdWorkBits: number
   readonly #admission: NewHostAdmission | undefined
+  /** This peer's own budget for republishing hosts new to it (the one its neighbours grant it). */
+  readonly #republish: NewHostAdmission | undefined
 
   readonly #entries = new Map<string, SignedVcv>()
   readonly #tombstones = new Map<string, SignedTombstone>()
@@ -143,6 +145,7 @@ export class CapabilityTable {
     this.#tickFloorMs = init.tickFloorMs ?? 200
     this.#minIdWorkBits = init.minIdWorkBits ?? 0
     this.#admission = init.admission === false ? undefined : new NewHostAdmission(init.admission)
+    this.#republish = init.admission === false ? undefined : new NewHostAdmission(init.admission)
     for (const [name, version] of Object.entries(init.versions ?? {})) this.#versions.set(name, version)
   }
 
@@ -366,6 +369,7 @@ export class CapabilityTable {
 
   #store (vcv: SignedVcv, via: Via, now: number): Array<Effect<TableEvent>> {
     const agent = vcv.body.agent
+    const knownHost = this.#knownHost(agent)
     const previous = this.#entries.get(agent)
     this.#forget(previous)
     this.#stored.add(wireKey(vcv.wire))
@@ -380,12 +384,13 @@ export class CapabilityTable {
       : { type: 'updated', vcv, previous })]
     // Learned off-gossip: republish so peers beyond this link hear it too. Content-addressed
     // message ids make this idempotent in the mesh.
-    if (via === 'direct') effects.push({ type: 'broadcast', data: vcv.wire })
+    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push({ type: 'broadcast', data: vcv.wire })
     return [...effects, ...this.#timer(now, this.#deadline(vcv))]
   }
 
   #applyTombstone (tomb: SignedTombstone, via: Via, now: number): Array<Effect<TableEvent>> {
     const agent = tomb.body.agent
+    const knownHost = this.#knownHost(agent)
     this.#forget(this.#tombstones.get(agent))
     this.#stored.add(wireKey(tomb.wire))
     const held = this.#held(agent)
@@ -398,7 +403,7 @@ export class CapabilityTable {
       effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
     }
     this.#track(agent, held)
-    if (via === 'direct') effects.push({ type: 'broadcast', data: tomb.wire })
+    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push({ type: 'broadcast', data: tomb.wire })
     return [...effects, ...this.#timer(now, tomb.body.expiresAt)]
   }
 
@@ -413,6 +418,18 @@ export class CapabilityTable {
     if (local !== undefined) return { verdict: 'ignore', reason: 'own agent, superseded', effects: this.#issue(local, now) }
     if (record.kind === 'tomb') return ignored('own agent, already withdrawn')
     return { verdict: 'ignore', reason: 'own agent, no longer hosted', effects: this.withdraw(name, now) }
+  }
+
+  #knownHost (agent: string): boolean { return this.#perHost.has(splitAgentId(agent)?.host ?? '') }
+
+  /**
+   * Whether to republish a record learned off-gossip. A host new to this table goes out only
+   * within the gossip budget our neighbours grant us: past it they would ignore it and count it
+   * against us as a flood (a healed partition can bring thousands at once); their own
+   * anti-entropy brings the rest. Records of hosts already held always go out.
+   */
+  #mayRepublish (knownHost: boolean, now: number): boolean {
+    return knownHost || this.#republish === undefined || this.#republish.take('', 'gossip', now)
   }
 
   #held (agent: string): boolean { return this.#entries.has(agent) || this.#tombstones.has(agent) }
