@@ -260,7 +260,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     },
     reputation: agent => consensus.book.reputation(agent),
     newcomer: agent => !consensus.book.vetted(agent),
-    refused: host => guard.refusal(host) !== undefined,
+    // Hosts without the network's work never reach the table, so only bans need checking here.
+    refused: host => guard.banned(host),
     onLearned: () => { policyFile.save() }
   })
   const agreement = consensusAgreement({

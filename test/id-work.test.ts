@@ -68,6 +68,11 @@ describe('proof of work on peer ids (S/Kademlia static puzzle)', () => {
     expect(await gater.denyInboundEncryptedConnection!(weak, undefined as never)).toBe(true)
     expect(guard.refusal(weak.toString())?.reason).toMatch(/less than the network's 8 bits of proof of work/)
     expect(await new NetworkGuard('net').gater().denyDialPeer!(weak)).toBe(false)
+    // A missing proof of work is not a ban (nothing is stored); a refusal for misbehaviour is.
+    expect(guard.banned(weak.toString())).toBe(false)
+    guard.refuse(strong.toString(), 'flooding', 60_000)
+    expect(guard.banned(strong.toString())).toBe(true)
+    expect(await gater.denyDialPeer!(strong)).toBe(true)
   })
 
   it('a new identity is made with the network\'s work; an old one without it is refused with what to do', async () => {

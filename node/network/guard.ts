@@ -51,6 +51,15 @@ export class NetworkGuard {
 
   refusals (): Refusal[] { return [...this.#refused.values()] }
 
+  /** Whether `peer` is refused for what it did (not for its id's work): cheap enough for a search filter. */
+  banned (peer: string): boolean {
+    const r = this.#refused.get(peer)
+    if (r === undefined) return false
+    if (Date.now() < r.until) return true
+    this.#refused.delete(peer)
+    return false
+  }
+
   /** Watches identify results of `libp2p` from now on. */
   watch (libp2p: Libp2p): void {
     libp2p.addEventListener('peer:identify', e => {

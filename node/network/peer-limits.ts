@@ -20,8 +20,7 @@ export const DEFAULT_RATES: Record<RequestKind, number> = {
   invalid: 2,
   /**
    * Gossip records dropped because of their sender: new hosts past its admission budget
-   * (protocols/capability/admission.ts), its own agents past its quota, or its share of the
-   * validation queue full. An honest
+   * (protocols/capability/admission.ts), or its share of the validation queue full. An honest
    * neighbour relays at most what its own neighbours' budgets let in, a few hundred in a burst, far
    * slower than a peer validates; a flooder sends thousands a second and is cut off within seconds.
    */
