@@ -12,3 +12,5 @@
  */
 export { meshAgentName, MQTT_NAME, mqttTopic, MqttTopicError, parseMeshAgentName, parseMqttTopic, topicPrefix } from './topics.ts'
 export type { MqttTopic } from './topics.ts'
+export { AdvertError, MAX_ADVERT_BYTES, parseAdvert } from './advert.ts'
+export type { Advert } from './advert.ts'
