@@ -190,6 +190,12 @@ export function concat (...parts: Uint8Array[]): Uint8Array {
 }
 
 /** A case for a CBOR target: an untouched seed, a structural mutation, byte damage, or noise. */
+/** A generator of `cborCase`s over `seeds`, their trees parsed once. */
+export function cborCases (seeds: readonly Uint8Array[]): (rng: Rng) => Uint8Array {
+  const trees = seeds.map(toTree)
+  return rng => cborCase(seeds, trees, rng)
+}
+
 export function cborCase (seeds: readonly Uint8Array[], trees: readonly Tree[], rng: Rng): Uint8Array {
   const i = rng.int(seeds.length)
   const r = rng.float()

@@ -2,16 +2,15 @@
 import { bytesEqual, encodeCanonical } from '../../protocols/cbor.ts'
 import { decodeDirect, decodeRecord, directLimits, limits, validateTombstoneBody, validateVcvBody, ValidationError, verifyRecord } from '../../protocols/capability/index.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, toTree } from '../mutate.ts'
+import { cborCases } from '../mutate.ts'
 import { invariant, isOriginal, type Target } from '../target.ts'
 
 export function recordTarget (f: Fixtures): Target {
-  const trees = f.records.map(toTree)
   return {
     name: 'record',
     about: 'decodeRecord + verifyRecord: signed VCVs and tombstones',
     errors: [ValidationError],
-    generate: rng => cborCase(f.records, trees, rng),
+    generate: cborCases(f.records),
     check: input => {
       const r = decodeRecord(input)
       invariant(input.byteLength <= limits.maxMessageBytes, 'accepted a record over the size limit')
@@ -25,12 +24,11 @@ export function recordTarget (f: Fixtures): Target {
 }
 
 export function directTarget (f: Fixtures): Target {
-  const trees = f.direct.map(toTree)
   return {
     name: 'direct',
     about: 'decodeDirect: anti-entropy digests and batches',
     errors: [ValidationError],
-    generate: rng => cborCase(f.direct, trees, rng),
+    generate: cborCases(f.direct),
     check: input => {
       const m = decodeDirect(input)
       invariant(input.byteLength <= directLimits.maxMessageBytes, 'accepted a message over the size limit')

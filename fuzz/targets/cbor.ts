@@ -1,19 +1,18 @@
 /** The strict canonical CBOR decoder every wire decoder starts with. */
 import { decodeCanonical, encodeCanonical, bytesEqual } from '../../protocols/cbor.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, toTree } from '../mutate.ts'
+import { cborCases } from '../mutate.ts'
 import { invariant, type Target } from '../target.ts'
 
 export function cborTarget (f: Fixtures): Target {
   const seeds = [...f.records, ...f.direct, ...f.answers, ...f.committees, ...f.messages, ...f.certificates, ...f.equivocations, ...f.rpc]
-  const trees = seeds.map(toTree)
   return {
     name: 'cbor',
     about: 'decodeCanonical: strict, canonical-only CBOR',
     errors: [],
     // Its documented refusals are plain Errors: cborg's "CBOR decode error: …" or "not canonical CBOR".
     accepts: err => err.constructor === Error && /^(CBOR decode error|not canonical CBOR)/.test(err.message),
-    generate: rng => cborCase(seeds, trees, rng),
+    generate: cborCases(seeds),
     check: input => {
       const value = decodeCanonical(input)
       invariant(bytesEqual(encodeCanonical(value), input), 'accepted bytes are not the canonical encoding')

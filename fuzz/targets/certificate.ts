@@ -5,7 +5,7 @@ import { certificateFromJson, certificateToJson, decodeCertificate, encodeCertif
 import { ConsensusError } from '../../protocols/consensus/signed.ts'
 import { Nested, Raw } from '../cbor-writer.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, mutateBytes, mutateTree, toTree } from '../mutate.ts'
+import { cborCases, mutateBytes, mutateTree } from '../mutate.ts'
 import { invariant, isOriginal, type Target } from '../target.ts'
 
 const utf8 = new TextEncoder()
@@ -22,12 +22,11 @@ function checkVerified (c: Certificate, f: Fixtures): void {
 }
 
 export function certificateTarget (f: Fixtures): Target {
-  const trees = f.certificates.map(toTree)
   return {
     name: 'certificate',
     about: 'decodeCertificate + verifyCertificate (CBOR)',
     errors: [ConsensusError],
-    generate: rng => cborCase(f.certificates, trees, rng),
+    generate: cborCases(f.certificates),
     check: input => {
       const c = decodeCertificate(input)
       invariant(bytesEqual(encodeCertificate(c), input), 'accepted certificate does not re-encode to its bytes')
@@ -39,6 +38,7 @@ export function certificateTarget (f: Fixtures): Target {
 export function certificateJsonTarget (f: Fixtures): Target {
   const seed = JSON.stringify(certificateToJson(f.certificate))
   const tree = JSON.parse(seed) as unknown
+  const cbor = cborCases(f.certificates)
   return {
     name: 'certificate-json',
     about: 'certificateFromJson + verifyCertificate (agentmesh verify FILE)',
@@ -47,7 +47,7 @@ export function certificateJsonTarget (f: Fixtures): Target {
       const r = rng.float()
       if (r < 0.6) return utf8.encode(JSON.stringify(mutateTree(tree, rng), jsonSafe))
       if (r < 0.95) return mutateBytes(utf8.encode(seed), rng)
-      return cborCase(f.certificates, f.certificates.map(toTree), rng)
+      return cbor(rng)
     },
     check: input => {
       let value: unknown

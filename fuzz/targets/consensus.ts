@@ -6,7 +6,7 @@ import { checkEquivocation } from '../../protocols/consensus/evidence.ts'
 import { decodeMessage, proposalValue, verifyMessage, type SignedProposal } from '../../protocols/consensus/messages.ts'
 import { ConsensusError, type Signed } from '../../protocols/consensus/signed.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, toTree } from '../mutate.ts'
+import { cborCases } from '../mutate.ts'
 import { invariant, isOriginal, type Target } from '../target.ts'
 
 function canonical (s: Signed<unknown>, input: Uint8Array): void {
@@ -15,12 +15,11 @@ function canonical (s: Signed<unknown>, input: Uint8Array): void {
 }
 
 export function answerTarget (f: Fixtures): Target {
-  const trees = f.answers.map(toTree)
   return {
     name: 'answer',
     about: 'decodeAnswer + verifyAnswer: signed executor answers',
     errors: [ConsensusError],
-    generate: rng => cborCase(f.answers, trees, rng),
+    generate: cborCases(f.answers),
     check: input => {
       const a = decodeAnswer(input)
       canonical(a, input)
@@ -30,12 +29,11 @@ export function answerTarget (f: Fixtures): Target {
 }
 
 export function committeeTarget (f: Fixtures): Target {
-  const trees = f.committees.map(toTree)
   return {
     name: 'committee',
     about: 'decodeCommittee + verifyCommittee: signed committee statements',
     errors: [ConsensusError],
-    generate: rng => cborCase(f.committees, trees, rng),
+    generate: cborCases(f.committees),
     check: input => {
       const c = decodeCommittee(input)
       canonical(c, input)
@@ -45,12 +43,11 @@ export function committeeTarget (f: Fixtures): Target {
 }
 
 export function messageTarget (f: Fixtures): Target {
-  const trees = f.messages.map(toTree)
   return {
     name: 'message',
     about: 'decodeMessage + verifyMessage + proposalValue: proposals and votes',
     errors: [ConsensusError],
-    generate: rng => cborCase(f.messages, trees, rng),
+    generate: cborCases(f.messages),
     check: input => {
       const m = decodeMessage(input)
       canonical(m, input)
@@ -61,12 +58,11 @@ export function messageTarget (f: Fixtures): Target {
 }
 
 export function equivocationTarget (f: Fixtures): Target {
-  const trees = f.equivocations.map(toTree)
   return {
     name: 'equivocation',
     about: 'checkEquivocation: proofs that a member signed two conflicting messages',
     errors: [ConsensusError],
-    generate: rng => cborCase(f.equivocations, trees, rng),
+    generate: cborCases(f.equivocations),
     check: input => {
       const e = checkEquivocation(input, f.verifier)
       invariant(f.signers.some(s => s.peerId === e.host), 'a proof blames a host that signed nothing')

@@ -7,19 +7,18 @@ import { CapabilityTable } from '../../protocols/capability/index.ts'
 import { decodeCommittee, instanceId } from '../../protocols/consensus/committee.ts'
 import { ConsensusPeer } from '../../protocols/consensus/peer.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, toTree } from '../mutate.ts'
+import { cborCases } from '../mutate.ts'
 import { invariant, type Target } from '../target.ts'
 
 const NOW = 1_700_000_010_000
 
 export function capabilityTableTarget (f: Fixtures): Target {
   const seeds = [...f.records, ...f.direct]
-  const trees = seeds.map(toTree)
   return {
     name: 'capability-table',
     about: 'CapabilityTable.receiveGossip / receiveDirect: verdicts, never exceptions',
     errors: [],
-    generate: rng => cborCase(seeds, trees, rng),
+    generate: cborCases(seeds),
     check: input => {
       const table = new CapabilityTable({ signer: f.signers[3]!, verifier: f.verifier, random: () => 0.5 })
       const gossip = table.receiveGossip(input, f.signers[2]!.peerId, NOW)
@@ -41,12 +40,11 @@ export function consensusPeerTarget (f: Fixtures): Target {
     encodeCanonical({ k: 'certs', certs: f.certificates }),
     ...f.certificates, ...f.equivocations
   ]
-  const trees = seeds.map(toTree)
   return {
     name: 'consensus-peer',
     about: 'ConsensusPeer.receive / gossip: rejected events, never exceptions',
     errors: [],
-    generate: rng => cborCase(seeds, trees, rng),
+    generate: cborCases(seeds),
     check: input => {
       const peer = new ConsensusPeer({ signer: f.signers[1]!, verifier: f.verifier })
       peer.receive(f.signers[0]!.peerId, input, NOW)

@@ -3,16 +3,15 @@ import { bytesEqual, encodeCanonical } from '../../protocols/cbor.ts'
 import { BeaconRound } from '../../protocols/beacon/round.ts'
 import { decodeRpc, rpcLimits, RpcError } from '../../protocols/rpc/index.ts'
 import type { Fixtures } from '../fixtures.ts'
-import { cborCase, toTree } from '../mutate.ts'
+import { cborCases } from '../mutate.ts'
 import { invariant, type Target } from '../target.ts'
 
 export function rpcTarget (f: Fixtures): Target {
-  const trees = f.rpc.map(toTree)
   return {
     name: 'rpc',
     about: 'decodeRpc (+ a beacon round fed the decoded reply)',
     errors: [RpcError],
-    generate: rng => cborCase(f.rpc, trees, rng),
+    generate: cborCases(f.rpc),
     check: input => {
       const m = decodeRpc(input)
       invariant(input.byteLength <= rpcLimits.maxMessageBytes, 'accepted a message over the size limit')
