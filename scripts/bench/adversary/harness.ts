@@ -7,13 +7,13 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { learnToken } from './api.ts'
 import type { ChildMessage, ParentMessage } from '../../../node/cli/shared.ts'
 import type { AttackReport, AttackName, AttackSettings, RogueCommand, RogueReply, Target } from './protocol.ts'
+import { freePort } from '../../../test/helpers/ports.ts'
 
 const BIN = fileURLToPath(new URL('../../../bin/agentmesh.js', import.meta.url))
 const ROGUE = fileURLToPath(new URL('./rogue-process.ts', import.meta.url))
@@ -145,13 +145,6 @@ function crashLine (stderr: string): string {
   return (lines.find(l => /^\w*Error\b|Error:/.test(l)) ?? lines.at(-1) ?? '').trim().slice(0, 200)
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 async function askHonest (h: HonestPeer, m: ParentMessage): Promise<Array<{ addr: string, error: string }>> {
   return await new Promise((resolve, reject) => {
