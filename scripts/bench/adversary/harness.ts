@@ -75,7 +75,8 @@ export async function startMesh (size: number, idWorkBits = 0): Promise<Mesh> {
     const started = await Promise.all(Array.from({ length: size }, async (_, i) => await startHonest(i, join(dir, `peer-${i}`), networkFile, () => closing)))
     honest.push(...started)
     await Promise.all(honest.map(async (h, i) => {
-      const addrs = DIAL_OFFSETS.map(d => honest[(i + d) % size]!.multiaddr)
+      // Fewer than 4 peers: an offset can wrap onto the peer itself or repeat another.
+      const addrs = [...new Set(DIAL_OFFSETS.map(d => (i + d) % size))].filter(j => j !== i).map(j => honest[j]!.multiaddr)
       const failures = await askHonest(h, { type: 'dial', addrs })
       if (failures.length > 0) throw new Error(`peer ${i} could not dial: ${failures.map(f => f.error).join('; ')}`)
     }))
