@@ -33,9 +33,7 @@ export class NetworkGuard {
     if (this.#minIdWorkBits > 0 && idWorkBits(peer) < this.#minIdWorkBits) {
       return { peer, reason: `its peer id has less than the network's ${this.#minIdWorkBits} bits of proof of work`, at: 0, until: Infinity }
     }
-    const r = this.#refused.get(peer)
-    if (r !== undefined && Date.now() >= r.until) { this.#refused.delete(peer); return undefined }
-    return r
+    return this.#ban(peer)
   }
 
   /** Refuses `peer` for `forMs` (the caller hangs up on it); the newest reason wins. */
@@ -52,12 +50,13 @@ export class NetworkGuard {
   refusals (): Refusal[] { return [...this.#refused.values()] }
 
   /** Whether `peer` is refused for what it did (not for its id's work): cheap enough for a search filter. */
-  banned (peer: string): boolean {
+  banned (peer: string): boolean { return this.#ban(peer) !== undefined }
+
+  /** The live refusal `refuse` stored for `peer`; an expired one is dropped on the way. */
+  #ban (peer: string): Refusal | undefined {
     const r = this.#refused.get(peer)
-    if (r === undefined) return false
-    if (Date.now() < r.until) return true
-    this.#refused.delete(peer)
-    return false
+    if (r !== undefined && Date.now() >= r.until) { this.#refused.delete(peer); return undefined }
+    return r
   }
 
   /** Watches identify results of `libp2p` from now on. */
