@@ -28,6 +28,7 @@ import { connectionsView, networkStatus } from '../network/status.ts'
 import { removeApiFile, writeApiFile } from './api-file.ts'
 import { checkSource, checkToken, type GuardContext } from './guard.ts'
 import { isLoopback } from './listen.ts'
+import { MAX_YAML_BYTES } from './limits.ts'
 import { loadOrCreateToken } from './token.ts'
 
 /** How long and how much a client may take. Only receiving the request is timed: a `?wait=1` POST may then wait for its task. */
@@ -290,8 +291,6 @@ function decodeSegment (segment: string): string {
     throw new HttpError(400, `malformed percent-encoding in ${JSON.stringify(segment.slice(0, 100))}`)
   }
 }
-
-export const MAX_YAML_BYTES = 128 * 1024
 
 async function handlePost (peer: Peer, req: IncomingMessage, path: string, wait: boolean, maxBodyBytes: number): Promise<{ status: number, body: unknown }> {
   const text = await readBody(req, maxBodyBytes)

@@ -6,6 +6,7 @@ import { shortId, table } from '../api/present.ts'
 import type { TaskReport } from '../services/task-runner.ts'
 import { parse, UsageError } from './args.ts'
 import { apiTarget, type ApiTarget } from './api-client.ts'
+import { MAX_YAML_BYTES } from '../api/limits.ts'
 import { API_PORT_OFFSET, DEFAULT_PORT } from './shared.ts'
 
 const TOKEN_HELP = `The API wants the peer's token (DIR/api-token): --data DIR names the peer's data directory
@@ -57,9 +58,9 @@ export async function submitCommand (argv: string[]): Promise<number> {
   }
   const api = await apiTarget('submit', { apiPort: values['api-port'], data: values.data })
   let type = file.endsWith('.json') ? 'application/json' : 'application/yaml'
-  // The API takes YAML up to 128 KiB (its parser is slow on large input): a larger file is the
-  // user's own, so it is parsed here and sent as JSON.
-  if (type === 'application/yaml' && Buffer.byteLength(text) > 128 * 1024) {
+  // The API takes YAML up to MAX_YAML_BYTES (its parser is slow on large input): a larger file is
+  // the user's own, so it is parsed here and sent as JSON.
+  if (type === 'application/yaml' && Buffer.byteLength(text) > MAX_YAML_BYTES) {
     try {
       text = JSON.stringify(parseYaml(text))
     } catch (err) {

@@ -167,7 +167,6 @@ export class RoutingCore {
   #spread (ranked: readonly ScreenHit[], topL: number): ScreenHit[] {
     // A host that has answered one of our beacons has shown it is there; only agents of hosts that
     // never did, and that passed no check, count as newcomers (fresh Sybil keys never answer).
-    const newcomer = (agent: string): boolean => this.isNewcomer(agent)
     const maxNewcomers = this.#init.maxNewcomers ?? 1
     const maxPerHost = this.#init.maxPerHost ?? 1
     const picked: ScreenHit[] = []
@@ -176,7 +175,7 @@ export class RoutingCore {
     let newcomers = 0
     for (const h of ranked) {
       const host = hostOf(h.agent)
-      const fresh = newcomer(h.agent)
+      const fresh = this.isNewcomer(h.agent)
       if (picked.length < topL && (perHost.get(host) ?? 0) < maxPerHost && (!fresh || newcomers < maxNewcomers)) {
         picked.push(h)
         perHost.set(host, (perHost.get(host) ?? 0) + 1)
