@@ -1,11 +1,11 @@
 /** The peer's persistent Ed25519 identity: created on first run in the data directory, reused after. */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { createHash, generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { leadingZeroBits, workOfKey } from '../../protocols/identity.ts'
+import { workOfKey } from '../../protocols/identity.ts'
 
 const IDENTITY_FILE = 'identity.key'
 
@@ -73,7 +73,7 @@ export async function mintKey (bits: number, onProgress?: (tried: number) => voi
       })
       // The raw key is the last 32 bytes of both DER forms (RFC 8410).
       const pub = publicKey.subarray(publicKey.byteLength - 32)
-      if (leadingZeroBits(createHash('sha256').update(createHash('sha256').update(pub).digest()).digest()) < bits) continue
+      if (workOfKey(pub) < bits) continue
       const raw = new Uint8Array(64)
       raw.set(privateKey.subarray(privateKey.byteLength - 32), 0)
       raw.set(pub, 32)

@@ -353,7 +353,7 @@ export class CapabilityTable {
     // A new host past the neighbour's budget is dropped before the signature check (the costly
     // part of a flood); only a valid record spends the budget.
     const newHost = from !== undefined && this.#admission !== undefined && tomb === undefined && current === undefined &&
-      !this.#perHost.has(splitAgentId(agent)?.host ?? '')
+      !this.#knownHost(agent)
     if (newHost && !this.#admission!.has(from, via, now)) return { ...ignored(OVER_ADMISSION), flood: 'admission' }
     if (!verifyRecord(record, this.#verifier)) return rejected(from, 'bad signature')
     if (newHost) this.#admission!.take(from, via, now)
