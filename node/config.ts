@@ -11,6 +11,9 @@
  * ttlSeconds: 60
  * agents:
  *   - kind: arithmetic
+ * mqtt:                       # the MQTT bridge: agents in any language join through a broker
+ *   url: mqtts://broker.example:8883
+ *   ca: /etc/ssl/broker-ca.pem            # optional; credentials come from AGENTMESH_MQTT_USERNAME/PASSWORD
  * canaries:                   # spot-checks: known answers mixed into dispatches
  *   rate: 0.05
  *   cases:
@@ -52,9 +55,23 @@ export interface NodeConfig {
   apiTlsKey?: string
   /** Origins whose web pages may call the API (`--api-allow-origin`). */
   apiAllowOrigins?: string[]
+  /** The MQTT bridge (`--mqtt URL`). */
+  mqtt?: MqttConfig
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce', 'apiListen', 'apiTlsCert', 'apiTlsKey', 'apiAllowOrigins'] as const
+/** The `mqtt:` setting: where the broker is and how to reach it (credentials from the environment). */
+export interface MqttConfig {
+  url: string
+  /** Environment variables with the username and password (default AGENTMESH_MQTT_USERNAME / AGENTMESH_MQTT_PASSWORD). */
+  usernameEnv?: string
+  passwordEnv?: string
+  /** PEM file of the broker's CA (mqtts://, wss://). */
+  ca?: string
+  /** Topic prefix instead of agentmesh/v1/<network>. */
+  prefix?: string
+}
+
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce', 'apiListen', 'apiTlsCert', 'apiTlsKey', 'apiAllowOrigins', 'mqtt'] as const
 
 export type NodeConfigFile = Partial<Omit<NodeConfig, 'network'>> & { network?: string }
 
@@ -116,6 +133,7 @@ export function loadNodeConfig (path: string): NodeConfigFile {
         out.policy = value
         break
       case 'canaries': out.canaries = canaries(value, at); break
+      case 'mqtt': out.mqtt = mqttSetting(value, at); break
       default: {
         const hint = suggest(key, KEYS)
         throw new ConfigError(`${path}: unknown setting "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''} — allowed: ${KEYS.join(', ')}`)
@@ -152,6 +170,27 @@ function canaries (value: unknown, at: string): CanaryConfig {
     return { skills: c.skills as string[], input: c.input ?? null, answer: c.answer as Json, ...(rule !== undefined ? { rule } : {}) }
   })
   return { rate: value.rate, ...(newcomers !== undefined ? { newcomerChecks: newcomers as number } : {}), cases }
+}
+
+function mqttSetting (value: unknown, at: string): MqttConfig {
+  const example = 'e.g. { url: mqtt://127.0.0.1:1883 } (credentials go in AGENTMESH_MQTT_USERNAME and AGENTMESH_MQTT_PASSWORD)'
+  if (typeof value === 'string' && value !== '') return { url: value }
+  if (!isMapping(value)) throw new ConfigError(`${at} must be a broker URL or a mapping with url, ${example}`)
+  const allowed = ['url', 'usernameEnv', 'passwordEnv', 'ca', 'prefix']
+  const extra = Object.keys(value).find(k => !allowed.includes(k))
+  if (extra !== undefined) {
+    const why = extra === 'username' || extra === 'password' ? ' — credentials never live in config files: name the environment variable with usernameEnv/passwordEnv' : ''
+    throw new ConfigError(`${at} has no setting "${extra}"${why} (it has ${allowed.join(', ')})`)
+  }
+  const out: MqttConfig = { url: '' }
+  for (const key of allowed) {
+    const v = value[key]
+    if (v === undefined) continue
+    if (typeof v !== 'string' || v === '') throw new ConfigError(`${at}.${key} must be a non-empty string`)
+    ;(out as unknown as Record<string, string>)[key] = key === 'ca' ? v.replace(/^~(?=\/|$)/, homedir()) : v
+  }
+  if (out.url === '') throw new ConfigError(`${at}.url is missing, ${example}`)
+  return out
 }
 
 function port (value: unknown, at: string, min: number): number {

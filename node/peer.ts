@@ -93,6 +93,16 @@ export interface Peer {
    * new ones are advertised, changed ones advertised again (a new version), missing ones withdrawn.
    */
   reloadAgents (specs: AgentSpec[]): AgentsReloaded
+  /**
+   * Hosts an agent made while the peer runs (the MQTT bridge's), or replaces one made that way:
+   * advertised at once (a new version when replaced). Throws PeerStartError on a name another agent
+   * has, a full quota, or a description a VCV cannot carry.
+   */
+  hostAgent (agent: Agent): void
+  /** Stops hosting an agent given to `hostAgent`: its tombstone goes out; calls running finish. */
+  unhostAgent (name: string): boolean
+  /** Agents this host may still add before the network's per-host quota. */
+  agentRoom (): number
   /** The network this peer joined and its role there. */
   readonly network: NetworkSettings
   /** Peers refused for belonging to another network. */
@@ -165,6 +175,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const agentHost = new AgentHost(agents)
   /** The agents that came from specs (the agents file), by name, with the spec they were made from. */
   const fromSpecs = new Map(config.agents.map(spec => [spec.name ?? spec.kind, JSON.stringify(spec)]))
+  /** The agents given to hostAgent while running. */
+  const hosted = new Set<string>()
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
   // Everything that can fail on configuration happens before the host starts: nothing half-starts.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
@@ -308,7 +320,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       for (const spec of specs) {
         const agent = createAgent(spec)
         const name = agent.describe().name
-        if (next.has(name) || (agents.has(name) && !fromSpecs.has(name))) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
+        if (next.has(name) || (agents.has(name) && !fromSpecs.has(name)) || hosted.has(name)) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
         try {
           capability.check(toLocalAgent(agent))
         } catch (err) {
@@ -341,6 +353,30 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       }
       return done
     },
+    hostAgent (agent) {
+      const local = toLocalAgent(agent)
+      if (agents.has(local.name) && !hosted.has(local.name)) throw new PeerStartError(`an agent named "${local.name}" is already hosted here`)
+      if (!hosted.has(local.name) && agents.size >= quotaOf(settings)) throw new PeerStartError(`this host already advertises ${agents.size} agents, all that network "${settings.network.name}" allows (maxAgentsPerHost)`)
+      try {
+        capability.check(local)
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err
+        throw new PeerStartError(`agent "${local.name}" cannot be advertised: ${err.message}`)
+      }
+      hosted.add(local.name)
+      agents.set(local.name, agent)
+      agentHost.set(local.name, agent)
+      capability.advertise(local)
+    },
+    unhostAgent (name) {
+      if (!hosted.delete(name)) return false
+      capability.withdraw(name)
+      saveState() // the tombstone used a version too
+      agentHost.remove(name)
+      agents.delete(name)
+      return true
+    },
+    agentRoom: () => Math.max(0, quotaOf(settings) - agents.size),
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
     async dial (addrs, timeoutMs = 5000) {
       const failures: Array<{ addr: string, error: string }> = []

@@ -4,12 +4,15 @@ import { NAME_PATTERN } from '../protocols/capability/schema.ts'
 import { meshAgentName, mqttTopic, MqttTopicError, parseMeshAgentName, parseMqttTopic, topicPrefix, type MqttTopic } from '../protocols/mqtt/index.ts'
 
 const name = fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,29}$/)
+const agentName = name.filter(n => n !== 'status')
 const topicOf = fc.oneof(
   name.map((client): MqttTopic => ({ kind: 'status', client })),
+  fc.tuple(name, name).map(([client, instance]): MqttTopic => ({ kind: 'status', client, instance })),
   name.map((client): MqttTopic => ({ kind: 'errors', client })),
-  fc.tuple(name, name).map(([client, agent]): MqttTopic => ({ kind: 'advert', client, agent })),
-  fc.tuple(name, name).map(([client, agent]): MqttTopic => ({ kind: 'request', client, agent })),
-  fc.constant<MqttTopic>({ kind: 'submit' })
+  name.map((client): MqttTopic => ({ kind: 'submit', client })),
+  fc.tuple(name, agentName).map(([client, agent]): MqttTopic => ({ kind: 'advert', client, agent })),
+  fc.tuple(name, agentName).map(([client, agent]): MqttTopic => ({ kind: 'request', client, agent })),
+  fc.tuple(name, agentName, fc.stringMatching(/^[A-Za-z0-9]{1,64}$/)).map(([client, agent, bridge]): MqttTopic => ({ kind: 'reply', client, agent, bridge }))
 )
 
 describe('MQTT topics', () => {
@@ -28,8 +31,10 @@ describe('MQTT topics', () => {
 
   it('anything else is not a bridge topic: other prefixes, wildcards, extra or missing levels, bad names', () => {
     for (const topic of [
-      'agentmesh/v1/testnet', 'agentmesh/v1/testnet/', 'agentmesh/v1/testnetx/tasks/submit', 'agentmesh/v2/testnet/tasks/submit',
-      `${prefix}/tasks/submit/x`, `${prefix}/agents/edge-7`, `${prefix}/agents/+/status`, `${prefix}/agents/#`,
+      'agentmesh/v1/testnet', 'agentmesh/v1/testnet/', 'agentmesh/v1/testnetx/clients/a/tasks/submit', 'agentmesh/v2/testnet/clients/a/tasks/submit',
+      `${prefix}/tasks/submit`, `${prefix}/clients/a/tasks/submit/x`, `${prefix}/clients/a/tasks`, `${prefix}/agents/edge-7`,
+      `${prefix}/agents/edge-7/status/Bad`, `${prefix}/agents/edge-7/status/a/b`, `${prefix}/agents/edge-7/thermo/reply`,
+      `${prefix}/agents/edge-7/thermo/reply/a-b`, `${prefix}/agents/edge-7/status/advert`.replace('status/advert', 'status/x/advert'), `${prefix}/agents/+/status`, `${prefix}/agents/#`,
       `${prefix}/agents/Edge/status`, `${prefix}/agents/edge.7/status`, `${prefix}/agents/edge-7/thermo/answer`,
       `${prefix}/agents/edge-7/thermo/advert/x`, `${prefix}/agents/$SYS/status`, `${prefix}/clients/edge-7/errors/x`,
       `${prefix}/agents/${'a'.repeat(31)}/status`, `${prefix}/agents/${'a'.repeat(300)}/status`
@@ -44,10 +49,13 @@ describe('MQTT topics', () => {
     }
     expect(() => mqttTopic(prefix, { kind: 'advert', client: 'ok', agent: 'a/b' })).toThrow(/agent name "a\/b" must be 1–30 lower-case letters/)
     expect(() => topicPrefix('Bad Net')).toThrow(MqttTopicError)
+    // "status" is the status level, never an agent: the two readings of agents/<c>/status/<x> cannot clash.
+    expect(() => mqttTopic(prefix, { kind: 'advert', client: 'ok', agent: 'status' })).toThrow(/not an agent name/)
+    expect(() => mqttTopic(prefix, { kind: 'reply', client: 'ok', agent: 'a', bridge: 'a/b' })).toThrow(MqttTopicError)
   })
 
   it('an MQTT agent\'s mesh name is a valid VCV name that splits back to its client and agent', () => {
-    fc.assert(fc.property(name, name, (client, agent) => {
+    fc.assert(fc.property(name, agentName, (client, agent) => {
       let mesh: string
       try {
         mesh = meshAgentName(client, agent)
@@ -61,6 +69,6 @@ describe('MQTT topics', () => {
       expect(parseMeshAgentName(mesh)).toEqual({ client, agent })
     }), { seed: 7, numRuns: 500 })
     expect(meshAgentName('edge-7', 'thermo')).toBe('mqtt.edge-7.thermo')
-    for (const other of ['arithmetic', 'mqtt.a', 'mqtt.a.b.c', 'mqtt..b', 'mqtt.A.b', 'xmqtt.a.b']) expect(parseMeshAgentName(other), other).toBeUndefined()
+    for (const other of ['arithmetic', 'mqtt.a', 'mqtt.a.b.c', 'mqtt..b', 'mqtt.A.b', 'xmqtt.a.b', 'mqtt.a.status']) expect(parseMeshAgentName(other), other).toBeUndefined()
   })
 })

@@ -36,10 +36,16 @@ export interface AgentResult {
   confidence?: number
 }
 
+/** What the host knows about one call besides its input. */
+export interface CallInfo {
+  /** Time left until the call's deadline when it starts running (after any queueing), in ms. */
+  deadlineMs: number
+}
+
 export interface Agent {
   describe(): AgentDescription
   /** Runs one call. Throws `AgentInputError` for input the agent cannot handle. */
-  handle(input: unknown, signal?: AbortSignal): Promise<AgentResult>
+  handle(input: unknown, signal?: AbortSignal, call?: CallInfo): Promise<AgentResult>
 }
 
 /** Input that does not fit the agent's input schema, with a message saying what to send instead. */

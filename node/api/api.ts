@@ -22,6 +22,7 @@ import { parse as parseYaml } from 'yaml'
 import { hnswlibBuild } from '../../capability-index/index.ts'
 import { TaskSpecError } from '../../protocols/task/index.ts'
 import { certificateToJson, decodeCertificate } from '../../protocols/consensus/index.ts'
+import type { BridgeStats } from '../services/mqtt-bridge.ts'
 import { PeerStartError, type Peer } from '../peer.ts'
 import { vcvJson } from './present.ts'
 import { connectionsView, networkStatus } from '../network/status.ts'
@@ -85,7 +86,7 @@ class HttpError extends Error {
   constructor (status: number, message: string) { super(message); this.status = status }
 }
 
-export async function startApi (peer: Peer, portOrOptions: number | ApiOptions): Promise<Api> {
+export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, bridge?: { stats: () => BridgeStats, prefix: string }): Promise<Api> {
   const options: ApiOptions = typeof portOrOptions === 'number' ? { port: portOrOptions } : portOrOptions
   const limits: ApiLimits = { ...DEFAULT_API_LIMITS, ...options.limits }
   const host = options.host ?? '127.0.0.1'
@@ -208,7 +209,8 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions):
         flaggedHosts: peer.capability.flaggedHosts(),
         // Peers hung up on and refused for a while (graylisted, over their limits, another network), newest last.
         refused: peer.guard.refusals().slice(-100).map(r => ({ peer: r.peer, reason: r.reason, until: new Date(r.until).toISOString() })),
-        index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild }
+        index: { size: peer.index.size, searches: peer.index.plans(), hnswlib: hnswlibBuild },
+        ...(bridge === undefined ? {} : { mqtt: { prefix: bridge.prefix, ...bridge.stats() } })
       })
     }
     reply(404, { error: `no route ${JSON.stringify(path.slice(0, 100))}; try /agents, /peers, /status, /tasks, /reputation, /certificates` })

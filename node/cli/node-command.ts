@@ -7,7 +7,8 @@ import { apiTls, parseApiListen, parseOrigins } from '../api/listen.ts'
 import { loadAgentsFile } from '../agents/config.ts'
 import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
-import { startPeer, type Peer } from '../peer.ts'
+import { PeerStartError, startPeer, type Peer } from '../peer.ts'
+import { MqttBridgeError, startMqttBridge, type MqttBridge } from '../services/mqtt-bridge.ts'
 import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
 import { integer, parse, UsageError } from './args.ts'
@@ -22,7 +23,8 @@ import { reloadAgentsOnHangup } from './reload.ts'
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
                [--bootstrap MULTIADDR]… [--network NAME|FILE] [--public] [--announce MULTIADDR]…
                [--api-port P | --api-listen HOST:PORT --api-tls-cert FILE --api-tls-key FILE]
-               [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME] [--json]
+               [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME]
+               [--mqtt URL [--mqtt-ca FILE]] [--json]
 
 Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
@@ -40,7 +42,12 @@ the routing selector: linucb (default), symphony, epsilon-greedy, greedy-similar
 or random. SIGHUP re-reads --agents (added, changed and removed agents, no restart).
 The API needs the token in DIR/api-token (created on first start, mode 0600) for every POST;
 --api-listen serves it on another address, which needs HTTPS (--api-tls-cert/--api-tls-key, PEM)
-and then the token on every route. --api-allow-origin lets the web pages of that origin call it.`
+and then the token on every route. --api-allow-origin lets the web pages of that origin call it.
+--mqtt URL bridges an MQTT 5 broker (mqtt://, mqtts://, ws://, wss://): agents that advertise
+under agentmesh/v1/<network>/agents/<username>/ join the mesh through this peer, and tasks
+published to agentmesh/v1/<network>/clients/<username>/tasks/submit run here. The broker
+username and password come from AGENTMESH_MQTT_USERNAME and AGENTMESH_MQTT_PASSWORD;
+--mqtt-ca names the PEM file of the broker's CA. See README, "Agents in any language".`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -58,6 +65,8 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     network: { type: 'string' },
     public: { type: 'boolean' },
     announce: { type: 'string', multiple: true },
+    mqtt: { type: 'string' },
+    'mqtt-ca': { type: 'string' },
     child: { type: 'boolean' }
   })
   const file: NodeConfigFile = values.config !== undefined ? loadNodeConfig(values.config) : {}
@@ -76,6 +85,7 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     agents: values.agents !== undefined ? loadAgentsFile(values.agents) : file.agents ?? defaultAgentSpecs(),
     ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {},
     ...(file.canaries !== undefined ? { canaries: file.canaries } : {}),
+    ...mqttFlags(values, file),
     ...apiFlags('node', values, file)
   }
   if (values.child === true) return await runChild(config)
@@ -85,6 +95,16 @@ export async function nodeCommand (argv: string[]): Promise<number> {
 /** The network settings a node config asks for. */
 export function networkSettings (config: NodeConfig): NetworkSettings {
   return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [], ...(config.holePunching === false ? { holePunching: false } : {}) }
+}
+
+/** The MQTT bridge's settings: --mqtt and --mqtt-ca over the config file's `mqtt:`. */
+function mqttFlags (values: { mqtt?: string | undefined, 'mqtt-ca'?: string | undefined }, file: NodeConfigFile): Pick<NodeConfig, 'mqtt'> {
+  const base = values.mqtt !== undefined ? { ...file.mqtt, url: values.mqtt } : file.mqtt
+  if (base === undefined) {
+    if (values['mqtt-ca'] !== undefined) throw new UsageError('node: --mqtt-ca goes with --mqtt URL (or mqtt: in the config file)')
+    return {}
+  }
+  return { mqtt: { ...base, ...(values['mqtt-ca'] !== undefined ? { ca: values['mqtt-ca'] } : {}) } }
 }
 
 /** The API flags `node` and `join` share. */
@@ -120,7 +140,7 @@ export function apiOptions (config: NodeConfig): ApiOptions | undefined {
   return { port, host, ...(tls !== undefined ? { tls } : {}), allowOrigins: parseOrigins(config.apiAllowOrigins ?? []), dataDir: config.data }
 }
 
-export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: Api | undefined }> {
+export async function launch (config: NodeConfig, say: (event: string, detail: Record<string, unknown>) => void = () => {}): Promise<{ peer: Peer, api?: Api | undefined, bridge?: MqttBridge | undefined }> {
   const api = apiOptions(config)
   const network = networkSettings(config)
   const work = network.network.idWorkBits ?? 0
@@ -135,17 +155,26 @@ export async function launch (config: NodeConfig): Promise<{ peer: Peer, api?: A
     ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
     ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
   })
+  let bridge: MqttBridge | undefined
   try {
-    return { peer, api: api !== undefined ? await startApi(peer, api) : undefined }
+    if (config.mqtt !== undefined) {
+      const { url, ...rest } = config.mqtt
+      bridge = await startMqttBridge(peer, { url, network: network.network.name, ...rest, onEvent: say })
+    }
+    return { peer, api: api !== undefined ? await startApi(peer, api, bridge) : undefined, bridge }
   } catch (err) {
+    await bridge?.stop()
     await peer.stop()
-    throw err
+    throw err instanceof MqttBridgeError ? new PeerStartError(err.message) : err
   }
 }
 
 async function runForeground (config: NodeConfig, json: boolean, agentsFile: string | undefined): Promise<number> {
-  const { peer, api } = await launch(config)
-  const stop = async (): Promise<void> => { await api?.close(); await peer.stop() }
+  const say = (event: string, detail: Record<string, unknown>): void => {
+    console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
+  }
+  const { peer, api, bridge } = await launch(config, say)
+  const stop = async (): Promise<void> => { await api?.close(); await bridge?.stop(); await peer.stop() }
   const settings = networkSettings(config)
   // The local network keeps its old contract: a peer that reaches none of its bootstrap peers stops.
   if (config.bootstrap.length > 0 && isLocal(settings) && !settings.public) {
@@ -166,9 +195,6 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
     ? () => {}
     : followNetwork(peer, config.bootstrap, json, false)
   printReady(peer, api, json)
-  const say = (event: string, detail: Record<string, unknown>): void => {
-    console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
-  }
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
@@ -189,7 +215,7 @@ async function runChild (config: NodeConfig): Promise<number> {
     send({ type: 'fatal', message: (err as Error).message })
     return 1
   }
-  const { peer, api } = launched
+  const { peer, api, bridge } = launched
   let pending: NodeJS.Timeout | undefined
   // The whole list each time: batched over 10 ms, and over longer as the table grows (a flood of
   // 10k agents must not turn into 100 lists of 10k ids a second on this process and the parent).
@@ -215,6 +241,7 @@ async function runChild (config: NodeConfig): Promise<number> {
   await stopped
   clearTimeout(pending)
   await api?.close()
+  await bridge?.stop()
   await peer.stop()
   // An open IPC channel keeps this process alive after its work is done (until bin's forced exit).
   if (process.connected) process.disconnect()

@@ -74,7 +74,8 @@ export class AgentHost {
       return failure(abort, timeout)
     }
     try {
-      const { output, confidence } = await raceAbort(slot.agent.handle(input, abort), abort)
+      const left = Math.max(0, deadlineMs - (performance.now() - started))
+      const { output, confidence } = await raceAbort(slot.agent.handle(input, abort, { deadlineMs: left }), abort)
       const latencyMs = performance.now() - started
       slot.latencies.push(latencyMs)
       if (slot.latencies.length > LATENCY_WINDOW) slot.latencies.shift()

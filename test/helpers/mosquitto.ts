@@ -2,7 +2,7 @@
 // per test file. Run as root, mosquitto drops privileges to user `mosquitto`, so the config
 // directory and files must be readable by others. `.ci/run` installs Debian's mosquitto.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,7 +34,7 @@ async function startOnce (port: number, extraConfig: string[]): Promise<Broker> 
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-mosquitto-'))
   chmodSync(dir, 0o755)
   const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...extraConfig, ''].join('\n'), { mode: 0o644 })
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...(extraConfig.some(l => l.startsWith('allow_anonymous')) ? [] : ['allow_anonymous true']), ...extraConfig, ''].join('\n'), { mode: 0o644 })
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   child.stderr.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000) })
@@ -68,3 +68,21 @@ async function accepts (port: number): Promise<boolean> {
   })
 }
 
+
+/**
+ * A broker that lets in only `users` (name → password), with the ACL users are told to run
+ * (examples/mosquitto/agentmesh.acl): each client publishes and reads under its own name only.
+ */
+export async function startSecuredMosquitto (users: Record<string, string>): Promise<Broker> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-mosquitto-auth-'))
+  chmodSync(dir, 0o755)
+  const passwords = join(dir, 'passwords')
+  writeFileSync(passwords, Object.entries(users).map(([u, p]) => `${u}:${p}\n`).join(''), { mode: 0o644 })
+  const hashed = spawnSync('mosquitto_passwd', ['-U', passwords], { encoding: 'utf8' })
+  if (hashed.status !== 0) throw new Error(`mosquitto_passwd failed: ${hashed.stderr}`)
+  chmodSync(passwords, 0o644)
+  const acl = join(dir, 'agentmesh.acl')
+  writeFileSync(acl, readFileSync(new URL('../../examples/mosquitto/agentmesh.acl', import.meta.url)), { mode: 0o644 })
+  const broker = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`, 'max_queued_messages 10000'])
+  return { ...broker, stop: async () => { await broker.stop(); rmSync(dir, { recursive: true, force: true }) } }
+}

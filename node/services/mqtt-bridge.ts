@@ -1,0 +1,330 @@
+/**
+ * The MQTT bridge: agents in any language, and devices that speak only MQTT, join the mesh
+ * through a broker. It drives the pure BridgeMachine (protocols/mqtt) over an MQTT 5 connection:
+ * a client's valid advert becomes an agent this peer hosts (signed, gossiped and re-issued like
+ * its own), a routed call becomes a QoS 1 request with a response topic, correlation data and
+ * the deadline as message expiry, and a task published on the submit topic runs here with its
+ * report published back.
+ *
+ * @example
+ * ```ts
+ * const bridge = await startMqttBridge(peer, { url: 'mqtt://127.0.0.1:1883' })
+ * bridge.stats()   // { connected: true, agents: 2, requests: 10, answered: 10, … }
+ * await bridge.stop()
+ * ```
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { LocalAgent } from '../../protocols/capability/index.ts'
+import {
+  BridgeMachine, encodeRequest, expirySeconds, mqttTopic, parseMeshAgentName, topicPrefix,
+  type BridgeEffect, type ClientBudgets
+} from '../../protocols/mqtt/index.ts'
+import type { Agent } from '../agents/agent.ts'
+import { mqttAgent, type MqttCall } from '../agents/mqtt-agent.ts'
+import type { TaskRun } from './task-runner.ts'
+
+/** What the bridge needs of its peer (a Peer has all of it). */
+export interface BridgeHost {
+  readonly peerId: string
+  readonly capability: { check: (agent: LocalAgent) => void }
+  readonly tasks: { submit: (value: unknown) => TaskRun }
+  hostAgent: (agent: Agent) => void
+  unhostAgent: (name: string) => boolean
+  agentRoom: () => number
+}
+
+export interface MqttBridgeOptions {
+  /** mqtt://, mqtts://, ws:// or wss:// URL of the broker. */
+  url: string
+  /** The network whose topics the bridge serves (its prefix is agentmesh/v1/<network>). */
+  network: string
+  /** Names of the environment variables holding the broker username and password (credentials never live in config files). */
+  usernameEnv?: string
+  passwordEnv?: string
+  /** PEM file of the CA that signed the broker's certificate, for mqtts:// and wss://. */
+  ca?: string
+  /** Topic prefix instead of agentmesh/v1/<network>. */
+  prefix?: string
+  /** MQTT client id (default agentmesh-bridge-<random>). */
+  clientId?: string
+  budgets?: Partial<ClientBudgets>
+  /** How long the first connection may take before the bridge gives up (default 10 s). */
+  connectTimeoutMs?: number
+  /** Where the bridge says what happens (agents joining and leaving, refusals, connection). */
+  onEvent?: (event: string, detail: Record<string, unknown>) => void
+  /** Environment to read credentials from (default process.env). */
+  env?: Record<string, string | undefined>
+}
+
+export interface BridgeStats {
+  connected: boolean
+  agents: number
+  requests: number
+  answered: number
+  failed: number
+  refused: number
+  tasks: number
+}
+
+export interface MqttBridge {
+  readonly prefix: string
+  /** This bridge's tag in reply topics. */
+  readonly tag: string
+  stats (): BridgeStats
+  stop (): Promise<void>
+}
+
+/** A mistake in the bridge's settings or a broker that refuses it, with what to do. */
+export class MqttBridgeError extends Error {
+  override name = 'MqttBridgeError'
+}
+
+export const DEFAULT_USERNAME_ENV = 'AGENTMESH_MQTT_USERNAME'
+export const DEFAULT_PASSWORD_ENV = 'AGENTMESH_MQTT_PASSWORD'
+/** Tasks submitted over MQTT running at once on this peer; more are refused until some finish. */
+const MAX_RUNNING_TASKS = 256
+/** Refusals logged per second beyond those published to clients (the rest are counted). */
+const LOG_PER_SECOND = 10
+
+type Reply = Awaited<ReturnType<MqttCall>>
+
+export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOptions): Promise<MqttBridge> {
+  const prefix = options.prefix ?? topicPrefix(options.network)
+  const tag = host.peerId
+  const say = options.onEvent ?? (() => {})
+  const machine = new BridgeMachine({
+    prefix,
+    tag,
+    maxAgents: host.agentRoom(),
+    check: agent => { host.capability.check(agent) },
+    ...(options.budgets === undefined ? {} : { budgets: options.budgets })
+  })
+  const client = mqtt.connect(options.url, clientOptions(options))
+  const stats: BridgeStats = { connected: false, agents: 0, requests: 0, answered: 0, failed: 0, refused: 0, tasks: 0 }
+  /** Calls waiting for a reply, by attempt id. */
+  const waiting = new Map<string, (reply: Reply) => void>()
+  const run = randomBytes(6).toString('hex')
+  let attempts = 0
+  let runningTasks = 0
+  let logTokens = LOG_PER_SECOND
+  let logAt = Date.now()
+  let stopping = false
+
+  const call = (mqttClient: string, agent: string) => async (input: unknown, deadlineMs: number, signal: AbortSignal | undefined): Promise<Reply> => {
+    if (!client.connected) return { ok: false, kind: 'failed', error: 'the bridge has lost its broker connection' }
+    const attempt = `${run}-${++attempts}`
+    let payload: Uint8Array
+    try {
+      payload = encodeRequest({ attempt, input, deadlineMs })
+    } catch (err) {
+      return { ok: false, kind: 'input', error: (err as Error).message }
+    }
+    stats.requests++
+    return await new Promise<Reply>(resolve => {
+      const done = (reply: Reply): void => {
+        if (!waiting.delete(attempt)) return
+        machine.settled(attempt)
+        signal?.removeEventListener('abort', onAbort)
+        if (reply.ok) stats.answered++
+        else stats.failed++
+        resolve(reply)
+      }
+      // The host's deadline or the requester's cancel: the reply, if it ever comes, is late.
+      const onAbort = (): void => { done({ ok: false, kind: 'failed', error: 'deadline passed or cancelled' }) }
+      waiting.set(attempt, done)
+      machine.sent(attempt, mqttClient, agent)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      client.publishAsync(mqttTopic(prefix, { kind: 'request', client: mqttClient, agent }), Buffer.from(payload), {
+        qos: 1,
+        properties: {
+          responseTopic: mqttTopic(prefix, { kind: 'reply', client: mqttClient, agent, bridge: tag }),
+          correlationData: Buffer.from(attempt),
+          messageExpiryInterval: expirySeconds(deadlineMs),
+          userProperties: { attempt }
+        }
+      }).catch((err: Error) => { done({ ok: false, kind: 'failed', error: `could not publish the request: ${err.message}` }) })
+    })
+  }
+
+  const publish = (topic: string, body: unknown, correlationData?: Uint8Array): void => {
+    client.publishAsync(topic, JSON.stringify(body), { qos: 1, ...(correlationData === undefined ? {} : { properties: { correlationData: Buffer.from(correlationData) } }) })
+      .catch((err: Error) => { say('mqtt-publish-failed', { topic, error: err.message }) })
+  }
+
+  const apply = (effects: BridgeEffect[]): void => {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'advertise': {
+          const names = parseMeshAgentName(e.agent.name)!
+          try {
+            host.hostAgent(mqttAgent(e.agent, call(e.client, names.agent)))
+            say('mqtt-agent-advertised', { agent: e.agent.name, client: e.client })
+          } catch (err) {
+            refuse(e.client, mqttTopic(prefix, { kind: 'advert', client: e.client, agent: names.agent }), (err as Error).message, true)
+          }
+          break
+        }
+        case 'withdraw':
+          if (host.unhostAgent(e.name)) say('mqtt-agent-withdrawn', { agent: e.name, client: e.client, reason: e.reason })
+          break
+        case 'abandon':
+          for (const a of e.attempts) waiting.get(a)?.({ ok: false, kind: 'failed', error: e.reason })
+          break
+        case 'answered':
+          waiting.get(e.attempt)?.(e.reply.ok
+            ? { ok: true, output: e.reply.output, ...(e.reply.confidence === undefined ? {} : { confidence: e.reply.confidence }) }
+            : { ok: false, kind: e.reply.kind, error: e.reply.error })
+          break
+        case 'submit':
+          void runTask(e)
+          break
+        case 'refused':
+          refuse(e.client, e.topic, e.reason, e.publish)
+          break
+      }
+    }
+    stats.agents = machine.advertisedCount()
+  }
+
+  const refuse = (from: string | undefined, topic: string, reason: string, toClient: boolean): void => {
+    stats.refused++
+    const now = Date.now()
+    logTokens = Math.min(LOG_PER_SECOND, logTokens + (now - logAt) / 1000 * LOG_PER_SECOND)
+    logAt = now
+    if (toClient || logTokens >= 1) {
+      if (!toClient) logTokens--
+      say('mqtt-refused', { client: from ?? '-', topic, reason })
+    }
+    if (toClient && from !== undefined) publish(mqttTopic(prefix, { kind: 'errors', client: from }), { topic, reason, at: new Date(now).toISOString() })
+  }
+
+  const runTask = async (e: Extract<BridgeEffect, { type: 'submit' }>): Promise<void> => {
+    if (runningTasks >= MAX_RUNNING_TASKS) {
+      publish(e.responseTopic, { error: `this peer already runs ${MAX_RUNNING_TASKS} tasks from MQTT; submit again later` }, e.correlationData)
+      return
+    }
+    let task: TaskRun
+    try {
+      task = host.tasks.submit(e.task)
+    } catch (err) {
+      publish(e.responseTopic, { error: (err as Error).message }, e.correlationData)
+      return
+    }
+    stats.tasks++
+    runningTasks++
+    say('mqtt-task', { client: e.client, task: task.id })
+    try {
+      publish(e.responseTopic, await task.finished, e.correlationData)
+    } finally {
+      runningTasks--
+    }
+  }
+
+  client.on('message', (topic, payload, packet) => {
+    const p = packet.properties ?? {}
+    apply(machine.message(topic, payload, {
+      ...(p.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),
+      ...(p.correlationData === undefined ? {} : { correlationData: p.correlationData })
+    }, Date.now()))
+  })
+  client.on('connect', () => {
+    stats.connected = true
+    say('mqtt-connected', { broker: redact(options.url), prefix })
+    // Clean session: subscribe on every connect; the broker then replays the retained statuses and adverts.
+    client.subscribeAsync(machine.subscriptions(), { qos: 1 }).then(granted => {
+      const refused = granted.filter(g => g.qos > 2)
+      if (refused.length > 0) say('mqtt-subscribe-refused', { topics: refused.map(g => g.topic).join(' '), hint: 'the broker\'s ACL must let the bridge read agentmesh/v1/<network>/#' })
+    }).catch((err: Error) => { say('mqtt-subscribe-failed', { error: err.message }) })
+  })
+  client.on('close', () => {
+    if (!stats.connected) return
+    stats.connected = false
+    // Nothing the bridge advertised can be reached now: it leaves the mesh until the broker is back.
+    apply(machine.disconnected('the bridge lost its broker connection'))
+    if (!stopping) say('mqtt-disconnected', { broker: redact(options.url), retry: 'every 1 s' })
+  })
+  client.on('error', err => { if (stats.connected) say('mqtt-error', { error: err.message }) })
+
+  try {
+    await firstConnect(client, options.connectTimeoutMs ?? 10_000, options.url)
+  } catch (err) {
+    client.end(true)
+    throw err
+  }
+  return {
+    prefix,
+    tag,
+    stats: () => ({ ...stats }),
+    async stop () {
+      stopping = true
+      apply(machine.disconnected('the bridge is stopping'))
+      for (const done of [...waiting.values()]) done({ ok: false, kind: 'failed', error: 'the bridge is stopping' })
+      await client.endAsync().catch(() => {})
+    }
+  }
+}
+
+function clientOptions (options: MqttBridgeOptions): IClientOptions {
+  let url: URL
+  try {
+    url = new URL(options.url)
+  } catch {
+    throw new MqttBridgeError(`MQTT broker "${options.url}" is not a URL — write it like mqtt://127.0.0.1:1883 or mqtts://broker.example:8883`)
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new MqttBridgeError(`MQTT broker URL must start with mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//`)
+  if (url.username !== '' || url.password !== '') throw new MqttBridgeError(`put the MQTT username and password in the environment (${options.usernameEnv ?? DEFAULT_USERNAME_ENV}, ${options.passwordEnv ?? DEFAULT_PASSWORD_ENV}), not in the URL: URLs end up in logs and process lists`)
+  const env = options.env ?? process.env
+  const username = env[options.usernameEnv ?? DEFAULT_USERNAME_ENV]
+  const password = env[options.passwordEnv ?? DEFAULT_PASSWORD_ENV]
+  if (options.usernameEnv !== undefined && username === undefined) throw new MqttBridgeError(`the MQTT username should be in environment variable ${options.usernameEnv}, which is not set`)
+  if (options.passwordEnv !== undefined && password === undefined) throw new MqttBridgeError(`the MQTT password should be in environment variable ${options.passwordEnv}, which is not set`)
+  let ca: Buffer | undefined
+  if (options.ca !== undefined) {
+    try {
+      ca = readFileSync(options.ca)
+    } catch (err) {
+      throw new MqttBridgeError(`cannot read the MQTT CA file ${options.ca}: ${(err as Error).message}`)
+    }
+  }
+  return {
+    protocolVersion: 5,
+    clientId: options.clientId ?? `agentmesh-bridge-${randomBytes(6).toString('hex')}`,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: 10_000,
+    resubscribe: false,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(ca === undefined ? {} : { ca, rejectUnauthorized: true })
+  }
+}
+
+/** The first connection, or why there is none (a wrong password is not retried for ever in silence). */
+async function firstConnect (client: MqttClient, timeoutMs: number, url: string): Promise<void> {
+  if (client.connected) return
+  await new Promise<void>((resolve, reject) => {
+    let last = 'no answer'
+    const timer = setTimeout(() => { finish(new MqttBridgeError(`cannot connect to the MQTT broker ${redact(url)} within ${timeoutMs / 1000} s (${last}) — is it running, and is the URL right?`)) }, timeoutMs)
+    const onError = (err: Error & { code?: number | string }): void => {
+      last = err.message
+      // CONNACK refusals (bad credentials, not authorised) will not get better by retrying.
+      if (typeof err.code === 'number' && err.code >= 0x80) finish(new MqttBridgeError(`the MQTT broker ${redact(url)} refused the bridge: ${err.message} — check ${DEFAULT_USERNAME_ENV}/${DEFAULT_PASSWORD_ENV} and the broker's password file`))
+    }
+    const onConnect = (): void => { finish() }
+    const finish = (err?: Error): void => {
+      clearTimeout(timer)
+      client.off('error', onError)
+      client.off('connect', onConnect)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    client.on('error', onError)
+    client.on('connect', onConnect)
+  })
+}
+
+function redact (url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//')
+}
