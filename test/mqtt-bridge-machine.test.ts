@@ -102,7 +102,8 @@ describe('MQTT bridge machine', () => {
     const reply = `${prefix}/agents/edge/thermo/reply/BridgeA`
     const corr = { correlationData: utf8('att-1') }
     expect(m.message(`${prefix}/agents/other/thermo/reply/BridgeA`, utf8('{"output":1}'), corr, 0)).toMatchObject([{ type: 'refused', reason: expect.stringMatching(/went to edge\/thermo, not other\/thermo/) }])
-    expect(m.message(reply, utf8('{"output":{"c":21},"confidence":0.8}'), corr, 0)).toEqual([{ type: 'answered', attempt: 'att-1', reply: { ok: true, output: { c: 21 }, confidence: 0.8 } }])
+    const raw = utf8('{"output":{"c":21},"confidence":0.8}')
+    expect(m.message(reply, raw, { ...corr, signature: 'c2ln' }, 0)).toEqual([{ type: 'answered', attempt: 'att-1', reply: { ok: true, output: { c: 21 }, confidence: 0.8 }, raw, signature: 'c2ln' }])
     expect(m.message(reply, utf8('{"output":{"c":22}}'), corr, 0)).toMatchObject([{ type: 'refused', client: 'edge', reason: expect.stringMatching(/after its deadline, was answered already/), publish: true }])
     // Another bridge's replies are not this one's business.
     expect(m.message(`${prefix}/agents/edge/thermo/reply/BridgeB`, utf8('{"output":1}'), corr, 0)).toEqual([])
@@ -111,7 +112,7 @@ describe('MQTT bridge machine', () => {
       expect(m.message(reply, utf8(bad), { correlationData: utf8('att-2') }, 0)).toMatchObject([{ type: 'refused', reason: expect.stringMatching(why) }])
     }
     // The attempt id may come in the payload instead (mosquitto_pub without -D).
-    expect(m.message(reply, utf8('{"attempt":"att-2","error":"no sensor","kind":"input"}'), {}, 0)).toEqual([{ type: 'answered', attempt: 'att-2', reply: { attempt: 'att-2', ok: false, kind: 'input', error: 'no sensor' } }])
+    expect(m.message(reply, utf8('{"attempt":"att-2","error":"no sensor","kind":"input"}'), {}, 0)).toMatchObject([{ type: 'answered', attempt: 'att-2', reply: { attempt: 'att-2', ok: false, kind: 'input', error: 'no sensor' } }])
   })
 
   it('holds each client to its quota and budgets, and publishes only so many refusals back', () => {

@@ -2,7 +2,11 @@
 // over TCP on 127.0.0.1, and the Python example agent (Debian's python3-paho-mqtt) as a process.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { toString } from 'uint8arrays'
+import { canonicalJson, sha256 } from '../protocols/hash.ts'
+import { decodeAnswer, verifyAnswer } from '../protocols/consensus/index.ts'
+import { ed25519Verifier } from '../node/network/crypto.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
@@ -206,7 +210,7 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/big/advert`, JSON.stringify({ description: 'x'.repeat(5000) }), { qos: 1, retain: true })
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/odd/advert`, JSON.stringify({ description: 'fine', owner: 'me' }), { qos: 1, retain: true })
     await until(() => errors.length >= 2)
-    expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(/^advert refused: .*description/), 'advert refused: unknown field "owner" — allowed: description, skills, inputSchema, outputSchema, costPerCall, latencyMs, capacity, policy']))
+    expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(/^advert refused: .*description/), 'advert refused: unknown field "owner" — allowed: description, skills, inputSchema, outputSchema, costPerCall, latencyMs, capacity, policy, publicKey']))
     // A reply to a request it never got is refused and logged.
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/big/reply/${a.peerId}`, JSON.stringify({ output: 1 }), { qos: 1, properties: { correlationData: Buffer.from('made-up-1') } })
     await until(() => errors.length >= 3)
@@ -218,6 +222,43 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/big/advert`, '', { qos: 1, retain: true })
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/odd/advert`, '', { qos: 1, retain: true })
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/status`, '', { qos: 1, retain: true })
+  })
+
+  it('an agent with its own key signs its replies: signed answers carry its endorsement, an unsigned reply is refused', async () => {
+    const [a, b] = await mesh()
+    await bridgeOn(a)
+    const home = mkdtempSync(join(tmpdir(), 'agentmesh-mqtt-key-'))
+    try {
+      const keyed = pythonAgent('edge-9', '--key', join(home, 'agent.key'))
+      await keyed.line(/online/)
+      const id = `${a.peerId}/mqtt.edge-9.stats`
+      await untilTables([a, b], () => knows(b, id))
+      // What a trusted subtask asks: an answer signed for this subtask and input.
+      const input = { numbers: [1, 2, 3, 4] }
+      const sign = { subtask: 'task-1/stats', inputHash: toString(sha256(canonicalJson(input)), 'base16') }
+      const result = await b.rpc.execute(id, input, 10_000, undefined, sign)
+      expect(result.ok).toBe(true)
+      const answer = decodeAnswer((result as { answer: Uint8Array }).answer)
+      expect(verifyAnswer(answer, ed25519Verifier())).toBe(true)
+      const key = readFileSync(join(home, 'agent.key'))
+      const { createPrivateKey, createPublicKey } = await import('node:crypto')
+      const pub = createPublicKey(createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), key]), format: 'der', type: 'pkcs8' }))
+      expect(Buffer.from(answer.body.endorsement!.key).toString('base64url')).toBe(pub.export({ format: 'jwk' }).x)
+      expect(answer.body).toMatchObject({ subtask: 'task-1/stats', agent: id, answer: { mean: 2.5, count: 4 } })
+      // Someone logged in as edge-9 (a stolen password) without the key cannot answer for it.
+      await keyed.kill('SIGKILL')
+      const impostor = await client('edge-9')
+      await impostor.subscribeAsync(`${PREFIX}/agents/edge-9/stats/request`, { qos: 1 })
+      impostor.on('message', (_t, _p, packet) => {
+        void impostor.publishAsync(packet.properties!.responseTopic!, JSON.stringify({ output: { mean: 1 } }), { qos: 1, properties: { correlationData: packet.properties!.correlationData } })
+      })
+      await impostor.publishAsync(`${PREFIX}/agents/edge-9/status`, 'online', { qos: 1, retain: true })
+      await until(() => knows(a, id))
+      expect(await a.rpc.execute(id, input, 10_000)).toEqual({ ok: false, kind: 'failed', error: 'the MQTT agent\'s reply was not signed by its key' })
+      await impostor.publishAsync(`${PREFIX}/agents/edge-9/status`, '', { qos: 1, retain: true })
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
   })
 
   it('a task published over MQTT runs in the mesh and its report comes back on the response topic', async () => {

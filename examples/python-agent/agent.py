@@ -9,10 +9,12 @@ python3-paho-mqtt 1.6 and with paho-mqtt 2.x.
     AGENTMESH_MQTT_PASSWORD=... python3 agent.py --broker 127.0.0.1:1883 --client edge-7
 
 Options: --network (default local), --agent (default stats), --instance ID (several instances of
-one client share the work through a $share subscription), --fail (answer every call with an
-error: for trying reroutes), --delay-ms N (answer N ms late).
+one client share the work through a $share subscription), --key FILE (sign every reply with this
+agent's own Ed25519 key, created on first use; needs python3-cryptography), --fail (answer every
+call with an error: for trying reroutes), --delay-ms N (answer N ms late).
 """
 import argparse
+import base64
 import json
 import os
 import signal
@@ -59,6 +61,27 @@ def compute(request_input):
     }
 
 
+def load_key(path):
+    """The agent's Ed25519 key: a raw 32-byte seed in `path`, made (mode 0600) when missing."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives import serialization
+    if not os.path.exists(path):
+        seed = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(seed)
+    with open(path, "rb") as f:
+        key = Ed25519PrivateKey.from_private_bytes(f.read())
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key, base64.b64encode(raw).decode()
+
+
+def endorsement_message(sign, reply_bytes):
+    """What the agent's signature covers (protocols/consensus/endorsement.ts in agentmesh)."""
+    head = f"agentmesh/v1 endorsed reply\n{sign['subtask']}\n{sign['inputHash']}\n{sign['agent']}\n"
+    return head.encode() + reply_bytes
+
+
 def make_client(client_id):
     """paho 2.x wants the callback API version first; 1.6 has no such argument."""
     if hasattr(mqtt, "CallbackAPIVersion"):
@@ -73,6 +96,7 @@ def main():
     parser.add_argument("--client", required=True, help="your MQTT username: your agents live under agents/<client>/")
     parser.add_argument("--agent", default="stats")
     parser.add_argument("--instance", default=None)
+    parser.add_argument("--key", default=None)
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
@@ -90,6 +114,10 @@ def main():
     client.username_pw_set(args.client, os.environ.get("AGENTMESH_MQTT_PASSWORD"))
     client.will_set(status_topic, "offline", qos=1, retain=True)
     answered = OrderedDict()  # attempt id -> reply: a redelivered request gets the same answer
+    advert = dict(ADVERT)
+    key = None
+    if args.key:
+        key, advert["publicKey"] = load_key(args.key)
 
     def on_connect(c, userdata, flags, reason_code, properties=None):
         if getattr(reason_code, "is_failure", reason_code != 0):
@@ -98,7 +126,7 @@ def main():
         c.subscribe(request_topic, qos=1)
         c.subscribe(f"agentmesh/v1/{args.network}/clients/{args.client}/errors", qos=1)
         c.publish(status_topic, "online", qos=1, retain=True)
-        c.publish(advert_topic, json.dumps(ADVERT), qos=1, retain=True)
+        c.publish(advert_topic, json.dumps(advert), qos=1, retain=True)
         print(f"online as {args.client}/{args.agent}", flush=True)
 
     def on_message(c, userdata, msg):
@@ -127,9 +155,12 @@ def main():
             answered[attempt] = reply
             while len(answered) > 1024:
                 answered.popitem(last=False)
+        body = json.dumps(reply).encode()
         out = Properties(PacketTypes.PUBLISH)
         out.CorrelationData = getattr(props, "CorrelationData", attempt.encode())
-        send = lambda: c.publish(response_topic, json.dumps(reply), qos=1, properties=out)
+        if key is not None and isinstance(request.get("sign"), dict):
+            out.UserProperty = ("signature", base64.b64encode(key.sign(endorsement_message(request["sign"], body))).decode())
+        send = lambda: c.publish(response_topic, body, qos=1, properties=out)
         if args.delay_ms:
             # Late on purpose, without blocking the network loop (keep-alives go on).
             threading.Timer(args.delay_ms / 1000, send).start()

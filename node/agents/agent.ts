@@ -10,6 +10,8 @@
  * ```
  */
 
+import type { Endorsement } from '../../protocols/consensus/index.ts'
+
 /** What an agent says about itself: the fields its host signs into a capability vector. */
 export interface AgentDescription {
   /** Local name, unique on its host; the mesh-wide id is `<host peer id>/<name>`. */
@@ -34,12 +36,16 @@ export interface AgentResult {
   output: unknown
   /** Self-reported confidence in [0, 1]; consensus uses it only as a capped, calibrated input. */
   confidence?: number
+  /** The agent's own signature over its reply (an agent with a key of its own, as MQTT agents may have). */
+  endorsement?: Endorsement
 }
 
 /** What the host knows about one call besides its input. */
 export interface CallInfo {
   /** Time left until the call's deadline when it starts running (after any queueing), in ms. */
   deadlineMs: number
+  /** What a signed answer to this call will be bound to: an agent with its own key signs its reply for it. */
+  sign?: { subtask: string, inputHash: string, agent: string }
 }
 
 export interface Agent {

@@ -10,10 +10,11 @@
  * ```
  */
 import type { FailureKind, LiveState } from '../../protocols/rpc/index.ts'
-import { AgentInputError, type Agent } from '../agents/agent.ts'
+import { AgentInputError, type Agent, type CallInfo } from '../agents/agent.ts'
+import type { Endorsement } from '../../protocols/consensus/index.ts'
 
 export type RunResult =
-  | { ok: true, output: unknown, confidence: number | null, latencyMs: number, /** The answer signed by its host, when asked for (consensus evidence). */ answer?: Uint8Array }
+  | { ok: true, output: unknown, confidence: number | null, latencyMs: number, /** The answer signed by its host, when asked for (consensus evidence). */ answer?: Uint8Array, endorsement?: Endorsement }
   | { ok: false, kind: FailureKind, error: string }
 
 interface AgentSlot {
@@ -62,7 +63,7 @@ export class AgentHost {
   }
 
   /** Runs one call. Never throws: every failure comes back with its kind and reason. */
-  async run (name: string, input: unknown, deadlineMs: number, signal?: AbortSignal): Promise<RunResult> {
+  async run (name: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: CallInfo['sign']): Promise<RunResult> {
     const slot = this.#slots.get(name)
     if (slot === undefined) return { ok: false, kind: 'unavailable', error: `no agent named "${name}" on this host` }
     const timeout = AbortSignal.timeout(deadlineMs)
@@ -75,11 +76,11 @@ export class AgentHost {
     }
     try {
       const left = Math.max(0, deadlineMs - (performance.now() - started))
-      const { output, confidence } = await raceAbort(slot.agent.handle(input, abort, { deadlineMs: left }), abort)
+      const { output, confidence, endorsement } = await raceAbort(slot.agent.handle(input, abort, { deadlineMs: left, ...(sign === undefined ? {} : { sign }) }), abort)
       const latencyMs = performance.now() - started
       slot.latencies.push(latencyMs)
       if (slot.latencies.length > LATENCY_WINDOW) slot.latencies.shift()
-      return { ok: true, output, confidence: confidence ?? null, latencyMs }
+      return { ok: true, output, confidence: confidence ?? null, latencyMs, ...(endorsement === undefined ? {} : { endorsement }) }
     } catch (err) {
       if (abort.aborted) return failure(abort, timeout)
       if (err instanceof AgentInputError) return { ok: false, kind: 'input', error: err.message }

@@ -21,7 +21,12 @@ import {
   BridgeMachine, encodeRequest, expirySeconds, mqttTopic, parseMeshAgentName, topicPrefix,
   type BridgeEffect, type ClientBudgets
 } from '../../protocols/mqtt/index.ts'
-import type { Agent } from '../agents/agent.ts'
+import type { Agent, CallInfo } from '../agents/agent.ts'
+import { checkEndorsement, endorsementMessage, MAX_ENDORSED_REPLY_BYTES } from '../../protocols/consensus/index.ts'
+import { canonicalJson, sha256 } from '../../protocols/hash.ts'
+import { peerIdFromEd25519 } from '../../protocols/identity.ts'
+import { toString } from 'uint8arrays'
+import { ed25519Verifier } from '../network/crypto.ts'
 import { mqttAgent, type MqttCall } from '../agents/mqtt-agent.ts'
 import type { TaskRun } from './task-runner.ts'
 
@@ -103,8 +108,8 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
   })
   const client = mqtt.connect(options.url, clientOptions(options))
   const stats: BridgeStats = { connected: false, agents: 0, requests: 0, answered: 0, failed: 0, refused: 0, tasks: 0 }
-  /** Calls waiting for a reply, by attempt id. */
-  const waiting = new Map<string, (reply: Reply) => void>()
+  /** Calls waiting for a reply, by attempt id; `signed` is the raw reply and its signature, for agents with their own key. */
+  const waiting = new Map<string, (reply: Reply, signed?: { raw: Uint8Array, signature: string | undefined }) => void>()
   const run = randomBytes(6).toString('hex')
   let attempts = 0
   let runningTasks = 0
@@ -112,12 +117,17 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
   let logAt = Date.now()
   let stopping = false
 
-  const call = (mqttClient: string, agent: string) => async (input: unknown, deadlineMs: number, signal: AbortSignal | undefined): Promise<Reply> => {
+  const call = (mqttClient: string, agent: string, meshName: string, publicKey: Uint8Array | undefined) => async (input: unknown, info: CallInfo, signal: AbortSignal | undefined): Promise<Reply> => {
     if (!client.connected) return { ok: false, kind: 'failed', error: 'the bridge has lost its broker connection' }
     const attempt = `${run}-${++attempts}`
+    const deadlineMs = info.deadlineMs
+    // An agent with its own key signs every reply; outside a trusted subtask the binding has no subtask.
+    const sign = publicKey === undefined
+      ? undefined
+      : info.sign ?? { subtask: '', inputHash: toString(sha256(canonicalJson(input ?? null)), 'base16'), agent: `${tag}/${meshName}` }
     let payload: Uint8Array
     try {
-      payload = encodeRequest({ attempt, input, deadlineMs })
+      payload = encodeRequest({ attempt, input, deadlineMs, ...(sign === undefined ? {} : { sign }) })
     } catch (err) {
       return { ok: false, kind: 'input', error: (err as Error).message }
     }
@@ -133,7 +143,16 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       }
       // The host's deadline or the requester's cancel: the reply, if it ever comes, is late.
       const onAbort = (): void => { done({ ok: false, kind: 'failed', error: 'deadline passed or cancelled' }) }
-      waiting.set(attempt, done)
+      waiting.set(attempt, (reply, signed) => {
+        if (publicKey === undefined || sign === undefined) return done(reply)
+        // The agent's key must have signed exactly these bytes: nobody else answers for it.
+        const checked = endorse(publicKey, sign, reply, signed)
+        if (checked === undefined) {
+          refuse(mqttClient, mqttTopic(prefix, { kind: 'reply', client: mqttClient, agent, bridge: tag }), `reply to attempt ${attempt} refused: its signature user property is missing or does not verify with the advert's publicKey`, true)
+          return done({ ok: false, kind: 'failed', error: 'the MQTT agent\'s reply was not signed by its key' })
+        }
+        done(checked)
+      })
       machine.sent(attempt, mqttClient, agent)
       signal?.addEventListener('abort', onAbort, { once: true })
       client.publishAsync(mqttTopic(prefix, { kind: 'request', client: mqttClient, agent }), Buffer.from(payload), {
@@ -159,7 +178,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
         case 'advertise': {
           const names = parseMeshAgentName(e.agent.name)!
           try {
-            host.hostAgent(mqttAgent(e.agent, call(e.client, names.agent)))
+            host.hostAgent(mqttAgent(e.agent, call(e.client, names.agent, e.agent.name, e.publicKey)))
             say('mqtt-agent-advertised', { agent: e.agent.name, client: e.client })
           } catch (err) {
             refuse(e.client, mqttTopic(prefix, { kind: 'advert', client: e.client, agent: names.agent }), (err as Error).message, true)
@@ -175,7 +194,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
         case 'answered':
           waiting.get(e.attempt)?.(e.reply.ok
             ? { ok: true, output: e.reply.output, ...(e.reply.confidence === undefined ? {} : { confidence: e.reply.confidence }) }
-            : { ok: false, kind: e.reply.kind, error: e.reply.error })
+            : { ok: false, kind: e.reply.kind, error: e.reply.error }, { raw: e.raw, signature: e.signature })
           break
         case 'submit':
           void runTask(e)
@@ -224,9 +243,11 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
 
   client.on('message', (topic, payload, packet) => {
     const p = packet.properties ?? {}
+    const signature = p.userProperties?.signature
     apply(machine.message(topic, payload, {
       ...(p.responseTopic === undefined ? {} : { responseTopic: p.responseTopic }),
-      ...(p.correlationData === undefined ? {} : { correlationData: p.correlationData })
+      ...(p.correlationData === undefined ? {} : { correlationData: p.correlationData }),
+      ...(typeof signature === 'string' ? { signature } : {})
     }, Date.now()))
   })
   client.on('connect', () => {
@@ -264,6 +285,21 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       await client.endAsync().catch(() => {})
     }
   }
+}
+
+const verifier = ed25519Verifier()
+
+/**
+ * A keyed agent's reply with its endorsement, or undefined when the signature is missing or wrong.
+ * An error reply is checked as signed bytes too (nobody else may make the agent fail).
+ */
+function endorse (key: Uint8Array, sign: { subtask: string, inputHash: string, agent: string }, reply: Reply, signed: { raw: Uint8Array, signature: string | undefined } | undefined): Reply | undefined {
+  if (signed?.signature === undefined || !/^[A-Za-z0-9+/]{86}==$/.test(signed.signature)) return undefined
+  const endorsement = { key, sig: new Uint8Array(Buffer.from(signed.signature, 'base64')), reply: signed.raw }
+  if (!verifier.verify(peerIdFromEd25519(key), endorsementMessage(sign.subtask, sign.inputHash, sign.agent, signed.raw), endorsement.sig)) return undefined
+  // Signed, but an error or too large to carry as evidence: good for this call, no endorsement.
+  if (!reply.ok || signed.raw.byteLength > MAX_ENDORSED_REPLY_BYTES) return reply
+  return checkEndorsement(endorsement, { ...sign, answer: reply.output, confidence: reply.confidence }, verifier) ? { ...reply, endorsement } : undefined
 }
 
 function clientOptions (options: MqttBridgeOptions): IClientOptions {

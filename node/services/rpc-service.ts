@@ -163,7 +163,7 @@ class DefaultRpcService implements RpcService, Startable {
   async execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: SignRequest): Promise<RunResult> {
     const parts = splitAgentId(agent)
     if (parts === undefined) return { ok: false, kind: 'unavailable', error: `"${agent}" is not an agent id` }
-    if (parts.host === this.#self) return this.#signed(parts.name, await this.#host.run(parts.name, input, deadlineMs, signal), sign)
+    if (parts.host === this.#self) return this.#signed(parts.name, await this.#host.run(parts.name, input, deadlineMs, signal, this.#callSign(parts.name, sign)), sign)
     const id = this.#nextId++
     return await new Promise<RunResult>(resolve => {
       const finish = (result: RunResult): void => {
@@ -184,6 +184,11 @@ class DefaultRpcService implements RpcService, Startable {
         finish(m.ok ? { ok: true, output: m.output, confidence: m.confidence, latencyMs: m.latencyMs, ...(m.answer === undefined ? {} : { answer: m.answer }) } : { ok: false, kind: m.kind, error: m.error })
       }, error => finish({ ok: false, kind: 'unavailable', error }))
     })
+  }
+
+  /** What an agent that signs its own replies binds them to, when the requester wants a signed answer. */
+  #callSign (name: string, sign: SignRequest | undefined): { subtask: string, inputHash: string, agent: string } | undefined {
+    return sign === undefined ? undefined : { subtask: sign.subtask, inputHash: sign.inputHash, agent: `${this.#self}/${name}` }
   }
 
   #signed (name: string, result: RunResult, sign: SignRequest | undefined): RunResult {
@@ -302,7 +307,7 @@ class DefaultRpcService implements RpcService, Startable {
           const controller = new AbortController()
           running.set(message.id, controller)
           const { id, sign } = message
-          void this.#host.run(message.agent, message.input, message.deadlineMs, controller.signal).then(run => {
+          void this.#host.run(message.agent, message.input, message.deadlineMs, controller.signal, this.#callSign(message.agent, sign)).then(run => {
             running.delete(id)
             const result = this.#signed(message.agent, run, sign)
             reply({ t: 'result', id, ...(result.ok ? { ok: true, output: result.output ?? null, confidence: result.confidence, latencyMs: result.latencyMs, ...(result.answer === undefined ? {} : { answer: result.answer }) } : result) } as RpcMessage)
@@ -329,7 +334,8 @@ function signResult (signer: Signer | undefined, self: string, name: string, res
       inputHash: sign.inputHash,
       agent: `${self}/${name}`,
       answer: (result.output ?? null) as Json,
-      ...(result.confidence === null ? {} : { confidence: result.confidence })
+      ...(result.confidence === null ? {} : { confidence: result.confidence }),
+      ...(result.endorsement === undefined ? {} : { endorsement: result.endorsement })
     }, signer)
     return { ...result, answer: answer.wire }
   } catch (err) {

@@ -11,6 +11,7 @@ import {
   ConsensusError, consensusLimits, decodeObject, HEX64, record, signObject, str, unitNumber, verifySigned, type Signed
 } from './signed.ts'
 import type { AnswerBody, Json } from './types.ts'
+import { checkEndorsement, MAX_ENDORSED_REPLY_BYTES } from './endorsement.ts'
 
 export type SignedAnswer = Signed<AnswerBody>
 
@@ -27,13 +28,16 @@ export function decodeAnswer (wire: Uint8Array): SignedAnswer {
   return decodeObject(wire, ['answer'], (_kind, body) => validateAnswerBody(body), consensusLimits.maxAnswerBytes)
 }
 
+/** The host's signature, and the agent's own endorsement when the answer carries one. */
 export function verifyAnswer (answer: SignedAnswer, verifier: Verifier): boolean {
   const host = splitAgentId(answer.body.agent)?.host
-  return host !== undefined && verifySigned(answer, host, verifier)
+  if (host === undefined || !verifySigned(answer, host, verifier)) return false
+  const e = answer.body.endorsement
+  return e === undefined || checkEndorsement(e, answer.body, verifier)
 }
 
 export function validateAnswerBody (value: unknown): AnswerBody {
-  const o = record(value, 'answer', ['v', 'subtask', 'inputHash', 'agent', 'answer'], ['confidence'])
+  const o = record(value, 'answer', ['v', 'subtask', 'inputHash', 'agent', 'answer'], ['confidence', 'endorsement'])
   if (o.v !== 1) throw new ConsensusError(`answer version ${JSON.stringify(o.v)} is not supported (expected 1)`)
   const subtask = str(o.subtask, 'answer subtask', consensusLimits.maxSubtaskLength)
   const inputHash = str(o.inputHash, 'answer inputHash', 64, HEX64)
@@ -41,6 +45,14 @@ export function validateAnswerBody (value: unknown): AnswerBody {
   const answer = json(o.answer, 'answer', 0)
   const out: AnswerBody = { v: 1, subtask, inputHash, agent, answer }
   if (o.confidence !== undefined) out.confidence = unitNumber(o.confidence, 'answer confidence')
+  if (o.endorsement !== undefined) {
+    const e = record(o.endorsement, 'answer endorsement', ['key', 'sig', 'reply'])
+    const bytes = (v: unknown, what: string, min: number, max: number): Uint8Array => {
+      if (!(v instanceof Uint8Array) || v.byteLength < min || v.byteLength > max) throw new ConsensusError(`answer endorsement ${what} must be ${min === max ? `${min}` : `${min}..${max}`} bytes`)
+      return v
+    }
+    out.endorsement = { key: bytes(e.key, 'key', 32, 32), sig: bytes(e.sig, 'sig', 64, 64), reply: bytes(e.reply, 'reply', 1, MAX_ENDORSED_REPLY_BYTES) }
+  }
   return out
 }
 

@@ -30,6 +30,8 @@ export { ReputationBook, ReputationError, reputationConfig } from './reputation.
 export type { CanaryFact, CertificateFact, Counts, EquivocationFact, FeedbackFact, ReputationJson } from './reputation.ts'
 export { decodeAnswer, signAnswer, verifyAnswer } from './answer.ts'
 export type { SignedAnswer } from './answer.ts'
+export { checkEndorsement, endorsementMessage, MAX_ENDORSED_REPLY_BYTES } from './endorsement.ts'
+export type { Endorsement } from './endorsement.ts'
 export {
   decodeCommittee, drawMembers, instanceId, isQuorum, MAX_MEMBER_SHARE, MIN_MEMBERS, signCommittee, totalPower, verifyCommittee, votingPowers
 } from './committee.ts'

@@ -1,3 +1,4 @@
+import type { Endorsement } from './endorsement.ts'
 /**
  * Types shared by the consensus modules: answers, equivalence rules, aggregation, reputation.
  * Everything here is plain data; the modules beside it are pure functions and state machines.
@@ -19,6 +20,8 @@ export interface AnswerBody {
   answer: Json
   /** Self-reported confidence in 0..1, if the agent gives one. */
   confidence?: number
+  /** The agent's own signature over its reply, when it has a key of its own (an MQTT agent's). */
+  endorsement?: Endorsement
 }
 
 /**

@@ -9,23 +9,29 @@
  *   "costPerCall": 0.1, "latencyMs": 50, "capacity": 2, "policy": ["deterministic"] }
  * ```
  *
+ * `publicKey` (base64 of a raw 32-byte Ed25519 key) says the agent signs its own replies: every
+ * reply must then carry its signature, and answers it gives for trusted subtasks carry that
+ * signature into certificates (protocols/consensus/endorsement.ts).
+ *
  * Parsed strictly with reasons; the VCV's own rules (lengths, token shapes, schema sizes) are then
  * the capability table's `check`, so an advert is held to exactly what a signed record must meet.
  * An empty payload is a withdrawal (MQTT's way to clear a retained message).
  */
+import { fromString } from 'uint8arrays'
 import { limits } from '../capability/schema.ts'
 import type { LocalAgent } from '../capability/table.ts'
 import { meshAgentName } from './topics.ts'
 
 export const MAX_ADVERT_BYTES = 48 * 1024
 
-const KEYS = ['description', 'skills', 'inputSchema', 'outputSchema', 'costPerCall', 'latencyMs', 'capacity', 'policy'] as const
+const KEYS = ['description', 'skills', 'inputSchema', 'outputSchema', 'costPerCall', 'latencyMs', 'capacity', 'policy', 'publicKey'] as const
 
 export class AdvertError extends Error {
   override name = 'AdvertError'
 }
 
-export type Advert = { kind: 'withdrawn' } | { kind: 'agent', agent: LocalAgent }
+/** `publicKey`: the agent's raw Ed25519 public key, when it signs its own replies (see protocols/consensus/endorsement.ts). */
+export type Advert = { kind: 'withdrawn' } | { kind: 'agent', agent: LocalAgent, publicKey?: Uint8Array }
 
 /** The advert of `client`'s agent `agent` (the names come from the topic, already checked). */
 export function parseAdvert (payload: Uint8Array, client: string, agent: string): Advert {
@@ -66,8 +72,15 @@ export function parseAdvert (payload: Uint8Array, client: string, agent: string)
     }
     return v
   }
+  let publicKey: Uint8Array | undefined
+  if (o.publicKey !== undefined) {
+    const key = typeof o.publicKey === 'string' && /^[A-Za-z0-9+/_-]{43}=?$/.test(o.publicKey) ? fromString(o.publicKey.replace(/=$/, '').replace(/-/g, '+').replace(/_/g, '/'), 'base64') : undefined
+    if (key?.byteLength !== 32) throw new AdvertError('"publicKey" must be the agent\'s raw 32-byte Ed25519 public key in base64')
+    publicKey = new Uint8Array(key)
+  }
   return {
     kind: 'agent',
+    ...(publicKey === undefined ? {} : { publicKey }),
     agent: {
       name,
       description: o.description,

@@ -62,21 +62,24 @@ export const MAX_INSTANCES = 64
 export interface MessageProperties {
   responseTopic?: string
   correlationData?: Uint8Array
+  /** The `signature` user property of a reply (base64), from an agent with its own key. */
+  signature?: string
 }
 
 export type BridgeEffect =
-  | { type: 'advertise', client: string, agent: LocalAgent }
+  | { type: 'advertise', client: string, agent: LocalAgent, publicKey?: Uint8Array }
   | { type: 'withdraw', client: string, name: string, reason: string }
   /** Calls in flight to a client that went away: fail them now (the requester reroutes) rather than at their deadline. */
   | { type: 'abandon', client: string, attempts: string[], reason: string }
-  | { type: 'answered', attempt: string, reply: MqttReply }
+  /** `raw` and `signature`: what an agent with its own key signed (checked by the driver, which holds the key). */
+  | { type: 'answered', attempt: string, reply: MqttReply, raw: Uint8Array, signature?: string }
   | { type: 'submit', client: string, task: unknown, responseTopic: string, correlationData?: Uint8Array }
   /** `publish`: whether the client's budget lets this refusal go to its errors topic. */
   | { type: 'refused', client: string | undefined, topic: string, reason: string, publish: boolean }
 
 interface Client {
   instances: Map<string, boolean>
-  adverts: Map<string, LocalAgent>
+  adverts: Map<string, { agent: LocalAgent, publicKey?: Uint8Array }>
   /** Adverts in the mesh now, by MQTT agent name, as the JSON they were advertised with. */
   advertised: Map<string, string>
   buckets: Map<keyof ClientBudgets, { tokens: number, at: number }>
@@ -157,7 +160,7 @@ export class BridgeMachine {
       } else {
         if (!client.adverts.has(agent) && client.adverts.size >= MAX_AGENTS_PER_CLIENT) throw new AdvertError(`a client may advertise at most ${MAX_AGENTS_PER_CLIENT} agents through this bridge`)
         this.#init.check(advert.agent)
-        client.adverts.set(agent, advert.agent)
+        client.adverts.set(agent, { agent: advert.agent, ...(advert.publicKey === undefined ? {} : { publicKey: advert.publicKey }) })
       }
     } catch (err) {
       // The advert it replaces is no longer what the client says: it leaves the mesh too.
@@ -186,7 +189,7 @@ export class BridgeMachine {
       return [{ type: 'refused', client: name, topic, reason: `reply to attempt ${attempt} refused: that request went to ${pending.client}/${pending.agent}, not ${name}/${agent}`, publish: false }]
     }
     this.#pending.delete(attempt)
-    return [{ type: 'answered', attempt, reply }]
+    return [{ type: 'answered', attempt, reply, raw: payload, ...(props.signature === undefined ? {} : { signature: props.signature }) }]
   }
 
   #submit (name: string, topic: string, payload: Uint8Array, props: MessageProperties, now: number): BridgeEffect[] {
@@ -225,8 +228,8 @@ export class BridgeMachine {
       if (attempts.length > 0) effects.push({ type: 'abandon', client: name, attempts, reason: `MQTT client ${name} went ${reason === 'offline' ? 'offline' : 'away'}` })
       return effects
     }
-    for (const [agent, local] of client.adverts) {
-      const json = JSON.stringify(local)
+    for (const [agent, advert] of client.adverts) {
+      const json = JSON.stringify([advert.agent, advert.publicKey === undefined ? null : [...advert.publicKey]])
       const before = client.advertised.get(agent)
       if (before === json) continue
       if (before === undefined && this.#advertisedCount >= this.#init.maxAgents) {
@@ -235,7 +238,7 @@ export class BridgeMachine {
       }
       if (before === undefined) this.#advertisedCount++
       client.advertised.set(agent, json)
-      effects.push({ type: 'advertise', client: name, agent: local })
+      effects.push({ type: 'advertise', client: name, agent: advert.agent, ...(advert.publicKey === undefined ? {} : { publicKey: advert.publicKey }) })
     }
     return effects
   }

@@ -19,7 +19,9 @@
  * { "error": "room 9 has no sensor", "kind": "input" }             // refused: "input" or "failed"
  * ```
  * `attempt` may stand in the payload instead of the correlation data (mosquitto_pub -D works
- * too). An attempt id is unique per try: a redelivered request (QoS 1 may deliver twice) carries
+ * too). An agent whose advert has a `publicKey` gets `"sign": { subtask, inputHash, agent }` in
+ * each request and sends, as the user property `signature`, the base64 Ed25519 signature of
+ * `endorsementMessage(subtask, inputHash, agent, <reply payload bytes>)`. An attempt id is unique per try: a redelivered request (QoS 1 may deliver twice) carries
  * the same id, so an agent may answer it from a cache, and the bridge takes the first reply only.
  */
 import { typeName } from '../json.ts'
@@ -38,6 +40,8 @@ export interface MqttRequest {
   attempt: string
   input: unknown
   deadlineMs: number
+  /** For an agent with its own key: what its reply's signature binds (protocols/consensus/endorsement.ts). */
+  sign?: { subtask: string, inputHash: string, agent: string }
 }
 
 export type MqttReply =
@@ -46,7 +50,7 @@ export type MqttReply =
 
 export function encodeRequest (r: MqttRequest): Uint8Array {
   if (!ATTEMPT.test(r.attempt)) throw new MqttWireError(`attempt id "${r.attempt.slice(0, 90)}" must be 1–80 characters of A-Z a-z 0-9 . _ -`)
-  return new TextEncoder().encode(JSON.stringify({ attempt: r.attempt, input: r.input ?? null, deadlineMs: Math.max(0, Math.round(r.deadlineMs)) }))
+  return new TextEncoder().encode(JSON.stringify({ attempt: r.attempt, input: r.input ?? null, deadlineMs: Math.max(0, Math.round(r.deadlineMs)), ...(r.sign === undefined ? {} : { sign: r.sign }) }))
 }
 
 /** Message expiry for a request: whole seconds, at least 1 (0 would mean "never expires"). */
