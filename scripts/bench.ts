@@ -28,6 +28,7 @@ const benches: Record<string, { about: string } & ({ load: () => Promise<Bench> 
   route: { about: 'routing among 100k VCVs: HNSW search vs a brute-force scan, p50/p99 and recall', load: async () => (await import('./bench/route.ts')).routeBench },
   consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench },
   'id-work': { about: 'proof of work on peer ids: ms per identity at 8/12/16 bits, and the check', lines: async () => (await import('./bench/id-work.ts')).idWorkBench },
+  mqtt: { about: 'MQTT bridge: request/response through the bridge vs raw MQTT 5 on the same mosquitto; routed latency; the Python example', lines: async () => (await import('./bench/mqtt.ts')).mqttBench },
   adversary: { about: '8 honest peer processes vs 1 rogue, one attack at a time (--attack NAME[,NAME])', lines: async () => (await import('./bench/adversary/adversary.ts')).adversaryBench }
 }
 

@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import threading
@@ -123,6 +124,8 @@ def main():
         if getattr(reason_code, "is_failure", reason_code != 0):
             print(f"broker refused the connection: {reason_code}", file=sys.stderr, flush=True)
             os._exit(2)
+        # paho leaves Nagle's algorithm on: small replies would wait ~40 ms for it.
+        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.subscribe(request_topic, qos=1)
         c.subscribe(f"agentmesh/v1/{args.network}/clients/{args.client}/errors", qos=1)
         c.publish(status_topic, "online", qos=1, retain=True)

@@ -34,7 +34,7 @@ async function startOnce (port: number, extraConfig: string[]): Promise<Broker> 
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-mosquitto-'))
   chmodSync(dir, 0o755)
   const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ...(extraConfig.some(l => l.startsWith('allow_anonymous')) ? [] : ['allow_anonymous true']), ...extraConfig, ''].join('\n'), { mode: 0o644 })
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'persistence false', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error', 'log_type warning', ...(extraConfig.some(l => l.startsWith('allow_anonymous')) ? [] : ['allow_anonymous true']), ...extraConfig, ''].join('\n'), { mode: 0o644 })
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   child.stderr.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000) })
