@@ -11,7 +11,8 @@ import { freePort } from './ports.ts'
 export interface Broker {
   url: string
   port: number
-  stop: () => Promise<void>
+  /** SIGTERM by default; SIGKILL is a crash (no last wills are sent). */
+  stop: (signal?: NodeJS.Signals) => Promise<void>
 }
 
 export function hasMosquitto (): boolean {
@@ -19,13 +20,15 @@ export function hasMosquitto (): boolean {
 }
 
 /** Extra lines for mosquitto.conf (ACLs, password files: written beside it, readable by mosquitto). */
-export async function startMosquitto (extraConfig: string[] = []): Promise<Broker> {
+export async function startMosquitto (extraConfig: string[] = [], port?: number): Promise<Broker> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(await freePort(), extraConfig)
+      return await startOnce(port ?? await freePort(), extraConfig)
     } catch (err) {
       // Another process may take the free port before mosquitto binds it.
       if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err
+      // A fixed port (a restart) frees itself shortly after the last broker on it exits.
+      if (port !== undefined) await new Promise(resolve => setTimeout(resolve, 200 * attempt))
     }
   }
 }
@@ -52,8 +55,8 @@ async function startOnce (port: number, extraConfig: string[]): Promise<Broker> 
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
       rmSync(dir, { recursive: true, force: true })
     }
@@ -73,7 +76,7 @@ async function accepts (port: number): Promise<boolean> {
  * A broker that lets in only `users` (name → password), with the ACL users are told to run
  * (examples/mosquitto/agentmesh.acl): each client publishes and reads under its own name only.
  */
-export async function startSecuredMosquitto (users: Record<string, string>): Promise<Broker> {
+export async function startSecuredMosquitto (users: Record<string, string>, port?: number): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-mosquitto-auth-'))
   chmodSync(dir, 0o755)
   const passwords = join(dir, 'passwords')
@@ -83,6 +86,6 @@ export async function startSecuredMosquitto (users: Record<string, string>): Pro
   chmodSync(passwords, 0o644)
   const acl = join(dir, 'agentmesh.acl')
   writeFileSync(acl, readFileSync(new URL('../../examples/mosquitto/agentmesh.acl', import.meta.url)), { mode: 0o644 })
-  const broker = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`, 'max_queued_messages 10000'])
-  return { ...broker, stop: async () => { await broker.stop(); rmSync(dir, { recursive: true, force: true }) } }
+  const broker = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`, 'max_queued_messages 10000'], port)
+  return { ...broker, stop: async (signal) => { await broker.stop(signal); rmSync(dir, { recursive: true, force: true }) } }
 }
