@@ -28,7 +28,7 @@ describe('decoder fuzzer', () => {
   it('covers every decoder of outside input', () => {
     expect(targets.map(t => t.name)).toEqual(['cbor', 'record', 'direct', 'answer', 'committee', 'message', 'equivocation',
       'certificate', 'certificate-json', 'rpc', 'task', 'network-file', 'agents-file',
-      'capability-table', 'consensus-peer'])
+      'capability-table', 'consensus-peer', 'mqtt-advert', 'mqtt-bridge'])
   })
 
   it('the canonical writer writes the project encoder\'s bytes, so unmutated cases start from valid input', () => {

@@ -61,3 +61,19 @@ describe('MQTT adverts', () => {
     }), { seed: 9, numRuns: 500 })
   })
 })
+
+describe('MQTT advert public key', () => {
+  it('takes a 32-byte key in base64 (standard or url-safe) and refuses anything else as an AdvertError, never a crash', async () => {
+    const { parseAdvert, AdvertError } = await import('../protocols/mqtt/index.ts')
+    const advert = (publicKey: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify({ description: 'stats', publicKey }))
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 250)
+    for (const text of [Buffer.from(key).toString('base64'), Buffer.from(key).toString('base64url')]) {
+      const a = parseAdvert(advert(text), 'edge', 'stats')
+      expect(a.kind === 'agent' && a.publicKey).toEqual(key)
+    }
+    // Found by the fuzzer: a last character with stray low bits made the base64 decoder throw its own error.
+    for (const bad of ['A'.repeat(42) + 'a=', 'A'.repeat(42), 'A'.repeat(44), 12, null, Buffer.from(key.subarray(1)).toString('base64')]) {
+      expect(() => parseAdvert(advert(bad), 'edge', 'stats'), String(bad)).toThrow(AdvertError)
+    }
+  })
+})

@@ -74,7 +74,11 @@ export function parseAdvert (payload: Uint8Array, client: string, agent: string)
   }
   let publicKey: Uint8Array | undefined
   if (o.publicKey !== undefined) {
-    const key = typeof o.publicKey === 'string' && /^[A-Za-z0-9+/_-]{43}=?$/.test(o.publicKey) ? fromString(o.publicKey.replace(/=$/, '').replace(/-/g, '+').replace(/_/g, '/'), 'base64') : undefined
+    let key: Uint8Array | undefined
+    try {
+      // Strict base64: a last character with stray low bits is refused (the fuzzer found it threw).
+      if (typeof o.publicKey === 'string' && /^[A-Za-z0-9+/_-]{43}=?$/.test(o.publicKey)) key = fromString(o.publicKey.replace(/=$/, '').replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+    } catch {}
     if (key?.byteLength !== 32) throw new AdvertError('"publicKey" must be the agent\'s raw 32-byte Ed25519 public key in base64')
     publicKey = new Uint8Array(key)
   }
