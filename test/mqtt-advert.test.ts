@@ -77,3 +77,13 @@ describe('MQTT advert public key', () => {
     }
   })
 })
+
+describe('MQTT advert schema depth', () => {
+  it('refuses a schema nested past 32 levels with the reason (found by the fuzzer: deep values overflowed the stack downstream)', async () => {
+    const { parseAdvert, AdvertError } = await import('../protocols/mqtt/index.ts')
+    const deep = (n: number): string => `{"description":"d","inputSchema":{"type":${'['.repeat(n)}${']'.repeat(n)}}}`
+    expect(parseAdvert(new TextEncoder().encode(deep(30)), 'edge', 'stats').kind).toBe('agent')
+    expect(() => parseAdvert(new TextEncoder().encode(deep(4000)), 'edge', 'stats')).toThrow(AdvertError)
+    expect(() => parseAdvert(new TextEncoder().encode(deep(4000)), 'edge', 'stats')).toThrow(/nested more than 32 levels/)
+  })
+})

@@ -23,6 +23,8 @@ import type { LocalAgent } from '../capability/table.ts'
 import { meshAgentName } from './topics.ts'
 
 export const MAX_ADVERT_BYTES = 48 * 1024
+/** Nesting a schema may have (JSON Schemas in practice stay under ten). */
+export const MAX_SCHEMA_DEPTH = 32
 
 const KEYS = ['description', 'skills', 'inputSchema', 'outputSchema', 'costPerCall', 'latencyMs', 'capacity', 'policy', 'publicKey'] as const
 
@@ -63,6 +65,9 @@ export function parseAdvert (payload: Uint8Array, client: string, agent: string)
   const schema = (v: unknown, what: string): Record<string, unknown> => {
     if (v === undefined) return {}
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new AdvertError(`"${what}" must be a JSON Schema object`)
+    // Found by the fuzzer: thousands of nested brackets fit in 48 KiB, and deep values overflow
+    // the stack of whatever walks them next (canonical JSON, deep comparison).
+    if (tooDeep(v, MAX_SCHEMA_DEPTH)) throw new AdvertError(`"${what}" is nested more than ${MAX_SCHEMA_DEPTH} levels deep`)
     return v as Record<string, unknown>
   }
   const number = (v: unknown, what: string, fallback: number, min: number, max: number, integer = false): number => {
@@ -97,4 +102,12 @@ export function parseAdvert (payload: Uint8Array, client: string, agent: string)
       policy: list(o.policy, 'policy', limits.maxPolicyFlags)
     }
   }
+}
+
+/** Whether `value` nests deeper than `max` (stops descending at the limit, so never overflows). */
+function tooDeep (value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (max === 0) return true
+  for (const v of Object.values(value)) if (tooDeep(v, max - 1)) return true
+  return false
 }
