@@ -14,7 +14,7 @@ import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import type { Peer } from '../node/peer.ts'
 import { startMqttBridge, MqttBridgeError, type MqttBridge } from '../node/services/mqtt-bridge.ts'
 import { defaultAgentSpecs } from '../node/agents/registry.ts'
-import { startSecuredMosquitto, type Broker } from './helpers/mosquitto.ts'
+import { makeTlsFiles, startMosquitto, startSecuredMosquitto, type Broker } from './helpers/mosquitto.ts'
 import { usePeers } from './helpers/peers.ts'
 import { until } from './helpers/until.ts'
 import { freePort } from './helpers/ports.ts'
@@ -371,6 +371,32 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
       }
     } finally {
       await own.stop().catch(() => {})
+    }
+  })
+
+  it('connects over TLS (mqtts://) with the broker\'s CA, and refuses a broker it cannot trust, saying to give --mqtt-ca', async () => {
+    const tls = makeTlsFiles()
+    const tlsBroker = await startMosquitto([`cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`])
+    try {
+      const a = await peer({ agents: [] })
+      const url = `mqtts://127.0.0.1:${tlsBroker.port}`
+      const bridge = await startMqttBridge(a, { url, network: 'local', ca: tls.ca })
+      bridges.push(bridge)
+      expect(bridge.stats().connected).toBe(true)
+      // The Python example over TLS too: it joins the mesh through the TLS listener.
+      const agent = spawn('/usr/bin/python3', ['examples/python-agent/agent.py', '--broker', `127.0.0.1:${tlsBroker.port}`, '--client', 'edge-1', '--ca', tls.ca], { stdio: 'ignore' })
+      try {
+        await until(() => a.capability.agents().some(v => v.body.agent === `${a.peerId}/mqtt.edge-1.stats`))
+        expect(await a.rpc.execute(`${a.peerId}/mqtt.edge-1.stats`, { numbers: [3, 5] }, 10_000)).toMatchObject({ ok: true, output: { mean: 4 } })
+      } finally {
+        agent.kill('SIGKILL')
+      }
+      await expect(startMqttBridge(a, { url, network: 'local', connectTimeoutMs: 20_000 })).rejects.toThrow(/cannot trust the MQTT broker .*--mqtt-ca FILE/)
+      await expect(startMqttBridge(a, { url, network: 'local', ca: join(tls.dir, 'missing.pem') })).rejects.toThrow(/cannot read the MQTT CA file/)
+    } finally {
+      for (const b of bridges.splice(0)) await b.stop()
+      await tlsBroker.stop()
+      rmSync(tls.dir, { recursive: true, force: true })
     }
   })
 

@@ -11,7 +11,8 @@ python3-paho-mqtt 1.6 and with paho-mqtt 2.x.
 Options: --network (default local), --agent (default stats), --instance ID (several instances of
 one client share the work through a $share subscription), --key FILE (sign every reply with this
 agent's own Ed25519 key, created on first use; needs python3-cryptography), --fail (answer every
-call with an error: for trying reroutes), --delay-ms N (answer N ms late).
+call with an error: for trying reroutes), --delay-ms N (answer N ms late), --ca FILE (TLS, trusting
+the broker certificate's CA).
 """
 import argparse
 import base64
@@ -98,6 +99,7 @@ def main():
     parser.add_argument("--agent", default="stats")
     parser.add_argument("--instance", default=None)
     parser.add_argument("--key", default=None)
+    parser.add_argument("--ca", default=None, help="PEM file of the broker's CA: connect over TLS")
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
@@ -113,6 +115,8 @@ def main():
 
     client = make_client(f"{args.client}-{args.agent}-{args.instance or 'main'}-{os.getpid()}")
     client.username_pw_set(args.client, os.environ.get("AGENTMESH_MQTT_PASSWORD"))
+    if args.ca:
+        client.tls_set(ca_certs=args.ca)
     client.will_set(status_topic, "offline", qos=1, retain=True)
     answered = OrderedDict()  # attempt id -> reply: a redelivered request gets the same answer
     advert = dict(ADVERT)

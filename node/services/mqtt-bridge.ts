@@ -349,6 +349,8 @@ async function firstConnect (client: MqttClient, timeoutMs: number, url: string)
       last = err.message
       // CONNACK refusals (bad credentials, not authorised) will not get better by retrying.
       if (typeof err.code === 'number' && err.code >= 0x80) finish(new MqttBridgeError(`the MQTT broker ${redact(url)} refused the bridge: ${err.message} — check ${DEFAULT_USERNAME_ENV}/${DEFAULT_PASSWORD_ENV} and the broker's password file`))
+      // A certificate this bridge cannot trust will not become trustworthy by retrying either.
+      if (typeof err.code === 'string' && /CERT|SSL|TLS|HOSTNAME|ALTNAME/.test(err.code)) finish(new MqttBridgeError(`cannot trust the MQTT broker ${redact(url)}: ${err.message} — give the PEM file of the CA that signed its certificate with --mqtt-ca FILE (config mqtt.ca)`))
     }
     const onConnect = (): void => { finish() }
     const finish = (err?: Error): void => {

@@ -89,3 +89,20 @@ export async function startSecuredMosquitto (users: Record<string, string>, port
   const broker = await startMosquitto(['allow_anonymous false', `password_file ${passwords}`, `acl_file ${acl}`, 'max_queued_messages 10000'], port)
   return { ...broker, stop: async (signal) => { await broker.stop(signal); rmSync(dir, { recursive: true, force: true }) } }
 }
+
+/** A CA and a server certificate for 127.0.0.1 (openssl), in a directory mosquitto can read. */
+export function makeTlsFiles (): { dir: string, ca: string, cert: string, key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-mosquitto-tls-'))
+  chmodSync(dir, 0o755)
+  const f = (name: string): string => join(dir, name)
+  const run = (args: string[]): void => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`)
+  }
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=agentmesh test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')])
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr')])
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.pem')])
+  for (const name of ['ca.pem', 'server.pem', 'server.key']) chmodSync(f(name), 0o644)
+  return { dir, ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') }
+}
