@@ -34,4 +34,18 @@ describe('endorsed answers', () => {
     // Malformed endorsements do not even decode.
     expect(() => signAnswer({ v: 1, ...at, answer: 1, endorsement: { ...endorsement, key: new Uint8Array(31) } }, host!)).toThrow(/key must be 32 bytes/)
   })
+
+  it('cannot say which key is the agent\'s: without or with a host-made endorsement an answer still verifies, so relying parties compare the key', async () => {
+    const [host] = await makeSigners(1)
+    const at = { subtask: 't1/s1', inputHash: 'cd'.repeat(32), agent: `${host!.peerId}/mqtt.edge.stats` }
+    const reply = utf8('{"output":7}')
+    const hostMade = agentKey()
+    const forged: Endorsement = { key: hostMade.raw, sig: hostMade.sign(endorsementMessage(at.subtask, at.inputHash, at.agent, reply)), reply }
+    const plain = decodeAnswer(signAnswer({ v: 1, ...at, answer: 7 }, host!).wire)
+    const swapped = decodeAnswer(signAnswer({ v: 1, ...at, answer: 7, endorsement: forged }, host!).wire)
+    expect(verifyAnswer(plain, verifier)).toBe(true)
+    expect(verifyAnswer(swapped, verifier)).toBe(true)
+    // What tells them apart is the key, which certificates' summaries list per agent.
+    expect(swapped.body.endorsement!.key).toEqual(hostMade.raw)
+  })
 })

@@ -21,7 +21,7 @@ import { freePort } from './helpers/ports.ts'
 
 const PREFIX = 'agentmesh/v1/local'
 const USERS: Record<string, string> = { 'agentmesh-bridge': 'bridge-secret' }
-for (let i = 1; i <= 9; i++) USERS[`edge-${i}`] = `pass-${i}`
+for (let i = 1; i <= 12; i++) USERS[`edge-${i}`] = `pass-${i}`
 
 let broker: Broker
 beforeAll(async () => { broker = await startSecuredMosquitto(USERS) })
@@ -130,6 +130,9 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
     // The agent's refusal of bad input is the requester's answer, not a silent failure.
     const bad = await b.rpc.execute(id, { numbers: [] }, 5000)
     expect(bad).toEqual({ ok: false, kind: 'input', error: '"numbers" must be a non-empty list of numbers' })
+    // Input that breaks the agent's arithmetic is a failed call, and the agent lives on.
+    expect(await b.rpc.execute(id, { numbers: [1e308, 1e308] }, 5000)).toMatchObject({ ok: false, kind: 'failed' })
+    expect(await b.rpc.execute(id, { numbers: [1, 3] }, 5000)).toMatchObject({ ok: true, output: { mean: 2 } })
   })
 
   it('a killed agent is withdrawn on every peer; its call in flight fails at once and the task reroutes to another MQTT agent', async () => {
@@ -218,7 +221,7 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
     // A reply to a request it never got is refused and logged.
     await mallory.publishAsync(`${PREFIX}/agents/edge-6/big/reply/${a.peerId}`, JSON.stringify({ output: 1 }), { qos: 1, properties: { correlationData: Buffer.from('made-up-1') } })
     await until(() => errors.length >= 3)
-    expect(errors[2]).toMatch(/reply to attempt made-up-1 refused/)
+    expect(errors[2]).toMatch(/reply refused: attempt made-up-1 came after its deadline/)
     expect(events.filter(e => e.event === 'mqtt-refused').length).toBeGreaterThanOrEqual(3)
     // None of it reached the mesh.
     expect(a.capability.agents().filter(v => v.body.agent.startsWith(`${a.peerId}/mqtt.`))).toEqual([])
@@ -251,15 +254,41 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
       expect(answer.body).toMatchObject({ subtask: 'task-1/stats', agent: id, answer: { mean: 2.5, count: 4 } })
       // Someone logged in as edge-9 (a stolen password) without the key cannot answer for it.
       await keyed.kill('SIGKILL')
+      await untilTables([a, b], () => !knows(a, id) && !knows(b, id))
       const impostor = await client('edge-9')
-      await impostor.subscribeAsync(`${PREFIX}/agents/edge-9/stats/request`, { qos: 1 })
-      impostor.on('message', (_t, _p, packet) => {
+      const errors: string[] = []
+      await impostor.subscribeAsync([`${PREFIX}/agents/edge-9/stats/request`, `${PREFIX}/clients/edge-9/errors`], { qos: 1 })
+      impostor.on('message', (topic, payload, packet) => {
+        if (topic.endsWith('/errors')) return void errors.push(JSON.parse(payload.toString()).reason)
         void impostor.publishAsync(packet.properties!.responseTopic!, JSON.stringify({ output: { mean: 1 } }), { qos: 1, properties: { correlationData: packet.properties!.correlationData } })
       })
+      // The retained advert (with the key) is still there: going online brings the agent back…
       await impostor.publishAsync(`${PREFIX}/agents/edge-9/status`, 'online', { qos: 1, retain: true })
       await until(() => knows(a, id))
-      expect(await a.rpc.execute(id, input, 10_000)).toEqual({ ok: false, kind: 'failed', error: 'the MQTT agent\'s reply was not signed by its key' })
+      // …but an unsigned reply is refused,
+      expect(await a.rpc.execute(id, input, 10_000)).toEqual({ ok: false, kind: 'failed', error: 'the MQTT agent\'s reply was refused: it has no "signature" user property (base64 Ed25519), and its advert has a publicKey' })
+      // and so is an advert that drops the key (the bridge pinned it): the agent leaves the mesh.
+      await impostor.publishAsync(`${PREFIX}/agents/edge-9/stats/advert`, JSON.stringify({ description: 'stats, unsigned now', skills: ['statistics'] }), { qos: 1, retain: true })
+      await until(() => errors.some(e => /this agent signs its replies with key/.test(e)))
+      await until(() => !knows(a, id))
       await impostor.publishAsync(`${PREFIX}/agents/edge-9/status`, '', { qos: 1, retain: true })
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
+  })
+
+  it('a call in flight to an agent with its own key fails with the real reason when its client goes offline', async () => {
+    const [a] = await mesh()
+    await bridgeOn(a)
+    const home = mkdtempSync(join(tmpdir(), 'agentmesh-mqtt-key-'))
+    try {
+      const slow = pythonAgent('edge-10', '--key', join(home, 'agent.key'), '--delay-ms', '60000')
+      const id = `${a.peerId}/mqtt.edge-10.stats`
+      await until(() => knows(a, id))
+      const call = a.rpc.execute(id, { numbers: [1] }, 50_000)
+      await slow.line(/^request /)
+      await slow.kill('SIGKILL')
+      expect(await call).toEqual({ ok: false, kind: 'failed', error: 'MQTT client edge-10 went offline' })
     } finally {
       rmSync(home, { recursive: true, force: true })
     }

@@ -137,6 +137,13 @@ def main():
         print(f"online as {args.client}/{args.agent}", flush=True)
 
     def on_message(c, userdata, msg):
+        # paho 1.6 re-raises a callback's exception and its loop ends: nothing a request holds may do that.
+        try:
+            handle(c, msg)
+        except Exception as err:
+            print(f"could not handle a message on {msg.topic}: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+
+    def handle(c, msg):
         if msg.topic.endswith("/errors"):
             print(f"bridge says: {msg.payload.decode(errors='replace')}", file=sys.stderr, flush=True)
             return
@@ -157,16 +164,24 @@ def main():
             else:
                 try:
                     reply = {"output": compute(request.get("input")), "confidence": 1.0}
+                    json.dumps(reply, allow_nan=False)  # inf or NaN is not JSON: say so instead
                 except ValueError as err:
                     reply = {"error": str(err), "kind": "input"}
+                except Exception as err:  # anything else (an overflow): a failed call, never a dead agent
+                    reply = {"error": f"{type(err).__name__}: {err}", "kind": "failed"}
             answered[attempt] = reply
             while len(answered) > 1024:
                 answered.popitem(last=False)
         body = json.dumps(reply).encode()
         out = Properties(PacketTypes.PUBLISH)
         out.CorrelationData = getattr(props, "CorrelationData", attempt.encode())
-        if key is not None and isinstance(request.get("sign"), dict):
-            out.UserProperty = ("signature", base64.b64encode(key.sign(endorsement_message(request["sign"], body))).decode())
+        sign = request.get("sign")
+        if key is not None and isinstance(sign, dict):
+            # Sign only for this very agent (the bridge cannot borrow the signature for another).
+            if not str(sign.get("agent", "")).endswith(f"/mqtt.{args.client}.{args.agent}"):
+                print(f"refusing to sign for {sign.get('agent')!r}", file=sys.stderr, flush=True)
+                return
+            out.UserProperty = ("signature", base64.b64encode(key.sign(endorsement_message(sign, body))).decode())
         send = lambda: c.publish(response_topic, body, qos=1, properties=out)
         if args.delay_ms:
             # Late on purpose, without blocking the network loop (keep-alives go on).

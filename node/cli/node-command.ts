@@ -97,6 +97,9 @@ export function networkSettings (config: NodeConfig): NetworkSettings {
   return { network: config.network ?? LOCAL, public: config.public ?? false, announce: config.announce ?? [], ...(config.holePunching === false ? { holePunching: false } : {}) }
 }
 
+/** Keys of MQTT agents that sign their replies, pinned by the bridge (delete an entry to let an agent change keys). */
+const MQTT_PINS_FILE = 'mqtt-keys.json'
+
 /** The MQTT bridge's settings: --mqtt and --mqtt-ca over the config file's `mqtt:`. */
 function mqttFlags (values: { mqtt?: string | undefined, 'mqtt-ca'?: string | undefined }, file: NodeConfigFile): Pick<NodeConfig, 'mqtt'> {
   const base = values.mqtt !== undefined ? { ...file.mqtt, url: values.mqtt } : file.mqtt
@@ -159,7 +162,7 @@ export async function launch (config: NodeConfig, say: (event: string, detail: R
   try {
     if (config.mqtt !== undefined) {
       const { url, ...rest } = config.mqtt
-      bridge = await startMqttBridge(peer, { url, network: network.network.name, ...rest, onEvent: say })
+      bridge = await startMqttBridge(peer, { url, network: network.network.name, ...rest, onEvent: say, pinsFile: join(config.data, MQTT_PINS_FILE) })
     }
     return { peer, api: api !== undefined ? await startApi(peer, api, bridge) : undefined, bridge }
   } catch (err) {

@@ -108,7 +108,8 @@ function describe (s: CertificateSummary, c: Certificate): string {
     `  power        ${s.power} of ${s.total} voting power committed (${percent}%), more than 2/3 (at least ${needed} needed), in round ${c.round}`,
     `  agreed       ${agents(s.agreed)}`,
     `  disagreed    ${agents(s.disagreed)}`,
-    `  signatures   ${s.signatureChecks} checked (1 committee statement, ${c.evidence.length} answers, ${c.precommits.length} precommits)`
+    `  signatures   ${s.signatureChecks} checked (1 committee statement, ${c.evidence.length} answers, ${c.precommits.length} precommits)`,
+    ...Object.entries(s.endorsements).map(([agent, key]) => `  endorsed     ${agent} also signed its answer itself, with key ${key} (check it is the key you know this agent by)`)
   ]
   return lines.join('\n')
 }

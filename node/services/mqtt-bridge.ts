@@ -15,6 +15,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { readFile, rename } from 'node:fs/promises'
+import { writeAtomic } from '../storage/identity.ts'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { LocalAgent } from '../../protocols/capability/index.ts'
 import {
@@ -61,6 +63,8 @@ export interface MqttBridgeOptions {
   onEvent?: (event: string, detail: Record<string, unknown>) => void
   /** Environment to read credentials from (default process.env). */
   env?: Record<string, string | undefined>
+  /** Where the keys of agents that sign their replies are pinned across restarts (the peer's data directory has one). */
+  pinsFile?: string
 }
 
 export interface BridgeStats {
@@ -99,17 +103,25 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
   const prefix = options.prefix ?? topicPrefix(options.network)
   const tag = host.peerId
   const say = options.onEvent ?? (() => {})
-  const machine = new BridgeMachine({
+  const pinsPath = options.pinsFile
+  const pins = pinsPath === undefined ? {} : await readPins(pinsPath, say)
+  const machine: BridgeMachine = new BridgeMachine({
     prefix,
     tag,
-    maxAgents: host.agentRoom(),
+    // Asked each time: agents added to the peer later (SIGHUP) take room from MQTT ones.
+    maxAgents: () => machine.advertisedCount() + host.agentRoom(),
     check: agent => { host.capability.check(agent) },
+    pinnedKeys: pins,
     ...(options.budgets === undefined ? {} : { budgets: options.budgets })
   })
+  let savedPins = JSON.stringify(pins)
   const client = mqtt.connect(options.url, clientOptions(options))
   const stats: BridgeStats = { connected: false, agents: 0, requests: 0, answered: 0, failed: 0, refused: 0, tasks: 0 }
-  /** Calls waiting for a reply, by attempt id; `signed` is the raw reply and its signature, for agents with their own key. */
-  const waiting = new Map<string, (reply: Reply, signed?: { raw: Uint8Array, signature: string | undefined }) => void>()
+  /**
+   * Calls waiting for a reply, by attempt id: `reply` takes what the agent sent (checked against
+   * its key, when it has one), `fail` ends the call for a reason of the bridge's own.
+   */
+  const waiting = new Map<string, { reply: (reply: Reply, signed: { raw: Uint8Array, signature: string | undefined }) => void, fail: (error: string) => void }>()
   const run = randomBytes(6).toString('hex')
   let attempts = 0
   let runningTasks = 0
@@ -119,6 +131,8 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
 
   const call = (mqttClient: string, agent: string, meshName: string, publicKey: Uint8Array | undefined) => async (input: unknown, info: CallInfo, signal: AbortSignal | undefined): Promise<Reply> => {
     if (!client.connected) return { ok: false, kind: 'failed', error: 'the bridge has lost its broker connection' }
+    // A call that waited in the host's queue while its client left fails now, not at its deadline.
+    if (!machine.isAdvertised(mqttClient, agent)) return { ok: false, kind: 'failed', error: `MQTT client ${mqttClient} is offline` }
     const attempt = `${run}-${++attempts}`
     const deadlineMs = info.deadlineMs
     // An agent with its own key signs every reply; outside a trusted subtask the binding has no subtask.
@@ -134,7 +148,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
     stats.requests++
     return await new Promise<Reply>(resolve => {
       const done = (reply: Reply): void => {
-        if (!waiting.delete(attempt)) return
+        if (!waiting.delete(attempt)) return // settled already (a late reply, a second abort)
         machine.settled(attempt)
         signal?.removeEventListener('abort', onAbort)
         if (reply.ok) stats.answered++
@@ -143,15 +157,18 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       }
       // The host's deadline or the requester's cancel: the reply, if it ever comes, is late.
       const onAbort = (): void => { done({ ok: false, kind: 'failed', error: 'deadline passed or cancelled' }) }
-      waiting.set(attempt, (reply, signed) => {
-        if (publicKey === undefined || sign === undefined) return done(reply)
-        // The agent's key must have signed exactly these bytes: nobody else answers for it.
-        const checked = endorse(publicKey, sign, reply, signed)
-        if (checked === undefined) {
-          refuse(mqttClient, mqttTopic(prefix, { kind: 'reply', client: mqttClient, agent, bridge: tag }), `reply to attempt ${attempt} refused: its signature user property is missing or does not verify with the advert's publicKey`, true)
-          return done({ ok: false, kind: 'failed', error: 'the MQTT agent\'s reply was not signed by its key' })
+      waiting.set(attempt, {
+        fail: error => { done({ ok: false, kind: 'failed', error }) },
+        reply: (reply, signed) => {
+          if (publicKey === undefined || sign === undefined) return done(reply)
+          // The agent's key must have signed exactly these bytes: nobody else answers for it.
+          const checked = endorse(publicKey, sign, reply, signed, info.sign !== undefined)
+          if (typeof checked === 'string') {
+            refuse(mqttClient, mqttTopic(prefix, { kind: 'reply', client: mqttClient, agent, bridge: tag }), `reply to attempt ${attempt} refused: ${checked}`, machine.errorBudget(mqttClient, Date.now()))
+            return done({ ok: false, kind: 'failed', error: `the MQTT agent's reply was refused: ${checked}` })
+          }
+          done(checked)
         }
-        done(checked)
       })
       machine.sent(attempt, mqttClient, agent)
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -181,7 +198,8 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
             host.hostAgent(mqttAgent(e.agent, call(e.client, names.agent, e.agent.name, e.publicKey)))
             say('mqtt-agent-advertised', { agent: e.agent.name, client: e.client })
           } catch (err) {
-            refuse(e.client, mqttTopic(prefix, { kind: 'advert', client: e.client, agent: names.agent }), (err as Error).message, true)
+            machine.advertiseFailed(e.client, names.agent)
+            refuse(e.client, mqttTopic(prefix, { kind: 'advert', client: e.client, agent: names.agent }), (err as Error).message, machine.errorBudget(e.client, Date.now()))
           }
           break
         }
@@ -189,10 +207,10 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
           if (host.unhostAgent(e.name)) say('mqtt-agent-withdrawn', { agent: e.name, client: e.client, reason: e.reason })
           break
         case 'abandon':
-          for (const a of e.attempts) waiting.get(a)?.({ ok: false, kind: 'failed', error: e.reason })
+          for (const a of e.attempts) waiting.get(a)?.fail(e.reason)
           break
         case 'answered':
-          waiting.get(e.attempt)?.(e.reply.ok
+          waiting.get(e.attempt)?.reply(e.reply.ok
             ? { ok: true, output: e.reply.output, ...(e.reply.confidence === undefined ? {} : { confidence: e.reply.confidence }) }
             : { ok: false, kind: e.reply.kind, error: e.reply.error }, { raw: e.raw, signature: e.signature })
           break
@@ -205,6 +223,11 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       }
     }
     stats.agents = machine.advertisedCount()
+    const nowPins = JSON.stringify(machine.pinnedKeys())
+    if (pinsPath !== undefined && nowPins !== savedPins) {
+      savedPins = nowPins
+      void writeAtomic(pinsPath, nowPins + '\n').catch((err: Error) => { say('mqtt-pins-not-saved', { file: pinsPath, error: err.message }) })
+    }
   }
 
   const refuse = (from: string | undefined, topic: string, reason: string, toClient: boolean): void => {
@@ -221,7 +244,9 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
 
   const runTask = async (e: Extract<BridgeEffect, { type: 'submit' }>): Promise<void> => {
     if (runningTasks >= MAX_RUNNING_TASKS) {
-      publish(e.responseTopic, { error: `this peer already runs ${MAX_RUNNING_TASKS} tasks from MQTT; submit again later` }, e.correlationData)
+      const reason = `this peer already runs ${MAX_RUNNING_TASKS} tasks from MQTT; submit again later`
+      if (machine.errorBudget(e.client, Date.now())) publish(e.responseTopic, { error: reason }, e.correlationData)
+      refuse(e.client, mqttTopic(prefix, { kind: 'submit', client: e.client }), reason, false)
       return
     }
     let task: TaskRun
@@ -283,7 +308,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
     async stop () {
       stopping = true
       apply(machine.disconnected('the bridge is stopping'))
-      for (const done of [...waiting.values()]) done({ ok: false, kind: 'failed', error: 'the bridge is stopping' })
+      for (const w of [...waiting.values()]) w.fail('the bridge is stopping')
       await client.endAsync().catch(() => {})
     }
   }
@@ -292,16 +317,37 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
 const verifier = ed25519Verifier()
 
 /**
- * A keyed agent's reply with its endorsement, or undefined when the signature is missing or wrong.
- * An error reply is checked as signed bytes too (nobody else may make the agent fail).
+ * A keyed agent's reply, with its endorsement when it answers a signed (trusted) call; or why it is
+ * refused. An error reply is checked as signed bytes too (nobody else may make the agent fail).
  */
-function endorse (key: Uint8Array, sign: { subtask: string, inputHash: string, agent: string }, reply: Reply, signed: { raw: Uint8Array, signature: string | undefined } | undefined): Reply | undefined {
-  if (signed?.signature === undefined || !/^[A-Za-z0-9+/]{86}==$/.test(signed.signature)) return undefined
+function endorse (key: Uint8Array, sign: { subtask: string, inputHash: string, agent: string }, reply: Reply, signed: { raw: Uint8Array, signature: string | undefined }, evidence: boolean): Reply | string {
+  if (signed.signature === undefined || !/^[A-Za-z0-9+/]{86}==$/.test(signed.signature)) return 'it has no "signature" user property (base64 Ed25519), and its advert has a publicKey'
   const endorsement = { key, sig: new Uint8Array(Buffer.from(signed.signature, 'base64')), reply: signed.raw }
-  if (!verifier.verify(peerIdFromEd25519(key), endorsementMessage(sign.subtask, sign.inputHash, sign.agent, signed.raw), endorsement.sig)) return undefined
-  // Signed, but an error or too large to carry as evidence: good for this call, no endorsement.
-  if (!reply.ok || signed.raw.byteLength > MAX_ENDORSED_REPLY_BYTES) return reply
-  return checkEndorsement(endorsement, { ...sign, answer: reply.output, confidence: reply.confidence }, verifier) ? { ...reply, endorsement } : undefined
+  if (!verifier.verify(peerIdFromEd25519(key), endorsementMessage(sign.subtask, sign.inputHash, sign.agent, signed.raw), endorsement.sig)) return 'its signature does not verify with the advert\'s publicKey'
+  if (!reply.ok || !evidence) return reply
+  // A signed answer for a trusted subtask must carry the signature into the certificate.
+  if (signed.raw.byteLength > MAX_ENDORSED_REPLY_BYTES) return `a signed reply to a trusted subtask is at most ${MAX_ENDORSED_REPLY_BYTES / 1024} KiB (it travels inside the certificate), this one is ${signed.raw.byteLength} bytes`
+  return checkEndorsement(endorsement, { ...sign, answer: reply.output, confidence: reply.confidence }, verifier) ? { ...reply, endorsement } : 'its output does not survive as signed JSON'
+}
+
+/** Keys pinned by earlier runs; a damaged file is set aside loudly, never silently dropped. */
+async function readPins (path: string, say: (event: string, detail: Record<string, unknown>) => void): Promise<Record<string, string>> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch {
+    return {}
+  }
+  try {
+    const o = JSON.parse(text) as unknown
+    if (typeof o === 'object' && o !== null && !Array.isArray(o) && Object.values(o).every(v => typeof v === 'string')) return o as Record<string, string>
+    throw new Error('not a map of keys')
+  } catch (err) {
+    const aside = `${path}.damaged-${Date.now()}`
+    await rename(path, aside).catch(() => {})
+    say('mqtt-pins-damaged', { file: path, keptAs: aside, error: (err as Error).message, effect: 'agents that signed their replies may advertise without a key until they advertise with one again' })
+    return {}
+  }
 }
 
 function clientOptions (options: MqttBridgeOptions): IClientOptions {

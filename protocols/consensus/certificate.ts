@@ -44,6 +44,11 @@ export interface CertificateSummary {
   total: number
   /** Signature checks the verification made (statement, answers, precommits). */
   signatureChecks: number
+  /**
+   * Agents whose answer also carries their own signature (an MQTT agent with a key), with that key
+   * (base64url of the raw Ed25519 key): compare it with the key you know the agent by.
+   */
+  endorsements: Record<string, string>
 }
 
 export type CertificateCheck = { ok: true, summary: CertificateSummary } | { ok: false, problems: string[] }
@@ -198,7 +203,8 @@ export function verifyCertificate (c: Certificate, verifier: Verifier, embed?: E
       disagreed: agents.filter(a => !committedClass.has(a)),
       power: committed,
       total,
-      signatureChecks: checks
+      signatureChecks: checks,
+      endorsements: Object.fromEntries(answers.filter(a => a.body.endorsement !== undefined).map(a => [a.body.agent, toString(a.body.endorsement!.key, 'base64url')]))
     }
   }
 }

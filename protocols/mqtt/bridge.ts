@@ -21,24 +21,27 @@ import type { LocalAgent } from '../capability/table.ts'
 import { AdvertError, parseAdvert } from './advert.ts'
 import { meshAgentName, parseMqttTopic } from './topics.ts'
 import { attemptId, MqttWireError, parseReply, parseSubmit, type MqttReply } from './wire.ts'
+import { toString } from 'uint8arrays'
 
 export interface BridgeInit {
   /** `agentmesh/v1/<network>`. */
   prefix: string
   /** This bridge's tag in reply topics (its peer id). */
   tag: string
-  /** MQTT agents this bridge may host in all (the network's per-host quota less its own agents). */
-  maxAgents: number
+  /** MQTT agents this bridge may host in all, asked each time (the network's per-host quota less the peer's other agents). */
+  maxAgents: number | (() => number)
   /** The capability table's rules for a record; throws with the reason an agent cannot be advertised. */
   check: (agent: LocalAgent) => void
   budgets?: Partial<ClientBudgets>
+  /** Keys pinned by an earlier run (from `pinnedKeys()`). */
+  pinnedKeys?: Record<string, string>
 }
 
 export interface Budget { burst: number, perSecond: number }
 
 /** What one client may make the bridge do. */
 export interface ClientBudgets {
-  /** Advert and status messages. */
+  /** Advert and status messages (the burst covers a client's retained state, replayed at each reconnect). */
   adverts: Budget
   /** Tasks submitted. */
   submits: Budget
@@ -47,7 +50,7 @@ export interface ClientBudgets {
 }
 
 export const DEFAULT_CLIENT_BUDGETS: ClientBudgets = {
-  adverts: { burst: 32, perSecond: 2 },
+  adverts: { burst: 80, perSecond: 2 },
   submits: { burst: 16, perSecond: 4 },
   errors: { burst: 8, perSecond: 1 }
 }
@@ -58,6 +61,8 @@ export const MAX_AGENTS_PER_CLIENT = 8
 export const MAX_CLIENTS = 1024
 /** Instances of one client tracked at most. */
 export const MAX_INSTANCES = 64
+/** Clients whose budgets are remembered (least recently active forgotten first): more than are tracked, so going idle never refills a budget. */
+const MAX_BUDGETED = 4 * MAX_CLIENTS
 
 export interface MessageProperties {
   responseTopic?: string
@@ -82,19 +87,47 @@ interface Client {
   adverts: Map<string, { agent: LocalAgent, publicKey?: Uint8Array }>
   /** Adverts in the mesh now, by MQTT agent name, as the JSON they were advertised with. */
   advertised: Map<string, string>
-  buckets: Map<keyof ClientBudgets, { tokens: number, at: number }>
 }
+
+type Buckets = Map<keyof ClientBudgets, { tokens: number, at: number }>
 
 export class BridgeMachine {
   readonly #init: BridgeInit
   readonly #budgets: ClientBudgets
   readonly #clients = new Map<string, Client>()
   readonly #pending = new Map<string, { client: string, agent: string }>()
+  /** Budgets by client, kept apart from client state so that going idle does not refill them. */
+  readonly #buckets = new Map<string, Buckets>()
+  /** Keys of agents that sign their replies, by `<client>/<agent>`: once seen, an advert must keep the key. */
+  readonly #pins: Map<string, string>
   #advertisedCount = 0
 
   constructor (init: BridgeInit) {
     this.#init = init
     this.#budgets = { ...DEFAULT_CLIENT_BUDGETS, ...init.budgets }
+    this.#pins = new Map(Object.entries(init.pinnedKeys ?? {}))
+  }
+
+  /** Keys pinned so far (base64 by `<client>/<agent>`), for the driver to keep across restarts. */
+  pinnedKeys (): Record<string, string> { return Object.fromEntries(this.#pins) }
+
+  /** Whether `client`'s `agent` is in the mesh now: a call to one that is not fails at once. */
+  isAdvertised (client: string, agent: string): boolean {
+    return this.#clients.get(client)?.advertised.has(agent) === true
+  }
+
+  /**
+   * The host could not take an agent this machine asked to advertise: it is not in the mesh, and
+   * the client's next message tries again.
+   */
+  advertiseFailed (client: string, agent: string): void {
+    const c = this.#clients.get(client)
+    if (c?.advertised.delete(agent) === true) this.#advertisedCount--
+  }
+
+  /** Spends one of `client`'s error messages: whether a refusal may be published back to it. */
+  errorBudget (client: string, now: number): boolean {
+    return this.#take(client, 'errors', now)
   }
 
   /** Every topic filter the driver subscribes to. */
@@ -134,13 +167,17 @@ export class BridgeMachine {
   }
 
   #status (name: string, instance: string, topic: string, payload: Uint8Array, now: number): BridgeEffect[] {
-    const client = this.#client(name)
-    if (client === undefined) return [this.#refuse(undefined, name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
-    if (!this.#take(client, 'adverts', now)) return [this.#refuse(client, name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
+    if (!this.#take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
     const text = new TextDecoder().decode(payload.subarray(0, 16)).trim().toLowerCase()
-    if (payload.byteLength > 16 || (text !== 'online' && text !== 'offline' && text !== '')) return [this.#refuse(client, name, topic, 'a status is "online" or "offline" (retained, with "offline" as the last will)', now)]
+    if (payload.byteLength > 16 || (text !== 'online' && text !== 'offline' && text !== '')) return [this.#refuse(name, topic, 'a status is "online" or "offline" (retained, with "offline" as the last will)', now)]
     const online = text === 'online'
-    if (online && !client.instances.has(instance) && client.instances.size >= MAX_INSTANCES) return [this.#refuse(client, name, topic, `at most ${MAX_INSTANCES} instances of one client`, now)]
+    if (!online && !this.#clients.has(name)) return [] // offline and unknown: nothing to do, nothing to keep
+    const client = this.#client(name)
+    if (client === undefined) return [this.#refuse(name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
+    if (online && !client.instances.has(instance) && client.instances.size >= MAX_INSTANCES) {
+      this.#forgetIfIdle(name, client)
+      return [this.#refuse(name, topic, `at most ${MAX_INSTANCES} instances of one client`, now)]
+    }
     if (online) client.instances.set(instance, true)
     else client.instances.delete(instance)
     const effects = this.#reconcile(name, client, online ? 'online' : 'offline', now)
@@ -149,9 +186,10 @@ export class BridgeMachine {
   }
 
   #advert (name: string, agent: string, topic: string, payload: Uint8Array, now: number): BridgeEffect[] {
+    if (!this.#take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
+    if (payload.byteLength === 0 && !this.#clients.has(name)) return []
     const client = this.#client(name)
-    if (client === undefined) return [this.#refuse(undefined, name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
-    if (!this.#take(client, 'adverts', now)) return [this.#refuse(client, name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
+    if (client === undefined) return [this.#refuse(name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
     const effects: BridgeEffect[] = []
     try {
       const advert = parseAdvert(payload, name, agent)
@@ -159,13 +197,19 @@ export class BridgeMachine {
         client.adverts.delete(agent)
       } else {
         if (!client.adverts.has(agent) && client.adverts.size >= MAX_AGENTS_PER_CLIENT) throw new AdvertError(`a client may advertise at most ${MAX_AGENTS_PER_CLIENT} agents through this bridge`)
+        // An agent that signs its replies keeps its key: whoever holds only the client's password
+        // cannot turn signing off (or swap the key) by advertising again.
+        const pinned = this.#pins.get(`${name}/${agent}`)
+        const key = advert.publicKey === undefined ? undefined : toString(advert.publicKey, 'base64pad')
+        if (pinned !== undefined && key !== pinned) throw new AdvertError(`this agent signs its replies with key ${pinned}; an advert without that publicKey is refused (to change keys, the bridge's operator unpins it: see README)`)
         this.#init.check(advert.agent)
+        if (key !== undefined && pinned === undefined) this.#pins.set(`${name}/${agent}`, key)
         client.adverts.set(agent, { agent: advert.agent, ...(advert.publicKey === undefined ? {} : { publicKey: advert.publicKey }) })
       }
     } catch (err) {
       // The advert it replaces is no longer what the client says: it leaves the mesh too.
       client.adverts.delete(agent)
-      effects.push(this.#refuse(client, name, topic, `advert refused: ${(err as Error).message}`, now))
+      effects.push(this.#refuse(name, topic, `advert refused: ${(err as Error).message}`, now))
     }
     effects.push(...this.#reconcile(name, client, 'advert withdrawn', now))
     this.#forgetIfIdle(name, client)
@@ -174,42 +218,49 @@ export class BridgeMachine {
 
   #reply (name: string, agent: string, bridge: string, topic: string, payload: Uint8Array, props: MessageProperties, now: number): BridgeEffect[] {
     if (bridge !== this.#init.tag) return []
+    const refused = (reason: string, publish = true): BridgeEffect[] => [{ type: 'refused', client: name, topic, reason: `reply refused: ${reason}`, publish: publish && this.#take(name, 'errors', now) }]
+    let attempt: string | undefined
+    // The attempt from the correlation data first: a reply nobody waits for is dropped unparsed.
+    try {
+      if (props.correlationData !== undefined && props.correlationData.byteLength > 0) attempt = attemptId(props.correlationData)
+    } catch (err) {
+      return refused((err as Error).message)
+    }
+    const awaited = (a: string): BridgeEffect[] | undefined => {
+      const pending = this.#pending.get(a)
+      if (pending === undefined) return refused(`attempt ${a} came after its deadline, was answered already, or was never sent`)
+      // Only reachable without broker ACLs: one client answering for another.
+      if (pending.client !== name || pending.agent !== agent) return refused(`attempt ${a} went to ${pending.client}/${pending.agent}, not ${name}/${agent}`, false)
+      return undefined
+    }
+    if (attempt !== undefined) {
+      const no = awaited(attempt)
+      if (no !== undefined) return no
+    }
     let reply: MqttReply
-    let attempt: string
     try {
       reply = parseReply(payload)
-      attempt = props.correlationData !== undefined && props.correlationData.byteLength > 0 ? attemptId(props.correlationData) : attemptId(reply.attempt)
+      attempt ??= attemptId(reply.attempt)
     } catch (err) {
-      return [{ type: 'refused', client: name, topic, reason: `reply refused: ${(err as Error).message}`, publish: this.#spend(name, now) }]
+      return refused((err as Error).message)
     }
-    const pending = this.#pending.get(attempt)
-    if (pending === undefined) return [{ type: 'refused', client: name, topic, reason: `reply to attempt ${attempt} refused: it came after its deadline, was answered already, or was never sent`, publish: this.#spend(name, now) }]
-    if (pending.client !== name || pending.agent !== agent) {
-      // Only reachable without broker ACLs: one client answering for another.
-      return [{ type: 'refused', client: name, topic, reason: `reply to attempt ${attempt} refused: that request went to ${pending.client}/${pending.agent}, not ${name}/${agent}`, publish: false }]
-    }
+    const no = awaited(attempt)
+    if (no !== undefined) return no
     this.#pending.delete(attempt)
     return [{ type: 'answered', attempt, reply, raw: payload, ...(props.signature === undefined ? {} : { signature: props.signature }) }]
   }
 
   #submit (name: string, topic: string, payload: Uint8Array, props: MessageProperties, now: number): BridgeEffect[] {
-    const client = this.#client(name)
-    if (client === undefined) return [this.#refuse(undefined, name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
-    const effects: BridgeEffect[] = []
     const own = `${this.#init.prefix}/clients/${name}/`
-    if (!this.#take(client, 'submits', now)) {
-      effects.push(this.#refuse(client, name, topic, `over budget: at most ${this.#budgets.submits.perSecond} tasks per second`, now))
-    } else if (props.responseTopic === undefined || !props.responseTopic.startsWith(own) || /[+#]/.test(props.responseTopic) || props.responseTopic.length > 256) {
-      effects.push(this.#refuse(client, name, topic, `a task needs a response topic under ${own} (MQTT 5 response topic), where its report is published`, now))
-    } else {
-      try {
-        effects.push({ type: 'submit', client: name, task: parseSubmit(payload), responseTopic: props.responseTopic, ...(props.correlationData === undefined ? {} : { correlationData: props.correlationData }) })
-      } catch (err) {
-        effects.push(this.#refuse(client, name, topic, `task refused: ${(err as MqttWireError).message}`, now))
-      }
+    if (!this.#take(name, 'submits', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.submits.perSecond} tasks per second`, now)]
+    if (props.responseTopic === undefined || !props.responseTopic.startsWith(own) || /[+#]/.test(props.responseTopic) || props.responseTopic.length > 256) {
+      return [this.#refuse(name, topic, `a task needs a response topic under ${own} (MQTT 5 response topic), where its report is published`, now)]
     }
-    this.#forgetIfIdle(name, client)
-    return effects
+    try {
+      return [{ type: 'submit', client: name, task: parseSubmit(payload), responseTopic: props.responseTopic, ...(props.correlationData === undefined ? {} : { correlationData: props.correlationData }) }]
+    } catch (err) {
+      return [this.#refuse(name, topic, `task refused: ${(err as MqttWireError).message}`, now)]
+    }
   }
 
   /** Makes the mesh match what the client says now: online and valid adverts in, the rest out. */
@@ -232,8 +283,9 @@ export class BridgeMachine {
       const json = JSON.stringify([advert.agent, advert.publicKey === undefined ? null : [...advert.publicKey]])
       const before = client.advertised.get(agent)
       if (before === json) continue
-      if (before === undefined && this.#advertisedCount >= this.#init.maxAgents) {
-        effects.push(this.#refuse(client, name, `${this.#init.prefix}/agents/${name}/${agent}/advert`, `this bridge hosts at most ${this.#init.maxAgents} MQTT agents and all are taken`, now))
+      const max = typeof this.#init.maxAgents === 'number' ? this.#init.maxAgents : this.#init.maxAgents()
+      if (before === undefined && this.#advertisedCount >= max) {
+        effects.push(this.#refuse(name, `${this.#init.prefix}/agents/${name}/${agent}/advert`, `this bridge hosts at most ${max} MQTT agents and all are taken`, now))
         continue
       }
       if (before === undefined) this.#advertisedCount++
@@ -252,7 +304,7 @@ export class BridgeMachine {
     let client = this.#clients.get(name)
     if (client === undefined) {
       if (this.#clients.size >= MAX_CLIENTS) return undefined
-      client = { instances: new Map(), adverts: new Map(), advertised: new Map(), buckets: new Map() }
+      client = { instances: new Map(), adverts: new Map(), advertised: new Map() }
       this.#clients.set(name, client)
     }
     return client
@@ -263,24 +315,25 @@ export class BridgeMachine {
     if (client.instances.size === 0 && client.adverts.size === 0 && client.advertised.size === 0) this.#clients.delete(name)
   }
 
-  #take (client: Client, kind: keyof ClientBudgets, now: number): boolean {
+  #take (name: string, kind: keyof ClientBudgets, now: number): boolean {
+    let buckets = this.#buckets.get(name)
+    if (buckets === undefined) {
+      if (this.#buckets.size >= MAX_BUDGETED) this.#buckets.delete(this.#buckets.keys().next().value!)
+      buckets = new Map()
+    }
+    this.#buckets.delete(name) // re-inserted: Map order is recency order
+    this.#buckets.set(name, buckets)
     const budget = this.#budgets[kind]
-    const b = client.buckets.get(kind) ?? { tokens: budget.burst, at: now }
+    const b = buckets.get(kind) ?? { tokens: budget.burst, at: now }
     b.tokens = Math.min(budget.burst, b.tokens + Math.max(0, now - b.at) / 1000 * budget.perSecond)
     b.at = now
-    client.buckets.set(kind, b)
+    buckets.set(kind, b)
     if (b.tokens < 1) return false
     b.tokens -= 1
     return true
   }
 
-  #refuse (client: Client | undefined, name: string, topic: string, reason: string, now: number): BridgeEffect {
-    return { type: 'refused', client: name, topic, reason, publish: client !== undefined && this.#take(client, 'errors', now) }
-  }
-
-  /** Error budget of a client for refusals outside its tracked state (replies). */
-  #spend (name: string, now: number): boolean {
-    const client = this.#clients.get(name)
-    return client !== undefined && this.#take(client, 'errors', now)
+  #refuse (name: string, topic: string, reason: string, now: number): BridgeEffect {
+    return { type: 'refused', client: name, topic, reason, publish: this.#take(name, 'errors', now) }
   }
 }
