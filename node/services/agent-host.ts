@@ -66,27 +66,39 @@ export class AgentHost {
   async run (name: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: CallInfo['sign']): Promise<RunResult> {
     const slot = this.#slots.get(name)
     if (slot === undefined) return { ok: false, kind: 'unavailable', error: `no agent named "${name}" on this host` }
-    const timeout = AbortSignal.timeout(deadlineMs)
-    const abort = signal === undefined ? timeout : AbortSignal.any([timeout, signal])
+    // One controller and a timer cleared on completion: AbortSignal.timeout's timers stay pending
+    // until they fire, tens of thousands at a few thousand calls a second.
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => { timedOut = true; controller.abort(new DOMException('deadline passed', 'TimeoutError')) }, deadlineMs)
+    const onCancel = (): void => { controller.abort(signal?.reason) }
+    if (signal?.aborted === true) onCancel()
+    else signal?.addEventListener('abort', onCancel, { once: true })
+    const abort = controller.signal
     const started = performance.now()
     try {
-      await this.#acquire(slot, abort)
-    } catch {
-      return failure(abort, timeout)
-    }
-    try {
-      const left = Math.max(0, deadlineMs - (performance.now() - started))
-      const { output, confidence, endorsement } = await raceAbort(slot.agent.handle(input, abort, { deadlineMs: left, ...(sign === undefined ? {} : { sign }) }), abort)
-      const latencyMs = performance.now() - started
-      slot.latencies.push(latencyMs)
-      if (slot.latencies.length > LATENCY_WINDOW) slot.latencies.shift()
-      return { ok: true, output, confidence: confidence ?? null, latencyMs, ...(endorsement === undefined ? {} : { endorsement }) }
-    } catch (err) {
-      if (abort.aborted) return failure(abort, timeout)
-      if (err instanceof AgentInputError) return { ok: false, kind: 'input', error: err.message }
-      return { ok: false, kind: 'failed', error: (err as Error).message ?? String(err) }
+      try {
+        await this.#acquire(slot, abort)
+      } catch {
+        return failure(abort, timedOut)
+      }
+      try {
+        const left = Math.max(0, deadlineMs - (performance.now() - started))
+        const { output, confidence, endorsement } = await raceAbort(slot.agent.handle(input, abort, { deadlineMs: left, ...(sign === undefined ? {} : { sign }) }), abort)
+        const latencyMs = performance.now() - started
+        slot.latencies.push(latencyMs)
+        if (slot.latencies.length > LATENCY_WINDOW) slot.latencies.shift()
+        return { ok: true, output, confidence: confidence ?? null, latencyMs, ...(endorsement === undefined ? {} : { endorsement }) }
+      } catch (err) {
+        if (abort.aborted) return failure(abort, timedOut)
+        if (err instanceof AgentInputError) return { ok: false, kind: 'input', error: err.message }
+        return { ok: false, kind: 'failed', error: (err as Error).message ?? String(err) }
+      } finally {
+        this.#release(slot)
+      }
     } finally {
-      this.#release(slot)
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onCancel)
     }
   }
 
@@ -109,8 +121,8 @@ export class AgentHost {
   }
 }
 
-function failure (abort: AbortSignal, timeout: AbortSignal): RunResult {
-  return timeout.aborted
+function failure (abort: AbortSignal, timedOut: boolean): RunResult {
+  return timedOut
     ? { ok: false, kind: 'timeout', error: 'deadline passed' }
     : { ok: false, kind: 'cancelled', error: String((abort.reason as Error | undefined)?.message ?? 'cancelled') }
 }

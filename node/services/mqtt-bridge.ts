@@ -114,7 +114,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
     pinnedKeys: pins,
     ...(options.budgets === undefined ? {} : { budgets: options.budgets })
   })
-  let savedPins = JSON.stringify(pins)
+  let savedPins = 0
   const client = mqtt.connect(options.url, clientOptions(options))
   const stats: BridgeStats = { connected: false, agents: 0, requests: 0, answered: 0, failed: 0, refused: 0, tasks: 0 }
   /**
@@ -223,10 +223,9 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       }
     }
     stats.agents = machine.advertisedCount()
-    const nowPins = JSON.stringify(machine.pinnedKeys())
-    if (pinsPath !== undefined && nowPins !== savedPins) {
-      savedPins = nowPins
-      void writeAtomic(pinsPath, nowPins + '\n').catch((err: Error) => { say('mqtt-pins-not-saved', { file: pinsPath, error: err.message }) })
+    if (pinsPath !== undefined && machine.pinChanges !== savedPins) {
+      savedPins = machine.pinChanges
+      void writeAtomic(pinsPath, JSON.stringify(machine.pinnedKeys()) + '\n').catch((err: Error) => { say('mqtt-pins-not-saved', { file: pinsPath, error: err.message }) })
     }
   }
 

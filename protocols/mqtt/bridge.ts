@@ -101,6 +101,7 @@ export class BridgeMachine {
   /** Keys of agents that sign their replies, by `<client>/<agent>`: once seen, an advert must keep the key. */
   readonly #pins: Map<string, string>
   #advertisedCount = 0
+  #pinChanges = 0
 
   constructor (init: BridgeInit) {
     this.#init = init
@@ -110,6 +111,9 @@ export class BridgeMachine {
 
   /** Keys pinned so far (base64 by `<client>/<agent>`), for the driver to keep across restarts. */
   pinnedKeys (): Record<string, string> { return Object.fromEntries(this.#pins) }
+
+  /** How many keys were pinned since start: the driver saves `pinnedKeys()` when this moves. */
+  get pinChanges (): number { return this.#pinChanges }
 
   /** Whether `client`'s `agent` is in the mesh now: a call to one that is not fails at once. */
   isAdvertised (client: string, agent: string): boolean {
@@ -203,7 +207,10 @@ export class BridgeMachine {
         const key = advert.publicKey === undefined ? undefined : toString(advert.publicKey, 'base64pad')
         if (pinned !== undefined && key !== pinned) throw new AdvertError(`this agent signs its replies with key ${pinned}; an advert without that publicKey is refused (to change keys, the bridge's operator unpins it: see README)`)
         this.#init.check(advert.agent)
-        if (key !== undefined && pinned === undefined) this.#pins.set(`${name}/${agent}`, key)
+        if (key !== undefined && pinned === undefined) {
+          this.#pins.set(`${name}/${agent}`, key)
+          this.#pinChanges++
+        }
         client.adverts.set(agent, { agent: advert.agent, ...(advert.publicKey === undefined ? {} : { publicKey: advert.publicKey }) })
       }
     } catch (err) {
