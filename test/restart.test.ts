@@ -40,6 +40,25 @@ describe('restarting a peer', () => {
     expect(answer.explanation).toMatchObject({ screened: expect.arrayContaining([expect.objectContaining({ agent: `${b.peerId}/sort` })]) })
   })
 
+  it('never reuses a dispatch id its saved bandit still holds as pending', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connectRing([a, b])
+    await untilTables([a, b], () => a.capability.agents().length === 12)
+    await a.whenIndexed()
+    // Two decisions whose dispatch never reports: they stay pending in the saved policy.
+    for (let i = 0; i < 2; i++) expect((await a.router.route({ text: 'calculate', skills: ['arithmetic'] }, [])).candidates.length).toBeGreaterThan(0)
+    const dataDir = a.dataDir
+    await stop(a)
+    const pending = (JSON.parse(await readFile(join(dataDir, 'bandit.json'), 'utf8')) as { pending?: Array<{ id: string }> }).pending ?? []
+    expect(pending.map(p => p.id)).toHaveLength(2)
+    const again = await peer({ dataDir })
+    await again.dial([b.multiaddrs()[0]!])
+    await untilTables([again, b], () => again.capability.agents().length === 12)
+    await again.whenIndexed()
+    const ran = await again.tasks.submit({ subtasks: [{ id: 'x', capability: { skills: ['arithmetic'] }, input: { expression: '6 * 7' } }] }).finished
+    expect(ran, JSON.stringify(ran.trace)).toMatchObject({ status: 'done', outputs: { x: { value: 42 } } })
+  })
+
   it('verifies saved records again: a tampered one is refused', async () => {
     const [a, b] = [await peer(), await peer()]
     await connectRing([a, b])

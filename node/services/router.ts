@@ -10,6 +10,7 @@
  * router.outcome({ subtask, agent: candidates[0].agent, result, latencyMs })   // the bandit learns
  * ```
  */
+import { randomBytes } from 'node:crypto'
 import { toString } from 'uint8arrays'
 import type { CapabilityIndex, Embedder } from '../../capability-index/index.ts'
 import { splitAgentId, type SignedVcv } from '../../protocols/capability/index.ts'
@@ -61,7 +62,9 @@ export class MeshRouter implements Router {
       beaconDeadlineMs: init.beaconDeadlineMs,
       reputation: init.reputation,
       newcomer: init.newcomer,
-      onLearned: init.onLearned
+      onLearned: init.onLearned,
+      // The bandit's pending dispatches are saved with it: a new run must not reuse their ids.
+      dispatchPrefix: `${randomBytes(4).toString('hex')}-`
     })
   }
 

@@ -68,6 +68,12 @@ export interface RoutingCoreInit {
   maxPerHost?: number
   /** A routing decision whose dispatch has not reported by then is forgotten (default 10 min). */
   pendingTtlMs?: number
+  /**
+   * Starts every dispatch id this core makes (default none). A driver whose policy state outlives
+   * the process passes one drawn at start, so ids never repeat across restarts: a restarted peer
+   * counting from `d1` again met its saved bandit still holding `d1` as pending.
+   */
+  dispatchPrefix?: string
   /** A learned dispatch: persist the policy. */
   onLearned?: () => void
   /**
@@ -248,7 +254,7 @@ export class RoutingCore {
       skipped: [...skipped]
     }
     if (candidates.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
-    const id = `d${this.#next++}`
+    const id = `${this.#init.dispatchPrefix ?? ''}d${this.#next++}`
     const selection = policy.select(candidates, { taskType }, rng, { id, now })
     // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
     const ttl = this.#init.pendingTtlMs ?? 10 * 60_000
