@@ -27,6 +27,7 @@ import { CapabilityIndex, HashEmbedder, IndexSync, OpenAiEmbedder, type Embedder
 import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { MeshRouter } from './services/router.ts'
 import { TaskBoard } from './services/tasks.ts'
+import { TaskJournal } from './storage/task-journal.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
 import { ConsensusService } from './services/consensus-service.ts'
 import { consensusAgreement } from './services/agreement.ts'
@@ -84,8 +85,10 @@ export interface Peer {
   readonly index: CapabilityIndex
   /** Resolves once every table change so far is reflected in the index. */
   whenIndexed (): Promise<void>
-  /** Tasks this peer runs for its user. */
+  /** Tasks this peer runs for its user (journaled in tasks.sqlite). */
   readonly tasks: TaskBoard
+  /** What start found of an earlier run's unfinished business: tasks it ended, files it set aside. */
+  readonly recovered: Recovered
   /** This host's agents by local name. */
   readonly agents: ReadonlyMap<string, Agent>
   /**
@@ -117,6 +120,13 @@ export interface Peer {
 
 export interface AgentsReloaded { added: string[], changed: string[], removed: string[] }
 
+export interface Recovered {
+  /** Tasks that were running when the peer stopped or crashed, now escalated with the reason. */
+  tasksEnded: string[]
+  /** Damaged files moved aside (never overwritten), and what that lost. */
+  damaged: Array<{ file: string, keptAs: string, error: string }>
+}
+
 /** A mistake the user can fix, with what to do about it. */
 export class PeerStartError extends Error {
   override name = 'PeerStartError'
@@ -129,6 +139,7 @@ const TABLE_FILE = 'table.cbor'
 const INDEX_DIR = 'index'
 const TEXTS_FILE = 'index-texts.json'
 const CONSENSUS_DIR = 'consensus'
+const TASKS_FILE = 'tasks.sqlite'
 /** How long a beacon waits for connections to hosts it is not yet connected to. */
 const CONNECT_TIMEOUT_MS = 5000
 /** Most of one core that indexing newly learned agents may use (IndexSync cpuShare). */
@@ -297,7 +308,12 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       if (o.result.ok && canaries !== undefined) void canaries.afterDispatch(o.agent).catch(() => {})
     }
   }
-  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement })
+  const journal = TaskJournal.open(join(config.dataDir, TASKS_FILE))
+  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement, journal })
+  const recovered: Recovered = {
+    tasksEnded: tasks.recover(),
+    damaged: journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
+  }
 
   const upgrades = isLocal(settings) ? undefined : upgradeRelayed(libp2p)
   return {
@@ -314,6 +330,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     index,
     whenIndexed: async () => { await sync.idle() },
     tasks,
+    recovered,
     agents,
     reloadAgents (specs) {
       const next = new Map<string, { agent: Agent, key: string }>()
@@ -392,6 +409,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     async stop () {
       capability.removeEventListener('agent:advertised', saveState)
       tasks.cancelAll('peer stopping')
+      // Cancelled tasks end at once; their reports reach the journal before it closes.
+      await tasks.settled()
+      journal.close()
       rpc.onNotify = undefined
       stopBans()
       await consensus.stop()

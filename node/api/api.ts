@@ -316,7 +316,8 @@ async function handlePost (peer: Peer, req: IncomingMessage, path: string, wait:
     wait = true
   }
   const run = peer.tasks.submit(value)
-  if (!wait) return { status: 202, body: { id: run.id, status: 'running' } }
+  // An id submitted before is the same task (idempotent): say where it is now.
+  if (!wait) return { status: 202, body: { id: run.id, status: peer.tasks.get(run.id)?.status ?? 'running' } }
   return { status: 200, body: await run.finished }
 }
 

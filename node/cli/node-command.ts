@@ -9,6 +9,7 @@ import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
 import { PeerStartError, startPeer, type Peer } from '../peer.ts'
 import { MqttBridgeError, startMqttBridge, type MqttBridge } from '../services/mqtt-bridge.ts'
+import { RESTARTED } from '../services/tasks.ts'
 import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
 import { integer, parse, UsageError } from './args.ts'
@@ -198,6 +199,9 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
     ? () => {}
     : followNetwork(peer, config.bootstrap, json, false)
   printReady(peer, api, json)
+  // What the last run left unfinished, said loudly once: never a silent loss.
+  for (const task of peer.recovered.tasksEnded) say('task-ended-by-restart', { task, reason: RESTARTED })
+  for (const d of peer.recovered.damaged) say('store-damaged', d)
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
   peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })

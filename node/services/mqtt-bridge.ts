@@ -30,13 +30,13 @@ import { peerIdFromEd25519 } from '../../protocols/identity.ts'
 import { toString } from 'uint8arrays'
 import { ed25519Verifier } from '../network/crypto.ts'
 import { mqttAgent, type MqttCall } from '../agents/mqtt-agent.ts'
-import type { TaskRun } from './task-runner.ts'
+import type { SubmittedTask } from './tasks.ts'
 
 /** What the bridge needs of its peer (a Peer has all of it). */
 export interface BridgeHost {
   readonly peerId: string
   readonly capability: { check: (agent: LocalAgent) => void }
-  readonly tasks: { submit: (value: unknown) => TaskRun }
+  readonly tasks: { submit: (value: unknown) => SubmittedTask }
   hostAgent: (agent: Agent) => void
   unhostAgent: (name: string) => boolean
   agentRoom: () => number
@@ -248,7 +248,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
       refuse(e.client, mqttTopic(prefix, { kind: 'submit', client: e.client }), reason, false)
       return
     }
-    let task: TaskRun
+    let task: SubmittedTask
     try {
       task = host.tasks.submit(e.task)
     } catch (err) {

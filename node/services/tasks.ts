@@ -1,9 +1,13 @@
 /**
- * The tasks a peer runs for its user: submitted through the API, kept (bounded) with their
- * status, result and trace until they are asked for.
+ * The tasks a peer runs for its user: submitted through the API (or MQTT), kept with their status,
+ * result and trace. With a journal (the peer's `tasks.sqlite`) a task is on disk before its first
+ * dispatch and its report when it ends: after a restart or a crash `get` still answers, a task
+ * that was running is ended loudly ("requester restarted"), and submitting an id again is
+ * idempotent: the same task, not a second run.
  */
 import { parseTask, type TaskSpec } from '../../protocols/task/index.ts'
-import { runTask, type Agreement, type Execute, type Router, type TaskReport, type TaskRun } from './task-runner.ts'
+import type { TaskJournal } from '../storage/task-journal.ts'
+import { runTask, type Agreement, type Execute, type Router, type TaskReport } from './task-runner.ts'
 
 export interface TaskView {
   id: string
@@ -11,30 +15,70 @@ export interface TaskView {
   report?: TaskReport
 }
 
+/** A submitted task: running now, or (an id submitted before) already known. */
+export interface SubmittedTask {
+  readonly id: string
+  readonly finished: Promise<TaskReport>
+  cancel (reason: string): void
+}
+
+/** What ended a task that was running when its peer stopped. */
+export const RESTARTED = 'requester restarted: the task was running when this peer stopped or crashed, and its attempts in flight were lost — submit it again under a new id to run it'
+
 export class TaskBoard {
-  readonly #runs = new Map<string, { run: TaskRun, report?: TaskReport }>()
+  readonly #runs = new Map<string, { run: SubmittedTask, report?: TaskReport }>()
   readonly #router: Router
   readonly #execute: Execute
   readonly #keep: number
   readonly #agreement: Agreement | undefined
-  #next = 1
+  readonly #journal: TaskJournal | undefined
+  readonly #now: () => number
+  #next: number
 
-  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement } = {}) {
+  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number } = {}) {
     this.#router = router
     this.#execute = execute
     this.#keep = options.keep ?? 1000
     this.#agreement = options.agreement
+    this.#journal = options.journal
+    this.#now = options.now ?? Date.now
+    this.#next = (this.#journal?.highestGenerated() ?? 0) + 1
+  }
+
+  /**
+   * Ends the tasks the journal holds as running (the peer stopped or crashed under them), each
+   * escalated with RESTARTED; returns their ids so the peer can say so.
+   */
+  recover (): string[] {
+    const ended: string[] = []
+    for (const task of this.#journal?.unfinished() ?? []) {
+      const at = this.#now()
+      const report: TaskReport = { id: task.id, status: 'escalated', reason: RESTARTED, result: {}, outputs: {}, spent: 0, trace: [{ at, kind: 'escalate', reason: RESTARTED }] }
+      this.#journal!.finished(task.id, report, at)
+      ended.push(task.id)
+    }
+    return ended
   }
 
   /** Validates and starts a task; throws TaskSpecError with the reason for a malformed one. */
-  submit (value: unknown): TaskRun {
+  submit (value: unknown): SubmittedTask {
     const spec: TaskSpec = parseTask(value, `task-${this.#next++}`)
-    const id = this.#runs.has(spec.id) ? `${spec.id}-${this.#next++}` : spec.id
-    const run = runTask({ ...spec, id }, { router: this.#router, execute: this.#execute, ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }) })
-    const entry: { run: TaskRun, report?: TaskReport } = { run }
-    this.#runs.set(id, entry)
-    void run.finished.then(report => { entry.report = report })
-    // Forget the oldest finished tasks past the bound; running ones are kept.
+    const known = this.#known(spec.id)
+    if (known !== undefined) return known
+    // On disk before the first dispatch: a crash from here on cannot lose it.
+    this.#journal?.started(spec.id, spec, this.#now())
+    const run = runTask(spec, { router: this.#router, execute: this.#execute, ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }) })
+    const entry: { run: SubmittedTask, report?: TaskReport } = { run }
+    this.#runs.set(spec.id, entry)
+    void run.finished.then(report => {
+      entry.report = report
+      try {
+        this.#journal?.finished(spec.id, report, this.#now())
+      } catch (err) {
+        process.emitWarning(`task ${spec.id} finished (${report.status}) but could not be journaled: ${(err as Error).message}`)
+      }
+    })
+    // Forget the oldest finished tasks past the bound (the journal keeps them); running ones are kept.
     for (const [old, e] of this.#runs) {
       if (this.#runs.size <= this.#keep) break
       if (e.report !== undefined) this.#runs.delete(old)
@@ -44,11 +88,28 @@ export class TaskBoard {
 
   get (id: string): TaskView | undefined {
     const e = this.#runs.get(id)
-    if (e === undefined) return undefined
-    return e.report === undefined ? { id, status: 'running' } : { id, status: e.report.status, report: e.report }
+    if (e !== undefined) return e.report === undefined ? { id, status: 'running' } : { id, status: e.report.status, report: e.report }
+    const j = this.#journal?.get(id)
+    if (j === undefined) return undefined
+    return j.report === undefined ? { id, status: j.status } : { id, status: j.report.status, report: j.report }
   }
 
   cancelAll (reason: string): void {
     for (const e of this.#runs.values()) if (e.report === undefined) e.run.cancel(reason)
+  }
+
+  /** Waits until every task's end is journaled (after `cancelAll`, for a clean stop). */
+  async settled (): Promise<void> {
+    await Promise.all([...this.#runs.values()].map(async e => await e.run.finished.then(() => {})))
+  }
+
+  /** A task this board already has under `id`, running or finished. */
+  #known (id: string): SubmittedTask | undefined {
+    const e = this.#runs.get(id)
+    if (e !== undefined) return e.run
+    const j = this.#journal?.get(id)
+    if (j?.report === undefined) return undefined
+    const report = j.report
+    return { id, finished: Promise.resolve(report), cancel: () => {} }
   }
 }
