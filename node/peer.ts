@@ -28,6 +28,7 @@ import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type Selection
 import { MeshRouter } from './services/router.ts'
 import { TaskBoard } from './services/tasks.ts'
 import { TaskJournal } from './storage/task-journal.ts'
+import { removeStaleTemps } from './storage/temp-files.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
 import { ConsensusService } from './services/consensus-service.ts'
 import { consensusAgreement } from './services/agreement.ts'
@@ -125,6 +126,8 @@ export interface Recovered {
   tasksEnded: string[]
   /** Damaged files moved aside (never overwritten), and what that lost. */
   damaged: Array<{ file: string, keptAs: string, error: string }>
+  /** Temporary files a crash left half-written, deleted at start. */
+  staleTemps: string[]
 }
 
 /** A mistake the user can fix, with what to do about it. */
@@ -172,6 +175,8 @@ export async function startPeer (config: PeerConfig): Promise<Peer> {
 }
 
 async function startLocked (config: PeerConfig, settings: NetworkSettings, lock: { release: () => void }, agents: Map<string, Agent>): Promise<Peer> {
+  // Under the lock nobody else writes here: any temporary file is a crash's leftover.
+  const staleTemps = removeStaleTemps(config.dataDir)
   const ids = networkIds(settings.network.name)
   const workBits = settings.network.idWorkBits ?? 0
   let key
@@ -312,6 +317,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement, journal })
   const recovered: Recovered = {
     tasksEnded: tasks.recover(),
+    staleTemps,
     damaged: journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
   }
 

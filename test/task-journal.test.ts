@@ -53,6 +53,20 @@ describe('task journal', () => {
     j.close()
   })
 
+  it('deletes the temporary files a crash left in the data directory, and only those, at start', async () => {
+    const dir = tempDir()
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(join(dir, 'consensus'), { recursive: true })
+    mkdirSync(join(dir, 'index'), { recursive: true })
+    const stale = [join(dir, 'table.cbor.4242.tmp'), join(dir, 'consensus', 'certificates.cbor.17.tmp'), join(dir, 'index', 'meta.json.tmp-99')]
+    const kept = [join(dir, 'notes.tmp.txt'), join(dir, 'consensus', 'reputation.json')]
+    for (const f of [...stale, ...kept]) writeFileSync(f, 'x')
+    const p = await peer({ dataDir: dir })
+    expect([...p.recovered.staleTemps].sort()).toEqual([...stale].sort())
+    for (const f of stale) expect(existsSync(f)).toBe(false)
+    for (const f of kept) expect(existsSync(f)).toBe(true)
+  })
+
   it('a kill -9 of the requester loses no task: after restart it is escalated with the reason, and resubmitting its id is idempotent', async () => {
     const gate = gatedAgent('waiter', { skills: ['wait'] })
     const executor = await peer({ agents: [], customAgents: [gate] })
