@@ -318,7 +318,10 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const recovered: Recovered = {
     tasksEnded: tasks.recover(),
     staleTemps,
-    damaged: journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
+    damaged: [
+      ...consensus.damaged,
+      ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
+    ]
   }
 
   const upgrades = isLocal(settings) ? undefined : upgradeRelayed(libp2p)

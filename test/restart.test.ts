@@ -59,6 +59,29 @@ describe('restarting a peer', () => {
     expect(ran, JSON.stringify(ran.trace)).toMatchObject({ status: 'done', outputs: { x: { value: 42 } } })
   })
 
+  it('sets a torn reputation book and certificate file aside, says so, and never overwrites them', async () => {
+    const { mkdtemp, mkdir, readFile: read } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-restart-torn-'))
+    await mkdir(join(dataDir, 'consensus'), { recursive: true })
+    const book = '{"v":1,"agents":{"x":{"agre'
+    const certificates = encodeCanonical([new Uint8Array(300).fill(1), new Uint8Array(300).fill(2)]).subarray(0, 400)
+    await writeFile(join(dataDir, 'consensus', 'reputation.json'), book)
+    await writeFile(join(dataDir, 'consensus', 'certificates.cbor'), certificates)
+    const a = await peer({ dataDir })
+    const damaged = a.recovered.damaged
+    expect(damaged.map(d => d.file).sort()).toEqual([join(dataDir, 'consensus', 'certificates.cbor'), join(dataDir, 'consensus', 'reputation.json')])
+    for (const d of damaged) expect(d.keptAs).toMatch(/\.damaged-\d+$/)
+    expect(await read(damaged.find(d => d.file.endsWith('reputation.json'))!.keptAs, 'utf8')).toBe(book)
+    expect(new Uint8Array(await read(damaged.find(d => d.file.endsWith('certificates.cbor'))!.keptAs))).toEqual(certificates)
+    // A book saved from now on goes to a fresh file; the damaged copies stay as they were.
+    a.consensus.bookChanged()
+    await stop(a)
+    expect(await read(damaged.find(d => d.file.endsWith('reputation.json'))!.keptAs, 'utf8')).toBe(book)
+    const again = await peer({ dataDir })
+    expect(again.recovered.damaged).toEqual([])
+  })
+
   it('verifies saved records again: a tampered one is refused', async () => {
     const [a, b] = [await peer(), await peer()]
     await connectRing([a, b])

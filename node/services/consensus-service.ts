@@ -24,6 +24,7 @@ import {
 import type { Signer, Verifier } from '../../protocols/identity.ts'
 import { TopicValidatorResult, VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
+import { missing, setAside, type Damage } from '../storage/damaged.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
 
@@ -99,6 +100,7 @@ export class ConsensusService {
     let book = new ReputationBook()
     let saved: Uint8Array[] = []
     let joined: string[] = []
+    const damaged: Damage[] = []
     if (init.dir !== undefined) {
       await mkdir(init.dir, { recursive: true })
       try {
@@ -108,13 +110,32 @@ export class ConsensusService {
           await writeAtomic(join(init.dir, JOINED_FILE), joined.join('\n') + '\n')
         }
       } catch {}
-      try { book = ReputationBook.fromJSON(JSON.parse(await readFile(join(init.dir, BOOK_FILE), 'utf8'))) } catch {}
-      try {
-        const list = decodeCanonical(await readFile(join(init.dir, CERTIFICATES_FILE)))
-        if (Array.isArray(list)) saved = list.filter((b): b is Uint8Array => b instanceof Uint8Array)
-      } catch {}
+      // A file that does not read back is set aside (the next save would overwrite it) and said.
+      const load = async <T>(name: string, parse: (bytes: Buffer) => T): Promise<T | undefined> => {
+        const path = join(init.dir!, name)
+        let bytes: Buffer
+        try {
+          bytes = await readFile(path)
+        } catch (err) {
+          if (missing(err)) return undefined
+          throw err
+        }
+        try {
+          return parse(bytes)
+        } catch (err) {
+          damaged.push(await setAside(path, err as Error))
+          return undefined
+        }
+      }
+      book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8')))) ?? book
+      saved = await load(CERTIFICATES_FILE, b => {
+        const list = decodeCanonical(b)
+        if (!Array.isArray(list) || !list.every(x => x instanceof Uint8Array)) throw new Error('not a list of certificates')
+        return list as Uint8Array[]
+      }) ?? saved
     }
     const service = new ConsensusService(init, book, joined)
+    service.damaged = damaged
     service.#run(service.#machine.restore(saved, Date.now()))
     // Every certificate-topic message is judged before gossipsub forwards it: junk and forgeries
     // are rejected (the sender's topic score pays for them), known certificates ignored.
@@ -123,6 +144,9 @@ export class ConsensusService {
     init.pubsub.subscribe(service.#topic)
     return service
   }
+
+  /** Files found damaged at start and set aside: the reputation book or certificates they held are lost here (peers resend certificates on connection). */
+  damaged: Damage[] = []
 
   get book (): ReputationBook { return this.#machine.book }
   get peerId (): string { return this.#machine.peerId }
