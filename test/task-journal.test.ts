@@ -59,7 +59,7 @@ describe('task journal', () => {
     mkdirSync(join(dir, 'consensus'), { recursive: true })
     mkdirSync(join(dir, 'index'), { recursive: true })
     const stale = [join(dir, 'table.cbor.4242.tmp'), join(dir, 'consensus', 'certificates.cbor.17.tmp'), join(dir, 'index', 'meta.json.tmp-99')]
-    const kept = [join(dir, 'notes.tmp.txt'), join(dir, 'consensus', 'reputation.json')]
+    const kept = [join(dir, 'notes.tmp.txt'), join(dir, 'consensus', 'notes.txt')]
     for (const f of [...stale, ...kept]) writeFileSync(f, 'x')
     const p = await peer({ dataDir: dir })
     expect([...p.recovered.staleTemps].sort()).toEqual([...stale].sort())
