@@ -122,6 +122,9 @@ describe('task journal', () => {
     expect(accepted.body).toMatchObject({ id: 'survivor' })
     expect((await api('POST', '/tasks?wait=1', task)).body).toMatchObject({ id: 'survivor', status: 'escalated' })
     expect(gate.started).toBe(1)
+    // The same id with another spec is refused with the reason, not answered with the old report.
+    const other = await api('POST', '/tasks', { ...task, subtasks: [{ ...task.subtasks[0], input: { n: 2 } }] })
+    expect(other).toMatchObject({ status: 400, body: { error: expect.stringMatching(/task "survivor" was submitted before with a different spec/) } })
     expect(existsSync(join(home, 'node', 'tasks.sqlite'))).toBe(true)
   })
 })

@@ -5,7 +5,8 @@
  * that was running is ended loudly ("requester restarted"), and submitting an id again is
  * idempotent: the same task, not a second run.
  */
-import { parseTask, type TaskSpec } from '../../protocols/task/index.ts'
+import { parseTask, TaskSpecError, type TaskSpec } from '../../protocols/task/index.ts'
+import { canonicalJson } from '../../protocols/hash.ts'
 import type { TaskJournal } from '../storage/task-journal.ts'
 import { runTask, type Agreement, type Execute, type Router, type TaskReport } from './task-runner.ts'
 
@@ -26,7 +27,7 @@ export interface SubmittedTask {
 export const RESTARTED = 'requester restarted: the task was running when this peer stopped or crashed, and its attempts in flight were lost — submit it again under a new id to run it'
 
 export class TaskBoard {
-  readonly #runs = new Map<string, { run: SubmittedTask, report?: TaskReport }>()
+  readonly #runs = new Map<string, { run: SubmittedTask, spec: string, report?: TaskReport }>()
   readonly #router: Router
   readonly #execute: Execute
   readonly #keep: number
@@ -63,12 +64,12 @@ export class TaskBoard {
   /** Validates and starts a task; throws TaskSpecError with the reason for a malformed one. */
   submit (value: unknown): SubmittedTask {
     const spec: TaskSpec = parseTask(value, `task-${this.#next++}`)
-    const known = this.#known(spec.id)
+    const known = this.#known(spec)
     if (known !== undefined) return known
     // On disk before the first dispatch: a crash from here on cannot lose it.
     this.#journal?.started(spec.id, spec, this.#now())
     const run = runTask(spec, { router: this.#router, execute: this.#execute, ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }) })
-    const entry: { run: SubmittedTask, report?: TaskReport } = { run }
+    const entry: { run: SubmittedTask, spec: string, report?: TaskReport } = { run, spec: canonicalJson(spec) }
     this.#runs.set(spec.id, entry)
     void run.finished.then(report => {
       entry.report = report
@@ -103,11 +104,18 @@ export class TaskBoard {
     await Promise.all([...this.#runs.values()].map(async e => await e.run.finished.then(() => {})))
   }
 
-  /** A task this board already has under `id`, running or finished. */
-  #known (id: string): SubmittedTask | undefined {
+  /**
+   * A task this board already has under `spec.id`, running or finished. The same id with another
+   * spec is refused: an idempotency key names one request, and running the old one silently
+   * would answer a question that was not asked.
+   */
+  #known (spec: TaskSpec): SubmittedTask | undefined {
+    const id = spec.id
     const e = this.#runs.get(id)
+    const j = e === undefined ? this.#journal?.get(id) : undefined
+    const before = e?.spec ?? (j === undefined ? undefined : canonicalJson(j.spec))
+    if (before !== undefined && before !== canonicalJson(spec)) throw new TaskSpecError(`task "${id}" was submitted before with a different spec; submitting an id again returns that task, so give this one a new id (or none)`)
     if (e !== undefined) return e.run
-    const j = this.#journal?.get(id)
     if (j?.report === undefined) return undefined
     const report = j.report
     return { id, finished: Promise.resolve(report), cancel: () => {} }
