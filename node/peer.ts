@@ -193,6 +193,15 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const fromSpecs = new Map(config.agents.map(spec => [spec.name ?? spec.kind, JSON.stringify(spec)]))
   /** The agents given to hostAgent while running. */
   const hosted = new Set<string>()
+  /** The table's rules for a record, as a mistake the user can fix. */
+  const checkAdvertisable = (agent: LocalAgent): void => {
+    try {
+      capability.check(agent)
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err
+      throw new PeerStartError(`agent "${agent.name}" cannot be advertised: ${err.message}`)
+    }
+  }
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
   // Everything that can fail on configuration happens before the host starts: nothing half-starts.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
@@ -347,12 +356,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
         const agent = createAgent(spec)
         const name = agent.describe().name
         if (next.has(name) || (agents.has(name) && !fromSpecs.has(name)) || hosted.has(name)) throw new PeerStartError(`two agents are named "${name}" — give each a unique name`)
-        try {
-          capability.check(toLocalAgent(agent))
-        } catch (err) {
-          if (!(err instanceof ValidationError)) throw err
-          throw new PeerStartError(`agent "${name}" cannot be advertised: ${err.message}`)
-        }
+        checkAdvertisable(toLocalAgent(agent))
         next.set(name, { agent, key: JSON.stringify(spec) })
       }
       const total = next.size + [...agents.keys()].filter(name => !fromSpecs.has(name)).length
@@ -383,12 +387,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       const local = toLocalAgent(agent)
       if (agents.has(local.name) && !hosted.has(local.name)) throw new PeerStartError(`an agent named "${local.name}" is already hosted here`)
       if (!hosted.has(local.name) && agents.size >= quotaOf(settings)) throw new PeerStartError(`this host already advertises ${agents.size} agents, all that network "${settings.network.name}" allows (maxAgentsPerHost)`)
-      try {
-        capability.check(local)
-      } catch (err) {
-        if (!(err instanceof ValidationError)) throw err
-        throw new PeerStartError(`agent "${local.name}" cannot be advertised: ${err.message}`)
-      }
+      checkAdvertisable(local)
       hosted.add(local.name)
       agents.set(local.name, agent)
       agentHost.set(local.name, agent)

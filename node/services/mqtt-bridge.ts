@@ -15,7 +15,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { readFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { setAside } from '../storage/damaged.ts'
+import { TokenBuckets } from '../../protocols/buckets.ts'
 import { writeAtomic } from '../storage/identity.ts'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { LocalAgent } from '../../protocols/capability/index.ts'
@@ -125,8 +127,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
   const run = randomBytes(6).toString('hex')
   let attempts = 0
   let runningTasks = 0
-  let logTokens = LOG_PER_SECOND
-  let logAt = Date.now()
+  const logBudget = new TokenBuckets({ log: { burst: LOG_PER_SECOND, perSecond: LOG_PER_SECOND } }, 1)
   let stopping = false
 
   const call = (mqttClient: string, agent: string, meshName: string, publicKey: Uint8Array | undefined) => async (input: unknown, info: CallInfo, signal: AbortSignal | undefined): Promise<Reply> => {
@@ -232,12 +233,8 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
   const refuse = (from: string | undefined, topic: string, reason: string, toClient: boolean): void => {
     stats.refused++
     const now = Date.now()
-    logTokens = Math.min(LOG_PER_SECOND, logTokens + (now - logAt) / 1000 * LOG_PER_SECOND)
-    logAt = now
-    if (toClient || logTokens >= 1) {
-      if (!toClient) logTokens--
-      say('mqtt-refused', { client: from ?? '-', topic, reason })
-    }
+    // Every refusal sent back to its client is logged; the others within the log's own budget.
+    if (toClient || logBudget.take('', 'log', now)) say('mqtt-refused', { client: from ?? '-', topic, reason })
     if (toClient && from !== undefined) publish(mqttTopic(prefix, { kind: 'errors', client: from }), { topic, reason, at: new Date(now).toISOString() })
   }
 
@@ -322,11 +319,15 @@ const verifier = ed25519Verifier()
 function endorse (key: Uint8Array, sign: { subtask: string, inputHash: string, agent: string }, reply: Reply, signed: { raw: Uint8Array, signature: string | undefined }, evidence: boolean): Reply | string {
   if (signed.signature === undefined || !/^[A-Za-z0-9+/]{86}==$/.test(signed.signature)) return 'it has no "signature" user property (base64 Ed25519), and its advert has a publicKey'
   const endorsement = { key, sig: new Uint8Array(Buffer.from(signed.signature, 'base64')), reply: signed.raw }
-  if (!verifier.verify(peerIdFromEd25519(key), endorsementMessage(sign.subtask, sign.inputHash, sign.agent, signed.raw), endorsement.sig)) return 'its signature does not verify with the advert\'s publicKey'
-  if (!reply.ok || !evidence) return reply
-  // A signed answer for a trusted subtask must carry the signature into the certificate.
-  if (signed.raw.byteLength > MAX_ENDORSED_REPLY_BYTES) return `a signed reply to a trusted subtask is at most ${MAX_ENDORSED_REPLY_BYTES / 1024} KiB (it travels inside the certificate), this one is ${signed.raw.byteLength} bytes`
-  return checkEndorsement(endorsement, { ...sign, answer: reply.output, confidence: reply.confidence }, verifier) ? { ...reply, endorsement } : 'its output does not survive as signed JSON'
+  const bad = 'its signature does not verify with the advert\'s publicKey'
+  // A signed answer for a trusted subtask carries the signature into the certificate:
+  // checkEndorsement verifies it there and then, so each reply costs one verification.
+  if (reply.ok && evidence && signed.raw.byteLength <= MAX_ENDORSED_REPLY_BYTES) {
+    return checkEndorsement(endorsement, { ...sign, answer: reply.output, confidence: reply.confidence }, verifier) ? { ...reply, endorsement } : bad
+  }
+  if (!verifier.verify(peerIdFromEd25519(key), endorsementMessage(sign.subtask, sign.inputHash, sign.agent, signed.raw), endorsement.sig)) return bad
+  if (reply.ok && evidence) return `a signed reply to a trusted subtask is at most ${MAX_ENDORSED_REPLY_BYTES / 1024} KiB (it travels inside the certificate), this one is ${signed.raw.byteLength} bytes`
+  return reply
 }
 
 /** Keys pinned by earlier runs; a damaged file is set aside loudly, never silently dropped. */
@@ -342,9 +343,8 @@ async function readPins (path: string, say: (event: string, detail: Record<strin
     if (typeof o === 'object' && o !== null && !Array.isArray(o) && Object.values(o).every(v => typeof v === 'string')) return o as Record<string, string>
     throw new Error('not a map of keys')
   } catch (err) {
-    const aside = `${path}.damaged-${Date.now()}`
-    await rename(path, aside).catch(() => {})
-    say('mqtt-pins-damaged', { file: path, keptAs: aside, error: (err as Error).message, effect: 'agents that signed their replies may advertise without a key until they advertise with one again' })
+    const damage = await setAside(path, err as Error)
+    say('mqtt-pins-damaged', { ...damage, effect: 'agents that signed their replies may advertise without a key until they advertise with one again' })
     return {}
   }
 }

@@ -12,12 +12,17 @@ export interface Damage {
 }
 
 export async function setAside (file: string, error: Error): Promise<Damage> {
-  const keptAs = `${file}.damaged-${Date.now()}`
+  const keptAs = asideName(file)
   await rename(file, keptAs)
   return { file, keptAs, error: error.message.slice(0, 300) }
 }
 
-/** The file's contents, or undefined when there is none yet (any other read error is thrown). */
+/** Where a damaged `file` is kept: beside it, named for when it was found. */
+export function asideName (file: string): string {
+  return `${file}.damaged-${Date.now()}`
+}
+
+/** Whether a read failed because the file is not there yet (not damage). */
 export function missing (err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT'
 }

@@ -16,6 +16,7 @@
  */
 import { DatabaseSync } from 'node:sqlite'
 import { renameSync } from 'node:fs'
+import { asideName } from './damaged.ts'
 import type { TaskSpec } from '../../protocols/task/index.ts'
 import type { TaskReport } from '../services/task-runner.ts'
 
@@ -35,6 +36,8 @@ export interface JournalDamage {
 
 /** Finished tasks kept (the oldest beyond are deleted); running ones are always kept. */
 const KEEP_FINISHED = 10_000
+/** Finishes between prunes: the prune sorts every finished task, so it is not run on each one. */
+const PRUNE_EVERY = 100
 
 export class TaskJournal {
   readonly #db: DatabaseSync
@@ -42,6 +45,7 @@ export class TaskJournal {
   readonly #finish
   readonly #get
   readonly #prune
+  #sincePrune = 0
   /** Set when the file found at open was damaged and moved aside. */
   readonly damage: JournalDamage | undefined
 
@@ -59,7 +63,7 @@ export class TaskJournal {
     try {
       return new TaskJournal(openDb(path), undefined)
     } catch (err) {
-      const keptAs = `${path}.damaged-${Date.now()}`
+      const keptAs = asideName(path)
       for (const suffix of ['', '-wal', '-shm']) {
         try { renameSync(path + suffix, keptAs + suffix) } catch {}
       }
@@ -74,7 +78,10 @@ export class TaskJournal {
 
   finished (id: string, report: TaskReport, now: number): void {
     this.#finish.run(report.status, JSON.stringify(report), now, id)
-    this.#prune.run()
+    if (++this.#sincePrune >= PRUNE_EVERY) {
+      this.#sincePrune = 0
+      this.#prune.run()
+    }
   }
 
   get (id: string): JournaledTask | undefined {

@@ -12,12 +12,9 @@
  * the hosts that joined since, a few a minute in an honest network.
  */
 
-export interface Budget {
-  /** New hosts a neighbour may bring at once. */
-  burst: number
-  /** New hosts per second the budget refills by. */
-  perSecond: number
-}
+import { TokenBuckets, type Budget } from '../buckets.ts'
+
+export type { Budget }
 
 export interface AdmissionBudgets {
   gossip: Budget
@@ -32,37 +29,9 @@ export const DEFAULT_ADMISSION: AdmissionBudgets = {
 /** Neighbours tracked at most; the least recently seen is forgotten first (it starts afresh). */
 const MAX_SOURCES = 4096
 
-export class NewHostAdmission {
-  readonly #budgets: AdmissionBudgets
-  readonly #buckets = new Map<string, { tokens: number, at: number }>()
-
+/** `has(source, path, now)` and `take(source, path, now)`: a neighbour's budget of new hosts on a path. */
+export class NewHostAdmission extends TokenBuckets<keyof AdmissionBudgets> {
   constructor (budgets: AdmissionBudgets = DEFAULT_ADMISSION) {
-    for (const b of [budgets.gossip, budgets.direct]) {
-      if (!(b.burst >= 1) || !(b.perSecond >= 0)) throw new RangeError('an admission budget needs burst >= 1 and perSecond >= 0')
-    }
-    this.#budgets = budgets
-  }
-
-  /** Whether `source` could bring one more new host on `path` now (nothing is taken). */
-  has (source: string, path: keyof AdmissionBudgets, now: number): boolean {
-    return this.#tokens(source, path, now) >= 1
-  }
-
-  /** Takes one new host from `source`'s budget on `path`; false when it is spent. */
-  take (source: string, path: keyof AdmissionBudgets, now: number): boolean {
-    const key = `${path} ${source}`
-    const tokens = this.#tokens(source, path, now)
-    this.#buckets.delete(key) // re-inserted: Map order is recency order
-    if (this.#buckets.size >= MAX_SOURCES) this.#buckets.delete(this.#buckets.keys().next().value!)
-    const ok = tokens >= 1
-    this.#buckets.set(key, { tokens: ok ? tokens - 1 : tokens, at: now })
-    return ok
-  }
-
-  #tokens (source: string, path: keyof AdmissionBudgets, now: number): number {
-    const budget = this.#budgets[path]
-    const bucket = this.#buckets.get(`${path} ${source}`)
-    if (bucket === undefined) return budget.burst
-    return Math.min(budget.burst, bucket.tokens + Math.max(0, now - bucket.at) / 1000 * budget.perSecond)
+    super(budgets, MAX_SOURCES)
   }
 }

@@ -22,6 +22,7 @@ import { AdvertError, parseAdvert } from './advert.ts'
 import { meshAgentName, parseMqttTopic } from './topics.ts'
 import { attemptId, MqttWireError, parseReply, parseSubmit, type MqttReply } from './wire.ts'
 import { toString } from 'uint8arrays'
+import { TokenBuckets, type Budget } from '../buckets.ts'
 
 export interface BridgeInit {
   /** `agentmesh/v1/<network>`. */
@@ -37,7 +38,7 @@ export interface BridgeInit {
   pinnedKeys?: Record<string, string>
 }
 
-export interface Budget { burst: number, perSecond: number }
+export type { Budget }
 
 /** What one client may make the bridge do. */
 export interface ClientBudgets {
@@ -61,8 +62,8 @@ export const MAX_AGENTS_PER_CLIENT = 8
 export const MAX_CLIENTS = 1024
 /** Instances of one client tracked at most. */
 export const MAX_INSTANCES = 64
-/** Clients whose budgets are remembered (least recently active forgotten first): more than are tracked, so going idle never refills a budget. */
-const MAX_BUDGETED = 4 * MAX_CLIENTS
+/** Budgets remembered (least recently used forgotten first): per client and kind, for four times the clients tracked, so going idle never refills one. */
+const MAX_BUDGETED = 3 * 4 * MAX_CLIENTS
 
 export interface MessageProperties {
   responseTopic?: string
@@ -83,21 +84,20 @@ export type BridgeEffect =
   | { type: 'refused', client: string | undefined, topic: string, reason: string, publish: boolean }
 
 interface Client {
-  instances: Map<string, boolean>
+  instances: Set<string>
   adverts: Map<string, { agent: LocalAgent, publicKey?: Uint8Array }>
   /** Adverts in the mesh now, by MQTT agent name, as the JSON they were advertised with. */
   advertised: Map<string, string>
 }
 
-type Buckets = Map<keyof ClientBudgets, { tokens: number, at: number }>
 
 export class BridgeMachine {
   readonly #init: BridgeInit
-  readonly #budgets: ClientBudgets
   readonly #clients = new Map<string, Client>()
   readonly #pending = new Map<string, { client: string, agent: string }>()
+  readonly #budgets: ClientBudgets
   /** Budgets by client, kept apart from client state so that going idle does not refill them. */
-  readonly #buckets = new Map<string, Buckets>()
+  readonly #buckets: TokenBuckets<keyof ClientBudgets>
   /** Keys of agents that sign their replies, by `<client>/<agent>`: once seen, an advert must keep the key. */
   readonly #pins: Map<string, string>
   #advertisedCount = 0
@@ -106,6 +106,7 @@ export class BridgeMachine {
   constructor (init: BridgeInit) {
     this.#init = init
     this.#budgets = { ...DEFAULT_CLIENT_BUDGETS, ...init.budgets }
+    this.#buckets = new TokenBuckets(this.#budgets, MAX_BUDGETED)
     this.#pins = new Map(Object.entries(init.pinnedKeys ?? {}))
   }
 
@@ -131,7 +132,7 @@ export class BridgeMachine {
 
   /** Spends one of `client`'s error messages: whether a refusal may be published back to it. */
   errorBudget (client: string, now: number): boolean {
-    return this.#take(client, 'errors', now)
+    return this.#buckets.take(client, 'errors', now)
   }
 
   /** Every topic filter the driver subscribes to. */
@@ -171,7 +172,7 @@ export class BridgeMachine {
   }
 
   #status (name: string, instance: string, topic: string, payload: Uint8Array, now: number): BridgeEffect[] {
-    if (!this.#take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
+    if (!this.#buckets.take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
     const text = new TextDecoder().decode(payload.subarray(0, 16)).trim().toLowerCase()
     if (payload.byteLength > 16 || (text !== 'online' && text !== 'offline' && text !== '')) return [this.#refuse(name, topic, 'a status is "online" or "offline" (retained, with "offline" as the last will)', now)]
     const online = text === 'online'
@@ -182,7 +183,7 @@ export class BridgeMachine {
       this.#forgetIfIdle(name, client)
       return [this.#refuse(name, topic, `at most ${MAX_INSTANCES} instances of one client`, now)]
     }
-    if (online) client.instances.set(instance, true)
+    if (online) client.instances.add(instance)
     else client.instances.delete(instance)
     const effects = this.#reconcile(name, client, online ? 'online' : 'offline', now)
     this.#forgetIfIdle(name, client)
@@ -190,7 +191,7 @@ export class BridgeMachine {
   }
 
   #advert (name: string, agent: string, topic: string, payload: Uint8Array, now: number): BridgeEffect[] {
-    if (!this.#take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
+    if (!this.#buckets.take(name, 'adverts', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.adverts.perSecond} status and advert messages per second`, now)]
     if (payload.byteLength === 0 && !this.#clients.has(name)) return []
     const client = this.#client(name)
     if (client === undefined) return [this.#refuse(name, topic, `the bridge tracks at most ${MAX_CLIENTS} clients`, now)]
@@ -225,7 +226,7 @@ export class BridgeMachine {
 
   #reply (name: string, agent: string, bridge: string, topic: string, payload: Uint8Array, props: MessageProperties, now: number): BridgeEffect[] {
     if (bridge !== this.#init.tag) return []
-    const refused = (reason: string, publish = true): BridgeEffect[] => [{ type: 'refused', client: name, topic, reason: `reply refused: ${reason}`, publish: publish && this.#take(name, 'errors', now) }]
+    const refused = (reason: string, publish = true): BridgeEffect[] => [{ type: 'refused', client: name, topic, reason: `reply refused: ${reason}`, publish: publish && this.#buckets.take(name, 'errors', now) }]
     let attempt: string | undefined
     // The attempt from the correlation data first: a reply nobody waits for is dropped unparsed.
     try {
@@ -259,7 +260,7 @@ export class BridgeMachine {
 
   #submit (name: string, topic: string, payload: Uint8Array, props: MessageProperties, now: number): BridgeEffect[] {
     const own = `${this.#init.prefix}/clients/${name}/`
-    if (!this.#take(name, 'submits', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.submits.perSecond} tasks per second`, now)]
+    if (!this.#buckets.take(name, 'submits', now)) return [this.#refuse(name, topic, `over budget: at most ${this.#budgets.submits.perSecond} tasks per second`, now)]
     if (props.responseTopic === undefined || !props.responseTopic.startsWith(own) || /[+#]/.test(props.responseTopic) || props.responseTopic.length > 256) {
       return [this.#refuse(name, topic, `a task needs a response topic under ${own} (MQTT 5 response topic), where its report is published`, now)]
     }
@@ -311,36 +312,18 @@ export class BridgeMachine {
     let client = this.#clients.get(name)
     if (client === undefined) {
       if (this.#clients.size >= MAX_CLIENTS) return undefined
-      client = { instances: new Map(), adverts: new Map(), advertised: new Map() }
+      client = { instances: new Set(), adverts: new Map(), advertised: new Map() }
       this.#clients.set(name, client)
     }
     return client
   }
 
-  /** A client with nothing online and nothing advertised holds no state (its budget starts afresh). */
+  /** A client with nothing online and nothing advertised holds no state (its budgets are kept apart). */
   #forgetIfIdle (name: string, client: Client): void {
     if (client.instances.size === 0 && client.adverts.size === 0 && client.advertised.size === 0) this.#clients.delete(name)
   }
 
-  #take (name: string, kind: keyof ClientBudgets, now: number): boolean {
-    let buckets = this.#buckets.get(name)
-    if (buckets === undefined) {
-      if (this.#buckets.size >= MAX_BUDGETED) this.#buckets.delete(this.#buckets.keys().next().value!)
-      buckets = new Map()
-    }
-    this.#buckets.delete(name) // re-inserted: Map order is recency order
-    this.#buckets.set(name, buckets)
-    const budget = this.#budgets[kind]
-    const b = buckets.get(kind) ?? { tokens: budget.burst, at: now }
-    b.tokens = Math.min(budget.burst, b.tokens + Math.max(0, now - b.at) / 1000 * budget.perSecond)
-    b.at = now
-    buckets.set(kind, b)
-    if (b.tokens < 1) return false
-    b.tokens -= 1
-    return true
-  }
-
   #refuse (name: string, topic: string, reason: string, now: number): BridgeEffect {
-    return { type: 'refused', client: name, topic, reason, publish: this.#take(name, 'errors', now) }
+    return { type: 'refused', client: name, topic, reason, publish: this.#buckets.take(name, 'errors', now) }
   }
 }
