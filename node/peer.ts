@@ -27,6 +27,7 @@ import { CapabilityIndex, HashEmbedder, IndexSync, OpenAiEmbedder, type Embedder
 import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { MeshRouter } from './services/router.ts'
 import { TaskBoard } from './services/tasks.ts'
+import { Activity } from './services/activity.ts'
 import { TaskJournal } from './storage/task-journal.ts'
 import { removeStaleTemps } from './storage/temp-files.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
@@ -86,6 +87,8 @@ export interface Peer {
   readonly index: CapabilityIndex
   /** Resolves once every table change so far is reflected in the index. */
   whenIndexed (): Promise<void>
+  /** Everything that happens here, as one stream of events (logs, metrics and the dashboard read it). */
+  readonly activity: Activity
   /** Tasks this peer runs for its user (journaled in tasks.sqlite). */
   readonly tasks: TaskBoard
   /** What start found of an earlier run's unfinished business: tasks it ended, files it set aside. */
@@ -248,17 +251,30 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
   const capability = libp2p.services.capability
   const rpc = libp2p.services.rpc
+  const activity = new Activity()
+  const self = libp2p.peerId.toString()
   const consensus = await ConsensusService.start({
     signer,
     verifier: ed25519Verifier(),
     pubsub: libp2p.services.pubsub,
     send: (to, data) => { rpc.notify(to, data) },
     dir: join(config.dataDir, CONSENSUS_DIR),
-    topic: ids.certificateTopic
+    topic: ids.certificateTopic,
+    onEvent: e => {
+      if (e.type === 'committed') activity.emit({ type: 'consensus-committed', instance: e.instance, outcome: e.summary.outcome.kind === 'escalate' ? 'escalate' : 'answer', requester: e.summary.requester === self })
+      else if (e.type === 'accepted') activity.emit({ type: 'consensus-accepted', instance: e.id })
+      else if (e.type === 'timeout') activity.emit({ type: 'consensus-timeout', instance: e.instance, reason: `the committee did not commit within ${e.timeoutMs} ms` })
+      else if (e.type === 'rejected') activity.emit({ type: 'consensus-rejected', from: e.from, reason: e.reason })
+      else if (e.type === 'equivocator') activity.emit({ type: 'equivocation', host: e.host, source: 'consensus' })
+    }
   })
   rpc.onNotify = (from, data) => { consensus.receive(from, data) }
   const flagged = new Set(capability.flaggedHosts())
-  capability.addEventListener('equivocation', e => { flagged.add(e.detail.host) })
+  capability.addEventListener('equivocation', e => { flagged.add(e.detail.host); activity.emit({ type: 'equivocation', host: e.detail.host, source: 'capability' }) })
+  capability.addEventListener('rejected', e => { activity.emit({ type: 'gossip-rejected', from: e.detail.from, reason: e.detail.reason }) })
+  capability.addEventListener('agent:added', e => { activity.emit({ type: 'agent-added', agent: e.detail.body.agent, version: e.detail.body.version }) })
+  capability.addEventListener('agent:removed', e => { activity.emit({ type: 'agent-removed', agent: e.detail.agent, reason: e.detail.reason }) })
+  guard.onRefused = r => { activity.emit({ type: 'peer-refused', peer: r.peer, reason: r.reason }) }
   equivocator = peer => flagged.has(peer) || consensus.book.isEquivocator(peer)
   const stopBans = banLowScorers(libp2p, guard)
   // Written before the advertisement leaves (the event comes first): a crash can never make this
@@ -323,7 +339,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     }
   }
   const journal = TaskJournal.open(join(config.dataDir, TASKS_FILE))
-  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement, journal })
+  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement, journal, activity })
   const recovered: Recovered = {
     tasksEnded: tasks.recover(),
     staleTemps,
@@ -332,6 +348,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
     ]
   }
+  for (const d of recovered.damaged) activity.emit({ type: 'store-damaged', ...d })
+  if (staleTemps.length > 0) activity.emit({ type: 'stale-temp-files-removed', files: staleTemps })
 
   const upgrades = isLocal(settings) ? undefined : upgradeRelayed(libp2p)
   return {
@@ -347,6 +365,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     router,
     index,
     whenIndexed: async () => { await sync.idle() },
+    activity,
     tasks,
     recovered,
     agents,

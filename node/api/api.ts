@@ -13,6 +13,8 @@
  * GET  /reputation   this peer's reputation book: `?agent=<id>` for one agent's standing and counts
  * GET  /certificates          instance ids of the certificates this peer holds, oldest first
  * GET  /certificates/<id>     one certificate, as the JSON `agentmesh verify` reads
+ * GET  /metrics, /health, /ready   Prometheus metrics, liveness, readiness (ops-routes.ts)
+ * GET  /ui, /events, /route        the dashboard, its live Server-Sent Events, what routing would pick (ui-routes.ts)
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
@@ -31,6 +33,8 @@ import { checkSource, checkToken, type GuardContext } from './guard.ts'
 import { isLoopback } from './listen.ts'
 import { MAX_YAML_BYTES } from './limits.ts'
 import { loadOrCreateToken } from './token.ts'
+import { opsRoutes } from './ops-routes.ts'
+import { uiRoutes } from './ui-routes.ts'
 
 /** How long and how much a client may take. Only receiving the request is timed: a `?wait=1` POST may then wait for its task. */
 export interface ApiLimits {
@@ -81,7 +85,13 @@ export interface Api {
   close: () => Promise<void>
 }
 
-class HttpError extends Error {
+/**
+ * A route that writes its own answer: true when it took the request (it has answered or is
+ * streaming), false to let the next route look. Source and token checks have already passed.
+ */
+export type RawRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
+
+export class HttpError extends Error {
   readonly status: number
   constructor (status: number, message: string) { super(message); this.status = status }
 }
@@ -137,7 +147,7 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
       }
       const auth = checkToken(req, ctx, path)
       if (!auth.ok) return reply(auth.status, { error: auth.error }, auth.headers)
-      return await route(req, url, reply)
+      return await route(req, url, reply, res)
     }
     handle().catch((err: unknown) => {
       if (err instanceof HttpError) return reply(err.status, { error: err.message })
@@ -152,8 +162,11 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
     : createServer(serverOptions, listener)
   server.maxConnections = limits.maxConnections
 
-  const route = async (req: IncomingMessage, url: URL, reply: (status: number, body: unknown) => void): Promise<void> => {
+  // Routes that answer in something other than JSON (Prometheus text, HTML, an event stream).
+  const rawRoutes: RawRoute[] = [opsRoutes(peer), uiRoutes(peer)]
+  const route = async (req: IncomingMessage, url: URL, reply: (status: number, body: unknown) => void, res: ServerResponse): Promise<void> => {
     const path = url.pathname
+    for (const raw of rawRoutes) if (await raw(req, res, url)) return
     if (req.method === 'POST' && path === '/feedback') {
       const text = await readBody(req, limits.maxBodyBytes)
       let o: Record<string, unknown>

@@ -54,10 +54,13 @@ export interface ConsensusServiceInit {
   timeouts?: Partial<Timeouts>
   /** For the `embedding` rule (default: `consensusEmbed`). */
   embed?: Embed
-  onEvent?: (event: ConsensusPeerEvent) => void
+  onEvent?: (event: ConsensusServiceEvent) => void
   /** The network's certificate topic (default: the local network's). */
   topic?: string
 }
+
+/** The machine's events, and a requester's instance that timed out here. */
+export type ConsensusServiceEvent = ConsensusPeerEvent | { type: 'timeout', instance: string, timeoutMs: number }
 
 export class ConsensusTimeoutError extends Error {
   override name = 'ConsensusTimeoutError'
@@ -172,6 +175,7 @@ export class ConsensusService {
       const timer = setTimeout(() => {
         this.#waiting.delete(instance)
         this.#machine.abandon(instance)
+        this.#init.onEvent?.({ type: 'timeout', instance, timeoutMs })
         reject(new ConsensusTimeoutError(`the committee did not commit within ${timeoutMs} ms`))
       }, timeoutMs)
       const list = this.#waiting.get(instance) ?? []

@@ -79,7 +79,7 @@ export interface TaskReport {
   trace: TraceEntry[]
 }
 
-export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execute, agreement?: Agreement, now?: () => number, options?: TaskExecutionOptions }): TaskRun {
+export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execute, agreement?: Agreement, now?: () => number, options?: TaskExecutionOptions, /** Each trace entry as it is recorded (logs, metrics, the dashboard). */ onTrace?: (entry: TraceEntry) => void }): TaskRun {
   const now = deps.now ?? Date.now
   const execution = new TaskExecution(spec, deps.options)
   const inFlight = new Map<number, AbortController>()
@@ -90,8 +90,11 @@ export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execut
   let timer: NodeJS.Timeout | undefined
   let resolve!: (report: TaskReport) => void
   const finished = new Promise<TaskReport>(r => { resolve = r })
+  let traced = 0
 
   const run = (effects: TaskEffect[]): void => {
+    // Entries the machine recorded for the event that produced these effects, said before acting.
+    if (deps.onTrace !== undefined) while (traced < execution.trace.length) deps.onTrace(execution.trace[traced++]!)
     for (const effect of effects) {
       switch (effect.type) {
         case 'route':

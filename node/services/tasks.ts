@@ -8,6 +8,7 @@
 import { parseTask, TaskSpecError, type TaskSpec } from '../../protocols/task/index.ts'
 import { canonicalJson } from '../../protocols/hash.ts'
 import type { TaskJournal } from '../storage/task-journal.ts'
+import type { Activity } from './activity.ts'
 import { runTask, type Agreement, type Execute, type Router, type TaskReport } from './task-runner.ts'
 
 export interface TaskView {
@@ -34,15 +35,17 @@ export class TaskBoard {
   readonly #agreement: Agreement | undefined
   readonly #journal: TaskJournal | undefined
   readonly #now: () => number
+  readonly #activity: Activity | undefined
   #next: number
 
-  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number } = {}) {
+  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number, activity?: Activity } = {}) {
     this.#router = router
     this.#execute = execute
     this.#keep = options.keep ?? 1000
     this.#agreement = options.agreement
     this.#journal = options.journal
     this.#now = options.now ?? Date.now
+    this.#activity = options.activity
     this.#next = (this.#journal?.highestGenerated() ?? 0) + 1
   }
 
@@ -57,6 +60,7 @@ export class TaskBoard {
       const report: TaskReport = { id: task.id, status: 'escalated', reason: RESTARTED, result: {}, outputs: {}, spent: 0, trace: [{ at, kind: 'escalate', reason: RESTARTED }] }
       this.#journal!.finished(task.id, report, at)
       ended.push(task.id)
+      this.#activity?.emit({ type: 'task-ended-by-restart', task: task.id, reason: RESTARTED })
     }
     return ended
   }
@@ -68,11 +72,19 @@ export class TaskBoard {
     if (known !== undefined) return known
     // On disk before the first dispatch: a crash from here on cannot lose it.
     this.#journal?.started(spec.id, spec, this.#now())
-    const run = runTask(spec, { router: this.#router, execute: this.#execute, ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }) })
+    const activity = this.#activity
+    activity?.emit({ type: 'task-submitted', task: spec.id, subtasks: spec.subtasks.map(s => s.id) })
+    const run = runTask(spec, {
+      router: this.#router,
+      execute: this.#execute,
+      ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
+      ...(activity === undefined ? {} : { onTrace: entry => { activity.emit({ type: 'task-trace', task: spec.id, entry }) } })
+    })
     const entry: { run: SubmittedTask, spec: string, report?: TaskReport } = { run, spec: canonicalJson(spec) }
     this.#runs.set(spec.id, entry)
     void run.finished.then(report => {
       entry.report = report
+      activity?.emit({ type: 'task-finished', task: spec.id, status: report.status, ...(report.reason !== undefined ? { reason: report.reason } : {}), spent: report.spent })
       try {
         this.#journal?.finished(spec.id, report, this.#now())
       } catch (err) {
