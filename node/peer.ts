@@ -13,7 +13,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_MAX_AGENTS_PER_HOST, ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
@@ -45,6 +44,7 @@ import { NetworkGuard } from './network/guard.ts'
 import { isLocal, localSettings, type NetworkSettings } from './network/settings.ts'
 import { upgradeRelayed, type DirectUpgrader } from './network/upgrade.ts'
 import { DataDirInUseError, lockDataDir } from './storage/lock.ts'
+import { readOrSetAside, setAside, type Damage } from './storage/damaged.ts'
 import { explainDialError } from './network/dial-errors.ts'
 
 export interface PeerConfig {
@@ -128,7 +128,7 @@ export interface Recovered {
   /** Tasks that were running when the peer stopped or crashed, now escalated with the reason. */
   tasksEnded: string[]
   /** Damaged files moved aside (never overwritten), and what that lost. */
-  damaged: Array<{ file: string, keptAs: string, error: string }>
+  damaged: Damage[]
   /** Temporary files a crash left half-written, deleted at start. */
   staleTemps: string[]
 }
@@ -190,7 +190,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   }
   const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
-  const state = await readState(statePath)
+  /** Files of an earlier run that did not read back: set aside (never overwritten) and said at start. */
+  const damaged: Damage[] = []
+  const state = await readState(statePath, damaged)
   const agentHost = new AgentHost(agents)
   /** The agents that came from specs (the agents file), by name, with the spec they were made from. */
   const fromSpecs = new Map(config.agents.map(spec => [spec.name ?? spec.kind, JSON.stringify(spec)]))
@@ -208,12 +210,12 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const loopback = config.listen.every(a => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/'))
   // Everything that can fail on configuration happens before the host starts: nothing half-starts.
   const embedder = config.embedder ?? (process.env.AGENTMESH_EMBEDDINGS_URL !== undefined ? new OpenAiEmbedder() : new HashEmbedder())
-  const index = loadIndex(join(config.dataDir, INDEX_DIR), embedder)
+  const index = await loadIndex(join(config.dataDir, INDEX_DIR), embedder, damaged)
   // Indexing may take a fifth of a core: a flood of agents waits, routing and the API do not.
   const sync = new IndexSync(index, embedder, { cpuShare: INDEX_CPU_SHARE })
-  sync.restoreTexts(await readJson(join(config.dataDir, TEXTS_FILE)) as Record<string, string> ?? {})
+  sync.restoreTexts(await readOrSetAside(join(config.dataDir, TEXTS_FILE), textsOf, 'nothing: agents are embedded again', damaged) ?? {})
   const policyPath = join(config.dataDir, POLICY_FILE)
-  const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb')
+  const policy = await loadPolicy(policyPath, config.routingPolicy ?? 'linucb', damaged)
 
   const guard = new NetworkGuard(ids.name, { minIdWorkBits: workBits })
   const host = hostOptions(settings, config.listen, guard)
@@ -289,7 +291,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   try {
     for (const agent of agents.values()) capability.advertise(toLocalAgent(agent))
     // What this peer knew before it stopped, verified again; then the index keeps only what the table has.
-    capability.restore(await readRecords(join(config.dataDir, TABLE_FILE)))
+    capability.restore(await readRecords(join(config.dataDir, TABLE_FILE), damaged))
     await sync.idle()
     const live = new Set(capability.agents().map(v => v.body.agent))
     for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
@@ -344,6 +346,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     tasksEnded: tasks.recover(),
     staleTemps,
     damaged: [
+      ...damaged,
       ...consensus.damaged,
       ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
     ]
@@ -479,30 +482,32 @@ function parseAddr (addr: string, what: string): ReturnType<typeof multiaddr> {
   }
 }
 
-function loadIndex (dir: string, embedder: Embedder): CapabilityIndex {
+/** The saved index, or an empty one (the table's events refill it); a damaged one is set aside and said. */
+async function loadIndex (dir: string, embedder: Embedder, damaged: Damage[]): Promise<CapabilityIndex> {
   try {
     return CapabilityIndex.load(dir, { model: embedder.model, dims: embedder.dims })
-  } catch {
-    // None yet, or made with another embedder: start empty; the table's events refill it.
+  } catch (err) {
+    // None yet, or made with another embedder or format: not damage, just rebuilt.
+    if (/damaged|not valid JSON|not a capability index/.test((err as Error).message)) {
+      damaged.push(await setAside(dir, err as Error, 'nothing: the index is rebuilt from the table'))
+    }
     return new CapabilityIndex({ model: embedder.model, dims: embedder.dims })
   }
 }
 
-async function readRecords (path: string): Promise<Uint8Array[]> {
-  try {
-    const value = decodeCanonical(await readFile(path))
-    return Array.isArray(value) ? value.filter((r): r is Uint8Array => r instanceof Uint8Array) : []
-  } catch {
-    return [] // missing or damaged: peers resend everything through anti-entropy anyway
-  }
+async function readRecords (path: string, damaged: Damage[]): Promise<Uint8Array[]> {
+  const records = await readOrSetAside(path, bytes => {
+    const value = decodeCanonical(bytes)
+    if (!Array.isArray(value) || !value.every(r => r instanceof Uint8Array)) throw new Error('not a list of signed records')
+    return value as Uint8Array[]
+  }, 'the saved table of agents: peers send it again through anti-entropy', damaged)
+  return records ?? []
 }
 
-async function readJson (path: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8'))
-  } catch {
-    return undefined
-  }
+function textsOf (bytes: Buffer): Record<string, string> {
+  const value = JSON.parse(bytes.toString('utf8')) as unknown
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some(v => typeof v !== 'string')) throw new Error('not a map of texts')
+  return value as Record<string, string>
 }
 
 async function savePeerState (dir: string, records: Uint8Array[], index: CapabilityIndex, texts: Record<string, string>): Promise<void> {
@@ -515,38 +520,22 @@ async function savePeerState (dir: string, records: Uint8Array[], index: Capabil
   }
 }
 
-/** The saved policy, or a fresh one of that name when there is none (or it cannot be used). */
-async function loadPolicy (path: string, name: string): Promise<SelectionPolicy> {
+/** The saved policy, or a fresh one of that name when there is none (or it was another policy's). */
+async function loadPolicy (path: string, name: string, damaged: Damage[]): Promise<SelectionPolicy> {
   if (!isPolicyName(name)) throw new PeerStartError(`unknown routing policy "${name}" — use one of ${POLICY_NAMES.join(', ')}`)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch {
-    return createPolicy(name)
-  }
-  try {
-    const saved = restorePolicy(JSON.parse(text))
-    if (saved.name === name) return saved
-  } catch (err) {
-    process.emitWarning(`routing state ${path} is unusable (${(err as Error).message}); starting a fresh ${name} policy`)
-  }
-  return createPolicy(name)
+  const saved = await readOrSetAside(path, bytes => restorePolicy(JSON.parse(bytes.toString('utf8'))), `what the ${name} routing policy had learned: it starts fresh`, damaged)
+  return saved !== undefined && saved.name === name ? saved : createPolicy(name)
 }
 
-async function readState (path: string): Promise<{ versions: Record<string, number> }> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch {
-    return { versions: {} }
-  }
-  try {
-    const parsed = JSON.parse(text) as { versions?: Record<string, number> }
-    return { versions: parsed.versions ?? {} }
-  } catch {
-    // A corrupt counter only costs a version jump: the table learns its old versions back from peers.
-    return { versions: {} }
-  }
+async function readState (path: string, damaged: Damage[]): Promise<{ versions: Record<string, number> }> {
+  const state = await readOrSetAside(path, bytes => {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { versions?: unknown }
+    const versions = parsed?.versions ?? {}
+    if (typeof versions !== 'object' || versions === null || Object.values(versions).some(v => !Number.isSafeInteger(v))) throw new Error('versions is not a map of integers')
+    return { versions: versions as Record<string, number> }
+  // Advertising again from 0 would be ignored as stale: the table learns the old versions back from peers.
+  }, "this host's advertisement version counters: its next records jump past the versions peers hold", damaged)
+  return state ?? { versions: {} }
 }
 
 function explainStartError (err: NodeJS.ErrnoException, listen: string[]): Error {

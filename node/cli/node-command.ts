@@ -201,7 +201,7 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   printReady(peer, api, json)
   // What the last run left unfinished, said loudly once: never a silent loss.
   for (const task of peer.recovered.tasksEnded) say('task-ended-by-restart', { task, reason: RESTARTED })
-  for (const d of peer.recovered.damaged) say('store-damaged', d)
+  for (const d of peer.recovered.damaged) say('store-damaged', { ...d })
   if (peer.recovered.staleTemps.length > 0) say('stale-temp-files-removed', { count: peer.recovered.staleTemps.length, files: peer.recovered.staleTemps.join(' ') })
   peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
   peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })

@@ -3,7 +3,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyT
 import type { PrivateKey } from '@libp2p/interface'
 import { generateKeyPairSync } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { workOfKey } from '../../protocols/identity.ts'
 
@@ -84,10 +84,19 @@ export async function mintKey (bits: number, onProgress?: (tried: number) => voi
   }
 }
 
-/** Writes via a temporary file and rename, so a crash never leaves a half-written file. */
+/**
+ * Writes via a temporary file, flushed to disk, and a rename: a crash (of the process or the
+ * machine) leaves the old file or the new one, never half of one.
+ */
 export async function writeAtomic (path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`
-  await writeFile(tmp, data, { mode })
+  const file = await open(tmp, 'w', mode)
+  try {
+    await file.writeFile(data)
+    await file.sync()
+  } finally {
+    await file.close()
+  }
   await rename(tmp, path)
 }
 

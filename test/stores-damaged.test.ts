@@ -1,0 +1,55 @@
+// Every file a peer keeps that does not read back is set aside (renamed, never overwritten) and
+// named at start with what the peer lost; the peer starts without it and keeps working.
+import { describe, it, expect } from 'vitest'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
+import { usePeers } from './helpers/peers.ts'
+
+const { peer, stop } = usePeers('agentmesh-stores-')
+
+/** The first half of a file: what a torn write leaves. */
+async function tear (path: string): Promise<Buffer> {
+  const bytes = await readFile(path)
+  const half = bytes.subarray(0, Math.floor(bytes.length / 2))
+  await writeFile(path, half)
+  return half
+}
+
+describe('damaged stores', () => {
+  it('sets aside a torn table, policy, version counters, index texts and index, says what each lost, and works on', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connectRing([a, b])
+    await untilTables([a, b], () => a.capability.agents().length === 12)
+    await a.whenIndexed()
+    expect((await a.router.route({ text: 'calculate', skills: ['arithmetic'] }, [])).candidates.length).toBeGreaterThan(0)
+    const dir = a.dataDir
+    await stop(a)
+
+    const files = ['table.cbor', 'bandit.json', 'state.json', 'index-texts.json']
+    const torn = new Map<string, Buffer>()
+    for (const f of files) torn.set(join(dir, f), await tear(join(dir, f)))
+    const meta = (await readdir(join(dir, 'index'))).find(f => f.endsWith('.json'))!
+    await tear(join(dir, 'index', meta))
+
+    const again = await peer({ dataDir: dir })
+    const damaged = again.recovered.damaged
+    expect(damaged.map(d => d.file).sort()).toEqual([...torn.keys(), join(dir, 'index')].sort())
+    for (const d of damaged) {
+      expect(d.keptAs).toMatch(/\.damaged-\d+$/)
+      expect(d.lost, d.file).toEqual(expect.any(String))
+    }
+    // The torn bytes are kept as they were, not overwritten by the restart's own saves.
+    for (const [file, bytes] of torn) expect(await readFile(damaged.find(d => d.file === file)!.keptAs)).toEqual(bytes)
+    // The peer carries on: it advertises, learns the mesh back and routes.
+    await again.dial([b.multiaddrs()[0]!])
+    await untilTables([again, b], () => again.capability.agents().length === 12)
+    await again.whenIndexed()
+    const ran = await again.tasks.submit({ subtasks: [{ id: 'x', capability: { skills: ['arithmetic'] }, input: { expression: '6 * 7' } }] }).finished
+    expect(ran, JSON.stringify(ran.trace)).toMatchObject({ status: 'done', outputs: { x: { value: 42 } } })
+    await stop(again)
+    // Saved whole on the way down: the next start finds nothing damaged.
+    const third = await peer({ dataDir: dir })
+    expect(third.recovered.damaged).toEqual([])
+  })
+})
