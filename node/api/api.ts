@@ -82,6 +82,12 @@ export interface Api {
   /** The bearer token and the file it is in. */
   token: string
   tokenPath: string
+  /**
+   * Stops taking work (a graceful stop's first step): no new connections, idle keep-alive ones
+   * closed, and any further request on an open one answered 503 and closed. Requests already
+   * running (a `?wait=1` task) still get their answer.
+   */
+  drain: () => void
   close: () => Promise<void>
 }
 
@@ -126,10 +132,12 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
     maxHeaderSize: limits.maxHeaderBytes,
     requireHostHeader: true
   }
+  let draining = false
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     let cors: Record<string, string> = {}
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}): void => { send(req, res, status, body, { ...cors, ...headers }) }
     const handle = async (): Promise<void> => {
+      if (draining) return reply(503, { error: 'this peer is stopping: it takes no new requests' }, { connection: 'close' })
       const url = requestTarget(req.url, limits.maxTargetChars)
       const path = url.pathname
       const source = checkSource(req, ctx)
@@ -251,9 +259,18 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
     url,
     token,
     tokenPath,
+    drain: () => {
+      if (draining) return
+      draining = true
+      server.close()
+      server.closeIdleConnections()
+    },
     close: async () => {
       removeApiFile(dataDir, port)
-      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      const closed = new Promise<void>(resolve => {
+        if (!server.listening) return resolve() // drained: already closed to new connections
+        server.close(() => resolve())
+      })
       server.closeAllConnections()
       await closed
     }
