@@ -29,6 +29,7 @@ const benches: Record<string, { about: string } & ({ load: () => Promise<Bench> 
   consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench },
   'id-work': { about: 'proof of work on peer ids: ms per identity at 8/12/16 bits, and the check', lines: async () => (await import('./bench/id-work.ts')).idWorkBench },
   mqtt: { about: 'MQTT bridge: request/response through the bridge vs raw MQTT 5 on the same mosquitto; routed latency; the Python example', lines: async () => (await import('./bench/mqtt.ts')).mqttBench },
+  faults: { about: 'kill -9, torn store files and SIGTERM under load on 5 real peers: tasks and certificates lost, said or silent (--quick)', lines: async () => (await import('./bench/faults.ts')).faultsBench },
   adversary: { about: '8 honest peer processes vs 1 rogue, one attack at a time (--attack NAME[,NAME])', lines: async () => (await import('./bench/adversary/adversary.ts')).adversaryBench }
 }
 
