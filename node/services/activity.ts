@@ -14,7 +14,8 @@
 import type { TraceEntry } from '../../protocols/task/index.ts'
 
 export type ActivityBody =
-  | { type: 'task-submitted', task: string, subtasks: string[] }
+  /** `dependsOn`: each subtask's prerequisites (the task's DAG). */
+  | { type: 'task-submitted', task: string, subtasks: string[], dependsOn: Record<string, string[]> }
   /** One entry of a task's trace, as the task machine recorded it. */
   | { type: 'task-trace', task: string, entry: TraceEntry }
   | { type: 'task-finished', task: string, status: string, reason?: string, spent: number }

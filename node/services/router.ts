@@ -78,6 +78,16 @@ export class MeshRouter implements Router {
     return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now(), live.rtts, this.#core.taskType(hits))
   }
 
+  /**
+   * What `route` would pick for this request and why, without dispatching: the index screens, the
+   * policy scores with each agent's last known state, and nothing is beaconed, recorded or learned.
+   */
+  async preview (request: CapabilityRequest): Promise<RouteAnswer> {
+    const hits = await this.#screen(request, new Set(), this.#init.topK ?? 10)
+    // Never the router's own (possibly seeded) random stream: a preview must not shift later choices.
+    return this.#core.preview(hits, Math.random, this.#core.taskType(hits))
+  }
+
   /** The bandit learns from the dispatch it chose; fallbacks further down the list were not its choice. */
   outcome (o: DispatchOutcome): void {
     this.#core.outcome(o.agent, { ok: o.result.ok, latencyMs: o.latencyMs }, this.#now())

@@ -73,7 +73,7 @@ export class TaskBoard {
     // On disk before the first dispatch: a crash from here on cannot lose it.
     this.#journal?.started(spec.id, spec, this.#now())
     const activity = this.#activity
-    activity?.emit({ type: 'task-submitted', task: spec.id, subtasks: spec.subtasks.map(s => s.id) })
+    activity?.emit({ type: 'task-submitted', task: spec.id, subtasks: spec.subtasks.map(s => s.id), dependsOn: Object.fromEntries(spec.subtasks.map(s => [s.id, s.dependsOn])) })
     const run = runTask(spec, {
       router: this.#router,
       execute: this.#execute,

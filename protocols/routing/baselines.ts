@@ -41,6 +41,13 @@ export class RoundRobinLearner implements Learner {
   }
 
   choose (candidates: readonly CandidateState[]): Choice {
+    const choice = this.preview(candidates)
+    this.#last = candidates[choice.index]!.agent
+    return choice
+  }
+
+  /** The next agent in turn, without taking the turn. */
+  preview (candidates: readonly CandidateState[]): Choice {
     let next = -1
     let first = 0
     for (let i = 0; i < candidates.length; i++) {
@@ -49,7 +56,6 @@ export class RoundRobinLearner implements Learner {
       if (this.#last !== undefined && a > this.#last && (next < 0 || a < candidates[next]!.agent)) next = i
     }
     const index = next >= 0 ? next : first
-    this.#last = candidates[index]!.agent
     return { index, context: NO_CONTEXT, scores: flat(candidates, () => 0) }
   }
 

@@ -55,6 +55,8 @@ export interface SelectionPolicy {
   readonly pending: number
   /** Picks one candidate. All randomness comes from `rng` (uniform in [0, 1)). */
   select (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number, dispatch?: Dispatch): Selection
+  /** What `select` would pick now, changing nothing: no pending dispatch, no rotation advanced (a dashboard's "why"). */
+  preview (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Selection
   /** A report on a dispatch: the answer, or a late agreement. `now` (ms) expires old entries first. */
   feedback (dispatchId: string, outcome: Outcome | LateAgreement, now?: number): FeedbackResult
   /** Drops pending entries older than `pendingTtlMs`; returns how many. */
@@ -170,6 +172,8 @@ export interface Learner {
   /** Length of the context arrays this learner stores per dispatch. */
   readonly contextLength: number
   choose (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Choice
+  /** `choose` without changing any state; only learners whose `choose` does (round-robin) need it. */
+  preview? (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Choice
   /** A new observation: `agent` in the context at `context[offset…]` earned `reward`. */
   learn (agent: string, context: Float64Array, offset: number, reward: number): void
   /** A past observation's reward grows by `delta` (not a new observation). */
@@ -208,11 +212,7 @@ export class Policy implements SelectionPolicy {
   get pending (): number { return this.#book.size }
 
   select (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number, dispatch?: Dispatch): Selection {
-    if (candidates.length === 0) throw new RangeError('select needs at least one candidate')
-    for (const c of candidates) {
-      const problem = candidateProblem(c)
-      if (problem !== undefined) throw new RangeError(problem)
-    }
+    checkCandidates(candidates)
     // A dispatch id already pending makes `add` throw below: the decision is then discarded.
     if (dispatch !== undefined) this.#book.expire(dispatch.now)
     const choice = this.#learner.choose(candidates, task, rng)
@@ -220,6 +220,13 @@ export class Policy implements SelectionPolicy {
     if (dispatch === undefined) return { chosen, scores: choice.scores }
     this.#book.add(dispatch.id, chosen, dispatch.now, choice.context, 0)
     return { dispatchId: dispatch.id, chosen, scores: choice.scores }
+  }
+
+  preview (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Selection {
+    checkCandidates(candidates)
+    const learner = this.#learner
+    const choice = learner.preview !== undefined ? learner.preview(candidates, task, rng) : learner.choose(candidates, task, rng)
+    return { chosen: candidates[choice.index]!.agent, scores: choice.scores }
   }
 
   feedback (dispatchId: string, outcome: Outcome | LateAgreement, now?: number): FeedbackResult {
@@ -263,5 +270,13 @@ export class Policy implements SelectionPolicy {
       model: this.#learner.toJSON(),
       pending: this.#book.toJSON()
     }
+  }
+}
+
+function checkCandidates (candidates: readonly CandidateState[]): void {
+  if (candidates.length === 0) throw new RangeError('select needs at least one candidate')
+  for (const c of candidates) {
+    const problem = candidateProblem(c)
+    if (problem !== undefined) throw new RangeError(problem)
   }
 }

@@ -162,8 +162,8 @@ export class RoutingCore {
     const topL = this.#init.topL ?? 3
     const policy = this.#init.policy
     if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
-    // Scoring without a dispatch id records nothing: the policy only ranks here.
-    const { scores } = policy.select(near.map(h => this.#candidate(h, this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true })), { taskType: this.taskType(hits) }, rng)
+    // A preview records nothing: the policy only ranks here.
+    const { scores } = policy.preview(near.map(h => this.#candidate(h, this.#remembered(h))), { taskType: this.taskType(hits) }, rng)
     const score = new Map(scores.map(s => [s.agent, s.score]))
     const ranked = [...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity))
     return this.#spread(ranked, topL)
@@ -200,6 +200,39 @@ export class RoutingCore {
    */
   taskType (hits: readonly ScreenHit[]): string {
     return hits.length === 0 ? '' : taskTypeOf(hits[0]!.agent)
+  }
+
+  /**
+   * What `decide` would pick for these screened hits if every shortlisted agent answered its
+   * beacon as it last did (or as it advertises, never beaconed), changing nothing: no beacon, no
+   * pending dispatch, no remembered state. For showing the user what routing would do, and why.
+   */
+  preview (hits: readonly ScreenHit[], rng: () => number, taskType = this.taskType(hits)): RouteDecision {
+    const policy = this.#init.policy
+    if (hits.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
+    const shortlisted = this.shortlist(hits, rng)
+    const candidates = shortlisted.map(h => this.#candidate(h, this.#remembered(h)))
+    const selection = policy.preview(candidates, { taskType }, rng)
+    const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
+    const order = [selection.chosen, ...candidates.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
+    const cost = new Map(hits.map(h => [h.agent, h.cost]))
+    return {
+      candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
+      explanation: {
+        policy: policy.name,
+        taskType,
+        screened: hits.map(h => ({ agent: h.agent, similarity: round(h.similarity), cost: h.cost, shortlisted: shortlisted.includes(h) })),
+        // The state each shortlisted agent was scored with: its last beacon reply, or its advert.
+        states: candidates.map(c => ({ agent: c.agent, from: this.#lastSeen.has(c.agent) ? 'last beacon' : 'advert', load: c.load, latencyMs: c.latencyMs, reputation: round(c.reputation), available: c.available })),
+        scores: selection.scores.map(s => ({ agent: s.agent, mean: round(s.mean), bonus: round(s.bonus), score: round(s.score) })),
+        chosen: selection.chosen
+      }
+    }
+  }
+
+  /** An agent's last beaconed state, or what its advert says (never beaconed). */
+  #remembered (h: ScreenHit): BeaconState {
+    return this.#lastSeen.get(h.agent) ?? { load: 0, latencyMs: h.latencyMs ?? UNKNOWN_LATENCY_MS, available: true }
   }
 
   #candidate (h: ScreenHit, s: BeaconState): CandidateState {
