@@ -46,6 +46,7 @@ import { upgradeRelayed, type DirectUpgrader } from './network/upgrade.ts'
 import { DataDirInUseError, lockDataDir } from './storage/lock.ts'
 import { readOrSetAside, setAside, type Damage } from './storage/damaged.ts'
 import { explainDialError } from './network/dial-errors.ts'
+import { PeerMetrics } from './services/metrics.ts'
 
 export interface PeerConfig {
   /** Holds identity.key and state.json. */
@@ -68,6 +69,10 @@ export interface PeerConfig {
   embedder?: Embedder
   /** The network to join and this peer's role in it (default: the local network). */
   network?: NetworkSettings
+  /** Runs alone on purpose: GET /ready needs no connection (a public node with no bootstrap list is always so). */
+  lone?: boolean
+  /** libp2p's and gossipsub's own metrics in GET /metrics (default true). */
+  libp2pMetrics?: boolean
 }
 
 export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown, dht: unknown }
@@ -89,6 +94,8 @@ export interface Peer {
   whenIndexed (): Promise<void>
   /** Everything that happens here, as one stream of events (logs, metrics and the dashboard read it). */
   readonly activity: Activity
+  /** Prometheus metrics (`text()`) and readiness, counted as things happen. */
+  readonly metrics: PeerMetrics
   /** Tasks this peer runs for its user (journaled in tasks.sqlite). */
   readonly tasks: TaskBoard
   /** What start found of an earlier run's unfinished business: tasks it ended, files it set aside. */
@@ -227,17 +234,20 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const scored = config.gossipProfile !== 'default'
     ? { topics: [ids.capabilityTopic, ids.certificateTopic], appScore: (peer: string) => equivocator(peer) ? EQUIVOCATOR_SCORE : 0 }
     : {}
+  const metrics = new PeerMetrics({ index, policy, topics: { [ids.capabilityTopic]: 'capability', [ids.certificateTopic]: 'certificate' }, lone: config.lone === true || (settings.public && settings.network.bootstrap.length === 0), libp2p: config.libp2pMetrics })
   const libp2p = await createLibp2p({
     start: false,
     privateKey: key,
     ...host,
+    metrics: metrics.libp2pMetrics(),
     services: {
       ...host.services,
-      pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits }),
-      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits })
+      pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored, metrics: metrics.gossipsubMetrics() }),
+      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits, onGossipVerdict: metrics.capabilityVerdict }),
+      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits, onRoundTrip: metrics.roundTrip })
     }
   }) as unknown as Libp2p<PeerServices>
+  metrics.watchHost(libp2p)
   guard.watch(libp2p)
   limits.onAbuse = (peer, reason) => {
     guard.refuse(peer, reason)
@@ -254,6 +264,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const capability = libp2p.services.capability
   const rpc = libp2p.services.rpc
   const activity = new Activity()
+  metrics.follow(activity)
   const self = libp2p.peerId.toString()
   const consensus = await ConsensusService.start({
     signer,
@@ -369,6 +380,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     index,
     whenIndexed: async () => { await sync.idle() },
     activity,
+    metrics,
     tasks,
     recovered,
     agents,

@@ -26,6 +26,7 @@ const benches: Record<string, { about: string } & ({ load: () => Promise<Bench> 
   bandit: { about: 'LinUCB decision + update vs a bare typed-array kernel (and ml-matrix)', load: async () => (await import('./bench/bandit.ts')).banditBench },
   sim: { about: 'simulator engine: events/s with 10^6 pending events vs a naive object heap', load: async () => (await import('./bench/sim.ts')).simBench },
   route: { about: 'routing among 100k VCVs: HNSW search vs a brute-force scan, p50/p99 and recall', load: async () => (await import('./bench/route.ts')).routeBench },
+  metrics: { about: 'GET /metrics p50/p99 with 100k VCVs in the table vs only the own agents (--quick: 10k)', load: async () => (await import('./bench/metrics.ts')).metricsBench },
   consensus: { about: 'consensus commits/s with real Ed25519, committees of 4 and 16, vs the Ed25519 verify ceiling', load: async () => (await import('./bench/consensus.ts')).consensusBench },
   'id-work': { about: 'proof of work on peer ids: ms per identity at 8/12/16 bits, and the check', lines: async () => (await import('./bench/id-work.ts')).idWorkBench },
   mqtt: { about: 'MQTT bridge: request/response through the bridge vs raw MQTT 5 on the same mosquitto; routed latency; the Python example', lines: async () => (await import('./bench/mqtt.ts')).mqttBench },

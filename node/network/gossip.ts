@@ -4,10 +4,14 @@
  * supports libp2p 3 again, switching back is this import.
  */
 import { gossipsub, StrictNoSign, TopicValidatorResult, type GossipSub, type GossipsubOpts, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { MetricsRegister } from '@libp2p/gossipsub/metrics'
 import { createTopicScoreParams, type PeerScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { createHash } from 'node:crypto'
 
 export { TopicValidatorResult, type GossipSub, type SubscriptionChangeData }
+
+/** Gossipsub's own metrics: where they are registered, and each topic's label. */
+export interface GossipMetrics { register: MetricsRegister, topicLabels: Map<string, string> }
 
 /** A peer's gossip score (the class has it; the service interface does not); undefined if unknown. */
 export function gossipScore (pubsub: unknown, peer: string): number | undefined {
@@ -46,6 +50,7 @@ export interface GossipSettings {
   topics?: string[]
   /** What the application knows of a peer (a proven equivocator: very negative); read at each heartbeat. */
   appScore?: (peer: string) => number
+  metrics?: GossipMetrics
 }
 
 /**
@@ -106,7 +111,8 @@ export function gossip (settings: GossipSettings = {}): ReturnType<typeof gossip
     ignoreDuplicatePublishError: true,
     scoreParams,
     ...(settings.topics !== undefined ? { scoreThresholds: { ...SCORE_THRESHOLDS }, allowedTopics: new Set(settings.topics) } : {}),
-    runOnLimitedConnection: settings.overRelays === true
+    runOnLimitedConnection: settings.overRelays === true,
+    ...(settings.metrics !== undefined ? { metricsRegister: settings.metrics.register, metricsTopicStrToLabel: settings.metrics.topicLabels } : {})
   }
   if ((settings.profile ?? 'agentmesh') === 'agentmesh') {
     Object.assign(options, {

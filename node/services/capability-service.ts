@@ -44,6 +44,8 @@ export interface CapabilityServiceInit {
   minIdWorkBits?: number
   /** Per-peer budget for anti-entropy messages (digests and batches); default PeerLimits' defaults. */
   limits?: PeerLimits
+  /** Each gossiped record's verdict and the table's reason (metrics). */
+  onGossipVerdict?: (verdict: 'accept' | 'ignore' | 'reject', reason: string | undefined) => void
 }
 
 export interface CapabilityServiceComponents {
@@ -89,6 +91,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #topic: string
   readonly #limits: PeerLimits
   readonly #slicer = new TimeSlicer()
+  readonly #onVerdict: CapabilityServiceInit['onGossipVerdict']
   get topic (): string { return this.#topic }
   readonly #protocol: string
   readonly #log: Logger
@@ -104,6 +107,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     this.#topic = init.topic ?? CAPABILITY_TOPIC
     this.#protocol = init.protocol ?? CAPABILITY_PROTOCOL
     this.#limits = init.limits ?? new PeerLimits()
+    this.#onVerdict = init.onGossipVerdict
     this.#log = components.logger.forComponent('agentmesh:capability')
     this.#table = new CapabilityTable({
       signer: ed25519Signer(components.privateKey),
@@ -137,10 +141,12 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       this.#run(outcome.effects)
       if (outcome.flood !== undefined) this.#limits.allow(peer.toString(), outcome.flood === 'quota' ? 'over-quota' : 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
+      this.#onVerdict?.(outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
     }, cause => {
       // Only a full share is the sender's doing; a full queue may be other senders'.
       if (cause === 'source') this.#limits.allow(peer.toString(), 'gossip-flood')
+      this.#onVerdict?.('ignore', 'validation queue full')
       return VALIDATOR_RESULT.ignore
     }))
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its

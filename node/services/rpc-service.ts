@@ -32,6 +32,8 @@ export interface RpcServiceInit {
   protocol?: string
   /** Per-peer budgets for inbound requests (default: PeerLimits' defaults, no abuse hook). */
   limits?: PeerLimits
+  /** Each beacon reply's round trip (`late`: after the round's deadline) and each remote execution's (metrics). */
+  onRoundTrip?: (call: 'beacon' | 'execute', ms: number, result: string) => void
 }
 
 export interface RpcServiceComponents {
@@ -87,6 +89,7 @@ class DefaultRpcService implements RpcService, Startable {
   readonly #self: string
   readonly #signer: Signer | undefined
   readonly #limits: PeerLimits
+  readonly #onRoundTrip: RpcServiceInit['onRoundTrip']
   readonly #outbound = new Map<string, Promise<Outbound>>()
   onNotify: ((peer: string, data: Uint8Array) => void) | undefined
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
@@ -103,6 +106,7 @@ class DefaultRpcService implements RpcService, Startable {
     this.#protocol = init.protocol ?? RPC_PROTOCOL
     this.#signer = init.signer
     this.#limits = init.limits ?? new PeerLimits()
+    this.#onRoundTrip = init.onRoundTrip
     this.#log = components.logger.forComponent('agentmesh:rpc')
     this.#self = components.peerId.toString()
   }
@@ -134,11 +138,13 @@ class DefaultRpcService implements RpcService, Startable {
         for (const e of effects) {
           if (e.type === 'timer') timer = setTimeout(() => run(round.tick()), Math.max(0, e.at - Date.now()))
           if (e.type === 'late') {
+            this.#onRoundTrip?.('beacon', e.rttMs, 'late')
             // Runs inside the host's stream reader: a throwing callback must not end that stream.
             try { onLate?.(e.host, e.rttMs) } catch (err) { this.#log('late beacon reply handler failed: %s', (err as Error).message) }
           }
           if (e.type === 'done') {
             clearTimeout(timer)
+            for (const [host, ms] of e.rtts) if (host !== this.#self) this.#onRoundTrip?.('beacon', ms, 'ok')
             // A late reply still measures its host's round trip: listen a while longer.
             if (onLate === undefined || e.skipped.length === 0) forget()
             else setTimeout(forget, LATE_REPLY_WINDOW_MS).unref()
@@ -165,9 +171,11 @@ class DefaultRpcService implements RpcService, Startable {
     if (parts === undefined) return { ok: false, kind: 'unavailable', error: `"${agent}" is not an agent id` }
     if (parts.host === this.#self) return this.#signed(parts.name, await this.#host.run(parts.name, input, deadlineMs, signal, this.#callSign(parts.name, sign)), sign)
     const id = this.#nextId++
+    const started = performance.now()
     return await new Promise<RunResult>(resolve => {
       const finish = (result: RunResult): void => {
         clearTimeout(timer)
+        this.#onRoundTrip?.('execute', performance.now() - started, result.ok ? 'ok' : result.kind)
         signal?.removeEventListener('abort', onAbort)
         this.#pending.delete(`${parts.host} ${id}`)
         resolve(result)
