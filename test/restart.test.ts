@@ -6,6 +6,11 @@ import { HashEmbedder, type Embedder } from '../capability-index/index.ts'
 import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import { usePeers } from './helpers/peers.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { ed25519Signer } from '../node/network/crypto.ts'
+import { CertificateLog, frameAll } from '../node/storage/certificate-log.ts'
+import { makeCertificate } from './helpers/certificates.ts'
+import { until } from './helpers/until.ts'
 
 const { peer, stop } = usePeers('agentmesh-restart-')
 
@@ -105,5 +110,78 @@ describe('restarting a peer', () => {
     await again.whenIndexed()
     expect(again.index.has(`${b.peerId}/sort`)).toBe(false)
 
+  })
+
+  describe('certificates', () => {
+    /** Certificates signed with real Ed25519 keys (peers verify what they restore and fetch). */
+    async function realCertificates (n: number): Promise<Uint8Array[]> {
+      const signers = await Promise.all([0, 1, 2, 3].map(async () => ed25519Signer(await generateKeyPair('Ed25519'))))
+      return Array.from({ length: n }, (_, i) => makeCertificate(signers, `restart/${i}`))
+    }
+    async function seeded (certs: Uint8Array[]): Promise<string> {
+      const { mkdtemp, mkdir } = await import('node:fs/promises')
+      const { tmpdir } = await import('node:os')
+      const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-restart-certs-'))
+      await mkdir(join(dataDir, 'consensus'), { recursive: true })
+      await writeFile(join(dataDir, 'consensus', 'certificates.log'), frameAll(certs))
+      return dataDir
+    }
+    const logOf = (dataDir: string): string => join(dataDir, 'consensus', 'certificates.log')
+
+    it('a peer whose log lost most of its certificates fetches ALL of them back from a neighbour (not one page)', async () => {
+      const certs = await realCertificates(600) // more than an old `have` (512 ids) and its reply (64)
+      const a = await peer({ dataDir: await seeded(certs) })
+      expect(a.consensus.certificateIds()).toHaveLength(600)
+      const b = await peer()
+      await connectRing([a, b])
+      await until(() => b.consensus.certificateIds().length === 600, 60_000)
+      const dataDir = b.dataDir
+      await stop(b)
+      const saved = await CertificateLog.open(logOf(dataDir))
+      expect(saved.records).toHaveLength(600) // each one appended as it came
+      await saved.log.close()
+
+      // Cut the log to its first 100 records (a lost disk, a restore from an old backup).
+      await writeFile(logOf(dataDir), frameAll(saved.records.slice(0, 100)))
+      const again = await peer({ dataDir })
+      expect(again.consensus.certificateIds()).toHaveLength(100)
+      expect(again.recovered.damaged).toEqual([])
+      await connectRing([a, again])
+      await until(() => again.consensus.certificateIds().length === 600, 60_000)
+      expect(new Set(again.consensus.certificateIds())).toEqual(new Set(a.consensus.certificateIds()))
+    })
+
+    it('migrates an old certificates.cbor into the log once, then deletes it', async () => {
+      const { mkdtemp, mkdir, access } = await import('node:fs/promises')
+      const { tmpdir } = await import('node:os')
+      const certs = await realCertificates(30)
+      const dataDir = await mkdtemp(join(tmpdir(), 'agentmesh-restart-migrate-'))
+      await mkdir(join(dataDir, 'consensus'), { recursive: true })
+      await writeFile(join(dataDir, 'consensus', 'certificates.cbor'), encodeCanonical(certs))
+      const a = await peer({ dataDir })
+      expect(a.consensus.certificateIds()).toHaveLength(30)
+      expect(a.recovered.damaged).toEqual([])
+      await expect(access(join(dataDir, 'consensus', 'certificates.cbor'))).rejects.toThrow(/ENOENT/)
+      await stop(a)
+      const again = await peer({ dataDir })
+      expect(again.consensus.certificateIds()).toEqual(a.consensus.certificateIds())
+      expect(again.recovered.damaged).toEqual([])
+    })
+
+    it('a torn last record is cut off, kept aside and reported; every whole one is restored', async () => {
+      const certs = await realCertificates(10)
+      const dataDir = await seeded(certs)
+      const whole = frameAll(certs)
+      await writeFile(logOf(dataDir), whole.subarray(0, whole.byteLength - 7))
+      const a = await peer({ dataDir })
+      expect(a.consensus.certificateIds()).toHaveLength(9)
+      const damage = a.recovered.damaged.find(d => d.file === logOf(dataDir))!
+      expect(damage.error).toMatch(/9 recovered, \d+ bytes dropped .*torn tail/)
+      expect(new Uint8Array(await readFile(damage.keptAs))).toEqual(whole.subarray(0, whole.byteLength - 7))
+      await stop(a)
+      const again = await peer({ dataDir })
+      expect(again.consensus.certificateIds()).toHaveLength(9)
+      expect(again.recovered.damaged).toEqual([])
+    })
   })
 })

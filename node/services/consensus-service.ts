@@ -1,8 +1,9 @@
 /**
  * Drives the pure consensus machine (protocols/consensus/peer.ts) over libp2p: committee messages
  * travel as one-way RPC notifications, certificates on their own gossip topic, timers on the
- * wall clock. Keeps the certificates and the reputation book in the data directory, and offers
- * recent certificate ids to every peer that joins the topic, so a peer that was down catches up.
+ * wall clock. Appends each new certificate to a log in the data directory (certificate-log.ts),
+ * keeps the reputation book there, and tells every peer that joins the topic what it holds, so
+ * either side that lacks certificates fetches all of them, page by page.
  *
  * @example
  * ```ts
@@ -12,10 +13,10 @@
  * ```
  */
 import { appendFileSync } from 'node:fs'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
-import { bytesEqual, decodeCanonical, encodeCanonical } from '../../protocols/cbor.ts'
+import { bytesEqual, decodeCanonical } from '../../protocols/cbor.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import {
   committeeBody, ConsensusPeer, ReputationBook, signCommittee, verifyCertificate,
@@ -25,6 +26,7 @@ import type { Signer, Verifier } from '../../protocols/identity.ts'
 import { TopicValidatorResult, VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
 import { missing, setAside, type Damage } from '../storage/damaged.ts'
+import { CertificateLog } from '../storage/certificate-log.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
 
@@ -37,7 +39,11 @@ const hashEmbedder = new HashEmbedder()
  * answer differently on different peers, and members must all compute the same classes.
  */
 export const consensusEmbed: Embed = text => hashEmbedder.embedSync(text)
-const CERTIFICATES_FILE = 'certificates.cbor'
+/** Certificates, one appended record each (node/storage/certificate-log.ts). */
+const CERTIFICATE_LOG = 'certificates.log'
+/** Where certificates were kept before the log (one CBOR list, rewritten whole): migrated once. */
+const OLD_CERTIFICATES_FILE = 'certificates.cbor'
+const DEFAULT_MAX_CERTIFICATES = 10_000
 const BOOK_FILE = 'reputation.json'
 /** Instance ids this peer took part in, one per line, appended before it first votes. */
 const JOINED_FILE = 'joined.txt'
@@ -57,6 +63,10 @@ export interface ConsensusServiceInit {
   onEvent?: (event: ConsensusServiceEvent) => void
   /** The network's certificate topic (default: the local network's). */
   topic?: string
+  /** Certificates kept (default 10 000); the log is compacted when it holds twice as many. */
+  maxCertificates?: number
+  /** How long a member keeps an instance its requester has gone silent in (default 10 min, protocols/consensus/peer.ts). */
+  memberGiveUpMs?: number
 }
 
 /** The machine's events, and a requester's instance that timed out here. */
@@ -70,15 +80,18 @@ export class ConsensusService {
   readonly #machine: ConsensusPeer
   readonly #init: ConsensusServiceInit
   readonly #waiting = new Map<string, Array<(result: { certificate: Certificate, summary: CertificateSummary }) => void>>()
-  readonly #save: ReturnType<typeof coalescedWriter> | undefined
+  readonly #log: CertificateLog | undefined
+  readonly #maxCertificates: number
   readonly #saveBook: ReturnType<typeof coalescedWriter> | undefined
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
   #stopped = false
   readonly #topic: string
 
-  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[]) {
+  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[], log: CertificateLog | undefined) {
     this.#init = init
+    this.#log = log
+    this.#maxCertificates = init.maxCertificates ?? DEFAULT_MAX_CERTIFICATES
     this.#topic = init.topic ?? CERTIFICATE_TOPIC
     const joinedFile = init.dir === undefined ? undefined : join(init.dir, JOINED_FILE)
     this.#machine = new ConsensusPeer({
@@ -88,12 +101,14 @@ export class ConsensusService {
       embed: init.embed ?? consensusEmbed,
       book,
       joined,
+      maxCertificates: this.#maxCertificates,
+      ...(init.memberGiveUpMs !== undefined ? { memberGiveUpMs: init.memberGiveUpMs } : {}),
+      onCertificate: log === undefined ? undefined : bytes => { this.#append(bytes) },
       // Synchronous on purpose: the id is on disk before this peer signs anything in the instance,
       // so after a crash it never votes there again (it could contradict what it signed).
       onJoin: joinedFile === undefined ? undefined : id => { appendFileSync(joinedFile, `${id}\n`) }
     })
     if (init.dir !== undefined) {
-      this.#save = coalescedWriter(join(init.dir, CERTIFICATES_FILE), () => encodeCanonical(this.#machine.certificateIds().map(id => this.#machine.certificate(id)!)))
       this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
     }
   }
@@ -102,6 +117,8 @@ export class ConsensusService {
   static async start (init: ConsensusServiceInit): Promise<ConsensusService> {
     let book = new ReputationBook()
     let saved: Uint8Array[] = []
+    let old: Uint8Array[] | undefined
+    let log: CertificateLog | undefined
     let joined: string[] = []
     const damaged: Damage[] = []
     if (init.dir !== undefined) {
@@ -131,15 +148,27 @@ export class ConsensusService {
         }
       }
       book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8')))) ?? book
-      saved = await load(CERTIFICATES_FILE, b => {
+      const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG))
+      log = opened.log
+      saved = opened.records
+      damaged.push(...opened.damaged)
+      old = await load(OLD_CERTIFICATES_FILE, b => {
         const list = decodeCanonical(b)
         if (!Array.isArray(list) || !list.every(x => x instanceof Uint8Array)) throw new Error('not a list of certificates')
         return list as Uint8Array[]
-      }) ?? saved
+      })
     }
-    const service = new ConsensusService(init, book, joined)
+    const service = new ConsensusService(init, book, joined, log)
     service.damaged = damaged
-    service.#run(service.#machine.restore(saved, Date.now()))
+    service.#run(service.#machine.restore([...old ?? [], ...saved], Date.now()))
+    if (old !== undefined) {
+      // Migration: the old file's certificates (verified) go into the log, which is durable before
+      // the old file is deleted; a crash in between only migrates it again.
+      await log!.compact(service.#retained())
+      await unlink(join(init.dir!, OLD_CERTIFICATES_FILE))
+    } else if (log !== undefined && log.records > 2 * service.#maxCertificates) {
+      await log.compact(service.#retained())
+    }
     // Every certificate-topic message is judged before gossipsub forwards it: junk and forgeries
     // are rejected (the sender's topic score pays for them), known certificates ignored.
     init.pubsub.topicValidators.set(service.#topic, service.#validate)
@@ -205,7 +234,23 @@ export class ConsensusService {
     this.#init.pubsub.topicValidators.delete(this.#topic)
     this.#init.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
     try { this.#init.pubsub.unsubscribe(this.#topic) } catch {}
-    await Promise.all([this.#save?.flush(), this.#saveBook?.flush()])
+    await Promise.all([this.#log?.close(), this.#saveBook?.flush()])
+  }
+
+  /** Certificates that could not be appended to the log (each also a process warning); 0 when it holds all. */
+  get logFailures (): number { return this.#log?.failures ?? 0 }
+
+  #retained (): Uint8Array[] {
+    return this.#machine.certificateIds().map(id => this.#machine.certificate(id)!)
+  }
+
+  /** A new certificate goes to the log at once; past twice the cap, the log is rewritten with the ones kept. */
+  #append (bytes: Uint8Array): void {
+    const log = this.#log!
+    log.append(bytes)
+    if (log.records > 2 * this.#maxCertificates) {
+      void log.compact(this.#retained()).catch(err => { process.emitWarning(`could not compact ${log.path}: ${(err as Error).message}`) })
+    }
   }
 
   readonly #validate = (peer: PeerId, message: { data: Uint8Array }): TopicValidatorResult => {
@@ -219,7 +264,9 @@ export class ConsensusService {
   readonly #onSubscriptionChange = (e: CustomEvent<SubscriptionChangeData>): void => {
     if (this.#stopped) return
     for (const { topic, subscribe } of e.detail.subscriptions) {
-      if (topic === this.#topic && subscribe) this.#run(this.#machine.peerConnected(e.detail.peerId.toString()))
+      if (topic !== this.#topic) continue
+      if (subscribe) this.#run(this.#machine.peerConnected(e.detail.peerId.toString()))
+      else this.#machine.peerDisconnected(e.detail.peerId.toString())
     }
   }
 
@@ -235,7 +282,6 @@ export class ConsensusService {
   #event (event: ConsensusPeerEvent): void {
     if (event.type === 'committed') this.#resolve(event.instance, event.certificate, event.summary)
     if (event.type === 'committed' || event.type === 'accepted' || event.type === 'equivocation' || event.type === 'equivocator') {
-      this.#save?.save()
       this.#saveBook?.save()
     }
     this.#init.onEvent?.(event)

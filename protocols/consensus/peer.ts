@@ -3,11 +3,14 @@
  * instance when a requester's statement names it, routes committee messages to instances by id
  * (holding a few that arrive before their statement), gossips each certificate it commits,
  * verifies the certificates it hears, keeps them, and feeds them to its reputation book. Peers
- * that (re)connect exchange the ids of their recent certificates and push what the other lacks,
- * so a peer that was down accepts the certificates it missed.
+ * that (re)connect exchange a summary of the certificates they hold; one that lacks some pages
+ * through the other's ids and fetches all it is missing (catch-up.ts), so a peer that was down
+ * accepts every certificate it missed. A member gives up an instance whose requester has gone
+ * silent (`memberGiveUpMs`).
  *
  * Transport messages (canonical CBOR): `start` (statement + the answers the requester holds),
- * `msg` (one instance message), `have` (recent certificate ids), `certs` (certificates).
+ * `msg` (one instance message), `want` (a statement missed), catch-up's `inv`, `list`, `ids`,
+ * `get` and `certs`, and `have` (recent ids; sent by older peers, still answered).
  * Gossip carries encoded certificates. The node drives this over libp2p; the simulator drives the
  * same machine in virtual time.
  */
@@ -15,7 +18,9 @@ import { bytesEqual, decodeCanonical, encodeCanonical } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
+import { CatchUp, CERTS_REPLY_BYTES, GET_IDS, PAGE_IDS } from './catch-up.ts'
 import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateSummary } from './certificate.ts'
+import { CertificateStore } from './certificate-store.ts'
 import { decodeCommittee, instanceId, verifyCommittee } from './committee.ts'
 import { checkEquivocation, encodeEquivocation } from './evidence.ts'
 import { ReputationBook } from './reputation.ts'
@@ -33,6 +38,8 @@ export type ConsensusPeerEvent =
   /** A proven equivocation, new here: the host's agents lose their reputation on every peer. */
   | { type: 'equivocator', host: string, id: string }
   | { type: 'rejected', from: string, reason: string }
+  /** A member gave up an unfinished instance (its requester went silent); it never votes there again. */
+  | { type: 'abandoned', instance: string, reason: string }
 
 export interface ConsensusPeerInit {
   signer: Signer
@@ -52,22 +59,45 @@ export interface ConsensusPeerInit {
    */
   joined?: Iterable<string>
   onJoin?: (instance: string) => void
+  /**
+   * How long a member keeps an unfinished instance in which the requester has sent nothing
+   * (default 10 minutes; see MEMBER_GIVE_UP_MS).
+   */
+  memberGiveUpMs?: number
+  /** Each certificate newly kept (committed here or accepted from elsewhere; not restored ones), to store it. */
+  onCertificate?: (bytes: Uint8Array) => void
 }
 
 type Out = Array<Effect<ConsensusPeerEvent>>
 
-/** Certificate ids offered in one `have`: the most recent ones. */
+/** Certificate ids in an older peer's `have`, and certificates in our answer to it. */
 const HAVE_LIMIT = 512
+const HAVE_REPLY = 64
+/**
+ * A member abandons an unfinished instance after this long without a message from its requester.
+ * A live requester cannot be that quiet: it is a member too, and re-sends its messages of the
+ * current round at least every 8 × resendMs (8 s by default, bft.ts) for as long as it keeps the
+ * instance; and it keeps it only for its own wait (the agreement's timeoutMs, 20 s by default),
+ * after which it abandons the instance without telling anyone. Ten minutes is 75 resend intervals
+ * and 30 such waits: silence that long means the requester is gone or gave up, and the instance
+ * can no longer be of use to it. Safety does not depend on the value: an abandoned instance stays
+ * among those joined, so this member never votes in it again.
+ */
+export const MEMBER_GIVE_UP_MS = 10 * 60_000
 /** Messages held per unknown instance, unknown instances held, and bytes held in all, until a statement arrives. */
 const EARLY_PER_INSTANCE = 64
 const EARLY_INSTANCES = 64
 const EARLY_BYTES = 8 * 1024 * 1024
-/** Most bytes of certificates sent in one catch-up reply. */
-const CERTS_REPLY_BYTES = 4 * 1024 * 1024
 /** Finished instances remembered (so a statement cannot restart one), oldest forgotten first. */
 const RETIRED = 100_000
 
-interface Slot { instance: ConsensusInstance, timer: number, finished: boolean }
+interface Slot {
+  instance: ConsensusInstance
+  timer: number
+  finished: boolean
+  /** When the requester last sent something for it (a member's give-up clock). */
+  heard: number
+}
 
 export class ConsensusPeer {
   readonly book: ReputationBook
@@ -79,6 +109,8 @@ export class ConsensusPeer {
   readonly #maxInstances: number
   readonly #maxPerRequester: number
   readonly #onJoin: ((instance: string) => void) | undefined
+  readonly #onCertificate: ((bytes: Uint8Array) => void) | undefined
+  readonly #giveUpMs: number
   readonly #instances = new Map<string, Slot>()
   /** Instance ids this peer has taken part in (restored ones included): never started twice. */
   readonly #joined: Set<string>
@@ -90,7 +122,8 @@ export class ConsensusPeer {
    * sets of precommits, so one instance has several valid certificates: the first one kept
    * stands for it, and reputation counts each instance once, whatever certificate carried it.
    */
-  readonly #certificates = new Map<string, Uint8Array>()
+  readonly #certificates: CertificateStore
+  readonly #catchUp: CatchUp
 
   constructor (init: ConsensusPeerInit) {
     this.#signer = init.signer
@@ -103,11 +136,15 @@ export class ConsensusPeer {
     this.#maxPerRequester = init.maxPerRequester ?? 64
     this.#joined = new Set(init.joined ?? [])
     this.#onJoin = init.onJoin
+    this.#onCertificate = init.onCertificate
+    this.#giveUpMs = init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS
+    this.#certificates = new CertificateStore(this.#maxCertificates)
+    this.#catchUp = new CatchUp({ known: id => this.#certificates.has(id) || this.#certificates.forgot(id), maxFetch: this.#maxCertificates })
   }
 
   get peerId (): string { return this.#signer.peerId }
   /** Instance ids of the certificates held, oldest first. */
-  certificateIds (): string[] { return [...this.#certificates.keys()] }
+  certificateIds (): string[] { return this.#certificates.ids() }
   /** The certificate kept for an instance. */
   certificate (instance: string): Uint8Array | undefined { return this.#certificates.get(instance) }
   instance (id: string): ConsensusInstance | undefined { return this.#instances.get(id)?.instance }
@@ -130,7 +167,7 @@ export class ConsensusPeer {
       if (this.#joined.size > RETIRED) this.#joined.delete(this.#joined.values().next().value!)
       this.#onJoin?.(id)
       const instance = new ConsensusInstance({ statement, signer: this.#signer, verifier: this.#verifier, timeouts: this.#timeouts, embed: this.#embed })
-      slot = { instance, timer: Infinity, finished: false }
+      slot = { instance, timer: Infinity, finished: false, heard: now }
       this.#instances.set(id, slot)
       if (statement.body.requester === this.#signer.peerId) {
         const start = encodeCanonical({ k: 'start', statement: statementWire, answers: [...answers] })
@@ -173,7 +210,11 @@ export class ConsensusPeer {
           // From the requester, or relayed by a member (the statement is signed either way).
           const statement = decodeCommittee(m.statement)
           if (!statement.body.members.some(x => x.id === this.#signer.peerId)) throw new ConsensusError('this peer is not a member of that committee')
-          if (this.#instances.has(instanceId(statement))) break
+          const known = this.#instances.get(instanceId(statement))
+          if (known !== undefined) {
+            if (from === known.instance.statement.requester) known.heard = now
+            break
+          }
           out.push(...this.start(m.statement, answers, now).effects)
           break
         }
@@ -190,6 +231,7 @@ export class ConsensusPeer {
           if (typeof m.i !== 'string' || !HEX64.test(m.i) || !(m.m instanceof Uint8Array)) throw new ConsensusError('msg needs an instance id and bytes')
           const slot = this.#instances.get(m.i)
           if (slot !== undefined) {
+            if (from === slot.instance.statement.requester) slot.heard = now
             this.#apply(m.i, slot, slot.instance.receive(from, m.m, now), out)
           } else if (!this.#joined.has(m.i)) {
             this.#hold(m.i, from, m.m)
@@ -202,21 +244,36 @@ export class ConsensusPeer {
           }
           break
         }
+        case 'inv': {
+          if (!Number.isSafeInteger(m.n) || (m.n as number) < 0 || typeof m.x !== 'string' || !HEX64.test(m.x)) throw new ConsensusError('inv needs a count and a digest')
+          out.push(...this.#catchUp.offer(from, { n: m.n as number, x: m.x }, { n: this.#certificates.size, x: this.#certificates.digest() }, now))
+          break
+        }
+        case 'list': {
+          if (!Number.isSafeInteger(m.after) || (m.after as number) < -1) throw new ConsensusError('list needs a cursor')
+          const page = this.#certificates.after(m.after as number, PAGE_IDS)
+          out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'ids', ids: page.ids, next: page.next, more: page.more }) })
+          break
+        }
+        case 'ids': {
+          const ids = stringList(m.ids, PAGE_IDS, 'ids')
+          if (!Number.isSafeInteger(m.next) || (m.next as number) < -1 || typeof m.more !== 'boolean') throw new ConsensusError('ids needs a cursor and a flag')
+          out.push(...this.#catchUp.onIds(from, { ids, next: m.next as number, more: m.more }, now))
+          break
+        }
+        case 'get':
+          this.#reply(from, stringList(m.ids, GET_IDS, 'get ids'), out)
+          break
         case 'have': {
+          // An older peer's offer of its recent ids: push the newest of what it lacks, once.
           const ids = new Set(stringList(m.ids, HAVE_LIMIT, 'have ids'))
-          const missing: Uint8Array[] = []
-          let bytes = 0
-          for (const [id, cert] of [...this.#certificates].reverse()) {
-            if (ids.has(id)) continue
-            if (missing.length >= 64 || bytes + cert.byteLength > CERTS_REPLY_BYTES) break
-            missing.push(cert)
-            bytes += cert.byteLength
-          }
-          if (missing.length > 0) out.push({ type: 'send', to: from, data: encodeCanonical({ k: 'certs', certs: missing.reverse() }) })
+          const lacking = this.#certificates.ids().filter(id => !ids.has(id)).slice(-HAVE_REPLY)
+          if (lacking.length > 0) this.#reply(from, lacking, out)
           break
         }
         case 'certs':
-          for (const bytes of bytesList(m.certs, 64, 'certs')) this.#acceptCertificate(from, bytes, now, out)
+          for (const bytes of bytesList(m.certs, GET_IDS, 'certs')) this.#acceptCertificate(from, bytes, now, out)
+          out.push(...this.#catchUp.onCerts(from, now))
           break
         default:
           throw new ConsensusError(`unknown consensus message ${JSON.stringify(m.k)}`)
@@ -249,14 +306,26 @@ export class ConsensusPeer {
     return { verdict, effects: this.#withTimer(out) }
   }
 
-  /** A peer (re)connected: offer the ids of recent certificates, it pushes back what we lack. */
+  /**
+   * A peer (re)connected: tell it how many certificates this peer holds and their digest; if it
+   * lacks some, it pages through our ids and fetches them (and we do the same with its `inv`).
+   */
   peerConnected (peer: string): Out {
-    return [{ type: 'send', to: peer, data: encodeCanonical({ k: 'have', ids: this.certificateIds().slice(-HAVE_LIMIT) }) }]
+    return [{ type: 'send', to: peer, data: encodeCanonical({ k: 'inv', n: this.#certificates.size, x: this.#certificates.digest() }) }]
   }
 
+  /** A peer went away: a catch-up from it ends (its next connection starts a new one). */
+  peerDisconnected (peer: string): void {
+    this.#catchUp.disconnected(peer)
+  }
+
+  /** Holders this peer is catching up from now. */
+  catchingUpFrom (): string[] { return this.#catchUp.sessions() }
+
   tick (now: number): Out {
-    const out: Out = []
+    const out: Out = this.#catchUp.tick(now)
     for (const [id, slot] of this.#instances) {
+      if (this.#givenUp(id, slot, now, out)) continue
       if (slot.timer > now) continue
       try {
         this.#apply(id, slot, slot.instance.tick(now), out)
@@ -273,6 +342,32 @@ export class ConsensusPeer {
     const out: Out = []
     for (const bytes of certificates) this.#acceptCertificate(this.#signer.peerId, bytes, now, out, false)
     return out
+  }
+
+  /** Answers a `get` (or an old `have`): the certificates asked for that are held, in order, within CERTS_REPLY_BYTES. */
+  #reply (to: string, ids: readonly string[], out: Out): void {
+    const certs: Uint8Array[] = []
+    let bytes = 0
+    for (const id of ids) {
+      const cert = this.#certificates.get(id)
+      if (cert === undefined || cert.byteLength > CERTS_REPLY_BYTES) continue // one that never fits is skipped, not waited on
+      if (bytes + cert.byteLength > CERTS_REPLY_BYTES) break
+      certs.push(cert)
+      bytes += cert.byteLength
+    }
+    // Sent even when empty: the asker learns these are not here and stops asking.
+    out.push({ type: 'send', to, data: encodeCanonical({ k: 'certs', certs }) })
+  }
+
+  /**
+   * A member's instance whose requester has been silent for `memberGiveUpMs`: freed, reported, and
+   * kept among those joined, so a late statement or message cannot start it again.
+   */
+  #givenUp (id: string, slot: Slot, now: number, out: Out): boolean {
+    if (slot.finished || slot.instance.statement.requester === this.#signer.peerId || now - slot.heard < this.#giveUpMs) return false
+    this.#instances.delete(id)
+    out.push({ type: 'event', event: { type: 'abandoned', instance: id, reason: `its requester ${slot.instance.statement.requester} sent nothing for ${Math.round((now - slot.heard) / 1000)} s (limit ${Math.round(this.#giveUpMs / 1000)} s)` } })
+    return true
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -311,7 +406,7 @@ export class ConsensusPeer {
       if (this.#certificates.has(wireHash(certificate.statement))) return 'ignore'
       const check = verifyCertificate(certificate, this.#verifier, this.#embed)
       if (!check.ok) throw new ConsensusError(`certificate: ${check.problems.join('; ')}`)
-      this.#keep(bytes, check.summary)
+      this.#keep(bytes, check.summary, announce)
       if (announce) out.push({ type: 'event', event: { type: 'accepted', id: check.summary.instance, summary: check.summary } })
       // A member still working on that instance can stop: the certificate decides it.
       const slot = this.#instances.get(check.summary.instance)
@@ -338,11 +433,10 @@ export class ConsensusPeer {
   }
 
   /** Stores a verified certificate and applies it to the reputation book; false if its instance was known. */
-  #keep (bytes: Uint8Array, summary: CertificateSummary): boolean {
+  #keep (bytes: Uint8Array, summary: CertificateSummary, store = true): boolean {
     const id = summary.instance
-    if (this.#certificates.has(id)) return false
-    this.#certificates.set(id, bytes)
-    while (this.#certificates.size > this.#maxCertificates) this.#certificates.delete(this.#certificates.keys().next().value!)
+    if (!this.#certificates.add(id, bytes)) return false
+    if (store) this.#onCertificate?.(bytes)
     if (summary.outcome.kind === 'answer') this.book.certificate({ id, agreed: summary.agreed, disagreed: summary.disagreed })
     return true
   }
@@ -388,8 +482,11 @@ export class ConsensusPeer {
   }
 
   #withTimer (out: Out): Out {
-    let at = Infinity
-    for (const slot of this.#instances.values()) if (slot.timer < at) at = slot.timer
+    let at = this.#catchUp.nextDeadline()
+    for (const slot of this.#instances.values()) {
+      if (slot.timer < at) at = slot.timer
+      if (!slot.finished && slot.instance.statement.requester !== this.#signer.peerId && slot.heard + this.#giveUpMs < at) at = slot.heard + this.#giveUpMs
+    }
     if (at !== Infinity) out.push({ type: 'timer', at })
     return out
   }
