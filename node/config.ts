@@ -14,6 +14,7 @@
  * mqtt:                       # the MQTT bridge: agents in any language join through a broker
  *   url: mqtts://broker.example:8883
  *   ca: /etc/ssl/broker-ca.pem            # optional; credentials come from AGENTMESH_MQTT_USERNAME/PASSWORD
+ * logLevel: info             # trace, debug, info, warn, error, fatal or silent
  * canaries:                   # spot-checks: known answers mixed into dispatches
  *   rate: 0.05
  *   cases:
@@ -57,7 +58,14 @@ export interface NodeConfig {
   apiAllowOrigins?: string[]
   /** The MQTT bridge (`--mqtt URL`). */
   mqtt?: MqttConfig
+  /** What the log shows (`--log-level`): this level and above. */
+  logLevel?: LogLevel
 }
+
+/** Log levels, most detailed first; `silent` logs nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+export const isLogLevel = (value: unknown): value is LogLevel => (LOG_LEVELS as readonly unknown[]).includes(value)
 
 /** The `mqtt:` setting: where the broker is and how to reach it (credentials from the environment). */
 export interface MqttConfig {
@@ -71,7 +79,7 @@ export interface MqttConfig {
   prefix?: string
 }
 
-const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce', 'apiListen', 'apiTlsCert', 'apiTlsKey', 'apiAllowOrigins', 'mqtt'] as const
+const KEYS = ['port', 'listen', 'apiPort', 'data', 'bootstrap', 'ttlSeconds', 'agents', 'policy', 'canaries', 'network', 'public', 'announce', 'apiListen', 'apiTlsCert', 'apiTlsKey', 'apiAllowOrigins', 'mqtt', 'logLevel'] as const
 
 export type NodeConfigFile = Partial<Omit<NodeConfig, 'network'>> & { network?: string }
 
@@ -134,6 +142,10 @@ export function loadNodeConfig (path: string): NodeConfigFile {
         break
       case 'canaries': out.canaries = canaries(value, at); break
       case 'mqtt': out.mqtt = mqttSetting(value, at); break
+      case 'logLevel':
+        if (!isLogLevel(value)) throw new ConfigError(`${at} must be one of ${LOG_LEVELS.join(', ')}`)
+        out.logLevel = value
+        break
       default: {
         const hint = suggest(key, KEYS)
         throw new ConfigError(`${path}: unknown setting "${key}"${hint !== undefined ? ` (did you mean "${hint}"?)` : ''} — allowed: ${KEYS.join(', ')}`)

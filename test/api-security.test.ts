@@ -360,8 +360,9 @@ function readyLine (child: ReturnType<typeof spawn>): Promise<{ peerId: string, 
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d })
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d
-      for (const line of out.split('\n')) {
-        if (line.startsWith('{"event":"ready"')) resolve(JSON.parse(line) as { peerId: string, api: string, apiToken: string })
+      for (const line of out.split('\n').slice(0, -1)) { // whole lines only: the last may be cut
+        const e = JSON.parse(line) as { event?: string, peerId: string, api: string, apiToken: string }
+        if (e.event === 'ready') resolve(e)
       }
     })
     child.once('exit', code => { reject(new Error(`node exited ${code} before ready: ${err}`)) })

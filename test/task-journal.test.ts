@@ -114,7 +114,7 @@ describe('task journal', () => {
     await second.ready
     // Said right after "ready" (stdout may bring it in a later chunk).
     await until(() => second.lines.some(e => e.event === 'task-ended-by-restart'))
-    expect(second.lines).toContainEqual({ event: 'task-ended-by-restart', task: 'survivor', reason: RESTARTED })
+    expect(second.lines).toContainEqual(expect.objectContaining({ event: 'task-ended-by-restart', task: 'survivor', reason: RESTARTED }))
     const view = await api('GET', '/tasks/survivor')
     expect(view).toMatchObject({ status: 200, body: { id: 'survivor', status: 'escalated', report: { reason: RESTARTED } } })
     // The same id again is the same task: no second run reaches the executor.

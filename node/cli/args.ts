@@ -30,3 +30,12 @@ export function integer (command: string, name: string, value: string | undefine
   }
   return n
 }
+
+/** A flag that takes one of a few words; the mistake quoted (bounded) with the words to use. */
+export function oneOf<T extends string> (command: string, name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`${command}: --${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value.slice(0, 40))}`)
+  }
+  return value as T
+}

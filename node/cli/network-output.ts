@@ -3,8 +3,11 @@ import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
 import type { Peer } from '../peer.ts'
 import { watchProgress, watchRefusals, type Say } from './progress.ts'
 
-export function printReady (peer: Peer, api: { port: number, url: string, tokenPath: string } | undefined, json: boolean): void {
-  const info = {
+type ApiInfo = { port: number, url: string, tokenPath: string } | undefined
+
+/** The fields of the "ready" line. */
+export function readyInfo (peer: Peer, api: ApiInfo) {
+  return {
     peerId: peer.peerId,
     network: peer.network.network.name,
     multiaddrs: peer.multiaddrs(),
@@ -13,6 +16,10 @@ export function printReady (peer: Peer, api: { port: number, url: string, tokenP
     agents: [...peer.agents.keys()],
     ...(peer.network.public ? { join: joinLine(peer) } : {})
   }
+}
+
+export function printReady (peer: Peer, api: ApiInfo, json: boolean): void {
+  const info = readyInfo(peer, api)
   if (json) {
     console.log(JSON.stringify({ event: 'ready', ...info }))
     return
@@ -34,8 +41,8 @@ export function joinLine (peer: Peer): string {
 }
 
 /** Keeps the bootstrap peers joined and prints progress until the returned function is called. */
-export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, progress: boolean): () => void {
-  const say: Say = (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) }
+export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, progress: boolean, said?: Say): () => void {
+  const say: Say = said ?? ((event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
   const keeper = keepBootstrapped(peer.libp2p, bootstrap, (e: BootstrapEvent) => {
     if (e.type === 'dialling') say('dialling', { addr: e.addr, attempt: e.attempt }, `dialling ${e.addr}${e.attempt > 0 ? ` (attempt ${e.attempt + 1})` : ''}`)
     if (e.type === 'connected') say('dialled', { addr: e.addr, peer: e.peer, ms: e.ms }, `dialled ${e.addr} (${e.ms} ms)`)

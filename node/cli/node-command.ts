@@ -9,23 +9,24 @@ import { defaultAgentSpecs } from '../agents/registry.ts'
 import { loadNodeConfig, type NodeConfig, type NodeConfigFile } from '../config.ts'
 import { PeerStartError, startPeer, type Peer } from '../peer.ts'
 import { MqttBridgeError, startMqttBridge, type MqttBridge } from '../services/mqtt-bridge.ts'
-import { RESTARTED } from '../services/tasks.ts'
 import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
-import { integer, parse, UsageError } from './args.ts'
+import { integer, oneOf, parse, UsageError } from './args.ts'
+import { logActivity } from './activity-log.ts'
+import { LOG_LEVELS, logEvent, makeLogger, sayTo } from './logger.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 import { join } from 'node:path'
 import { LOCAL_NETWORK } from '../../protocols/network/index.ts'
 import { loadNetwork } from '../network/network-file.ts'
 import { isLocal, LOCAL, type NetworkSettings } from '../network/settings.ts'
-import { followNetwork, printReady } from './network-output.ts'
+import { followNetwork, printReady, readyInfo } from './network-output.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
                [--bootstrap MULTIADDR]… [--network NAME|FILE] [--public] [--announce MULTIADDR]…
                [--api-port P | --api-listen HOST:PORT --api-tls-cert FILE --api-tls-key FILE]
                [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME]
-               [--mqtt URL [--mqtt-ca FILE]] [--json]
+               [--mqtt URL [--mqtt-ca FILE]] [--json] [--log-level LEVEL]
 
 Runs one peer until Ctrl-C. It listens on 127.0.0.1:P (default ${DEFAULT_PORT}), serves its API on
 127.0.0.1:P+1000, hosts the agents of --agents (default: the six demo agents) and joins the peers
@@ -38,7 +39,7 @@ others): listen on a public interface (--listen /ip4/0.0.0.0/tcp/4001 --listen
 On a network other than local, an unreachable bootstrap peer is retried with backoff for ever.
 --config FILE reads the same settings from YAML (listen, port, apiPort, data, bootstrap, network,
 announce, public, ttlSeconds, agents, policy, canaries, apiListen, apiTlsCert, apiTlsKey,
-apiAllowOrigins); flags override the file. --policy picks
+apiAllowOrigins, mqtt, logLevel); flags override the file. --policy picks
 the routing selector: linucb (default), symphony, epsilon-greedy, greedy-similarity, round-robin
 or random. SIGHUP re-reads --agents (added, changed and removed agents, no restart).
 The API needs the token in DIR/api-token (created on first start, mode 0600) for every POST;
@@ -48,7 +49,11 @@ and then the token on every route. --api-allow-origin lets the web pages of that
 under agentmesh/v1/<network>/agents/<username>/ join the mesh through this peer, and tasks
 published to agentmesh/v1/<network>/clients/<username>/tasks/submit run here. The broker
 username and password come from AGENTMESH_MQTT_USERNAME and AGENTMESH_MQTT_PASSWORD;
---mqtt-ca names the PEM file of the broker's CA. See README, "Agents in any language".`
+--mqtt-ca names the PEM file of the broker's CA. See README, "Agents in any language".
+It logs what happens (the "ready" line, reroutes, escalations, rejections, recovery, tasks, agents)
+as JSON lines (pino) when stdout is not a terminal or with --json, readable lines on a terminal;
+--log-level (or logLevel: in the config file) is trace, debug, info (default), warn, error, fatal
+or silent. The "ready" line is always printed.`
 
 export async function nodeCommand (argv: string[]): Promise<number> {
   const { values } = parse('node', argv, {
@@ -62,6 +67,7 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     data: { type: 'string' },
     ttl: { type: 'string' },
     json: { type: 'boolean' },
+    'log-level': { type: 'string' },
     policy: { type: 'string' },
     network: { type: 'string' },
     public: { type: 'boolean' },
@@ -87,7 +93,9 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     ...(values.policy ?? file.policy) !== undefined ? { policy: values.policy ?? file.policy } : {},
     ...(file.canaries !== undefined ? { canaries: file.canaries } : {}),
     ...mqttFlags(values, file),
-    ...apiFlags('node', values, file)
+    ...apiFlags('node', values, file),
+    // Under `up` the parent owns stdout: a child logs only warnings and worse, on stderr.
+    logLevel: oneOf('node', 'log-level', values['log-level'], LOG_LEVELS, file.logLevel ?? (values.child === true ? 'warn' : 'info'))
   }
   if (values.child === true) return await runChild(config)
   return await runForeground(config, values.json === true, values.agents)
@@ -174,9 +182,8 @@ export async function launch (config: NodeConfig, say: (event: string, detail: R
 }
 
 async function runForeground (config: NodeConfig, json: boolean, agentsFile: string | undefined): Promise<number> {
-  const say = (event: string, detail: Record<string, unknown>): void => {
-    console.log(json ? JSON.stringify({ event, ...detail }) : `${event} ${Object.values(detail).join(' ')}`)
-  }
+  const log = makeLogger({ level: config.logLevel ?? 'info', ...(json ? { json } : {}) })
+  const say = sayTo(log)
   const { peer, api, bridge } = await launch(config, say)
   const stop = async (): Promise<void> => { await api?.close(); await bridge?.stop(); await peer.stop() }
   const settings = networkSettings(config)
@@ -192,30 +199,30 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   }
   // Listen for Ctrl-C and SIGHUP before saying "ready": whoever reacts to that line may signal at once.
   const signalled = waitForSignal()
-  const stopReload = agentsFile !== undefined
-    ? reloadAgentsOnHangup(peer, agentsFile, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
-    : () => {}
+  const stopReload = agentsFile !== undefined ? reloadAgentsOnHangup(peer, agentsFile, say) : () => {}
+  // Refusals are logged from the activity stream (rate-limited there): not twice.
   const stopNetwork = isLocal(settings) && !settings.public
     ? () => {}
-    : followNetwork(peer, config.bootstrap, json, false)
-  printReady(peer, api, json)
-  // What the last run left unfinished, said loudly once: never a silent loss.
-  for (const task of peer.recovered.tasksEnded) say('task-ended-by-restart', { task, reason: RESTARTED })
-  for (const d of peer.recovered.damaged) say('store-damaged', { ...d })
-  if (peer.recovered.staleTemps.length > 0) say('stale-temp-files-removed', { count: peer.recovered.staleTemps.length, files: peer.recovered.staleTemps.join(' ') })
-  peer.capability.addEventListener('agent:added', e => { say('agent-added', { agent: e.detail.body.agent, version: e.detail.body.version }) })
-  peer.capability.addEventListener('agent:removed', e => { say('agent-removed', { agent: e.detail.agent, reason: e.detail.reason }) })
-  peer.capability.addEventListener('equivocation', e => { say('equivocation', { host: e.detail.host }) })
+    : followNetwork(peer, config.bootstrap, json, false, (event, detail, text) => { if (event !== 'refused') say(event, detail, text) })
+  // "ready" is the peer's address, not a log line: said whatever the level.
+  if (log.json) logEvent(log.child({}, { level: 'info' }), 'info', 'ready', readyInfo(peer, api))
+  else printReady(peer, api, false)
+  // What the last run left unfinished is said loudly once (never a silent loss), then what happens.
+  const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
   stopReload()
   stopNetwork()
+  stopActivity()
   await stop()
+  log.flush()
   return 0
 }
 
 /** Child of `agentmesh up`: report over IPC, dial when told, stop when told or orphaned. */
 async function runChild (config: NodeConfig): Promise<number> {
   const send = (m: ChildMessage): void => { process.send?.(m) }
+  // The parent keeps the tail of stderr to say why a peer died: warnings and worse go there.
+  const log = makeLogger({ level: config.logLevel ?? 'warn', to: 2 })
   let launched
   try {
     launched = await launch(config)
@@ -245,8 +252,10 @@ async function runChild (config: NodeConfig): Promise<number> {
     process.on('SIGINT', () => {}) // Ctrl-C reaches the whole group; the parent decides when we stop
   })
   send({ type: 'ready', peerId: peer.peerId, multiaddrs: peer.multiaddrs(), apiPort: api?.port ?? 0, localAgents: peer.agents.size })
+  const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   report()
   await stopped
+  stopActivity()
   clearTimeout(pending)
   await api?.close()
   await bridge?.stop()

@@ -6,7 +6,8 @@
 import type { Peer } from '../peer.ts'
 import { networkStatus } from '../network/status.ts'
 
-export type Say = (event: string, detail: Record<string, unknown>, text: string) => void
+/** One event for the log: its name, its fields and (for people) a line of text. */
+export type Say = (event: string, detail: Record<string, unknown>, text?: string) => void
 
 interface Dht { routingTable?: { size: number }, getMode?: () => string }
 interface Mesh { getMeshPeers?: (topic: string) => string[] }
