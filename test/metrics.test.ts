@@ -9,7 +9,9 @@ import { RESTARTED } from '../node/services/tasks.ts'
 import {
   CONSENSUS_REASONS, consensusReason, GOSSIP_REASONS, gossipReason, REFUSAL_REASONS, refusalReason, TASK_REASONS, taskReason
 } from '../node/services/metric-labels.ts'
+import { gossipsubRegister } from '../node/services/gossipsub-register.ts'
 import { encodeCanonical } from '../protocols/cbor.ts'
+import { Registry } from 'prom-client'
 import { usePeers } from './helpers/peers.ts'
 
 const { peer } = usePeers('agentmesh-metrics-')
@@ -200,6 +202,15 @@ describe('reason classes', () => {
     expect(refusalReason('gossip score -2400 is below the graylist threshold -2000 (invalid messages or proven equivocation)')).toBe('graylisted')
     expect(refusalReason('more than 10× its budget of 50 beacon requests per second')).toBe('over-budget')
     expect(refusalReason('its peer id has less than the network\'s 8 bits of proof of work')).toBe('id-work')
+  })
+
+  it('gossipsub topic labels are one of the network\'s topics or "other"', async () => {
+    const registry = new Registry()
+    const { register } = gossipsubRegister(registry, { '/net/capability/1': 'capability' })
+    const gauge = (register.gauge as (c: { name: string, help: string, labelNames: string[] }) => { set: (l: Record<string, string>, v: number) => void })({ name: 'g', help: 'g', labelNames: ['topicStr'] })
+    gauge.set({ topicStr: '/net/capability/1' }, 1)
+    for (let i = 0; i < 20; i++) gauge.set({ topicStr: `/invented/${i}` }, 2)
+    expect(labelValues(await registry.metrics(), 'g', 'topicStr')).toEqual(new Set(['/net/capability/1', 'other']))
   })
 
   it('answer with a member of their set, whatever the text', () => {

@@ -84,8 +84,8 @@ export class PeerMetrics {
     this.#rejected = new Counter({ name: 'agentmesh_records_rejected_total', help: 'Records and messages refused as invalid (gossip or direct), by reason class', labelNames: ['source', 'reason'], registers })
     this.#tableAgents = new Gauge({ name: 'agentmesh_table_agents', help: 'Verified live VCVs in the capability table', registers })
     this.#tableHosts = new Gauge({ name: 'agentmesh_table_hosts', help: 'Hosts with at least one live VCV in the table', registers })
-    new Gauge({ name: 'agentmesh_index_agents', help: 'Agents in the capability index', registers, collect () { this.set(init.index.size) } }) // eslint-disable-line no-new
-    new Gauge({ name: 'agentmesh_ready', help: '1 when GET /ready answers 200', registers, collect () { this.set(self.readiness().ready ? 1 : 0) } }) // eslint-disable-line no-new
+    new Gauge({ name: 'agentmesh_index_agents', help: 'Agents in the capability index', registers, collect () { this.set(init.index.size) } })
+    new Gauge({ name: 'agentmesh_ready', help: '1 when GET /ready answers 200', registers, collect () { this.set(self.readiness().ready ? 1 : 0) } })
     this.#decisions = new Counter({ name: 'agentmesh_routing_decisions_total', help: 'Routing decisions by policy: an agent chosen, none found, or the router failed', labelNames: ['policy', 'result'], registers })
     this.#rewards = new Histogram({ name: 'agentmesh_routing_reward', help: 'Rewards the policy learned: at the answer, and the later agreement term', labelNames: ['policy', 'part'], buckets: REWARD_BUCKETS, registers })
     this.#tasks = new Counter({ name: 'agentmesh_tasks_total', help: 'Tasks ended, by status and reason class', labelNames: ['status', 'reason'], registers })
