@@ -7,6 +7,7 @@ import type { Effect } from '../protocols/effects.ts'
 import { decodeCertificate, verifyCertificate } from '../protocols/consensus/certificate.ts'
 import { instanceId } from '../protocols/consensus/committee.ts'
 import { ConsensusPeer, type ConsensusPeerEvent } from '../protocols/consensus/peer.ts'
+import { CertificateStore } from '../protocols/consensus/certificate-store.ts'
 import { CERTS_REPLY_BYTES, GET_IDS, MAX_TRIES, PAGE_IDS, RETRY_MS } from '../protocols/consensus/catch-up.ts'
 import { wireHash } from '../protocols/consensus/signed.ts'
 import { setupCommittee } from './helpers/committee.ts'
@@ -206,6 +207,28 @@ describe('catch-up: paging through what another peer holds', () => {
     const reply = a.receive(signers[1]!.peerId, encodeCanonical({ k: 'get', ids }), 0)
     const certs = (decodeCanonical((reply[0] as { data: Uint8Array }).data) as { certs: Uint8Array[] }).certs
     expect(certs).toHaveLength(Math.min(64, Math.floor(CERTS_REPLY_BYTES / POOL[0]!.byteLength)))
+  })
+})
+
+describe('certificate store: cursors stay valid while old ones are forgotten and new ones arrive', () => {
+  it('pages in arrival order, and a cursor taken before evictions still lists exactly what came after it', () => {
+    const id = (i: number): string => i.toString(16).padStart(64, '0')
+    const store = new CertificateStore(5)
+    for (let i = 0; i < 4; i++) store.add(id(i), new Uint8Array([i]))
+    const first = store.after(-1, 2)
+    expect(first).toEqual({ ids: [id(0), id(1)], next: 1, more: true })
+    for (let i = 4; i < 2000; i++) store.add(id(i), new Uint8Array([i & 0xff])) // forgets 0..1994
+    expect(store.after(first.next, 3)).toEqual({ ids: [id(1995), id(1996), id(1997)], next: 1997, more: true })
+    expect(store.after(1997, 10)).toEqual({ ids: [id(1998), id(1999)], next: 1999, more: false })
+    expect(store.after(1999, 10)).toEqual({ ids: [], next: 1999, more: false })
+    // It remembers the last `max` ids it forgot (not fetched back), not all of them.
+    expect(store.forgot(id(1994))).toBe(true)
+    expect(store.has(id(1994))).toBe(false)
+    expect(store.forgot(id(3))).toBe(false)
+    // The digest is of the set, not the order.
+    const other = new CertificateStore(5)
+    for (let i = 1999; i >= 1995; i--) other.add(id(i), new Uint8Array([0]))
+    expect(other.digest()).toBe(store.digest())
   })
 })
 

@@ -207,7 +207,7 @@ describe('reason classes', () => {
   it('gossipsub topic labels are one of the network\'s topics or "other"', async () => {
     const registry = new Registry()
     const { register } = gossipsubRegister(registry, { '/net/capability/1': 'capability' })
-    const gauge = (register.gauge as (c: { name: string, help: string, labelNames: string[] }) => { set: (l: Record<string, string>, v: number) => void })({ name: 'g', help: 'g', labelNames: ['topicStr'] })
+    const gauge = (register.gauge as unknown as (c: { name: string, help: string, labelNames: string[] }) => { set: (l: Record<string, string>, v: number) => void })({ name: 'g', help: 'g', labelNames: ['topicStr'] })
     gauge.set({ topicStr: '/net/capability/1' }, 1)
     for (let i = 0; i < 20; i++) gauge.set({ topicStr: `/invented/${i}` }, 2)
     expect(labelValues(await registry.metrics(), 'g', 'topicStr')).toEqual(new Set(['/net/capability/1', 'other']))

@@ -25,7 +25,7 @@ import {
 import type { Signer, Verifier } from '../../protocols/identity.ts'
 import { TopicValidatorResult, VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
-import { missing, setAside, type Damage } from '../storage/damaged.ts'
+import { readOrSetAside, type Damage } from '../storage/damaged.ts'
 import { CertificateLog } from '../storage/certificate-log.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
@@ -131,23 +131,9 @@ export class ConsensusService {
         }
       } catch {}
       // A file that does not read back is set aside (the next save would overwrite it) and said.
-      const load = async <T>(name: string, parse: (bytes: Buffer) => T): Promise<T | undefined> => {
-        const path = join(init.dir!, name)
-        let bytes: Buffer
-        try {
-          bytes = await readFile(path)
-        } catch (err) {
-          if (missing(err)) return undefined
-          throw err
-        }
-        try {
-          return parse(bytes)
-        } catch (err) {
-          damaged.push(await setAside(path, err as Error))
-          return undefined
-        }
-      }
-      book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8')))) ?? book
+      const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
+        await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
+      book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8'))), 'the reputation book: it starts again from the certificates kept (canary and feedback results are lost)') ?? book
       const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG))
       log = opened.log
       saved = opened.records
@@ -156,7 +142,7 @@ export class ConsensusService {
         const list = decodeCanonical(b)
         if (!Array.isArray(list) || !list.every(x => x instanceof Uint8Array)) throw new Error('not a list of certificates')
         return list as Uint8Array[]
-      })
+      }, 'the certificates in it: peers send them again on catch-up')
     }
     const service = new ConsensusService(init, book, joined, log)
     service.damaged = damaged
