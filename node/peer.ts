@@ -36,7 +36,7 @@ import { Canaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
-import { coalescedWriter, IdentityWorkError, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
+import { coalescedWriter, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import { networkIds } from '../protocols/network/index.ts'
 import { hostOptions } from './network/host.ts'
@@ -193,7 +193,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   try {
     ({ key } = await loadOrCreateIdentity(config.dataDir, { workBits }))
   } catch (err) {
-    throw err instanceof IdentityWorkError ? new PeerStartError(err.message) : err
+    // Not readable, not a key, or too little work: each message says what to do. A damaged key is
+    // never replaced silently: the peer id is who this peer is to the mesh.
+    throw new PeerStartError((err as Error).message)
   }
   const signer = ed25519Signer(key)
   const statePath = join(config.dataDir, STATE_FILE)
@@ -359,7 +361,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     damaged: [
       ...damaged,
       ...consensus.damaged,
-      ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error }]
+      ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error, lost: `the tasks in its unreadable pages (${journal.damage.recovered} read back from it; no other peer holds a requester's tasks)` }]
     ]
   }
   for (const d of recovered.damaged) activity.emit({ type: 'store-damaged', ...d })
@@ -499,8 +501,9 @@ async function loadIndex (dir: string, embedder: Embedder, damaged: Damage[]): P
   try {
     return CapabilityIndex.load(dir, { model: embedder.model, dims: embedder.dims })
   } catch (err) {
-    // None yet, or made with another embedder or format: not damage, just rebuilt.
-    if (/damaged|not valid JSON|not a capability index/.test((err as Error).message)) {
+    // None yet, or made with another embedder or format: not damage, just rebuilt. Anything
+    // else (a torn shard, vectors of the wrong length, a bad member) is damage, set aside and said.
+    if (!/^no capability index at|has format version|built with embedding model|dimensional vectors, but this peer/.test((err as Error).message)) {
       damaged.push(await setAside(dir, err as Error, 'nothing: the index is rebuilt from the table'))
     }
     return new CapabilityIndex({ model: embedder.model, dims: embedder.dims })

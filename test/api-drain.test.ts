@@ -40,4 +40,26 @@ describe('draining the API', () => {
     keepAlive.destroy()
     await api.close()
   })
+
+  it('ends the dashboard\'s live event streams when it drains, so they do not hold the stop', async () => {
+    const p = await peer({ agents: [] })
+    const api = await startApi(p, 0)
+    const ended = new Promise<{ status: number, body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: api.port, path: '/events', headers: { authorization: `Bearer ${api.token}` } }, res => {
+        let data = ''
+        res.on('data', (c: Buffer) => {
+          data += c.toString()
+          if (data.includes('retry:')) api.drain() // the stream is open: now stop
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }))
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    const got = await ended
+    expect(got.status).toBe(200)
+    expect(got.body).toContain('retry:')
+    await api.close()
+  })
 })

@@ -52,4 +52,32 @@ describe('damaged stores', () => {
     const third = await peer({ dataDir: dir })
     expect(third.recovered.damaged).toEqual([])
   })
+
+  it('a torn index shard and a damaged list of joined instances are said too; a damaged identity stops the start with the reason', async () => {
+    const a = await peer()
+    await a.whenIndexed()
+    const dir = a.dataDir
+    await stop(a)
+    const shard = (await readdir(join(dir, 'index'))).find(f => /\.(hnsw|f32)$/.test(f))
+    expect(shard).toBeDefined()
+    await tear(join(dir, 'index', shard!))
+    const id = (c: string): string => c.repeat(64)
+    const joined = `${id('a')}\nnot an id\n${id('b')}\n${id('c').slice(0, 10)}`
+    await writeFile(join(dir, 'consensus', 'joined.txt'), joined)
+
+    const again = await peer({ dataDir: dir })
+    const damaged = again.recovered.damaged
+    expect(damaged.map(d => d.file).sort()).toEqual([join(dir, 'consensus', 'joined.txt'), join(dir, 'index')].sort())
+    const j = damaged.find(d => d.file.endsWith('joined.txt'))!
+    expect(j.error).toMatch(/1 of 3 lines/)
+    expect(await readFile(j.keptAs, 'utf8')).toBe(joined)
+    // The readable ids are kept (this peer must never sign twice in them); the torn tail is not an id.
+    expect(await readFile(join(dir, 'consensus', 'joined.txt'), 'utf8')).toBe(`${id('a')}\n${id('b')}\n`)
+    expect(again.index.size).toBe(again.capability.agents().length)
+    await stop(again)
+
+    const key = join(dir, 'identity.key')
+    await tear(key)
+    await expect(peer({ dataDir: dir })).rejects.toMatchObject({ name: 'PeerStartError', message: expect.stringMatching(/identity .* is not a valid key .* move it away/) })
+  })
 })

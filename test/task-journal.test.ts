@@ -1,7 +1,7 @@
 // The task journal: tasks survive a restart and a kill -9; a damaged journal is set aside loudly.
 import { afterEach, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TaskJournal } from '../node/storage/task-journal.ts'
@@ -51,6 +51,36 @@ describe('task journal', () => {
     j.started('t', parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] } }] }, 't'), 1)
     expect(j.get('t')?.status).toBe('running')
     j.close()
+  })
+
+  it('reads back every task still readable from a truncated journal into the new one; the damaged file stays as found', () => {
+    const path = join(tempDir(), 'tasks.sqlite')
+    const j = TaskJournal.open(path)
+    const spec = parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] }, input: { pad: 'p'.repeat(900) } }] }, 'x')
+    const N = 400
+    for (let i = 0; i < N; i++) {
+      j.started(`t${i}`, { ...spec, id: `t${i}` }, i)
+      if (i % 2 === 0) j.finished(`t${i}`, { id: `t${i}`, status: 'done', result: { i }, outputs: { s: i }, spent: 1, trace: [] }, i + 1)
+    }
+    j.close()
+    const size = readFileSync(path).byteLength
+    truncateSync(path, Math.floor(size / 2))
+    const torn = readFileSync(path)
+    const again = TaskJournal.open(path)
+    expect(again.damage).toMatchObject({ keptAs: expect.stringContaining('tasks.sqlite.damaged-') })
+    expect(readFileSync(again.damage!.keptAs)).toEqual(torn)
+    const back = Array.from({ length: N }, (_, i) => again.get(`t${i}`)).filter(t => t !== undefined)
+    // About half the pages are gone; what survives is read back whole and consistent.
+    expect(again.damage!.recovered).toBe(back.length)
+    expect(back.length).toBeGreaterThan(N / 5)
+    expect(back.length).toBeLessThan(N)
+    for (const t of back) {
+      const i = Number(t.id.slice(1))
+      expect(t.spec.id).toBe(t.id)
+      expect(t.status).toBe(i % 2 === 0 ? 'done' : 'running')
+      if (i % 2 === 0) expect(t.report?.outputs).toEqual({ s: i })
+    }
+    again.close()
   })
 
   it('deletes the temporary files a crash left in the data directory, and only those, at start', async () => {

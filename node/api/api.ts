@@ -171,7 +171,9 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
   server.maxConnections = limits.maxConnections
 
   // Routes that answer in something other than JSON (Prometheus text, HTML, an event stream).
-  const rawRoutes: RawRoute[] = [opsRoutes(peer), uiRoutes(peer)]
+  // Draining ends the dashboard's live streams too: they would hold the server open until close().
+  const drained = new AbortController()
+  const rawRoutes: RawRoute[] = [opsRoutes(peer), uiRoutes(peer, drained.signal)]
   const route = async (req: IncomingMessage, url: URL, reply: (status: number, body: unknown) => void, res: ServerResponse): Promise<void> => {
     const path = url.pathname
     for (const raw of rawRoutes) if (await raw(req, res, url)) return
@@ -264,6 +266,7 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
       draining = true
       server.close()
       server.closeIdleConnections()
+      drained.abort()
     },
     close: async () => {
       removeApiFile(dataDir, port)

@@ -48,9 +48,10 @@ export function dashboardUrl (apiUrl: string, token: string): string {
   return `${apiUrl.replace(/\/+$/, '')}/ui#token=${encodeURIComponent(token)}`
 }
 
-export function uiRoutes (peer: Peer): RawRoute {
+/** The dashboard's routes; `stopping` aborts when the API drains, which ends every live stream. */
+export function uiRoutes (peer: Peer, stopping?: AbortSignal): RawRoute {
   const files = new Map(Object.entries(ASSETS).map(([path, [file, type]]) => [path, { body: readFileSync(new URL(`./ui/${file}`, import.meta.url)), type }]))
-  const streams = new EventStreams(peer)
+  const streams = new EventStreams(peer, stopping)
   return async (req, res, url) => {
     if (req.method !== 'GET') return false
     const path = url.pathname
@@ -106,13 +107,18 @@ async function routePreview (peer: Peer, url: URL, res: ServerResponse): Promise
 /** The live /events streams of one API: bounded in number and in what each may have unsent. */
 class EventStreams {
   readonly #peer: Peer
+  readonly #stopping: AbortSignal | undefined
   #open = 0
 
-  constructor (peer: Peer) {
+  constructor (peer: Peer, stopping?: AbortSignal) {
     this.#peer = peer
+    this.#stopping = stopping
   }
 
   open (req: IncomingMessage, res: ServerResponse): void {
+    if (this.#stopping?.aborted === true) {
+      return json(res, 503, { error: 'this peer is stopping: it takes no new requests' })
+    }
     if (this.#open >= MAX_EVENT_STREAMS) {
       return json(res, 503, { error: `${MAX_EVENT_STREAMS} event streams are open already (each dashboard tab holds one); close one and retry` })
     }
@@ -128,8 +134,11 @@ class EventStreams {
       this.#open--
       unsubscribe()
       clearInterval(heartbeat)
+      this.#stopping?.removeEventListener('abort', end)
       res.destroy()
     }
+    // A stopping peer ends the stream cleanly (the page shows it as disconnected and retries).
+    const end = (): void => { if (!closed) res.end(close) }
     const write = (text: string): void => {
       if (closed) return
       res.write(text)
@@ -157,6 +166,7 @@ class EventStreams {
     heartbeat.unref()
     req.socket.setTimeout(0)
     res.on('close', close)
+    this.#stopping?.addEventListener('abort', end, { once: true })
     write(text)
   }
 }

@@ -13,7 +13,7 @@ import { LOCAL_NETWORK, NetworkFileError } from '../../protocols/network/index.t
 import { integer, parse, UsageError } from './args.ts'
 import { followNetwork, printReady } from './network-output.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
-import { API_FLAGS, apiFlags, launch } from './node-command.ts'
+import { API_FLAGS, apiFlags, gracefulStop, launch, STOP_BUDGET_MS, stopWithin } from './node-command.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
 
 export const joinHelp = `agentmesh join <MULTIADDR…|NETWORK> [--network NAME|FILE] [--agents FILE] [--listen MULTIADDR]…
@@ -79,7 +79,7 @@ export async function joinCommand (argv: string[]): Promise<number> {
     ...apiFlags('join', values)
   }
   const json = values.json === true
-  const { peer, api } = await launch(config)
+  const { peer, api, bridge } = await launch(config)
   const signalled = new Promise<void>(resolve => {
     process.once('SIGINT', () => resolve())
     process.once('SIGTERM', () => resolve())
@@ -91,9 +91,10 @@ export async function joinCommand (argv: string[]): Promise<number> {
   printReady(peer, api, json)
   const stopNetwork = followNetwork(peer, bootstrap, json, true)
   await signalled
+  const watchdog = stopWithin(STOP_BUDGET_MS, why => { console.error(`stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now`) })
   stopReload()
   stopNetwork()
-  await api?.close()
-  await peer.stop()
+  await gracefulStop(peer, api, bridge)
+  watchdog()
   return 0
 }

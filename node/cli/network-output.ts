@@ -2,8 +2,9 @@
 import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
 import type { Peer } from '../peer.ts'
 import { watchProgress, watchRefusals, type Say } from './progress.ts'
+import { dashboardUrl } from '../api/ui-routes.ts'
 
-type ApiInfo = { port: number, url: string, tokenPath: string } | undefined
+type ApiInfo = { port: number, url: string, token: string, tokenPath: string } | undefined
 
 /** The fields of the "ready" line. */
 export function readyInfo (peer: Peer, api: ApiInfo) {
@@ -13,6 +14,7 @@ export function readyInfo (peer: Peer, api: ApiInfo) {
     multiaddrs: peer.multiaddrs(),
     api: api?.url ?? null,
     apiToken: api?.tokenPath ?? null,
+    dashboard: api !== undefined ? `${api.url}/ui` : null,
     agents: [...peer.agents.keys()],
     ...(peer.network.public ? { join: joinLine(peer) } : {})
   }
@@ -26,7 +28,11 @@ export function printReady (peer: Peer, api: ApiInfo, json: boolean): void {
   }
   console.log(`agentmesh peer ${peer.peerId} (network ${info.network}${peer.network.public ? ', public node' : ''})`)
   for (const a of info.multiaddrs) console.log(`  listening  ${a}`)
-  if (api !== undefined) console.log(`  api        ${api.url}  (agentmesh peers --api-port ${api.port}; token in ${api.tokenPath})`)
+  if (api !== undefined) {
+    console.log(`  api        ${api.url}  (agentmesh peers --api-port ${api.port}; token in ${api.tokenPath})`)
+    // The token rides in the fragment, which the browser never sends to the server.
+    console.log(`  dashboard  ${dashboardUrl(api.url, api.token)}`)
+  }
   console.log(`  hosting    ${info.agents.join(', ')}`)
   if (info.join !== undefined) console.log(`\nTo join this network from another machine, run:\n  ${info.join}\n`)
 }

@@ -185,7 +185,7 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   const log = makeLogger({ level: config.logLevel ?? 'info', ...(json ? { json } : {}) })
   const say = sayTo(log)
   const { peer, api, bridge } = await launch(config, say)
-  const stop = async (): Promise<void> => { await api?.close(); await bridge?.stop(); await peer.stop() }
+  const stop = (): Promise<void> => gracefulStop(peer, api, bridge)
   const settings = networkSettings(config)
   // The local network keeps its old contract: a peer that reaches none of its bootstrap peers stops.
   if (config.bootstrap.length > 0 && isLocal(settings) && !settings.public) {
@@ -210,12 +210,48 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   // What the last run left unfinished is said loudly once (never a silent loss), then what happens.
   const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
+  const watchdog = stopWithin(STOP_BUDGET_MS, (why) => { logEvent(log, 'error', 'stop-forced', { budgetMs: STOP_BUDGET_MS, reason: why }, `stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now — unfinished tasks resume from the journal at the next start`) })
   stopReload()
   stopNetwork()
   stopActivity()
   await stop()
+  watchdog()
   log.flush()
   return 0
+}
+
+/**
+ * A graceful stop: take no new work (the API answers 503 and ends its live streams, the MQTT
+ * bridge leaves the broker), end what is in flight (tasks are cancelled and their reports, which
+ * waiting clients receive, journaled; the stores saved), then close the last connections.
+ */
+export async function gracefulStop (peer: Peer, api: Api | undefined, bridge: MqttBridge | undefined): Promise<void> {
+  api?.drain()
+  await bridge?.stop()
+  await peer.stop()
+  await api?.close()
+}
+
+/** How long a stop may take after SIGTERM or Ctrl-C before the process exits anyway. */
+export const STOP_BUDGET_MS = 5000
+
+/**
+ * Exits with status 1 when the stop has not finished within `ms`, or at once on a second signal
+ * (an operator pressing Ctrl-C twice means it). Nothing committed is lost that way: tasks are
+ * journaled before dispatch and stores are written atomically. Returns the disarm function.
+ */
+export function stopWithin (ms: number, say: (why: string) => void): () => void {
+  const force = (why: string): void => { say(why); process.exit(1) }
+  const timer = setTimeout(() => { force('time is up') }, ms)
+  timer.unref()
+  const again = (): void => { force('a second signal') }
+  process.once('SIGINT', again)
+  process.once('SIGTERM', again)
+  return () => {
+    clearTimeout(timer)
+    process.off('SIGINT', again)
+    process.off('SIGTERM', again)
+  }
 }
 
 /** Child of `agentmesh up`: report over IPC, dial when told, stop when told or orphaned. */
@@ -257,9 +293,7 @@ async function runChild (config: NodeConfig): Promise<number> {
   await stopped
   stopActivity()
   clearTimeout(pending)
-  await api?.close()
-  await bridge?.stop()
-  await peer.stop()
+  await gracefulStop(peer, api, bridge)
   // An open IPC channel keeps this process alive after its work is done (until bin's forced exit).
   if (process.connected) process.disconnect()
   return 0

@@ -25,7 +25,7 @@ import {
 import type { Signer, Verifier } from '../../protocols/identity.ts'
 import { TopicValidatorResult, VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { coalescedWriter, writeAtomic } from '../storage/identity.ts'
-import { readOrSetAside, type Damage } from '../storage/damaged.ts'
+import { missing, readOrSetAside, setAside, type Damage } from '../storage/damaged.ts'
 import { CertificateLog } from '../storage/certificate-log.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
@@ -123,13 +123,7 @@ export class ConsensusService {
     const damaged: Damage[] = []
     if (init.dir !== undefined) {
       await mkdir(init.dir, { recursive: true })
-      try {
-        joined = (await readFile(join(init.dir, JOINED_FILE), 'utf8')).split('\n').filter(l => /^[0-9a-f]{64}$/.test(l))
-        if (joined.length > JOINED_KEEP) {
-          joined = joined.slice(-JOINED_KEEP)
-          await writeAtomic(join(init.dir, JOINED_FILE), joined.join('\n') + '\n')
-        }
-      } catch {}
+      joined = await readJoined(join(init.dir, JOINED_FILE), damaged)
       // A file that does not read back is set aside (the next save would overwrite it) and said.
       const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
         await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
@@ -298,3 +292,35 @@ export class ConsensusService {
     }, Math.max(0, at - Date.now()))
   }
 }
+
+/**
+ * The instances this peer signed in, one hex id per line, appended synchronously. Only the last
+ * line can be torn by a crash (it was never acted on: the append comes before the signature);
+ * any other line that is not an id means the file was damaged: it is set aside, the readable ids
+ * are written back, and the damage is said (an id lost could let this peer sign twice there).
+ */
+async function readJoined (file: string, damaged: Damage[]): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if (missing(err)) return []
+    throw err
+  }
+  const lines = text.split('\n')
+  const tail = lines.pop() ?? ''
+  let joined = lines.filter(l => ID.test(l))
+  const bad = lines.length - joined.length
+  if (ID.test(tail)) joined.push(tail)
+  if (bad > 0) {
+    damaged.push(await setAside(file, new Error(`${bad} of ${lines.length} lines are not instance ids`),
+      `the ids of instances it signed in on those ${bad} lines: it must not vote in them again, and it cannot tell which they were`))
+  } else if (joined.length <= JOINED_KEEP && tail === '') {
+    return joined
+  }
+  joined = joined.slice(-JOINED_KEEP)
+  await writeAtomic(file, joined.length === 0 ? '' : joined.join('\n') + '\n')
+  return joined
+}
+
+const ID = /^[0-9a-f]{64}$/

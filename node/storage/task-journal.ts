@@ -32,6 +32,8 @@ export interface JournaledTask {
 export interface JournalDamage {
   keptAs: string
   error: string
+  /** Tasks read back from the damaged file into the new journal (the rest are lost). */
+  recovered: number
 }
 
 /** Finished tasks kept (the oldest beyond are deleted); running ones are always kept. */
@@ -67,7 +69,9 @@ export class TaskJournal {
       for (const suffix of ['', '-wal', '-shm']) {
         try { renameSync(path + suffix, keptAs + suffix) } catch {}
       }
-      return new TaskJournal(openDb(path), { keptAs, error: (err as Error).message })
+      const db = openDb(path)
+      const recovered = salvage(keptAs, db)
+      return new TaskJournal(db, { keptAs, error: (err as Error).message, recovered })
     }
   }
 
@@ -138,5 +142,51 @@ function openDb (path: string): DatabaseSync {
   } catch (err) {
     db.close()
     throw err
+  }
+}
+
+/**
+ * Copies every task row still readable in the damaged journal at `from` into `to`. A scan stops
+ * at the first unreadable page, so the table is read from both ends: what lies before and after
+ * the damage is kept. The damaged file is opened read-only; it stays as it was found.
+ */
+function salvage (from: string, to: DatabaseSync): number {
+  let src: DatabaseSync
+  try {
+    // Not defensive, and writable_schema: SQLite then reads a file shorter than its header says
+    // (a truncation) as far as it goes instead of refusing it whole. Read-only all the same.
+    src = new DatabaseSync(from, { readOnly: true, defensive: false })
+    src.exec('PRAGMA writable_schema = 1')
+  } catch {
+    return 0
+  }
+  const put = to.prepare('INSERT OR IGNORE INTO tasks (id, status, spec, report, submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)')
+  let recovered = 0
+  try {
+    for (const order of ['ASC', 'DESC']) {
+      try {
+        const rows = src.prepare(`SELECT id, status, spec, report, submitted_at, finished_at FROM tasks ORDER BY rowid ${order}`).iterate()
+        for (const r of rows as Iterable<Row & { finished_at: number | null }>) {
+          if (!plausible(r)) continue
+          if (put.run(r.id, r.status, r.spec, r.report, r.submitted_at, r.finished_at).changes > 0) recovered++
+        }
+      } catch {} // the damaged page: the other direction reads what lies beyond it
+    }
+  } finally {
+    src.close()
+  }
+  return recovered
+}
+
+/** A row from a damaged file is kept only if it reads back as a task (JSON that parses). */
+function plausible (r: Row): boolean {
+  if (typeof r.id !== 'string' || typeof r.spec !== 'string' || typeof r.submitted_at !== 'number') return false
+  if (!['running', 'done', 'escalated', 'cancelled'].includes(r.status)) return false
+  try {
+    JSON.parse(r.spec)
+    if (r.report !== null) JSON.parse(r.report)
+    return true
+  } catch {
+    return false
   }
 }
