@@ -279,6 +279,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       if (e.type === 'committed') activity.emit({ type: 'consensus-committed', instance: e.instance, outcome: e.summary.outcome.kind === 'escalate' ? 'escalate' : 'answer', requester: e.summary.requester === self })
       else if (e.type === 'accepted') activity.emit({ type: 'consensus-accepted', instance: e.id })
       else if (e.type === 'timeout') activity.emit({ type: 'consensus-timeout', instance: e.instance, reason: `the committee did not commit within ${e.timeoutMs} ms` })
+      else if (e.type === 'abandoned') activity.emit({ type: 'consensus-abandoned', instance: e.instance, reason: e.reason })
       else if (e.type === 'rejected') activity.emit({ type: 'consensus-rejected', from: e.from, reason: e.reason })
       else if (e.type === 'equivocator') activity.emit({ type: 'equivocation', host: e.host, source: 'consensus' })
     }
@@ -361,7 +362,14 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     damaged: [
       ...damaged,
       ...consensus.damaged,
-      ...journal.damage === undefined ? [] : [{ file: join(config.dataDir, TASKS_FILE), keptAs: journal.damage.keptAs, error: journal.damage.error, lost: `the tasks in its unreadable pages (${journal.damage.recovered} read back from it; no other peer holds a requester's tasks)` }]
+      ...journal.damage.map(d => ({
+        file: d.file,
+        keptAs: d.keptAs,
+        error: d.error,
+        lost: journal.damage.length === 1
+          ? `nothing: ${d.readBack} tasks read back from it, the rest from the journal's other copy`
+          : `the tasks in the unreadable parts of both copies of the journal (${d.readBack} read back from this one); no other peer holds a requester's tasks`
+      }))
     ]
   }
   for (const d of recovered.damaged) activity.emit({ type: 'store-damaged', ...d })

@@ -81,7 +81,11 @@ function callTls (port: number, path: string, headers: Record<string, string> = 
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port, path, ca: tls.cert, servername: 'localhost', headers }, res => {
       let body = ''
-      res.setEncoding('utf8').on('data', (d: string) => { body += d }).on('end', () => { resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) as Record<string, unknown> }) })
+      res.setEncoding('utf8').on('data', (d: string) => { body += d }).on('end', () => {
+        // The dashboard's files are not JSON.
+        const json = (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(body) as Record<string, unknown> : {}
+        resolve({ status: res.statusCode ?? 0, json })
+      })
     })
     req.on('error', reject)
     req.end()
@@ -291,6 +295,11 @@ describe('beyond loopback', () => {
     expect(got.status).toBe(200)
     expect(got.json.peerId).toBe(peer.peerId)
     expect((await callTls(a.port, '/status', { authorization: `Bearer ${a.token}`, origin: 'https://evil.example' })).status).toBe(403)
+    // The dashboard's own files load without it (a browser opening the link cannot send one);
+    // what the page then reads needs it.
+    expect((await callTls(a.port, '/ui')).status).toBe(200)
+    expect((await callTls(a.port, '/ui/dashboard.js')).status).toBe(200)
+    for (const path of ['/events', '/route?text=x', '/metrics', '/ui/../status', '/ui/other.js']) expect((await callTls(a.port, path)).status, path).toBe(401)
   })
 })
 

@@ -1,7 +1,10 @@
 // Every file a peer keeps that does not read back is set aside (renamed, never overwritten) and
 // named at start with what the peer lost; the peer starts without it and keeps working.
 import { describe, it, expect } from 'vitest'
-import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { readJoined } from '../node/services/consensus-service.ts'
+import type { Damage } from '../node/storage/damaged.ts'
 import { join } from 'node:path'
 import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import { usePeers } from './helpers/peers.ts'
@@ -79,5 +82,24 @@ describe('damaged stores', () => {
     const key = join(dir, 'identity.key')
     await tear(key)
     await expect(peer({ dataDir: dir })).rejects.toMatchObject({ name: 'PeerStartError', message: expect.stringMatching(/identity .* is not a valid key .* move it away/) })
+  })
+
+  it('the joined-instances list: a cut last line is said too (a truncation loses a real id), a whole one is not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentmesh-joined-'))
+    try {
+      const file = join(dir, 'joined.txt')
+      const ids = ['a', 'b', 'c'].map(c => c.repeat(64))
+      await writeFile(file, ids.join('\n') + '\n')
+      const none: Damage[] = []
+      expect(await readJoined(file, none)).toEqual(ids)
+      expect(none).toEqual([])
+      await writeFile(file, `${ids[0]}\n${ids[1]!.slice(0, 30)}`)
+      const cut: Damage[] = []
+      expect(await readJoined(file, cut)).toEqual([ids[0]])
+      expect(cut).toMatchObject([{ error: expect.stringMatching(/last line is cut short/), lost: expect.any(String) }])
+      expect(await readFile(file, 'utf8')).toBe(`${ids[0]}\n`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

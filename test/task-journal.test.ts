@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { TaskJournal } from '../node/storage/task-journal.ts'
+import { DatabaseSync } from 'node:sqlite'
+import { mirrorOf, TaskJournal } from '../node/storage/task-journal.ts'
 import { RESTARTED } from '../node/services/tasks.ts'
 import { parseTask } from '../protocols/task/index.ts'
 import { usePeers } from './helpers/peers.ts'
@@ -31,7 +32,7 @@ describe('task journal', () => {
     j.finished('named', { id: 'named', status: 'done', result: { s: 1 }, outputs: { s: 1 }, spent: 1, trace: [] }, 2000)
     j.close()
     const again = TaskJournal.open(path)
-    expect(again.damage).toBeUndefined()
+    expect(again.damage).toEqual([])
     expect(again.unfinished().map(t => t.id)).toEqual(['task-7'])
     expect(again.unfinished()[0]!.spec).toEqual(spec)
     expect(again.get('named')).toMatchObject({ status: 'done', report: { outputs: { s: 1 } } })
@@ -40,20 +41,31 @@ describe('task journal', () => {
     again.close()
   })
 
-  it('sets a damaged journal aside (renamed, not overwritten) and starts a new one, saying what happened', () => {
+  it('sets a damaged journal aside (renamed, not overwritten), says so, and takes every task back from its other copy', () => {
     const dir = tempDir()
     const path = join(dir, 'tasks.sqlite')
+    const j = TaskJournal.open(path)
+    const spec = parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] } }] }, 't')
+    j.started('t', spec, 1)
+    j.started('u', { ...spec, id: 'u' }, 2)
+    j.finished('u', { id: 'u', status: 'done', result: { s: 1 }, outputs: { s: 1 }, spent: 1, trace: [] }, 3)
+    j.close()
     const garbage = Buffer.from('SQLite format 3\0' + 'x'.repeat(5000))
     writeFileSync(path, garbage)
-    const j = TaskJournal.open(path)
-    expect(j.damage).toMatchObject({ keptAs: expect.stringContaining('tasks.sqlite.damaged-'), error: expect.any(String) })
-    expect(readFileSync(j.damage!.keptAs)).toEqual(garbage)
-    j.started('t', parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] } }] }, 't'), 1)
-    expect(j.get('t')?.status).toBe('running')
-    j.close()
+    const again = TaskJournal.open(path)
+    expect(again.damage).toMatchObject([{ file: path, keptAs: expect.stringContaining('tasks.sqlite.damaged-'), error: expect.any(String), readBack: 0 }])
+    expect(readFileSync(again.damage[0]!.keptAs)).toEqual(garbage)
+    expect(again.get('t')?.status).toBe('running')
+    expect(again.get('u')).toMatchObject({ status: 'done', report: { outputs: { s: 1 } } })
+    again.close()
+    // Both copies whole again: the next open finds nothing to say.
+    const third = TaskJournal.open(path)
+    expect(third.damage).toEqual([])
+    expect(third.unfinished().map(t => t.id)).toEqual(['t'])
+    third.close()
   })
 
-  it('reads back every task still readable from a truncated journal into the new one; the damaged file stays as found', () => {
+  it('with both copies truncated, reads back every task still readable in each; the damaged files stay as found', () => {
     const path = join(tempDir(), 'tasks.sqlite')
     const j = TaskJournal.open(path)
     const spec = parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] }, input: { pad: 'p'.repeat(900) } }] }, 'x')
@@ -63,15 +75,16 @@ describe('task journal', () => {
       if (i % 2 === 0) j.finished(`t${i}`, { id: `t${i}`, status: 'done', result: { i }, outputs: { s: i }, spent: 1, trace: [] }, i + 1)
     }
     j.close()
-    const size = readFileSync(path).byteLength
-    truncateSync(path, Math.floor(size / 2))
-    const torn = readFileSync(path)
+    const torn = [path, mirrorOf(path)].map(file => {
+      truncateSync(file, Math.floor(readFileSync(file).byteLength / 2))
+      return readFileSync(file)
+    })
     const again = TaskJournal.open(path)
-    expect(again.damage).toMatchObject({ keptAs: expect.stringContaining('tasks.sqlite.damaged-') })
-    expect(readFileSync(again.damage!.keptAs)).toEqual(torn)
+    expect(again.damage.map(d => d.file)).toEqual([path, mirrorOf(path)])
+    again.damage.forEach((d, i) => { expect(readFileSync(d.keptAs)).toEqual(torn[i]) })
     const back = Array.from({ length: N }, (_, i) => again.get(`t${i}`)).filter(t => t !== undefined)
-    // About half the pages are gone; what survives is read back whole and consistent.
-    expect(again.damage!.recovered).toBe(back.length)
+    // About half the pages of each are gone; what survives is read back whole and consistent.
+    expect(again.damage[0]!.readBack).toBe(back.length)
     expect(back.length).toBeGreaterThan(N / 5)
     expect(back.length).toBeLessThan(N)
     for (const t of back) {
@@ -81,6 +94,25 @@ describe('task journal', () => {
       if (i % 2 === 0) expect(t.report?.outputs).toEqual({ s: i })
     }
     again.close()
+  })
+
+  it('a copy that missed the last write (a crash between the two) takes it from the other at open', () => {
+    const path = join(tempDir(), 'tasks.sqlite')
+    const j = TaskJournal.open(path)
+    const spec = parseTask({ subtasks: [{ id: 's', capability: { skills: ['x'] } }] }, 'a')
+    j.started('a', spec, 1)
+    j.close()
+    // Write one copy alone, as if the process died between the two writes.
+    const db = new DatabaseSync(path)
+    db.prepare("UPDATE tasks SET status = 'done', report = ?, finished_at = 2 WHERE id = 'a'").run(JSON.stringify({ id: 'a', status: 'done', result: 1, outputs: {}, spent: 0, trace: [] }))
+    db.prepare("INSERT INTO tasks (id, status, spec, submitted_at) VALUES ('b', 'running', ?, 3)").run(JSON.stringify({ ...spec, id: 'b' }))
+    db.close()
+    const again = TaskJournal.open(path)
+    expect(again.damage).toEqual([])
+    again.close()
+    const mirror = new DatabaseSync(mirrorOf(path))
+    expect(mirror.prepare('SELECT id, status FROM tasks ORDER BY id').all().map(r => ({ ...r }))).toEqual([{ id: 'a', status: 'done' }, { id: 'b', status: 'running' }])
+    mirror.close()
   })
 
   it('deletes the temporary files a crash left in the data directory, and only those, at start', async () => {

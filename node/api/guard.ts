@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { bearerMatches } from './token.ts'
+import { isDashboardAsset } from './ui-routes.ts'
 
 export interface GuardContext {
   scheme: 'http' | 'https'
@@ -52,7 +53,7 @@ export function checkSource (req: IncomingMessage, ctx: GuardContext): Verdict {
 
 /** The bearer token, for every change and for every route beyond loopback. */
 export function checkToken (req: IncomingMessage, ctx: GuardContext, path: string): Verdict {
-  const needed = req.method !== 'GET' || !ctx.loopback
+  const needed = req.method !== 'GET' || (!ctx.loopback && !isDashboardAsset(path))
   if (!needed || bearerMatches(req.headers.authorization, ctx.token)) return { ok: true }
   const what = req.method === 'GET' ? `this API listens beyond loopback, so ${req.method} ${path}` : `${req.method} ${path}`
   return {

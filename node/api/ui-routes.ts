@@ -41,6 +41,15 @@ const ASSETS: Record<string, [string, string]> = {
 }
 
 /**
+ * The page's own files: the same bytes for everyone, no data in them, so a browser may load them
+ * without the token even beyond loopback (it cannot send one when it opens a link); every call the
+ * page then makes carries the token from the fragment.
+ */
+export function isDashboardAsset (path: string): boolean {
+  return path === '/ui/' || Object.hasOwn(ASSETS, path)
+}
+
+/**
  * The address that opens the dashboard with the token: in the fragment, which browsers never
  * send to the server (nor in Referer); the page moves it to sessionStorage and out of the address bar.
  */

@@ -10,7 +10,9 @@ import { defaultAgentSpecs } from '../agents/registry.ts'
 import type { NodeConfig } from '../config.ts'
 import { loadNetwork } from '../network/network-file.ts'
 import { LOCAL_NETWORK, NetworkFileError } from '../../protocols/network/index.ts'
-import { integer, parse, UsageError } from './args.ts'
+import { integer, oneOf, parse, UsageError } from './args.ts'
+import { logActivity } from './activity-log.ts'
+import { LOG_LEVELS, makeLogger } from './logger.ts'
 import { followNetwork, printReady } from './network-output.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
 import { API_FLAGS, apiFlags, gracefulStop, launch, STOP_BUDGET_MS, stopWithin } from './node-command.ts'
@@ -19,6 +21,7 @@ import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
 export const joinHelp = `agentmesh join <MULTIADDR…|NETWORK> [--network NAME|FILE] [--agents FILE] [--listen MULTIADDR]…
                [--announce MULTIADDR]… [--api-port P | --api-listen HOST:PORT --api-tls-cert FILE --api-tls-key FILE]
                [--api-allow-origin URL]… [--data DIR] [--ttl SECONDS] [--policy NAME] [--no-hole-punching] [--json]
+               [--log-level LEVEL]
 
 Joins a network and runs until Ctrl-C. Give the bootstrap addresses a public node printed
 (agentmesh join /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… --network testnet), or a network file
@@ -28,7 +31,9 @@ network file's STUN servers. It prints its progress and its reachability; an unr
 bootstrap peer is retried with backoff. Listens on /ip4/0.0.0.0/tcp/0 unless --listen is given;
 the API is on 127.0.0.1:${DEFAULT_PORT + API_PORT_OFFSET} unless --api-port (0: none). SIGHUP re-reads --agents: new agents
 are advertised, changed ones re-advertised, removed ones withdrawn, without a restart.
-The API flags are those of agentmesh node (see agentmesh help node).`
+The API flags are those of agentmesh node (see agentmesh help node). Reroutes, escalations,
+rejections and what a restart recovered are logged as agentmesh node logs them (--log-level:
+trace, debug, info (default), warn, error, fatal).`
 
 export async function joinCommand (argv: string[]): Promise<number> {
   const { values, positionals } = parse('join', argv, {
@@ -42,7 +47,8 @@ export async function joinCommand (argv: string[]): Promise<number> {
     ttl: { type: 'string' },
     policy: { type: 'string' },
     'no-hole-punching': { type: 'boolean' },
-    json: { type: 'boolean' }
+    json: { type: 'boolean' },
+    'log-level': { type: 'string' }
   }, true)
   // An absolute path to a network file also starts with '/': a file on disk (or a .yaml name) is a network.
   const isAddr = (p: string): boolean => p.startsWith('/') && !/\.ya?ml$/i.test(p) && !existsSync(p)
@@ -78,7 +84,9 @@ export async function joinCommand (argv: string[]): Promise<number> {
     ...(values.policy !== undefined ? { policy: values.policy } : {}),
     ...apiFlags('join', values)
   }
-  const json = values.json === true
+  const log = makeLogger({ level: oneOf('join', 'log-level', values['log-level'], LOG_LEVELS, 'info'), ...(values.json === true ? { json: true } : {}) })
+  // Like agentmesh node: JSON lines off a terminal, so a reader never gets two formats mixed.
+  const json = log.json
   const { peer, api, bridge } = await launch(config)
   const signalled = new Promise<void>(resolve => {
     process.once('SIGINT', () => resolve())
@@ -89,12 +97,18 @@ export async function joinCommand (argv: string[]): Promise<number> {
     ? reloadAgentsOnHangup(peer, values.agents, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
     : () => {}
   printReady(peer, api, json)
-  const stopNetwork = followNetwork(peer, bootstrap, json, true)
+  // Refusals are logged from the activity stream (rate-limited there): not twice.
+  const stopNetwork = followNetwork(peer, bootstrap, json, true, (event, detail, text) => {
+    if (event !== 'refused') console.log(json ? JSON.stringify({ event, ...detail }) : text)
+  })
+  const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
   const watchdog = stopWithin(STOP_BUDGET_MS, why => { console.error(`stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now`) })
   stopReload()
   stopNetwork()
+  stopActivity()
   await gracefulStop(peer, api, bridge)
   watchdog()
+  log.flush()
   return 0
 }

@@ -210,7 +210,7 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   // What the last run left unfinished is said loudly once (never a silent loss), then what happens.
   const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
-  const watchdog = stopWithin(STOP_BUDGET_MS, (why) => { logEvent(log, 'error', 'stop-forced', { budgetMs: STOP_BUDGET_MS, reason: why }, `stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now — unfinished tasks resume from the journal at the next start`) })
+  const watchdog = stopWithin(STOP_BUDGET_MS, (why) => { logEvent(log, 'error', 'stop-forced', { budgetMs: STOP_BUDGET_MS, reason: why }, `stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now — tasks still running are journaled and end as escalated ("requester restarted") at the next start`) })
   stopReload()
   stopNetwork()
   stopActivity()

@@ -299,7 +299,7 @@ export class ConsensusService {
  * any other line that is not an id means the file was damaged: it is set aside, the readable ids
  * are written back, and the damage is said (an id lost could let this peer sign twice there).
  */
-async function readJoined (file: string, damaged: Damage[]): Promise<string[]> {
+export async function readJoined (file: string, damaged: Damage[]): Promise<string[]> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -312,9 +312,12 @@ async function readJoined (file: string, damaged: Damage[]): Promise<string[]> {
   let joined = lines.filter(l => ID.test(l))
   const bad = lines.length - joined.length
   if (ID.test(tail)) joined.push(tail)
-  if (bad > 0) {
-    damaged.push(await setAside(file, new Error(`${bad} of ${lines.length} lines are not instance ids`),
-      `the ids of instances it signed in on those ${bad} lines: it must not vote in them again, and it cannot tell which they were`))
+  if (bad > 0 || (tail !== '' && !ID.test(tail))) {
+    // A cut last line is what a crash mid-append leaves (that id was never signed with) and also
+    // what a truncated file looks like: said either way, since the second loses a real id.
+    const what = bad > 0 ? `${bad} of ${lines.length} lines are not instance ids` : `its last line is cut short (${tail.length} of 64 hex digits)`
+    damaged.push(await setAside(file, new Error(what),
+      'the ids of instances it signed in that were on those lines: if any is still running, this peer could sign there twice'))
   } else if (joined.length <= JOINED_KEEP && tail === '') {
     return joined
   }

@@ -164,7 +164,7 @@ export class PeerMetrics {
   readiness (): Readiness {
     const reasons: string[] = []
     if (this.#libp2p?.status !== 'started') reasons.push(`the peer is not running (libp2p ${this.#libp2p?.status ?? 'not created'})`)
-    if (this.#open.size === 0 && this.#init.lone !== true) reasons.push('no open connection to another peer: dial one (--peer) or give the network a bootstrap list')
+    if (this.#open.size === 0 && this.#init.lone !== true) reasons.push('no open connection to another peer: dial one (--bootstrap ADDR, or agentmesh join) or give the network a bootstrap list')
     if (this.#agents === 0) reasons.push('the capability table holds no agent yet')
     const indexed = this.#init.index.size
     if (indexed !== this.#agents) reasons.push(`the index has not caught up with the table: ${indexed} of ${this.#agents} agents indexed`)

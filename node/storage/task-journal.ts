@@ -6,6 +6,12 @@
  * need no scan. An append-only log would need its own checksums, compaction and index to offer
  * the same.
  *
+ * SQLite survives a torn write but not a file cut short or a bad sector, and no other peer holds a
+ * requester's tasks. So every write goes to two files, `tasks.sqlite` and `tasks.mirror.sqlite`,
+ * reconciled at open: a damaged one is set aside, everything still readable in it is read back,
+ * and the other copy fills in the rest. Two fsyncs per task event; tasks come from users, not in
+ * thousands a second.
+ *
  * @example
  * ```ts
  * const journal = TaskJournal.open(join(dataDir, 'tasks.sqlite'))
@@ -30,10 +36,11 @@ export interface JournaledTask {
 
 /** A journal that could not be opened was set aside; the peer says so and starts a new one. */
 export interface JournalDamage {
+  file: string
   keptAs: string
   error: string
-  /** Tasks read back from the damaged file into the new journal (the rest are lost). */
-  recovered: number
+  /** Tasks read back from the damaged file itself (the other copy gives back the rest, if it is whole). */
+  readBack: number
 }
 
 /** Finished tasks kept (the oldest beyond are deleted); running ones are always kept. */
@@ -42,74 +49,127 @@ const KEEP_FINISHED = 10_000
 const PRUNE_EVERY = 100
 
 export class TaskJournal {
-  readonly #db: DatabaseSync
-  readonly #insert
-  readonly #finish
-  readonly #get
-  readonly #prune
+  readonly #files: JournalFile[]
   #sincePrune = 0
-  /** Set when the file found at open was damaged and moved aside. */
-  readonly damage: JournalDamage | undefined
+  /** The files found damaged at open, each moved aside; empty when both read back. */
+  readonly damage: JournalDamage[]
 
-  private constructor (db: DatabaseSync, damage: JournalDamage | undefined) {
-    this.#db = db
+  private constructor (files: JournalFile[], damage: JournalDamage[]) {
+    this.#files = files
     this.damage = damage
-    this.#insert = db.prepare('INSERT INTO tasks (id, status, spec, submitted_at) VALUES (?, \'running\', ?, ?)')
-    this.#finish = db.prepare('UPDATE tasks SET status = ?, report = ?, finished_at = ? WHERE id = ?')
-    this.#get = db.prepare('SELECT id, status, spec, report, submitted_at FROM tasks WHERE id = ?')
-    this.#prune = db.prepare(`DELETE FROM tasks WHERE status != 'running' AND rowid NOT IN (SELECT rowid FROM tasks WHERE status != 'running' ORDER BY finished_at DESC LIMIT ${KEEP_FINISHED})`)
   }
 
-  /** Opens (or creates) the journal at `path`. A damaged file is renamed aside, never overwritten. */
+  /**
+   * Opens (or creates) the journal at `path` and its mirror beside it. A damaged file is renamed
+   * aside, never overwritten; what it still holds and what the other copy holds are put back.
+   */
   static open (path: string): TaskJournal {
-    try {
-      return new TaskJournal(openDb(path), undefined)
-    } catch (err) {
-      const keptAs = asideName(path)
-      for (const suffix of ['', '-wal', '-shm']) {
-        try { renameSync(path + suffix, keptAs + suffix) } catch {}
+    const damage: JournalDamage[] = []
+    const files = [path, mirrorOf(path)].map(file => {
+      try {
+        return new JournalFile(openDb(file))
+      } catch (err) {
+        const keptAs = asideName(file)
+        for (const suffix of ['', '-wal', '-shm']) {
+          try { renameSync(file + suffix, keptAs + suffix) } catch {}
+        }
+        const db = new JournalFile(openDb(file))
+        damage.push({ file, keptAs, error: (err as Error).message, readBack: salvage(keptAs, db) })
+        return db
       }
-      const db = openDb(path)
-      const recovered = salvage(keptAs, db)
-      return new TaskJournal(db, { keptAs, error: (err as Error).message, recovered })
-    }
+    })
+    // Each copy takes what the other holds: after damage, a crash between the two writes, or the
+    // first start beside a journal written before the mirror existed.
+    const [a, b] = files as [JournalFile, JournalFile]
+    a.absorb(b)
+    b.absorb(a)
+    return new TaskJournal(files, damage)
   }
 
   /** Journals a task before its first dispatch. */
   started (id: string, spec: TaskSpec, now: number): void {
-    this.#insert.run(id, JSON.stringify(spec), now)
+    const text = JSON.stringify(spec)
+    for (const f of this.#files) f.insert.run(id, text, now)
   }
 
   finished (id: string, report: TaskReport, now: number): void {
-    this.#finish.run(report.status, JSON.stringify(report), now, id)
+    const text = JSON.stringify(report)
+    for (const f of this.#files) f.finish.run(report.status, text, now, id)
     if (++this.#sincePrune >= PRUNE_EVERY) {
       this.#sincePrune = 0
-      this.#prune.run()
+      for (const f of this.#files) f.prune.run()
     }
   }
 
   get (id: string): JournaledTask | undefined {
-    const row = this.#get.get(id) as Row | undefined
+    const row = this.#files[0]!.select.get(id) as Row | undefined
     return row === undefined ? undefined : fromRow(row)
   }
 
   /** Tasks that were running when the peer last stopped (or crashed). */
   unfinished (): JournaledTask[] {
-    return (this.#db.prepare('SELECT id, status, spec, report, submitted_at FROM tasks WHERE status = \'running\' ORDER BY submitted_at').all() as unknown as Row[]).map(fromRow)
+    return (this.#files[0]!.db.prepare('SELECT id, status, spec, report, submitted_at FROM tasks WHERE status = \'running\' ORDER BY submitted_at').all() as unknown as Row[]).map(fromRow)
   }
 
   /** The highest n of ids `task-<n>` this journal holds, so generated ids continue after it. */
   highestGenerated (): number {
-    const row = this.#db.prepare('SELECT MAX(CAST(SUBSTR(id, 6) AS INTEGER)) AS n FROM tasks WHERE id GLOB \'task-[0-9]*\'').get() as { n: number | null }
+    const row = this.#files[0]!.db.prepare('SELECT MAX(CAST(SUBSTR(id, 6) AS INTEGER)) AS n FROM tasks WHERE id GLOB \'task-[0-9]*\'').get() as { n: number | null }
     return row.n ?? 0
   }
 
   close (): void {
-    if (this.#db.isOpen) this.#db.close()
+    for (const f of this.#files) if (f.db.isOpen) f.db.close()
+  }
+}
+
+/** Where the journal's second copy lives: beside it. */
+export function mirrorOf (path: string): string {
+  return path.endsWith('.sqlite') ? `${path.slice(0, -'.sqlite'.length)}.mirror.sqlite` : `${path}.mirror`
+}
+
+/** One of the journal's two files and its statements. */
+class JournalFile {
+  readonly db: DatabaseSync
+  readonly insert
+  readonly finish
+  readonly select
+  readonly prune
+  readonly #upsert
+  readonly #all
+
+  constructor (db: DatabaseSync) {
+    this.db = db
+    this.insert = db.prepare('INSERT INTO tasks (id, status, spec, submitted_at) VALUES (?, \'running\', ?, ?)')
+    this.finish = db.prepare('UPDATE tasks SET status = ?, report = ?, finished_at = ? WHERE id = ?')
+    this.select = db.prepare('SELECT id, status, spec, report, submitted_at FROM tasks WHERE id = ?')
+    this.prune = db.prepare(`DELETE FROM tasks WHERE status != 'running' AND rowid NOT IN (SELECT rowid FROM tasks WHERE status != 'running' ORDER BY finished_at DESC LIMIT ${KEEP_FINISHED})`)
+    // A task this copy lacks is added; one it holds as running that the other saw end takes the end.
+    this.#upsert = db.prepare(`INSERT INTO tasks (id, status, spec, report, submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, finished_at = excluded.finished_at
+      WHERE tasks.status = 'running' AND excluded.status != 'running'`)
+    this.#all = db.prepare('SELECT id, status, spec, report, submitted_at, finished_at FROM tasks')
+  }
+
+  /** Takes in what `other` holds that this copy lacks (a crash between the two writes, or damage). */
+  absorb (other: JournalFile): void {
+    this.db.exec('BEGIN')
+    try {
+      for (const r of other.#all.iterate() as Iterable<FullRow>) this.put(r)
+      this.db.exec('COMMIT')
+    } catch (err) {
+      this.db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** Adds one row; true when it changed this copy. */
+  put (r: FullRow): boolean {
+    return this.#upsert.run(r.id, r.status, r.spec, r.report, r.submitted_at, r.finished_at).changes > 0
   }
 }
 
 interface Row { id: string, status: string, spec: string, report: string | null, submitted_at: number }
+interface FullRow extends Row { finished_at: number | null }
 
 function fromRow (row: Row): JournaledTask {
   return {
@@ -150,7 +210,7 @@ function openDb (path: string): DatabaseSync {
  * at the first unreadable page, so the table is read from both ends: what lies before and after
  * the damage is kept. The damaged file is opened read-only; it stays as it was found.
  */
-function salvage (from: string, to: DatabaseSync): number {
+function salvage (from: string, to: JournalFile): number {
   let src: DatabaseSync
   try {
     // Not defensive, and writable_schema: SQLite then reads a file shorter than its header says
@@ -160,15 +220,13 @@ function salvage (from: string, to: DatabaseSync): number {
   } catch {
     return 0
   }
-  const put = to.prepare('INSERT OR IGNORE INTO tasks (id, status, spec, report, submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)')
   let recovered = 0
   try {
     for (const order of ['ASC', 'DESC']) {
       try {
         const rows = src.prepare(`SELECT id, status, spec, report, submitted_at, finished_at FROM tasks ORDER BY rowid ${order}`).iterate()
-        for (const r of rows as Iterable<Row & { finished_at: number | null }>) {
-          if (!plausible(r)) continue
-          if (put.run(r.id, r.status, r.spec, r.report, r.submitted_at, r.finished_at).changes > 0) recovered++
+        for (const r of rows as Iterable<FullRow>) {
+          if (plausible(r) && to.put(r)) recovered++
         }
       } catch {} // the damaged page: the other direction reads what lies beyond it
     }
