@@ -12,6 +12,7 @@
  * proportions over the task count, the spread two honest runs of the same scenario would show.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentInputError, type Agent, type AgentDescription, type AgentResult } from '../node/agents/agent.ts'
@@ -94,7 +95,19 @@ async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
 export interface RealRun {
   summary: Pick<RunSummary, 'tasks' | 'done' | 'escalated' | 'successRate' | 'accuracy' | 'rightTypeRate' | 'reroutes' | 'consensusInstances' | 'consensusCommitted' | 'safetyViolations' | 'latencyP50Ms'>
   wallMs: number
+  /** How late this process's timers fired while the tasks ran (p99): high when the CPU was not ours. */
+  loopDelayP99Ms: number
+  timeScale: number
 }
+
+/**
+ * Event-loop delay (p99) above which the real run counts as starved: its deadlines, scaled down
+ * with time, then mean less than the simulation's, and a disagreement says more about the
+ * machine's load than about the protocol.
+ */
+export const STARVED_LOOP_DELAY_MS = 100
+/** How much slower a starved run is repeated (once), so that the same delays weigh less. */
+const STARVED_SLOWDOWN = 5
 
 export interface CrossCheck {
   simulated: RunSummary
@@ -148,13 +161,16 @@ export async function runReal (s: Scenario, policy: PolicyName, timeScale = 0.05
       if (failed.length > 0) throw new CrossCheckError(`peers could not connect on 127.0.0.1: ${failed[0]!.error}`)
     }
     await converge(peers, population.requesters, population.agents.length)
+    const delay = monitorEventLoopDelay({ resolution: 10 })
+    delay.enable()
     const t0 = performance.now()
     const reports = await Promise.all(population.tasks.map(async task => {
       await sleep(Math.max(0, task.at * timeScale - (performance.now() - t0)))
       const run = peers[task.requester]!.tasks.submit(scaled(task, timeScale))
       return { task, report: await run.finished }
     }))
-    return { summary: summarise(reports, peers), wallMs: performance.now() - started }
+    delay.disable()
+    return { summary: summarise(reports, peers), wallMs: performance.now() - started, loopDelayP99Ms: delay.percentile(99) / 1e6, timeScale }
   } finally {
     await Promise.allSettled(peers.map(async p => { await p.stop() }))
     await Promise.allSettled(dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
@@ -240,7 +256,16 @@ function summarise (reports: Array<{ task: SimTask, report: TaskReport }>, peers
 export async function crossCheck (s: Scenario, policy: PolicyName = s.policies[0]!, timeScale = 0.05): Promise<CrossCheck> {
   // Loopback loses nothing: the simulated side runs lossless links too.
   const simulated = runOnce({ ...s, network: { ...s.network, loss: 0 } }, policy).summary
-  const real = await runReal(s, policy, timeScale)
+  let check = compare(s, policy, simulated, await runReal(s, policy, timeScale))
+  if (!check.agrees && check.real.loopDelayP99Ms > STARVED_LOOP_DELAY_MS && timeScale < 1) {
+    // Starved (another process held the cores): once more, slower, and that run is the verdict.
+    check = compare(s, policy, simulated, await runReal(s, policy, Math.min(1, timeScale * STARVED_SLOWDOWN)), check.real)
+  }
+  return check
+}
+
+function compare (s: Scenario, policy: PolicyName, simulated: RunSummary, real: RealRun, starved?: RealRun): CrossCheck {
+  const timeScale = real.timeScale
   const n = s.tasks.count
   const rows: Table['rows'] = []
   let agrees = true
@@ -259,6 +284,10 @@ export async function crossCheck (s: Scenario, policy: PolicyName = s.policies[0
   rows.push(['reroutes per task (not compared)', round(simulated.reroutes / n), round(real.summary.reroutes / n), null, null, '-'])
   rows.push(['committed certificates (not compared)', simulated.consensusCommitted, real.summary.consensusCommitted, null, null, '-'])
   rows.push(['latency p50 ms (not compared: loopback, scaled time)', round(simulated.latencyP50Ms), round(real.summary.latencyP50Ms), null, null, '-'])
+  rows.push(['event-loop delay p99 ms of the real run (not compared)', null, round(real.loopDelayP99Ms), null, null, '-'])
+  if (starved !== undefined) {
+    rows.push([`a first real run at time × ${starved.timeScale} was starved (event-loop delay p99 ${Math.round(starved.loopDelayP99Ms)} ms): its success (not compared)`, null, round(starved.summary.successRate), null, null, '-'])
+  }
   return {
     simulated,
     real,

@@ -15,6 +15,8 @@ describe('simulator cross-check against real peers', () => {
       policies: ['linucb'],
       faults: [{ kind: 'wrong-answers', fraction: 0.2, rate: 0.5 }, { kind: 'sybil', count: 1 }]
     })
+    // On a starved machine (another process holding both cores) crossCheck repeats the real run
+    // five times slower once: the comparison is of the protocol, not of the machine's load.
     const check = await crossCheck(s)
     const rows = new Map(check.table.rows.map(r => [r[0], r]))
     expect(check.real.summary.tasks).toBe(90)
@@ -22,7 +24,7 @@ describe('simulator cross-check against real peers', () => {
     expect(check.real.summary.consensusCommitted).toBeGreaterThan(0) // with real certificates
     expect(rows.get('safety violations')?.[2]).toBe(0)
     expect(check.agrees, JSON.stringify(check.table.rows)).toBe(true)
-  }, 120_000)
+  }, 360_000)
 
   it('says why a scenario cannot be cross-checked', () => {
     expect(crossCheckProblem(loadScenario('scale-10k'))).toMatch(/at most 50 nodes \(try --nodes 20\)/)

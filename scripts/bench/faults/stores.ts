@@ -113,6 +113,8 @@ export async function truncateStore (mesh: Mesh, p: MeshPeer, file: string): Pro
     meshCertificates: meshCerts.size,
     agentsInTable: status.agents,
     indexSize: status.index?.size,
+    // An index short of the table means routing misses agents: keep what the peer said about it.
+    ...(status.index?.size !== status.agents ? { indexShort: true, stderrTail: p.stderr.slice(-600) } : {}),
     ...(p.peerId !== peerIdBefore ? { peerIdChanged: true } : {})
   }
 }
