@@ -261,6 +261,20 @@ describe('a member gives up an instance whose requester went silent', () => {
     expect(abandoned(peer.tick(10 * GIVE_UP))).toBe(false) // reported once
   })
 
+  it('after its record of joined instances was damaged, it joins no other peer\'s instance until the give-up time has passed', () => {
+    const id = instanceId(setup.statement)
+    const wary = new ConsensusPeer({ signer: setup.signers[1]!, verifier: setup.verifier, memberGiveUpMs: GIVE_UP, joinedUnknownUntil: GIVE_UP })
+    const early = wary.receive(requester, start, GIVE_UP - 1)
+    expect(early).toContainEqual({ type: 'event', event: expect.objectContaining({ type: 'rejected', reason: expect.stringMatching(/was damaged: it joins no other peer's instance for 1 s more/) }) })
+    expect(wary.instance(id)).toBeUndefined()
+    // Its own instances are new ones (a restarted requester does not resume tasks): those it starts.
+    const own = new ConsensusPeer({ signer: setup.signers[0]!, verifier: setup.verifier, joinedUnknownUntil: GIVE_UP })
+    expect(own.start(setup.statement.wire, [], 0).instance).toBe(id)
+    // Once every instance it could have forgotten is over, it takes part again.
+    wary.receive(requester, start, GIVE_UP)
+    expect(wary.instance(id)).toBeDefined()
+  })
+
   it('the give-up time is in its timer effects', () => {
     const peer = new ConsensusPeer({ signer: setup.signers[1]!, verifier: setup.verifier, memberGiveUpMs: GIVE_UP })
     let at = Infinity

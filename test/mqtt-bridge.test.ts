@@ -192,7 +192,16 @@ describe('MQTT bridge with mosquitto and a Python agent', () => {
     expect(served(one).size + served(two).size).toBe(20)
     expect(served(one).size).toBeGreaterThan(0)
     expect(served(two).size).toBeGreaterThan(0)
+    // The broker hands "one" requests until it has seen its socket close, which is when it
+    // publishes its will: wait for that (a call sent before it would time out, as any call to a
+    // dead agent does, and the task would reroute).
+    const watcher = await client('edge-5')
+    const offline = new Promise<void>(resolve => {
+      watcher.on('message', (_t, payload) => { if (payload.toString() === 'offline') resolve() })
+    })
+    await watcher.subscribeAsync(`${PREFIX}/agents/edge-5/status/one`, { qos: 1 })
     await one.kill('SIGKILL')
+    await offline
     // Still online through "two": a call still succeeds, and the agent was never withdrawn.
     const after = await b.rpc.execute(id, { numbers: [1, 3] }, 10_000)
     expect(after).toMatchObject({ ok: true, output: { mean: 2 } })

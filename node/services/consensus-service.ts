@@ -19,7 +19,7 @@ import type { PeerId } from '@libp2p/interface'
 import { bytesEqual, decodeCanonical } from '../../protocols/cbor.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import {
-  committeeBody, ConsensusPeer, ReputationBook, signCommittee, verifyCertificate,
+  committeeBody, ConsensusPeer, MEMBER_GIVE_UP_MS, ReputationBook, signCommittee, verifyCertificate,
   type CommitteeRequest, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
 } from '../../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../../protocols/identity.ts'
@@ -88,7 +88,7 @@ export class ConsensusService {
   #stopped = false
   readonly #topic: string
 
-  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[], log: CertificateLog | undefined) {
+  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[], log: CertificateLog | undefined, joinedUnknownUntil?: number) {
     this.#init = init
     this.#log = log
     this.#maxCertificates = init.maxCertificates ?? DEFAULT_MAX_CERTIFICATES
@@ -103,6 +103,7 @@ export class ConsensusService {
       joined,
       maxCertificates: this.#maxCertificates,
       ...(init.memberGiveUpMs !== undefined ? { memberGiveUpMs: init.memberGiveUpMs } : {}),
+      ...(joinedUnknownUntil !== undefined ? { joinedUnknownUntil } : {}),
       onCertificate: log === undefined ? undefined : bytes => { this.#append(bytes) },
       // Synchronous on purpose: the id is on disk before this peer signs anything in the instance,
       // so after a crash it never votes there again (it could contradict what it signed).
@@ -120,10 +121,15 @@ export class ConsensusService {
     let old: Uint8Array[] | undefined
     let log: CertificateLog | undefined
     let joined: string[] = []
+    let joinedUnknownUntil: number | undefined
     const damaged: Damage[] = []
     if (init.dir !== undefined) {
       await mkdir(init.dir, { recursive: true })
+      const before = damaged.length
       joined = await readJoined(join(init.dir, JOINED_FILE), damaged)
+      // Which instances it signed in is partly unknown: it sits out others' instances for as
+      // long as members keep one alive (protocols/consensus/peer.ts joinedUnknownUntil).
+      if (damaged.length > before) joinedUnknownUntil = Date.now() + (init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS)
       // A file that does not read back is set aside (the next save would overwrite it) and said.
       const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
         await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
@@ -138,7 +144,7 @@ export class ConsensusService {
         return list as Uint8Array[]
       }, 'the certificates in it: peers send them again on catch-up')
     }
-    const service = new ConsensusService(init, book, joined, log)
+    const service = new ConsensusService(init, book, joined, log, joinedUnknownUntil)
     service.damaged = damaged
     service.#run(service.#machine.restore([...old ?? [], ...saved], Date.now()))
     if (old !== undefined) {
@@ -317,7 +323,7 @@ export async function readJoined (file: string, damaged: Damage[]): Promise<stri
     // what a truncated file looks like: said either way, since the second loses a real id.
     const what = bad > 0 ? `${bad} of ${lines.length} lines are not instance ids` : `its last line is cut short (${tail.length} of 64 hex digits)`
     damaged.push(await setAside(file, new Error(what),
-      'the ids of instances it signed in that were on those lines: if any is still running, this peer could sign there twice'))
+      'which instances it signed in: it joins no other peer\'s instance for the member give-up time (10 min), so it cannot sign twice in one it forgot'))
   } else if (joined.length <= JOINED_KEEP && tail === '') {
     return joined
   }

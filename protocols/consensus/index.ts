@@ -44,7 +44,7 @@ export {
 } from './certificate.ts'
 export type { Certificate, CertificateCheck, CertificateSummary } from './certificate.ts'
 export { ConsensusError, consensusLimits } from './signed.ts'
-export { ConsensusPeer } from './peer.ts'
+export { ConsensusPeer, MEMBER_GIVE_UP_MS } from './peer.ts'
 export { checkEquivocation, encodeEquivocation } from './evidence.ts'
 export type { Equivocation } from './evidence.ts'
 export type { ConsensusPeerEvent, ConsensusPeerInit, GossipVerdict } from './peer.ts'

@@ -60,6 +60,12 @@ export interface ConsensusPeerInit {
   joined?: Iterable<string>
   onJoin?: (instance: string) => void
   /**
+   * Set when the record of `joined` was found damaged: until this time the peer joins no other
+   * peer's instance, since it may be one it signed in and forgot. By then (start + memberGiveUpMs)
+   * every instance it could have forgotten is finished or given up by its members.
+   */
+  joinedUnknownUntil?: number
+  /**
    * How long a member keeps an unfinished instance in which the requester has sent nothing
    * (default 10 minutes; see MEMBER_GIVE_UP_MS).
    */
@@ -111,6 +117,7 @@ export class ConsensusPeer {
   readonly #onJoin: ((instance: string) => void) | undefined
   readonly #onCertificate: ((bytes: Uint8Array) => void) | undefined
   readonly #giveUpMs: number
+  readonly #joinedUnknownUntil: number
   readonly #instances = new Map<string, Slot>()
   /** Instance ids this peer has taken part in (restored ones included): never started twice. */
   readonly #joined: Set<string>
@@ -138,6 +145,7 @@ export class ConsensusPeer {
     this.#onJoin = init.onJoin
     this.#onCertificate = init.onCertificate
     this.#giveUpMs = init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS
+    this.#joinedUnknownUntil = init.joinedUnknownUntil ?? -Infinity
     this.#certificates = new CertificateStore(this.#maxCertificates)
     this.#catchUp = new CatchUp({ known: id => this.#certificates.has(id) || this.#certificates.forgot(id), maxFetch: this.#maxCertificates })
   }
@@ -162,6 +170,9 @@ export class ConsensusPeer {
     let slot = this.#instances.get(id)
     if (slot === undefined) {
       if (this.#joined.has(id)) throw new ConsensusError(`this peer already took part in instance ${id.slice(0, 12)}… (before a restart, or it is finished): it will not vote in it again`)
+      if (now < this.#joinedUnknownUntil && statement.body.requester !== this.#signer.peerId) {
+        throw new ConsensusError(`this peer's record of the instances it signed in was damaged: it joins no other peer's instance for ${Math.ceil((this.#joinedUnknownUntil - now) / 1000)} s more, so it cannot sign twice in one it forgot`)
+      }
       this.#makeRoom(statement.body.requester)
       this.#joined.add(id)
       if (this.#joined.size > RETIRED) this.#joined.delete(this.#joined.values().next().value!)
