@@ -362,14 +362,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     damaged: [
       ...damaged,
       ...consensus.damaged,
-      ...journal.damage.map(d => ({
-        file: d.file,
-        keptAs: d.keptAs,
-        error: d.error,
-        lost: journal.damage.length === 1
-          ? `nothing: ${d.readBack} tasks read back from it, the rest from the journal's other copy`
-          : `the tasks in the unreadable parts of both copies of the journal (${d.readBack} read back from this one); no other peer holds a requester's tasks`
-      }))
+      ...journal.damage
     ]
   }
   for (const d of recovered.damaged) activity.emit({ type: 'store-damaged', ...d })

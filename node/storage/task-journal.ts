@@ -22,7 +22,7 @@
  */
 import { DatabaseSync } from 'node:sqlite'
 import { renameSync } from 'node:fs'
-import { asideName } from './damaged.ts'
+import { asideName, type Damage } from './damaged.ts'
 import type { TaskSpec } from '../../protocols/task/index.ts'
 import type { TaskReport } from '../services/task-runner.ts'
 
@@ -34,14 +34,9 @@ export interface JournaledTask {
   submittedAt: number
 }
 
-/** A journal that could not be opened was set aside; the peer says so and starts a new one. */
-export interface JournalDamage {
-  file: string
-  keptAs: string
-  error: string
-  /** Tasks read back from the damaged file itself (the other copy gives back the rest, if it is whole). */
-  readBack: number
-}
+
+/** A copy of the journal that did not open: set aside, with what the peer lost and what it read back. */
+export type JournalDamage = Damage & { lost: string, readBack: number }
 
 /** Finished tasks kept (the oldest beyond are deleted); running ones are always kept. */
 const KEEP_FINISHED = 10_000
@@ -51,7 +46,10 @@ const PRUNE_EVERY = 100
 export class TaskJournal {
   readonly #files: JournalFile[]
   #sincePrune = 0
-  /** The files found damaged at open, each moved aside; empty when both read back. */
+  /**
+   * The files found damaged at open, each moved aside, with what was lost and how many tasks were
+   * read back from it; empty when both read back.
+   */
   readonly damage: JournalDamage[]
 
   private constructor (files: JournalFile[], damage: JournalDamage[]) {
@@ -64,7 +62,7 @@ export class TaskJournal {
    * aside, never overwritten; what it still holds and what the other copy holds are put back.
    */
   static open (path: string): TaskJournal {
-    const damage: JournalDamage[] = []
+    const found: Array<Omit<JournalDamage, 'lost'>> = []
     const files = [path, mirrorOf(path)].map(file => {
       try {
         return new JournalFile(openDb(file))
@@ -74,10 +72,16 @@ export class TaskJournal {
           try { renameSync(file + suffix, keptAs + suffix) } catch {}
         }
         const db = new JournalFile(openDb(file))
-        damage.push({ file, keptAs, error: (err as Error).message, readBack: salvage(keptAs, db) })
+        found.push({ file, keptAs, error: (err as Error).message.slice(0, 300), readBack: salvage(keptAs, db) })
         return db
       }
     })
+    const damage = found.map(d => ({
+      ...d,
+      lost: found.length === 1
+        ? `nothing: ${d.readBack} tasks read back from it, the rest from the journal's other copy`
+        : `the tasks in the unreadable parts of both copies of the journal (${d.readBack} read back from this one); no other peer holds a requester's tasks`
+    }))
     // Each copy takes what the other holds: after damage, a crash between the two writes, or the
     // first start beside a journal written before the mirror existed.
     const [a, b] = files as [JournalFile, JournalFile]
@@ -135,7 +139,8 @@ class JournalFile {
   readonly select
   readonly prune
   readonly #upsert
-  readonly #all
+  readonly #states
+  readonly #full
 
   constructor (db: DatabaseSync) {
     this.db = db
@@ -147,14 +152,23 @@ class JournalFile {
     this.#upsert = db.prepare(`INSERT INTO tasks (id, status, spec, report, submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report, finished_at = excluded.finished_at
       WHERE tasks.status = 'running' AND excluded.status != 'running'`)
-    this.#all = db.prepare('SELECT id, status, spec, report, submitted_at, finished_at FROM tasks')
+    this.#states = db.prepare('SELECT id, status FROM tasks')
+    this.#full = db.prepare('SELECT id, status, spec, report, submitted_at, finished_at FROM tasks WHERE id = ?')
   }
 
-  /** Takes in what `other` holds that this copy lacks (a crash between the two writes, or damage). */
+  /**
+   * Takes in what `other` holds that this copy lacks (a crash between the two writes, or damage).
+   * Ids and statuses are compared first: at a normal start the copies agree and no spec or
+   * report is read.
+   */
   absorb (other: JournalFile): void {
+    const mine = new Map((this.#states.all() as unknown as Array<{ id: string, status: string }>).map(r => [r.id, r.status]))
+    const behind = (other.#states.all() as unknown as Array<{ id: string, status: string }>)
+      .filter(r => !mine.has(r.id) || (mine.get(r.id) === 'running' && r.status !== 'running'))
+    if (behind.length === 0) return
     this.db.exec('BEGIN')
     try {
-      for (const r of other.#all.iterate() as Iterable<FullRow>) this.put(r)
+      for (const { id } of behind) this.put(other.#full.get(id) as unknown as FullRow)
       this.db.exec('COMMIT')
     } catch (err) {
       this.db.exec('ROLLBACK')
