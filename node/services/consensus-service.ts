@@ -234,7 +234,7 @@ export class ConsensusService {
   #append (bytes: Uint8Array): void {
     const log = this.#log!
     log.append(bytes)
-    if (log.records > 2 * this.#maxCertificates) {
+    if (log.records > 2 * this.#maxCertificates && !log.compacting) {
       void log.compact(this.#retained()).catch(err => { process.emitWarning(`could not compact ${log.path}: ${(err as Error).message}`) })
     }
   }

@@ -12,10 +12,11 @@
  *
  * Loading stops being trusting at the first bad frame and never drops anything silently:
  * - a torn tail (the crash case: the last record half written, no valid frame after it) is cut
- *   off, after the whole file is copied aside (node/storage/damaged.ts) and reported;
+ *   off;
  * - a damaged record with valid records after it (a disk error, a hand edit) is skipped by scanning
- *   byte by byte for the next frame whose length and CRC check out; the file is copied aside and
- *   rewritten (atomically) with every record that survived, and the damage reported.
+ *   byte by byte for the next frame whose length and CRC check out.
+ * Either way the file as found is set aside (node/storage/damaged.ts), rewritten (atomically) with
+ * every record that survived, and the damage reported.
  * Each report says how many records were recovered and how many bytes were dropped.
  *
  * Compaction: the log only grows, while the peer keeps at most `maxCertificates`; the owner calls
@@ -23,10 +24,11 @@
  * rewrites the file once, atomically, with the retained ones.
  */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
-import { copyFile, open, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises'
+import { open, readFile, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { asideName, missing, setAside, type Damage } from './damaged.ts'
+import { missing, setAside, type Damage } from './damaged.ts'
+import { writeAtomic } from './identity.ts'
 
 /** 'AMCLOG' + format version 1 + newline: a file that does not start with it is not a log. */
 export const LOG_HEADER = new Uint8Array([0x41, 0x4d, 0x43, 0x4c, 0x4f, 0x47, 0x01, 0x0a])
@@ -87,18 +89,18 @@ export class CertificateLog {
       records = parsed.records
       if (parsed.gaps.length > 0) {
         const dropped = parsed.gaps.reduce((n, g) => n + g.bytes, 0)
-        const keptAs = asideName(path)
-        await copyFile(path, keptAs)
         const where = parsed.gaps.map(g => `${g.bytes} bytes at offset ${g.at}${g.tail ? ' (torn tail)' : ''}`).join(', ')
-        const error = `${path}: damaged records: ${records.length} recovered, ${dropped} bytes dropped (${where})`
-        damaged.push({ file: path, keptAs, error: error.slice(0, 300), lost: LOST })
-        if (parsed.gaps.length === 1 && parsed.gaps[0]!.tail) await truncate(path, parsed.gaps[0]!.at)
-        else await writeDurably(path, frameAll(records))
+        // Torn tail or damaged middle alike: the file as found goes aside, the records that read back are written anew.
+        damaged.push(await setAside(path, new Error(`${path}: damaged records: ${records.length} recovered, ${dropped} bytes dropped (${where})`), LOST))
+        await writeDurably(path, frameAll(records))
       }
     }
     const handle = await open(path, 'a')
     return { log: new CertificateLog(path, handle, records.length, maxRecord), records, damaged }
   }
+
+  /** Whether a compaction is under way (a second one would be refused). */
+  get compacting (): boolean { return this.#pending !== undefined }
 
   /** Records in the file (appended since the last compaction, or retained by it). */
   get records (): number { return this.#records }
@@ -138,15 +140,15 @@ export class CertificateLog {
     let next: FileHandle | undefined
     try {
       next = await open(tmp, 'w', 0o644)
-      await next.writeFile(frameAll(retained.filter(r => r.byteLength > 0 && r.byteLength <= this.#maxRecord)))
+      const kept = retained.filter(r => r.byteLength > 0 && r.byteLength <= this.#maxRecord)
+      await next.writeFile(frameAll(kept))
       await next.sync()
-      if (this.#closed) throw new Error('closed while compacting')
       // From here to the switch nothing yields: no append can fall between the two files.
       for (const f of pending) writeFully(next.fd, f)
       renameSync(tmp, this.path)
       const old = this.#handle
       this.#handle = next
-      this.#records = retained.length + pending.length
+      this.#records = kept.length + pending.length
       next = undefined
       await old.close()
       syncDir(this.path)
@@ -247,16 +249,8 @@ function writeFully (fd: number, data: Uint8Array): void {
  * Writes a whole file via a temporary one, fsync'd, renamed over, and the directory fsync'd: after
  * it returns the new file survives a power cut (the migration deletes the old one after this).
  */
-export async function writeDurably (path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`
-  const file = await open(tmp, 'w', 0o644)
-  try {
-    await file.writeFile(data)
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  renameSync(tmp, path)
+async function writeDurably (path: string, data: Uint8Array): Promise<void> {
+  await writeAtomic(path, data)
   syncDir(path)
 }
 
