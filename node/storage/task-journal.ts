@@ -85,8 +85,9 @@ export class TaskJournal {
     // Each copy takes what the other holds: after damage, a crash between the two writes, or the
     // first start beside a journal written before the mirror existed.
     const [a, b] = files as [JournalFile, JournalFile]
-    a.absorb(b)
-    b.absorb(a)
+    const [sa, sb] = [a.states(), b.states()]
+    a.absorb(b, sa, sb)
+    b.absorb(a, sb, sa)
     return new TaskJournal(files, damage)
   }
 
@@ -161,14 +162,21 @@ class JournalFile {
    * Ids and statuses are compared first: at a normal start the copies agree and no spec or
    * report is read.
    */
-  absorb (other: JournalFile): void {
-    const mine = new Map((this.#states.all() as unknown as Array<{ id: string, status: string }>).map(r => [r.id, r.status]))
-    const behind = (other.#states.all() as unknown as Array<{ id: string, status: string }>)
-      .filter(r => !mine.has(r.id) || (mine.get(r.id) === 'running' && r.status !== 'running'))
-    if (behind.length === 0) return
+  absorb (other: JournalFile, mine: Map<string, string>, theirs: Map<string, string>): void {
+    const behind = [...theirs].filter(([id, status]) => !mine.has(id) || (mine.get(id) === 'running' && status !== 'running'))
+    if (behind.length > 0) this.transaction(() => { for (const [id] of behind) this.put(other.#full.get(id) as unknown as FullRow) })
+  }
+
+  /** Each task's status, by id. */
+  states (): Map<string, string> {
+    return new Map((this.#states.all() as unknown as Array<{ id: string, status: string }>).map(r => [r.id, r.status]))
+  }
+
+  /** Runs `work` as one transaction: one fsync, not one per row. */
+  transaction (work: () => void): void {
     this.db.exec('BEGIN')
     try {
-      for (const { id } of behind) this.put(other.#full.get(id) as unknown as FullRow)
+      work()
       this.db.exec('COMMIT')
     } catch (err) {
       this.db.exec('ROLLBACK')
@@ -236,14 +244,16 @@ function salvage (from: string, to: JournalFile): number {
   }
   let recovered = 0
   try {
-    for (const order of ['ASC', 'DESC']) {
-      try {
-        const rows = src.prepare(`SELECT id, status, spec, report, submitted_at, finished_at FROM tasks ORDER BY rowid ${order}`).iterate()
-        for (const r of rows as Iterable<FullRow>) {
-          if (plausible(r) && to.put(r)) recovered++
-        }
-      } catch {} // the damaged page: the other direction reads what lies beyond it
-    }
+    to.transaction(() => {
+      for (const order of ['ASC', 'DESC']) {
+        try {
+          const rows = src.prepare(`SELECT id, status, spec, report, submitted_at, finished_at FROM tasks ORDER BY rowid ${order}`).iterate()
+          for (const r of rows as Iterable<FullRow>) {
+            if (plausible(r) && to.put(r)) recovered++
+          }
+        } catch {} // the damaged page: the other direction reads what lies beyond it
+      }
+    })
   } finally {
     src.close()
   }
