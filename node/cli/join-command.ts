@@ -14,6 +14,7 @@ import { integer, oneOf, parse, UsageError } from './args.ts'
 import { logActivity } from './activity-log.ts'
 import { LOG_LEVELS, makeLogger } from './logger.ts'
 import { followNetwork, printReady } from './network-output.ts'
+import type { Say } from './progress.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
 import { API_FLAGS, apiFlags, gracefulStop, launch, STOP_BUDGET_MS, stopWithin } from './node-command.ts'
 import { API_PORT_OFFSET, defaultDataDir, DEFAULT_PORT } from './shared.ts'
@@ -85,25 +86,21 @@ export async function joinCommand (argv: string[]): Promise<number> {
     ...apiFlags('join', values)
   }
   const log = makeLogger({ level: oneOf('join', 'log-level', values['log-level'], LOG_LEVELS, 'info'), ...(values.json === true ? { json: true } : {}) })
-  // Like agentmesh node: JSON lines off a terminal, so a reader never gets two formats mixed.
+  // Progress as before (JSON lines off a terminal or with --json); the activity through the log.
   const json = log.json
+  const say: Say = (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) }
   const { peer, api, bridge } = await launch(config)
   const signalled = new Promise<void>(resolve => {
     process.once('SIGINT', () => resolve())
     process.once('SIGTERM', () => resolve())
   })
   // SIGHUP is handled before "ready": whoever reacts to that line may send it at once.
-  const stopReload = values.agents !== undefined
-    ? reloadAgentsOnHangup(peer, values.agents, (event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
-    : () => {}
+  const stopReload = values.agents !== undefined ? reloadAgentsOnHangup(peer, values.agents, say) : () => {}
   printReady(peer, api, json)
-  // Refusals are logged from the activity stream (rate-limited there): not twice.
-  const stopNetwork = followNetwork(peer, bootstrap, json, true, (event, detail, text) => {
-    if (event !== 'refused') console.log(json ? JSON.stringify({ event, ...detail }) : text)
-  })
+  const stopNetwork = followNetwork(peer, bootstrap, true, say)
   const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
-  const watchdog = stopWithin(STOP_BUDGET_MS, why => { console.error(`stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now`) })
+  const watchdog = stopWithin(STOP_BUDGET_MS, log)
   stopReload()
   stopNetwork()
   stopActivity()

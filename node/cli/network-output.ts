@@ -1,8 +1,9 @@
 /** What `node` and `join` print about the network: the ready lines, the join line, progress. */
 import { keepBootstrapped, type BootstrapEvent } from '../network/bootstrap.ts'
 import type { Peer } from '../peer.ts'
-import { watchProgress, watchRefusals, type Say } from './progress.ts'
+import { watchProgress, type Say } from './progress.ts'
 import { dashboardUrl } from '../api/ui-routes.ts'
+import { logEvent, type EventLogger } from './logger.ts'
 
 type ApiInfo = { port: number, url: string, token: string, tokenPath: string } | undefined
 
@@ -18,6 +19,12 @@ export function readyInfo (peer: Peer, api: ApiInfo) {
     agents: [...peer.agents.keys()],
     ...(peer.network.public ? { join: joinLine(peer) } : {})
   }
+}
+
+/** The ready line(s): a log record when the log is JSON (said whatever the level), else text. */
+export function sayReady (log: EventLogger, peer: Peer, api: ApiInfo): void {
+  if (log.json) logEvent(log.child({}, { level: 'info' }), 'info', 'ready', readyInfo(peer, api))
+  else printReady(peer, api, false)
 }
 
 export function printReady (peer: Peer, api: ApiInfo, json: boolean): void {
@@ -46,9 +53,11 @@ export function joinLine (peer: Peer): string {
   return `agentmesh join ${addrs.slice(0, 2).join(' ') || '<this host\'s public address>/p2p/' + peer.peerId}${network}`
 }
 
-/** Keeps the bootstrap peers joined and prints progress until the returned function is called. */
-export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, progress: boolean, said?: Say): () => void {
-  const say: Say = said ?? ((event, detail, text) => { console.log(json ? JSON.stringify({ event, ...detail }) : text) })
+/**
+ * Keeps the bootstrap peers joined and says so (with progress, if asked) until the returned
+ * function is called. Refused peers are said by the activity log (node/cli/activity-log.ts).
+ */
+export function followNetwork (peer: Peer, bootstrap: string[], progress: boolean, say: Say): () => void {
   const keeper = keepBootstrapped(peer.libp2p, bootstrap, (e: BootstrapEvent) => {
     if (e.type === 'dialling') say('dialling', { addr: e.addr, attempt: e.attempt }, `dialling ${e.addr}${e.attempt > 0 ? ` (attempt ${e.attempt + 1})` : ''}`)
     if (e.type === 'connected') say('dialled', { addr: e.addr, peer: e.peer, ms: e.ms }, `dialled ${e.addr} (${e.ms} ms)`)
@@ -58,6 +67,6 @@ export function followNetwork (peer: Peer, bootstrap: string[], json: boolean, p
     }
     if (e.type === 'lost') say('bootstrap-lost', { addr: e.addr, peer: e.peer }, `lost the connection to bootstrap ${e.addr}; dialling it again`)
   })
-  const stopProgress = progress ? watchProgress(peer, say) : watchRefusals(peer, say)
+  const stopProgress = progress ? watchProgress(peer, say) : () => {}
   return () => { keeper.stop(); stopProgress() }
 }

@@ -13,13 +13,13 @@ import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
 import { integer, oneOf, parse, UsageError } from './args.ts'
 import { logActivity } from './activity-log.ts'
-import { LOG_LEVELS, logEvent, makeLogger, sayTo } from './logger.ts'
+import { LOG_LEVELS, logEvent, makeLogger, sayTo, type EventLogger } from './logger.ts'
 import { defaultDataDir, DEFAULT_PORT, type ChildMessage, type ParentMessage } from './shared.ts'
 import { join } from 'node:path'
 import { LOCAL_NETWORK } from '../../protocols/network/index.ts'
 import { loadNetwork } from '../network/network-file.ts'
 import { isLocal, LOCAL, type NetworkSettings } from '../network/settings.ts'
-import { followNetwork, printReady, readyInfo } from './network-output.ts'
+import { followNetwork, sayReady } from './network-output.ts'
 import { reloadAgentsOnHangup } from './reload.ts'
 
 export const nodeHelp = `agentmesh node [--config FILE] [--agents FILE] [--port P] [--listen MULTIADDR]…
@@ -200,17 +200,13 @@ async function runForeground (config: NodeConfig, json: boolean, agentsFile: str
   // Listen for Ctrl-C and SIGHUP before saying "ready": whoever reacts to that line may signal at once.
   const signalled = waitForSignal()
   const stopReload = agentsFile !== undefined ? reloadAgentsOnHangup(peer, agentsFile, say) : () => {}
-  // Refusals are logged from the activity stream (rate-limited there): not twice.
-  const stopNetwork = isLocal(settings) && !settings.public
-    ? () => {}
-    : followNetwork(peer, config.bootstrap, json, false, (event, detail, text) => { if (event !== 'refused') say(event, detail, text) })
+  const stopNetwork = isLocal(settings) && !settings.public ? () => {} : followNetwork(peer, config.bootstrap, false, say)
   // "ready" is the peer's address, not a log line: said whatever the level.
-  if (log.json) logEvent(log.child({}, { level: 'info' }), 'info', 'ready', readyInfo(peer, api))
-  else printReady(peer, api, false)
+  sayReady(log, peer, api)
   // What the last run left unfinished is said loudly once (never a silent loss), then what happens.
   const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
   await signalled
-  const watchdog = stopWithin(STOP_BUDGET_MS, (why) => { logEvent(log, 'error', 'stop-forced', { budgetMs: STOP_BUDGET_MS, reason: why }, `stop did not finish within ${STOP_BUDGET_MS} ms (${why}); exiting now — tasks still running are journaled and end as escalated ("requester restarted") at the next start`) })
+  const watchdog = stopWithin(STOP_BUDGET_MS, log)
   stopReload()
   stopNetwork()
   stopActivity()
@@ -240,8 +236,12 @@ export const STOP_BUDGET_MS = 5000
  * (an operator pressing Ctrl-C twice means it). Nothing committed is lost that way: tasks are
  * journaled before dispatch and stores are written atomically. Returns the disarm function.
  */
-export function stopWithin (ms: number, say: (why: string) => void): () => void {
-  const force = (why: string): void => { say(why); process.exit(1) }
+export function stopWithin (ms: number, log: EventLogger): () => void {
+  const force = (why: string): void => {
+    logEvent(log, 'error', 'stop-forced', { budgetMs: ms, reason: why }, `stop did not finish within ${ms} ms (${why}); exiting now — tasks still running are journaled and end as escalated ("requester restarted") at the next start`)
+    log.flush()
+    process.exit(1)
+  }
   const timer = setTimeout(() => { force('time is up') }, ms)
   timer.unref()
   const again = (): void => { force('a second signal') }

@@ -20,7 +20,6 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
     say('identified', { peer: id }, `identified ${id}`)
   }
   libp2p.addEventListener('peer:identify', onIdentify as never)
-  const stopRefusals = watchRefusals(peer, say)
   const upgrades = peer.upgrades
   const previousUpgrade = upgrades?.onEvent
   if (upgrades !== undefined) {
@@ -74,13 +73,5 @@ export function watchProgress (peer: Peer, say: Say, intervalMs = 2000): () => v
     libp2p.removeEventListener('self:peer:update', soon)
     libp2p.removeEventListener('peer:identify', onIdentify as never)
     if (upgrades !== undefined) upgrades.onEvent = previousUpgrade
-    stopRefusals()
   }
-}
-
-/** Prints each peer refused for belonging to another network. */
-export function watchRefusals (peer: Peer, say: Say): () => void {
-  const previous = peer.guard.onRefused
-  peer.guard.onRefused = r => { previous?.(r); say('refused', { peer: r.peer, reason: r.reason }, `refused ${r.peer}: ${r.reason}`) }
-  return () => { peer.guard.onRefused = previous }
 }
