@@ -105,7 +105,7 @@ export interface RealRun {
  * with time, then mean less than the simulation's, and a disagreement says more about the
  * machine's load than about the protocol.
  */
-export const STARVED_LOOP_DELAY_MS = 100
+const STARVED_LOOP_DELAY_MS = 100
 /** How much slower a starved run is repeated (once), so that the same delays weigh less. */
 const STARVED_SLOWDOWN = 5
 
@@ -164,12 +164,16 @@ export async function runReal (s: Scenario, policy: PolicyName, timeScale = 0.05
     const delay = monitorEventLoopDelay({ resolution: 10 })
     delay.enable()
     const t0 = performance.now()
-    const reports = await Promise.all(population.tasks.map(async task => {
-      await sleep(Math.max(0, task.at * timeScale - (performance.now() - t0)))
-      const run = peers[task.requester]!.tasks.submit(scaled(task, timeScale))
-      return { task, report: await run.finished }
-    }))
-    delay.disable()
+    let reports
+    try {
+      reports = await Promise.all(population.tasks.map(async task => {
+        await sleep(Math.max(0, task.at * timeScale - (performance.now() - t0)))
+        const run = peers[task.requester]!.tasks.submit(scaled(task, timeScale))
+        return { task, report: await run.finished }
+      }))
+    } finally {
+      delay.disable()
+    }
     return { summary: summarise(reports, peers), wallMs: performance.now() - started, loopDelayP99Ms: delay.percentile(99) / 1e6, timeScale }
   } finally {
     await Promise.allSettled(peers.map(async p => { await p.stop() }))

@@ -36,7 +36,9 @@ describe('certificate log', () => {
     expect(again.damaged).toEqual([])
     again.log.append(record(50))
     await again.log.close()
-    expect((await CertificateLog.open(path)).records).toEqual([...written, record(50)])
+    const last = await CertificateLog.open(path)
+    expect(last.records).toEqual([...written, record(50)])
+    await last.log.close()
   })
 
   it('refuses an empty or oversized record instead of writing a frame it could not read back', async () => {

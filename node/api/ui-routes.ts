@@ -157,15 +157,17 @@ class EventStreams {
     const activity = this.#peer.activity
     // The newest of the kept events that fit half the buffer bound (events carry peers' strings).
     const frames: string[] = []
+    let oldest = activity.seq + 1
     let bytes = 0
     for (const e of activity.recent(after).reverse()) {
       const f = frame(e)
       bytes += Buffer.byteLength(f)
       if (bytes > MAX_STREAM_BUFFER_BYTES / 2) break
-      frames.unshift(f)
+      frames.push(f)
+      oldest = e.seq
     }
+    frames.reverse()
     // Events between `after` and the oldest one replayed are gone: say so instead of pretending.
-    const oldest = frames.length > 0 ? Number(/^id: (\d+)/.exec(frames[0]!)![1]) : activity.seq + 1
     let text = 'retry: 2000\n\n'
     if (oldest > after + 1 && (after > 0 || oldest > 1)) text += `event: gap\ndata: ${JSON.stringify({ missedFrom: after + 1, missedTo: oldest - 1 })}\n\n`
     text += frames.join('')

@@ -21,7 +21,7 @@ import type { GossipMetrics } from '../network/gossip.ts'
 import { connectionKind, type ConnectionKind } from '../network/status.ts'
 import type { Activity, ActivityEvent } from './activity.ts'
 import { gossipsubRegister } from './gossipsub-register.ts'
-import { consensusReason, gossipReason, oneOf, refusalReason, taskReason, type Verdict } from './metric-labels.ts'
+import { consensusReason, gossipReason, oneOf, refusalReason, taskReason, VERDICTS, type Verdict } from './metric-labels.ts'
 
 export interface PeerMetricsInit {
   /** The capability index (its size is read at scrape time). */
@@ -150,7 +150,7 @@ export class PeerMetrics {
 
   /** The capability service's verdict on one gossiped record (its `onGossipVerdict`). */
   readonly capabilityVerdict = (verdict: Verdict, reason: string | undefined): void => {
-    const v = oneOf(verdict, ['accept', 'ignore', 'reject'], 'reject')
+    const v = oneOf(verdict, VERDICTS, 'reject')
     this.#gossip.inc({ topic: 'capability', verdict: v, reason: gossipReason(v, reason) })
   }
 

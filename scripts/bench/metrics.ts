@@ -22,9 +22,8 @@ import { startApi } from '../../node/api/api.ts'
 import { defaultAgentSpecs } from '../../node/agents/registry.ts'
 import { ed25519Signer } from '../../node/network/crypto.ts'
 import { startPeer } from '../../node/peer.ts'
-import { calculatorBody } from './adversary/records.ts'
-import { signVcv } from '../../protocols/capability/index.ts'
-import type { Bench } from '../bench.ts'
+import { signCalculator } from './adversary/records.ts'
+import type { Bench, BenchResult } from '../bench.ts'
 
 const AGENTS_PER_HOST = 32
 const SCRAPES = 200
@@ -38,8 +37,7 @@ async function signedRecords (n: number): Promise<Uint8Array[]> {
   for (let h = 0; records.length < n; h++) {
     const signer = ed25519Signer(await generateKeyPair('Ed25519'))
     for (let i = 0; i < AGENTS_PER_HOST && records.length < n; i++) {
-      const body = calculatorBody(signer.peerId, `calc-${i}`, 1, `calculator ${h}-${i}: evaluates arithmetic expressions, variant ${(h * 31 + i) % 97}`, TTL_MS)
-      records.push(signVcv(body, signer).wire)
+      records.push(signCalculator(signer, `calc-${i}`, 1, `calculator ${h}-${i}: evaluates arithmetic expressions, variant ${(h * 31 + i) % 97}`, TTL_MS).wire)
     }
   }
   return records
@@ -73,6 +71,7 @@ async function scrapeTimes (url: string): Promise<number[]> {
   return times.sort((a, b) => a - b)
 }
 
+
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 
 export const metricsBench: Bench = async ({ quick }) => {
@@ -94,7 +93,7 @@ export const metricsBench: Bench = async ({ quick }) => {
     // The same scrapes once the index has caught up: the steady state of a peer running for weeks.
     await peer.whenIndexed()
     const steady = await scrapeTimes(api.url)
-    const row = (metric: string, value: number, base: number): ReturnType<Bench> extends Promise<Array<infer R>> ? R : never =>
+    const row = (metric: string, value: number, base: number): BenchResult =>
       ({ bench: 'metrics', metric, value, unit: 'ms', baseline: 'own-agents-only', baselineValue: base, ratio: value / base })
     return [
       row(`scrape-p50-${n / 1000}k`, quantile(big, 0.5), quantile(small, 0.5)),

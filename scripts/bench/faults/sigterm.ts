@@ -24,7 +24,8 @@ export async function sigtermUnderLoad (mesh: Mesh, quick: boolean): Promise<Lin
     await call('GET', '/status') // leaves an idle keep-alive socket in the agent
     const waitId = `st-wait-${Date.now().toString(36)}`
     remember(0, waitId)
-    const waiting = call('POST', '/tasks?wait=1', taskSpec(waitId, 'slow')).then(r => `http ${r.status} ${((JSON.parse(r.text) as { status?: string }).status ?? '')}`, (err: Error) => `error ${(err as NodeJS.ErrnoException).code ?? err.message}`)
+    const status = (text: string): string => { try { return (JSON.parse(text) as { status?: string }).status ?? '' } catch { return `(not JSON: ${text.slice(0, 60)})` } }
+    const waiting = call('POST', '/tasks?wait=1', taskSpec(waitId, 'slow')).then(r => `http ${r.status} ${status(r.text)}`, (err: Error) => `error ${(err as NodeJS.ErrnoException).code ?? err.message}`)
     const acked: string[] = []
     const attempted: string[] = []
     const refusals: Record<string, number> = {}

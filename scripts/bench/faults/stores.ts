@@ -12,8 +12,6 @@ import { ended, submit, view } from './tasks.ts'
 /** The files the brief names; the certificate store is whichever of .log / .cbor exists. */
 const NAMED = ['consensus/certificates', 'consensus/reputation.json', 'tasks.sqlite', 'table.cbor', 'bandit.json', 'state.json', 'index-texts.json']
 
-/** Files whose truncation is harmless by design, and why (checked in the code named). */
-const HARMLESS: Record<string, string> = {}
 
 /** Every store file in a stopped peer's data dir: the named ones first, then the rest it wrote. */
 export function storeFiles (dir: string, all: boolean): string[] {
@@ -93,14 +91,12 @@ export async function truncateStore (mesh: Mesh, p: MeshPeer, file: string): Pro
     return st.agents !== undefined && st.index?.size === st.agents ? st : undefined
   }, 10_000) ?? (await mesh.api(p, 'GET', '/status')).body as { agents?: number, index?: { size?: number } }
   const loud = damagedLines.length > 0 || (refused !== undefined && /\S/.test(refused))
-  const harmless = HARMLESS[file]
   return {
     fault,
     tasksLost: lostTasks.length,
     certificatesLost: missingCerts.length,
     recoveredMs: Math.round(performance.now() - t0),
-    loud: loud ? true : harmless !== undefined ? 'n/a' : false,
-    ...(harmless !== undefined && !loud ? { note: harmless } : {}),
+    loud,
     ...(file.includes('*') ? { file: relative(p.dir, path) } : {}),
     bytes: size,
     truncatedTo: Math.floor(size / 2),
