@@ -22,7 +22,7 @@ export interface TaskRecord {
 /** How one aggregation rule did on the same signed answers. */
 export interface RuleTally { decided: number, correct: number, escalated: number }
 
-export const RULES = ['mesh', 'majority', 'mean-confidence'] as const
+export const RULES = ['mesh', 'majority', 'cp-wbft'] as const
 export type RuleName = typeof RULES[number]
 
 export class Metrics {
@@ -43,7 +43,7 @@ export class Metrics {
   canaries = 0
   /** Safety violations count instances where Byzantine power < 1/3; those at or over it are counted apart. */
   readonly consensus = { instances: 0, committed: 0, committedUnderThreshold: 0, refused: 0, escalatedByCommittee: 0, timeouts: 0, safetyViolations: 0, overThreshold: 0, violationsOverThreshold: 0, certificatesAccepted: 0 }
-  readonly rules: Record<RuleName, RuleTally> = { mesh: tally(), majority: tally(), 'mean-confidence': tally() }
+  readonly rules: Record<RuleName, RuleTally> = { mesh: tally(), majority: tally(), 'cp-wbft': tally() }
   /**
    * With NAT (sim/nat.ts): messages (rpc, consensus) between pairs with a NAT'd end, sent direct
    * or through a relay, and gossip hops into NAT'd nodes, likewise (with the bytes relays

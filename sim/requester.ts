@@ -6,14 +6,14 @@
  *
  * It also measures: per routing decision the regret against an oracle that knows every agent's
  * true expected reward (success probability, latency and cost, weighted as the router's reward); per trusted subtask, how the mesh's aggregation, plain majority and
- * CP-WBFT's mean-confidence rule each decide on the same signed answers.
+ * CP-WBFT's rule (complete topology, protocols/consensus/cp-wbft.ts) each decide on the same signed answers.
  */
 import { toString } from 'uint8arrays'
 import { canonicalJson, sha256 } from '../protocols/hash.ts'
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
-  aggregate, canaryPassed, committeeBody, decodeAnswer, majorityVerdict, meanConfidenceVerdict, readyToAgree, signCommittee, wantsCanary,
+  aggregate, canaryPassed, committeeBody, decodeAnswer, cpWbftVerdict, majorityVerdict, readyToAgree, signCommittee, wantsCanary,
   type AnswerBody, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
@@ -379,7 +379,7 @@ export class Requester {
     const verdicts: Array<[RuleName, Verdict]> = [
       ['mesh', aggregate(bodies, rule, a => book.standing(a))],
       ['majority', majorityVerdict(bodies, rule)],
-      ['mean-confidence', meanConfidenceVerdict(bodies, rule)]
+      ['cp-wbft', cpWbftVerdict(bodies, rule)]
     ]
     for (const [name, v] of verdicts) {
       if (v.kind !== 'decided') this.#world.metrics.rule(name, 'escalated')

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { canonicalJson } from '../protocols/hash.ts'
 import { groupAnswers, validateRule, type AnswerEntry } from '../protocols/consensus/equivalence.ts'
 import {
-  aggregate, coverage, defaultAggregationConfig, effectiveConfidence, majorityVerdict, meanConfidenceVerdict
+  aggregate, coverage, defaultAggregationConfig, effectiveConfidence, majorityVerdict, summedConfidenceVerdict
 } from '../protocols/consensus/aggregate.ts'
 import { newcomerReputation, ReputationBook, type CertificateFact } from '../protocols/consensus/reputation.ts'
 import type { AnswerBody, EquivalenceRule, Json, Standing, Verdict } from '../protocols/consensus/types.ts'
@@ -123,17 +123,17 @@ describe('aggregation', () => {
     expect(v.total).toBeCloseTo(v.classes[0]!.weight + v.classes[1]!.weight, 10)
   })
 
-  it("CP-WBFT's mean-confidence rule is fooled by inflated confidence where ours is not", () => {
+  it('summed raw confidence is fooled by inflated confidence where ours is not', () => {
     // 3 honest agents at 0.6 against 2 colluders claiming 1.0: 2.0 > 1.8 in raw confidence.
     const answers = [body('h/1', 'true', 0.6), body('h/2', 'true', 0.6), body('h/3', 'true', 0.6), body('x/1', 'lie', 1), body('x/2', 'lie', 1)]
     const same = (): Standing => ({ reputation: 0.5, accuracy: 0.6 })
     // Same standing for all, plain plurality (margin 0): the cap alone flips the outcome.
-    expect(value(meanConfidenceVerdict(answers, { kind: 'json' }, { margin: 0 }))).toBe('lie')
+    expect(value(summedConfidenceVerdict(answers, { kind: 'json' }, { margin: 0 }))).toBe('lie')
     expect(value(aggregate(answers, { kind: 'json' }, same, { margin: 0 }))).toBe('true')
     // With default settings and a track record (liars measured at 0.3 accuracy), ours commits the truth.
     const record = (a: string): Standing => ({ reputation: 0.5, accuracy: a.startsWith('x/') ? 0.3 : 0.7 })
     expect(value(aggregate(answers, { kind: 'json' }, record))).toBe('true')
-    const cp = meanConfidenceVerdict(answers, { kind: 'json' })
+    const cp = summedConfidenceVerdict(answers, { kind: 'json' })
     expect(cp.kind !== 'empty' && cp.classes[0]!.value).toBe('lie')
     expect(value(majorityVerdict(answers, { kind: 'json' }, { margin: 0 }))).toBe('true')
   })
@@ -212,7 +212,7 @@ describe('aggregation', () => {
     fc.assert(fc.property(permuted, ([w, shuffled]) => {
       for (const rule of [{ kind: 'json' }, { kind: 'numeric', tolerance: 1 }] as EquivalenceRule[]) {
         expect(aggregate(shuffled, rule, standingOf(w.standings))).toEqual(aggregate(bodies(w), rule, standingOf(w.standings)))
-        expect(meanConfidenceVerdict(shuffled, rule)).toEqual(meanConfidenceVerdict(bodies(w), rule))
+        expect(summedConfidenceVerdict(shuffled, rule)).toEqual(summedConfidenceVerdict(bodies(w), rule))
       }
     }), { numRuns: 200 })
   })
@@ -367,6 +367,6 @@ describe('reputation', () => {
     expect(book.reputation(honest)).toBeGreaterThan(5 * book.reputation(faulty[0]!))
     // The plain rules still follow the crowd.
     expect(value(majorityVerdict(answers, { kind: 'json' }))).toBe('wrong')
-    expect(value(meanConfidenceVerdict(answers, { kind: 'json' }))).toBe('wrong')
+    expect(value(summedConfidenceVerdict(answers, { kind: 'json' }))).toBe('wrong')
   })
 })

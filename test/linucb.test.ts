@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { inverse, Matrix, solve } from 'ml-matrix'
 import {
   createPolicy, GlobalLinUCB, HybridLinUCB, normaliseCost, normaliseLatency, perAgentDims, POLICY_NAMES, restorePolicy,
-  sharedDims, StateError, symphonyAlpha, taskBucket, writePerAgent, writeShared,
+  sharedDims, StateError, taskBucket, writePerAgent, writeShared,
   type CandidateState, type PolicyConfig, type PolicyName, type SelectionPolicy
 } from '../protocols/routing/index.ts'
 import { seeded } from './helpers/hosts.ts'
@@ -521,13 +521,10 @@ describe('baselines', () => {
   const rng = seeded(8)
   const candidates = Array.from({ length: 5 }, (_, i) => ({ ...randomCandidate(rng, `h/agent-${i}`), similarity: [0.3, 0.9, 0.5, 0.8, 0.1][i]! }))
 
-  it('symphony: α = 1 as the issue states unless δ is asked for; top-3 screen by similarity', () => {
-    expect(symphonyAlpha(0.05)).toBeCloseTo(1 + Math.sqrt(Math.log(40) / 2), 12)
+  it('symphony: α = 1, δ = 0.05, L = 3 (its defaults); screening is its composite score, not similarity alone', () => {
     expect(createPolicy('symphony').config).toMatchObject({ alpha: 1, lambda: 1, delta: 0.05, topL: 3 })
-    expect(createPolicy('symphony', { delta: 0.05 }).config.alpha).toBeCloseTo(2.358, 3)
-    expect(createPolicy('symphony', { delta: 0.05, alpha: 1 }).config.alpha).toBe(1)
     const sel = createPolicy('symphony').select(candidates, {}, seeded(1))
-    expect(sel.scores.map(s => s.agent)).toEqual(['h/agent-1', 'h/agent-3', 'h/agent-2'])
+    expect(sel.scores).toHaveLength(3)
   })
 
   it('round-robin visits every candidate in turn; greedy-similarity takes the most similar', () => {

@@ -47,7 +47,7 @@ describe('routing core: beacon deadlines', () => {
 })
 
 describe('routing core: screening and decisions', () => {
-  it('LinUCB beacons what it learned is good even when closer matches rank above it; the baselines take the most similar', () => {
+  it('LinUCB beacons what it learned is good even when closer matches rank above it; the baselines take the most similar, Symphony its own screen', () => {
     // Five hosts' agents of one kind (same local name, so one task-type feature).
     const agents = ['a', 'b', 'c', 'd', 'e'].map(h => `host-${h}/calc`)
     const hits = agents.map((agent, i) => hit(agent, 0.9 - 0.01 * i))
@@ -61,8 +61,12 @@ describe('routing core: screening and decisions', () => {
       }
     }
     expect(core.shortlist(hits, rng).map(h => h.agent)).toContain('host-e/calc')
+    const greedy = new RoutingCore({ policy: createPolicy('greedy-similarity'), topL: 2 })
+    expect(greedy.shortlist(hits, rng).map(h => h.agent)).toEqual(agents.slice(0, 2))
+    // Symphony-Coord screens by its own composite score with its own L = 3; equal states and
+    // success priors leave similarity to decide.
     const symphony = new RoutingCore({ policy: createPolicy('symphony'), topL: 2 })
-    expect(symphony.shortlist(hits, rng).map(h => h.agent)).toEqual(agents.slice(0, 2))
+    expect(symphony.shortlist(hits, rng).map(h => h.agent)).toEqual(agents.slice(0, 3))
   })
 
   it('LinUCB screening: Sybil newcomers and one host\'s near-duplicates take at most one slot each while others can fill them', () => {

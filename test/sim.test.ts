@@ -130,10 +130,10 @@ describe('simulator faults have their intended effect', () => {
     expect(faulty.accuracy).toBeLessThan(base.accuracy - 0.1)
   })
 
-  it('a confident liar fools the mean-confidence rule more often than the mesh rule', () => {
+  it('a confident liar fools CP-WBFT\'s rule more often than the mesh rule', () => {
     const s = small({ tasks: { count: 80, requesters: 2, trusted: 1, redundancy: 3 } }, [{ kind: 'confident-liar', count: 12 }])
     const { summary } = runOnce(s, 'linucb')
-    expect(summary.ruleAccuracy['mean-confidence']).toBeLessThan(summary.ruleAccuracy.mesh!)
+    expect(summary.ruleAccuracy['cp-wbft']).toBeLessThan(summary.ruleAccuracy.mesh!)
   })
 
   it('colluders outvote plain majority; canaries let the mesh rule see through them', () => {

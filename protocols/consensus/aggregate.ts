@@ -7,8 +7,9 @@
  * first-to-ahead-by-k (MAKER-style) on weights: commit when the leading class beats the runner-up
  * by `margin` of the total weight, else ask for more executions.
  *
- * `meanConfidenceVerdict` (CP-WBFT's confidence-weighted vote) and `majorityVerdict` (one agent,
- * one vote) are reference rules the simulator compares against; they share grouping and decision.
+ * `summedConfidenceVerdict` (raw self-reported confidence summed per class, ahead by the margin:
+ * what the README once called "CP-WBFT", which it is not; CP-WBFT's own rule is cp-wbft.ts) and
+ * `majorityVerdict` (one agent, one vote) are reference rules; they share grouping and decision.
  */
 import { canonicalJson } from '../hash.ts'
 import { compare, groupAnswers, type Embedder } from './equivalence.ts'
@@ -53,10 +54,10 @@ export function aggregate (answers: readonly AnswerBody[], rule: EquivalenceRule
 }
 
 /**
- * CP-WBFT's rule: each vote weighs its raw self-reported confidence (no cap, no reputation), so a
- * class scores mean confidence × supporters. A missing confidence counts 0.5 (no information).
+ * Summed raw confidence: each vote weighs its self-reported confidence (no cap, no reputation), so
+ * a class scores mean confidence × supporters, ahead by the margin. A missing confidence counts 0.5.
  */
-export function meanConfidenceVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
+export function summedConfidenceVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
   config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
   return tally(answers, rule, aggregationConfig(config).margin,
     a => a.confidence === undefined || !Number.isFinite(a.confidence) ? 0.5 : unit(a.confidence), embed)

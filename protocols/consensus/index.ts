@@ -24,7 +24,8 @@
  * ```
  */
 export type { AggregationConfig, AnswerBody, AnswerClass, EquivalenceRule, Json, Standing, Verdict } from './types.ts'
-export { aggregate, aggregationConfig, coverage, defaultAggregationConfig, effectiveConfidence, majorityVerdict, meanConfidenceVerdict } from './aggregate.ts'
+export { aggregate, aggregationConfig, coverage, defaultAggregationConfig, effectiveConfidence, majorityVerdict, summedConfidenceVerdict } from './aggregate.ts'
+export { CP_WBFT_TOPOLOGIES, cpWbftNeighbours, cpWbftVerdict, type CpWbftOptions, type CpWbftTopology } from './cp-wbft.ts'
 export { groupAnswers, normaliseText, RuleError, validateRule } from './equivalence.ts'
 export { ReputationBook, ReputationError, reputationConfig } from './reputation.ts'
 export type { CanaryFact, CertificateFact, Counts, EquivocationFact, FeedbackFact, ReputationJson } from './reputation.ts'

@@ -1,11 +1,9 @@
 /**
  * Baseline selection policies, behind the same Learner interface as LinUCB so the simulator can
- * compare them side by side: random, round-robin, greedy-similarity, epsilon-greedy and
- * Symphony-Coord's published selector.
+ * compare them side by side: random, round-robin, greedy-similarity and epsilon-greedy.
+ * Symphony-Coord's selector is in symphony.ts.
  */
-import { SYMPHONY_DIMS, writeSymphony, type CandidateState, type TaskFeatures } from './context.ts'
-import { GlobalLinUCB } from './global-linucb.ts'
-import type { LinUCBOptions } from './linucb.ts'
+import type { CandidateState, TaskFeatures } from './context.ts'
 import { count, finite, list, record, StateError, text } from './persist.ts'
 import { pickBest, type Choice, type Learner, type ResolvedConfig, type Score } from './policy.ts'
 
@@ -153,60 +151,4 @@ export class EpsilonGreedyLearner implements Learner {
     for (const [agent, m] of this.#means) if (m.lastUpdate < at) { at = m.lastUpdate; oldest = agent }
     if (oldest !== undefined) this.#means.delete(oldest)
   }
-}
-
-/**
- * Symphony-Coord's selector (Guan et al. 2026, arXiv:2602.00966): screen the top-L candidates by
- * similarity, then one global LinUCB (one θ for all agents, no per-agent state) over
- * [1, match, load, latency, reputation, available], λ = 1. The issue states α = 1 and δ = 0.05;
- * Symphony-Coord derives α from δ as α = 1 + √(ln(2/δ)/2) (≈ 2.358 at δ = 0.05). We follow the
- * explicit α = 1 by default; `{ delta }` without `alpha` in the config switches to the derived α
- * (`symphonyAlpha` in policy.ts).
- */
-export class SymphonyLearner implements Learner {
-  readonly contextLength = SYMPHONY_DIMS
-  readonly model: GlobalLinUCB
-  readonly #config: ResolvedConfig
-  #xs = new Float64Array(16 * SYMPHONY_DIMS)
-  readonly #pair = new Float64Array(2)
-
-  constructor (config: ResolvedConfig, model = new GlobalLinUCB(SYMPHONY_DIMS, symphonyOptions(config))) {
-    this.#config = config
-    this.model = model
-  }
-
-  choose (candidates: readonly CandidateState[], _task: TaskFeatures, rng: () => number): Choice {
-    const m = SYMPHONY_DIMS
-    // Top-L by similarity; a stable sort keeps input order among equals.
-    const screened = candidates.map((_c, i) => i).sort((a, b) => candidates[b]!.similarity - candidates[a]!.similarity).slice(0, this.#config.topL)
-    if (this.#xs.length < screened.length * m) this.#xs = new Float64Array(screened.length * m)
-    const xs = this.#xs
-    const pair = this.#pair
-    const scores: Score[] = screened.map((ci, i) => {
-      const c = candidates[ci]!
-      writeSymphony(c, this.#config.context, xs, i * m)
-      this.model.scoreInto(xs, i * m, pair)
-      return { agent: c.agent, mean: pair[0]!, bonus: pair[1]!, score: pair[0]! + pair[1]! }
-    })
-    const best = pickBest(scores, rng)
-    return { index: screened[best]!, context: xs.subarray(best * m, best * m + m), scores }
-  }
-
-  learn (_agent: string, context: Float64Array, offset: number, reward: number): void {
-    this.model.update(context, offset, reward)
-  }
-
-  adjust (_agent: string, context: Float64Array, offset: number, delta: number): void {
-    this.model.adjust(context, offset, delta)
-  }
-
-  toJSON (): unknown { return this.model.toJSON() }
-
-  static fromJSON (config: ResolvedConfig, json: unknown): SymphonyLearner {
-    return new SymphonyLearner(config, GlobalLinUCB.fromJSON(SYMPHONY_DIMS, symphonyOptions(config), json))
-  }
-}
-
-function symphonyOptions (config: ResolvedConfig): LinUCBOptions {
-  return { alpha: config.alpha, lambda: config.lambda, refreshEvery: config.refreshEvery }
 }

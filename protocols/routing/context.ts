@@ -31,7 +31,7 @@
  * collide (FNV-1a mod B): B stays small and fixed so that the dimensions, and the saved state,
  * do not depend on which task types the mesh has seen.
  *
- * Symphony-Coord's selector uses its own fixed 6-vector (see `writeSymphony`).
+ * Symphony-Coord's selector uses its own fixed 6-vector (symphony.ts).
  */
 
 /** What the router knows about one candidate agent when it decides. */
@@ -116,16 +116,6 @@ export function writeShared (c: CandidateState, bucket: number, config: ContextC
 export function writePerAgent (bucket: number, config: ContextConfig, out: Float64Array, offset: number): void {
   out[offset] = 1
   for (let j = 0; j < config.taskBuckets; j++) out[offset + 1 + j] = j === bucket ? 1 : 0
-}
-
-/** Symphony-Coord's [1, match, load, latency, reputation, available] at `out[offset…offset+6)`. */
-export function writeSymphony (c: CandidateState, config: ContextConfig, out: Float64Array, offset: number): void {
-  out[offset] = 1
-  out[offset + 1] = clamp01(c.similarity)
-  out[offset + 2] = clamp01(c.load)
-  out[offset + 3] = normaliseLatency(c.latencyMs, config)
-  out[offset + 4] = clamp01(c.reputation)
-  out[offset + 5] = c.available ? 1 : 0
 }
 
 /** Why a candidate cannot be scored, or undefined. Numbers must be finite; ranges are clamped. */

@@ -24,20 +24,21 @@
  * ```
  */
 export { createPolicy, restorePolicy, isPolicyName } from './registry.ts'
-export { POLICY_NAMES, resolveConfig, symphonyAlpha, STATE_FORMAT, STATE_VERSION } from './policy.ts'
+export { POLICY_NAMES, resolveConfig, STATE_FORMAT, STATE_VERSION } from './policy.ts'
 export type {
   Dispatch, FeedbackResult, PolicyConfig, PolicyName, PolicyState, ResolvedConfig, Score, Selection, SelectionPolicy
 } from './policy.ts'
 export type { CandidateState, ContextConfig, TaskFeatures } from './context.ts'
 export {
   defaultContextConfig, normaliseCost, normaliseLatency, perAgentDims, sharedDims, SYMPHONY_DIMS, taskBucket,
-  writePerAgent, writeShared, writeSymphony, Z
+  writePerAgent, writeShared, Z
 } from './context.ts'
 export type { LateAgreement, Outcome, RewardWeights } from './reward.ts'
 export { agreementReward, answerReward, defaultRewardWeights } from './reward.ts'
 export { HybridLinUCB } from './linucb.ts'
 export type { HybridOptions, HybridState, LinUCBOptions, UcbScore } from './linucb.ts'
 export { GlobalLinUCB } from './global-linucb.ts'
+export { SYMPHONY, SymphonyLearner, symphonyBeta, symphonyLatency, symphonyScreenScore, symphonySimilarity, writeSymphonyContext } from './symphony.ts'
 export type { GlobalState } from './global-linucb.ts'
 export { StateError } from './persist.ts'
 export { RoutingCore } from './router.ts'

@@ -55,6 +55,8 @@ export interface SelectionPolicy {
   readonly pending: number
   /** Picks one candidate. All randomness comes from `rng` (uniform in [0, 1)). */
   select (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number, dispatch?: Dispatch): Selection
+  /** The policy's own screening, when it has one (Symphony-Coord): indices into `candidates`, best first; undefined otherwise. */
+  screen (candidates: readonly CandidateState[], task: TaskFeatures): number[] | undefined
   /** What `select` would pick now, changing nothing: no pending dispatch, no rotation advanced (a dashboard's "why"). */
   preview (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Selection
   /** A report on a dispatch: the answer, or a late agreement. `now` (ms) expires old entries first. */
@@ -66,11 +68,11 @@ export interface SelectionPolicy {
 }
 
 export interface PolicyConfig {
-  /** Exploration weight of the UCB bonus (default 1). Symphony: explicit alpha wins over delta. */
+  /** Exploration weight of the UCB bonus (default 1; Symphony-Coord: the α of its β_t). */
   alpha?: number
   /** Ridge regularisation λ (default 1). */
   lambda?: number
-  /** Symphony-Coord's confidence δ (default 0.05); sets α = 1 + √(ln(2/δ)/2) only if alpha is not given. */
+  /** Symphony-Coord's confidence δ in its β_t (default 0.05). */
   delta?: number
   /** Symphony-Coord's screen: the L most similar candidates (default 3). */
   topL?: number
@@ -115,15 +117,10 @@ export interface PolicyState {
   pending: PendingJson[]
 }
 
-/** Symphony-Coord's exploration weight from its confidence δ: α = 1 + √(ln(2/δ)/2). */
-export function symphonyAlpha (delta: number): number {
-  return 1 + Math.sqrt(Math.log(2 / delta) / 2)
-}
-
-export function resolveConfig (name: PolicyName, config: PolicyConfig = {}): ResolvedConfig {
+export function resolveConfig (_name: PolicyName, config: PolicyConfig = {}): ResolvedConfig {
   const delta = config.delta ?? 0.05
   const resolved: ResolvedConfig = {
-    alpha: config.alpha ?? (name === 'symphony' && config.delta !== undefined ? symphonyAlpha(delta) : 1),
+    alpha: config.alpha ?? 1,
     lambda: config.lambda ?? 1,
     delta,
     topL: config.topL ?? 3,
@@ -172,10 +169,12 @@ export interface Learner {
   /** Length of the context arrays this learner stores per dispatch. */
   readonly contextLength: number
   choose (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Choice
+  /** A policy's own screen (Symphony-Coord's): indices of the candidates worth a beacon, best first. */
+  screen? (candidates: readonly CandidateState[], task: TaskFeatures): number[]
   /** `choose` without changing any state; only learners whose `choose` does (round-robin) need it. */
   preview? (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Choice
-  /** A new observation: `agent` in the context at `context[offset…]` earned `reward`. */
-  learn (agent: string, context: Float64Array, offset: number, reward: number): void
+  /** A new observation: `agent` in the context at `context[offset…]` earned `reward` (`success`: whether it answered). */
+  learn (agent: string, context: Float64Array, offset: number, reward: number, success?: boolean): void
   /** A past observation's reward grows by `delta` (not a new observation). */
   adjust (agent: string, context: Float64Array, offset: number, delta: number): void
   toJSON (): unknown
@@ -222,6 +221,12 @@ export class Policy implements SelectionPolicy {
     return { dispatchId: dispatch.id, chosen, scores: choice.scores }
   }
 
+  screen (candidates: readonly CandidateState[], task: TaskFeatures): number[] | undefined {
+    if (this.#learner.screen === undefined) return undefined
+    checkCandidates(candidates)
+    return this.#learner.screen(candidates, task)
+  }
+
   preview (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Selection {
     checkCandidates(candidates)
     const learner = this.#learner
@@ -242,7 +247,7 @@ export class Policy implements SelectionPolicy {
       // An agreement already held wins over one repeated in the answer.
       const agreement = entry.agreement ?? outcome.agreement
       const reward = answerReward(outcome, w, this.config.context) + (agreement !== undefined ? agreementReward(agreement, w) : 0)
-      this.#learner.learn(entry.agent, book.contexts, entry.slot * book.width, reward)
+      this.#learner.learn(entry.agent, book.contexts, entry.slot * book.width, reward, outcome.success)
       entry.answered = true
       entry.agreement = agreement
       if (agreement !== undefined) book.complete(dispatchId, entry)

@@ -1,7 +1,8 @@
 /**
  * Selection policies by name, and policies restored from saved state.
  */
-import { EpsilonGreedyLearner, GreedySimilarityLearner, RandomLearner, RoundRobinLearner, SymphonyLearner } from './baselines.ts'
+import { EpsilonGreedyLearner, GreedySimilarityLearner, RandomLearner, RoundRobinLearner } from './baselines.ts'
+import { SymphonyLearner } from './symphony.ts'
 import { LinUCBLearner } from './linucb-policy.ts'
 import { PendingBook } from './pending.ts'
 import { record, StateError } from './persist.ts'

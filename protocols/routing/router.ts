@@ -80,7 +80,8 @@ export interface RoutingCoreInit {
    * How the top L are chosen from the screened agents: `similarity` (Symphony-Coord: the L most
    * similar) or `policy` (the policy's own scores, with each agent's last beaconed state, so an
    * agent it learned is good, or has not tried yet, is beaconed even when a cheaper or closer
-   * match ranks above it). Default: `policy` for LinUCB, `similarity` for the baselines.
+   * match ranks above it). Default: `policy` for LinUCB, `similarity` for the baselines without
+   * a screening rule of their own (Symphony-Coord's selector applies its own, whatever this says).
    */
   screen?: 'similarity' | 'policy'
 }
@@ -156,11 +157,14 @@ export class RoutingCore {
 
   /** The screened agents worth a beacon: the top L of those near the best match. */
   shortlist (hits: readonly ScreenHit[], rng: () => number): ScreenHit[] {
+    const policy = this.#init.policy
+    // A policy with its own screening rule (Symphony-Coord's) applies it as published.
+    const own = hits.length === 0 ? undefined : policy.screen(hits.map(h => this.#candidate(h, this.#remembered(h))), { taskType: this.taskType(hits) })
+    if (own !== undefined) return own.map(i => hits[i]!)
     // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
     const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
     const near = hits.filter(h => h.similarity >= floor)
     const topL = this.#init.topL ?? 3
-    const policy = this.#init.policy
     if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
     // A preview records nothing: the policy only ranks here.
     const { scores } = policy.preview(near.map(h => this.#candidate(h, this.#remembered(h))), { taskType: this.taskType(hits) }, rng)
