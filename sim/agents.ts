@@ -36,6 +36,8 @@ export interface AgentModel {
   /** For `wrong`: share of calls answered wrongly. */
   wrongRate: number
   available: boolean
+  /** Shocked to fail every call with an error (its host still reports it available). */
+  failing?: boolean
   running: number
   /** Calls waiting for a slot: job ids, oldest first. */
   queue: number[]
@@ -44,7 +46,7 @@ export interface AgentModel {
 /** The probability that this agent answers a call of `type` and `difficulty` correctly. */
 export function successProbability (agent: AgentModel, type: string, difficulty: Difficulty): number {
   if (agent.behaviour === 'sybil' || agent.behaviour === 'liar' || agent.behaviour === 'colluder') return 0
-  if (!agent.available) return 0
+  if (!agent.available || agent.failing === true) return 0
   const base = agent.type === type ? agent.quality ** EXPONENT[difficulty] : OFF_TYPE_SUCCESS
   return agent.behaviour === 'wrong' ? base * (1 - agent.wrongRate) : base
 }
@@ -74,6 +76,7 @@ export type CallResult =
  */
 export function callResult (agent: AgentModel, type: string, difficulty: Difficulty, truth: number, collusion: number, rng: Rng): CallResult {
   if (agent.behaviour === 'sybil' || !agent.available) return { kind: 'silent' }
+  if (agent.failing === true) return { kind: 'error', error: 'the agent failed on this input' }
   if (agent.behaviour === 'liar') return { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: 1 }
   if (agent.behaviour === 'colluder') return { kind: 'answer', value: collusion, confidence: 0.9 }
   if (agent.type !== type && rng() >= OFF_TYPE_SUCCESS) return { kind: 'error', error: `${agent.type} agent cannot handle ${type} input` }

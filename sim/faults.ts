@@ -37,11 +37,16 @@ export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng
         break
       case 'shock': {
         const ofType = world.agents.filter(a => a.type === f.type && a.behaviour !== 'sybil')
-        const hit = sample(rng, ofType.length, Math.round(f.share * ofType.length)).map(i => ofType[i]!)
+        const n = Math.round(f.share * ofType.length)
+        const hit = f.pick === 'best'
+          ? [...ofType].sort((a, b) => b.quality - a.quality || a.index - b.index).slice(0, n)
+          : sample(rng, ofType.length, n).map(i => ofType[i]!)
         world.later(f.at * 1000, () => {
           for (const a of hit) {
             if (f.effect === 'unavailable') a.available = false
+            else if (f.effect === 'fail') a.failing = true
             else a.quality = Math.min(a.quality, f.quality)
+            world.shocked.add(a.index)
           }
         })
         break

@@ -27,8 +27,11 @@ export type RuleName = typeof RULES[number]
 
 export class Metrics {
   readonly tasks: TaskRecord[] = []
-  /** Cumulative regret after each routing decision. */
+  /** Cumulative regret after each routing decision, and the decision's virtual time. */
   readonly regret: number[] = []
+  readonly decisionAt: number[] = []
+  /** Dispatches (fallbacks and redundant copies included) to agents a shock had hit, after it hit. */
+  shockedDispatches = 0
   #regret = 0
   /** The part of the regret lost before selection: the best agent was not among the candidates shown to the policy. */
   screeningRegret = 0
@@ -53,11 +56,12 @@ export class Metrics {
   /** Virtual time when every requester had verified every honest agent's VCV (ms; -1 if never). */
   convergedAt = -1
 
-  decision (regret: number, screening: number, rightType: boolean): void {
+  decision (regret: number, screening: number, rightType: boolean, at: number): void {
     this.decisions++
     this.#regret += regret
     this.screeningRegret += screening
     this.regret.push(this.#regret)
+    this.decisionAt.push(at)
     if (rightType) this.rightType++
   }
 
@@ -78,6 +82,13 @@ export class Metrics {
 
 function tally (): RuleTally {
   return { decided: 0, correct: 0, escalated: 0 }
+}
+
+/** Regret accumulated by decisions made at or after `at` (ms). */
+export function regretSince (m: Pick<Metrics, 'regret' | 'decisionAt'>, at: number): number {
+  const first = m.decisionAt.findIndex(t => t >= at)
+  if (first < 0) return 0
+  return m.regret.at(-1)! - (first === 0 ? 0 : m.regret[first - 1]!)
 }
 
 export function percentile (sorted: readonly number[], p: number): number {

@@ -111,7 +111,9 @@ export class Requester {
             run.signed.set(effect.subtask, sign)
           }
           this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })
-          if (this.#world.agentByName.has(effect.agent) && this.#world.agents[this.#world.agentByName.get(effect.agent)!]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
+          const dispatched = this.#world.agentByName.get(effect.agent)
+          if (dispatched !== undefined && this.#world.agents[dispatched]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
+          if (dispatched !== undefined && this.#world.shocked.has(dispatched)) this.#world.metrics.shockedDispatches++
           if (host === undefined) break // an agent id naming no simulated node: the attempt times out
           const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
           run.relayed ??= relayed
@@ -226,7 +228,7 @@ export class Requester {
     for (const a of shown) bestShown = Math.max(bestShown, reward(world.agentByName.get(a)))
     const c = world.agentByName.get(chosen)
     const got = reward(c)
-    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type && world.agents[c]!.behaviour !== 'sybil')
+    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type && world.agents[c]!.behaviour !== 'sybil', this.#now)
   }
 
   // ---- replies -----------------------------------------------------------------------------

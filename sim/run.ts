@@ -12,7 +12,7 @@
  * ```
  */
 import type { PolicyName } from '../protocols/routing/index.ts'
-import { CHANNELS, percentile, recovery, RULES, type Metrics, type TaskRecord } from './metrics.ts'
+import { CHANNELS, percentile, recovery, regretSince, RULES, type Metrics, type TaskRecord } from './metrics.ts'
 import type { Plot, SimReport, Table } from './report/index.ts'
 import type { Fault, Scenario } from './scenario.ts'
 import { World } from './world.ts'
@@ -57,6 +57,10 @@ export interface RunSummary {
   ruleAccuracy: Record<string, number>
   /** Tasks after the first shock until the rolling success (done and correct) is back to 90% of before and stays. */
   recoveryTasks: number | null
+  /** Regret of the routing decisions made from the first shock on (null: no shock). */
+  shockRegret: number | null
+  /** Dispatches to agents a shock hit, after it hit (a router that forgets stops soon). */
+  shockedDispatches: number
   recoveryMs: number | null
   /** Every requester held every advertised VCV (virtual ms). */
   convergedMs: number | null
@@ -68,7 +72,7 @@ export interface RunSummary {
 export interface RunOutput {
   summary: RunSummary
   /** What the report draws (plain data: runs may come back from worker threads). */
-  metrics: Pick<Metrics, 'tasks' | 'regret' | 'rules'>
+  metrics: Pick<Metrics, 'tasks' | 'regret' | 'decisionAt' | 'rules'>
 }
 
 export interface ScenarioResult {
@@ -138,6 +142,8 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     canaries: m.canaries,
     ruleAccuracy,
     recoveryTasks: rec?.tasks ?? null,
+    shockRegret: shock === undefined ? null : regretSince(m, shock.at * 1000),
+    shockedDispatches: m.shockedDispatches,
     recoveryMs: rec?.ms ?? null,
     convergedMs: m.convergedAt >= 0 ? m.convergedAt : null,
     events: world.engine.events,
@@ -194,11 +200,12 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   else for (const r of runs) flat(`faulty=${r.summary.faulty}.`, r.summary)
   summary.safetyViolations = runs.reduce((s, r) => s + r.summary.safetyViolations, 0)
 
+  const hasShock = scenario.faults.some(f => f.kind === 'shock')
   const tables: Table[] = [{
     id: scenario.sweep === undefined ? 'policies' : 'sweep',
     title: scenario.sweep === undefined ? 'Routing policies side by side (same seed, same task stream)' : `Faulty fraction sweep (${first.policy})`,
-    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', 'success', 'accuracy', 'regret', 'of it screening', 'right type', 'p50 ms', 'p99 ms', 'msgs/task', 'bytes/task', 'reroutes', 'sybil dispatches', 'escalated', 'safety violations'],
-    rows: runs.map(({ summary: s }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, fix(s.successRate), fix(s.accuracy), fix(s.regret, 2), fix(s.screeningRegret, 2), fix(s.rightTypeRate), fix(s.latencyP50Ms, 1), fix(s.latencyP99Ms, 1), fix(s.messagesPerTask, 1), fix(s.bytesPerTask, 0), s.reroutes, s.sybilDispatches, s.escalated, s.safetyViolations])
+    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', 'success', 'accuracy', 'regret', 'of it screening', 'right type', 'p50 ms', 'p99 ms', 'msgs/task', 'bytes/task', 'reroutes', 'sybil dispatches', 'escalated', 'safety violations', ...(hasShock ? ['regret from the shock', 'dispatches to shocked agents', 'recovery (tasks)'] : [])],
+    rows: runs.map(({ summary: s }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, fix(s.successRate), fix(s.accuracy), fix(s.regret, 2), fix(s.screeningRegret, 2), fix(s.rightTypeRate), fix(s.latencyP50Ms, 1), fix(s.latencyP99Ms, 1), fix(s.messagesPerTask, 1), fix(s.bytesPerTask, 0), s.reroutes, s.sybilDispatches, s.escalated, s.safetyViolations, ...(hasShock ? [fix(s.shockRegret ?? NaN, 2), s.shockedDispatches, s.recoveryTasks ?? 'never'] : [])])
   }, {
     id: 'aggregation',
     title: 'Aggregation rules on the same signed answers (accuracy against ground truth; escalations count as not correct)',

@@ -33,8 +33,12 @@ export type Fault =
   | { kind: 'churn', perMinute: number, downS: Range }
   /** From `at` to `healAt` (s) the nodes are split into `groups` that cannot reach each other. */
   | { kind: 'partition', at: number, healAt: number, groups: number }
-  /** At `at` (s), a share of one task type's agents become unavailable or degrade to `quality`. */
-  | { kind: 'shock', at: number, type: string, share: number, effect: 'unavailable' | 'degrade', quality: number }
+  /**
+   * At `at` (s), a share of one task type's agents become unavailable, degrade to `quality`, or
+   * fail every call (an error, as an agent whose model endpoint went away). `pick`: which agents
+   * (`random`, or `best`: the highest quality first, the ones a learned router relies on).
+   */
+  | { kind: 'shock', at: number, type: string, share: number, effect: 'unavailable' | 'degrade' | 'fail', quality: number, pick?: 'random' | 'best' }
   /** At the protocol boundary, between `at` and `until` (s): drop, duplicate or delay messages. */
   | { kind: 'drop', rate: number, at: number, until: number }
   | { kind: 'duplicate', rate: number, at: number, until: number }
@@ -86,6 +90,8 @@ export interface Scenario {
     deadlineMs: number
   }
   policies: PolicyName[]
+  /** Routing settings every policy gets (LinUCB's change detection on or off: `routing: { changeDetection: false }`). */
+  routing: { changeDetection: boolean }
   faults: Fault[]
   /**
    * Re-run the scenario for each value with the first policy, setting the fraction of every
@@ -130,6 +136,12 @@ class Fields {
     if (typeof v !== 'number' || !Number.isFinite(v) || (o.int === true && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.max !== undefined && v > o.max)) {
       throw new ScenarioError(`${this.at(key)} must be ${what}, got ${JSON.stringify(v)}`)
     }
+    return v
+  }
+
+  bool (key: string, dflt: boolean): boolean {
+    const v = this.#get(key) ?? dflt
+    if (typeof v !== 'boolean') throw new ScenarioError(`${this.at(key)} must be true or false, got ${JSON.stringify(v)}`)
     return v
   }
 
@@ -219,8 +231,9 @@ function parseFault (value: unknown, path: string, types: readonly string[]): Fa
       at: f.num('at', undefined, { min: 0 }),
       type: f.str('type', undefined, types),
       share: f.num('share', 1, { min: 0, max: 1 }),
-      effect: f.str('effect', 'unavailable', ['unavailable', 'degrade']) as 'unavailable' | 'degrade',
-      quality: f.num('quality', 0.1, { min: 0, max: 1 })
+      effect: f.str('effect', 'unavailable', ['unavailable', 'degrade', 'fail']) as 'unavailable' | 'degrade' | 'fail',
+      quality: f.num('quality', 0.1, { min: 0, max: 1 }),
+      pick: f.str('pick', 'random', ['random', 'best']) as 'random' | 'best'
     }; break
     case 'drop': fault = { kind, rate: f.num('rate', undefined, { min: 0, max: 1 }), ...window() }; break
     case 'duplicate': fault = { kind, rate: f.num('rate', undefined, { min: 0, max: 1 }), ...window() }; break
@@ -323,6 +336,9 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
   })
   if (policies.length === 0 || new Set(policies).size !== policies.length) throw new ScenarioError('policies must list at least one policy, each once')
 
+  const r = f.sub('routing')
+  const routing = { changeDetection: r.bool('changeDetection', true) }
+  r.done()
   const faults = (f.list('faults') ?? []).map((x, i) => parseFault(x, `faults[${i}]`, types))
   let sweep: Scenario['sweep']
   if (f.has('sweep')) {
@@ -337,7 +353,7 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
   }
   const nat = f.has('nat') ? parseNat(f.sub('nat'), nodes) : undefined
   f.done()
-  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
+  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
 }
 
 function parseNat (f: Fields, nodes: number): Nat {
@@ -358,7 +374,7 @@ function parseNat (f: Fields, nodes: number): Nat {
 const BUILT_IN_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'scenarios')
 
 export function builtInScenarios (): string[] {
-  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'shock-recovery', 'churn', 'partition-heal', 'nat-10k']
+  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
 }
 
 /** A built-in name or a file path; YAML or JSON. */

@@ -94,6 +94,8 @@ export class World {
   readonly #committedValue = new Map<string, string>()
   /** Instances whose committee gives Byzantine members 1/3 of the power or more: no safety promise there. */
   readonly overThreshold = new Set<string>()
+  /** Agents (indices) a shock has hit, from the moment it hits. */
+  readonly shocked = new Set<number>()
   /** Byzantine committee members and how they misbehave. */
   readonly byzantine = new Map<number, ByzantineBehaviour>()
   readonly #rng: { net: Rng, gossip: Rng, agents: Rng, faults: Rng, policy: Rng, boundary: Rng }
@@ -146,7 +148,7 @@ export class World {
     this.agents = population.agents
     for (const agent of this.agents) this.agentByName.set(`${this.signer(agent.host).peerId}/${agent.name}`, agent.index)
     for (const node of population.requesters) {
-      const policy = createPolicy(options.policy)
+      const policy = createPolicy(options.policy, s.routing.changeDetection ? {} : { changeDetection: false })
       this.requesters.set(node, new Requester(this, node, policy, this.#rng.policy, stream(seed, `neighbours:${node}`)))
     }
     this.tasks = population.tasks

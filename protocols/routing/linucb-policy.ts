@@ -3,16 +3,21 @@
  * so it is built once per decision; z once per candidate. The stored context is [x; z] of the
  * chosen agent, which is all a delayed reward needs.
  */
-import { perAgentDims, sharedDims, taskBucket, writePerAgent, writeShared, type CandidateState, type TaskFeatures } from './context.ts'
+import { perAgentDims, sharedDims, taskBucket, writePerAgent, writeShared, Z, type CandidateState, type TaskFeatures } from './context.ts'
 import { HybridLinUCB, type HybridOptions } from './linucb.ts'
 import { pickBest, type Choice, type Learner, type ResolvedConfig, type Score } from './policy.ts'
 
 export function hybridOptions (config: ResolvedConfig): HybridOptions {
+  const w = config.rewardWeights
   return {
+    // The reward's latency and cost terms, at the features' normalisation, are in z: the success
+    // the model expects is its mean with them added back (agreement, when trusted, is in the mean).
+    expectedSuccess: (mean, z, zOff) => w.success === 0 ? 0.5 : (mean + w.latency * z[zOff + Z.latency]! + w.cost * z[zOff + Z.cost]!) / w.success,
     alpha: config.alpha,
     lambda: config.lambda,
     refreshEvery: config.refreshEvery,
     maxAgents: config.maxAgents,
+    changeDetection: config.changeDetection,
     sharedDims: sharedDims(config.context),
     perAgentDims: perAgentDims(config.context)
   }
@@ -68,8 +73,8 @@ export class LinUCBLearner implements Learner {
     return { index, context: chosen, scores }
   }
 
-  learn (agent: string, context: Float64Array, offset: number, reward: number): void {
-    this.model.update(agent, context, offset, context, offset + this.model.d, reward)
+  learn (agent: string, context: Float64Array, offset: number, reward: number, success?: boolean): void {
+    this.model.update(agent, context, offset, context, offset + this.model.d, reward, success)
   }
 
   adjust (agent: string, context: Float64Array, offset: number, delta: number): void {

@@ -31,6 +31,12 @@
 import { invertSpd, matVec, scaledIdentity } from './linalg.ts'
 import { count, finite, list, numbers, record, StateError, text, toNumbers } from './persist.ts'
 
+function nonNegative (v: unknown, what: string): number {
+  const x = finite(v, what)
+  if (x < 0) throw new StateError(`${what} must be >= 0`)
+  return x
+}
+
 export interface LinUCBOptions {
   /** Exploration: bonus = alpha · standard deviation of the estimate. */
   alpha: number
@@ -40,6 +46,33 @@ export interface LinUCBOptions {
   refreshEvery: number
 }
 
+/**
+ * Forgetting: a per-agent test of "this agent now fails every call", a Bernoulli CUSUM against
+ * the alternative p = 0 (Page 1954). Each failure adds
+ * −ln(1 − p0), p0 being the success the model expected in that call's context
+ * (`expectedSuccess`, within [0.05, 0.95]); a success ends the run (the alternative cannot
+ * produce one). So the sum is the log of how unlikely the current run of failures was under what
+ * the model believed: past `threshold` (default 7.5, odds of 1 in 1,800) the agent's own
+ * coefficients are dropped and re-learned from that run (at most `CHANGE_REPLAY` observations),
+ * and the evidence from before the change stops outvoting the evidence after it. A 0.9 agent
+ * trips it on its 4th failure in a row, a 0.8 one on its 5th (the threshold was set on the
+ * `shock-fail` scenario: at 9 a 0.8 agent took 6, at 6 false alarms doubled the regret); an ordinary bad streak almost never
+ * does, which matters because a false alarm costs the agent its history. The shared part keeps
+ * what it learned from the agent (its old offset profiled out). The restart-on-alarm scheme is
+ * CUSUM-UCB's (Liu, Lee, Shroff 2018), applied to the per-agent part of hybrid LinUCB.
+ */
+export interface ChangeDetection {
+  /** Alarm level: −ln of the probability of the run under the model (default 7.5). */
+  threshold: number
+  /** Observations an agent needs before it is watched (default 20: its p0 must mean something). */
+  minUpdates: number
+}
+
+export const defaultChangeDetection: Readonly<ChangeDetection> = { threshold: 7.5, minUpdates: 20 }
+
+/** Failures of a run kept per agent, to re-learn from after an alarm. */
+export const CHANGE_REPLAY = 8
+
 export interface HybridOptions extends LinUCBOptions {
   /** k, the shared features z. */
   sharedDims: number
@@ -47,6 +80,13 @@ export interface HybridOptions extends LinUCBOptions {
   perAgentDims: number
   /** Agents with their own state at most; past it the least recently updated is folded into β. */
   maxAgents: number
+  /** Per-agent change detection (default on with `defaultChangeDetection`); false: never forget. */
+  changeDetection?: ChangeDetection | false
+  /**
+   * The chance of success the model expects from a mean reward in shared context z (default: the
+   * mean itself). The reward's latency and cost terms are known from z, so the policy adds them back.
+   */
+  expectedSuccess?: (mean: number, z: Float64Array, zOff: number) => number
 }
 
 /** mean (exploitation) and bonus (exploration) of one candidate; its UCB score is their sum. */
@@ -60,6 +100,10 @@ interface Arm {
   updates: number
   /** The model's update counter at this agent's last update: picks whom to fold when full. */
   lastUpdate: number
+  /** −ln P of the current run of failures under the model (≥ 0). */
+  down: number
+  /** That run: [x; z; reward] per failure, oldest first (at most CHANGE_REPLAY). */
+  recent: Float64Array[]
 }
 
 export interface HybridState {
@@ -70,7 +114,9 @@ export interface HybridState {
   A0: number[]
   A0inv: number[]
   b0: number[]
-  arms: Array<{ agent: string, updates: number, lastUpdate: number, A: number[], Ainv: number[], B: number[], b: number[] }>
+  arms: Array<{ agent: string, updates: number, lastUpdate: number, A: number[], Ainv: number[], B: number[], b: number[], down?: number, recent?: number[][] }>
+  /** Agents re-learned after a change, since the model was created. */
+  changes?: number
 }
 
 export class HybridLinUCB {
@@ -85,7 +131,12 @@ export class HybridLinUCB {
   readonly #b0: Float64Array
   readonly #beta: Float64Array
   readonly #arms = new Map<string, Arm>()
+  readonly #change: ChangeDetection | false
   #updates = 0
+  #changes = 0
+  readonly #expectedSuccess: (mean: number, z: Float64Array, zOff: number) => number
+  /** Called when an agent's own coefficients are dropped after a change (logs, metrics). */
+  onChange?: (agent: string) => void
   // scratch, reused by every call
   readonly #y: Float64Array
   readonly #v: Float64Array
@@ -102,6 +153,8 @@ export class HybridLinUCB {
     this.alpha = options.alpha
     this.#refreshEvery = options.refreshEvery
     this.#maxAgents = options.maxAgents
+    this.#change = options.changeDetection === undefined ? defaultChangeDetection : options.changeDetection
+    this.#expectedSuccess = options.expectedSuccess ?? (mean => mean)
     this.#A0 = scaledIdentity(k, lambda)
     this.#A0inv = scaledIdentity(k, 1 / lambda)
     this.#b0 = new Float64Array(k)
@@ -114,6 +167,8 @@ export class HybridLinUCB {
   /** Agents with their own state (those that have had at least one reward). */
   get agents (): number { return this.#arms.size }
   get updates (): number { return this.#updates }
+  /** Agents whose own coefficients were dropped after a detected change. */
+  get changes (): number { return this.#changes }
   has (agent: string): boolean { return this.#arms.has(agent) }
 
   /**
@@ -145,8 +200,56 @@ export class HybridLinUCB {
     return { mean: this.#pair[0]!, bonus: this.#pair[1]! }
   }
 
-  /** One observed reward for `agent` in context (x, z): Algorithm 2's update as two rank-1 steps. */
-  update (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number): void {
+  /**
+   * One observed reward for `agent` in context (x, z): Algorithm 2's update as two rank-1 steps.
+   * With `success` (whether the call answered), the change detector sees it first; an alarm
+   * re-learns the agent instead.
+   */
+  update (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success?: boolean): void {
+    const existing = this.#arms.get(agent)
+    if (this.#change !== false && success !== undefined && existing !== undefined && existing.updates >= this.#change.minUpdates &&
+      this.#watch(existing, x, xOff, z, zOff, reward, success, this.#change)) {
+      this.#relearn(agent, existing)
+      this.onChange?.(agent)
+      return
+    }
+    this.#learn(agent, x, xOff, z, zOff, reward)
+  }
+
+  /** Adds one call to the agent's run of failures (a success ends it); true on an alarm. */
+  #watch (arm: Arm, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success: boolean, c: ChangeDetection): boolean {
+    if (success) {
+      arm.down = 0
+      arm.recent.length = 0
+      return false
+    }
+    const { k, d } = this
+    this.#prepare(arm, x, xOff, z, zOff)
+    let mean = this.#yb
+    for (let j = 0; j < k; j++) mean += this.#v[j]! * this.#beta[j]!
+    const p0 = Math.min(0.95, Math.max(0.05, this.#expectedSuccess(mean, z, zOff)))
+    arm.down -= Math.log(1 - p0)
+    const o = new Float64Array(d + k + 1)
+    for (let i = 0; i < d; i++) o[i] = x[xOff + i]!
+    for (let j = 0; j < k; j++) o[d + j] = z[zOff + j]!
+    o[d + k] = reward
+    arm.recent.push(o)
+    if (arm.recent.length > CHANGE_REPLAY) arm.recent.shift()
+    return arm.down > c.threshold
+  }
+
+  /**
+   * Drops the agent's own coefficients (not folded into the shared part: what the shared part
+   * learned from it stays, with its old offset profiled out) and learns its run of failures.
+   */
+  #relearn (agent: string, arm: Arm): void {
+    const { k, d } = this
+    this.#arms.delete(agent)
+    this.#changes++
+    for (const o of arm.recent) this.#learn(agent, o, 0, o, d, o[d + k]!)
+  }
+
+  #learn (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number): void {
     const { k, d } = this
     const arm = this.#arm(agent)
     this.#prepare(arm, x, xOff, z, zOff)
@@ -284,11 +387,13 @@ export class HybridLinUCB {
       d: this.d,
       lambda: this.lambda,
       updates: this.#updates,
+      changes: this.#changes,
       A0: toNumbers(this.#symmetricA0()),
       A0inv: toNumbers(this.#A0inv),
       b0: toNumbers(this.#b0),
       arms: [...this.#arms].map(([agent, a]) => ({
-        agent, updates: a.updates, lastUpdate: a.lastUpdate, A: toNumbers(a.A), Ainv: toNumbers(a.Ainv), B: toNumbers(a.B), b: toNumbers(a.b)
+        agent, updates: a.updates, lastUpdate: a.lastUpdate, A: toNumbers(a.A), Ainv: toNumbers(a.Ainv), B: toNumbers(a.B), b: toNumbers(a.b),
+        ...(a.down > 0 ? { down: a.down, recent: a.recent.map(toNumbers) } : {})
       }))
     }
   }
@@ -305,6 +410,7 @@ export class HybridLinUCB {
     if (lambda !== options.lambda) throw new StateError(`saved LinUCB model was trained with lambda=${lambda}; this configuration has lambda=${options.lambda} (λ is part of the saved matrices)`)
     const m = new HybridLinUCB(options)
     m.#updates = count(s.updates, 'model.updates')
+    m.#changes = s.changes === undefined ? 0 : count(s.changes, 'model.changes')
     m.#A0.set(numbers(s.A0, k * k, 'model.A0'))
     m.#A0inv.set(numbers(s.A0inv, k * k, 'model.A0inv'))
     m.#b0.set(numbers(s.b0, k, 'model.b0'))
@@ -318,7 +424,10 @@ export class HybridLinUCB {
         B: numbers(a.B, d * k, `model.arms[${i}].B`),
         b: numbers(a.b, d, `model.arms[${i}].b`),
         updates: count(a.updates, `model.arms[${i}].updates`),
-        lastUpdate: count(a.lastUpdate, `model.arms[${i}].lastUpdate`)
+        lastUpdate: count(a.lastUpdate, `model.arms[${i}].lastUpdate`),
+        // Saved before change detection, or outside a run of failures: nothing to carry over.
+        down: a.down === undefined ? 0 : nonNegative(a.down, `model.arms[${i}].down`),
+        recent: a.recent === undefined ? [] : list(a.recent, `model.arms[${i}].recent`).slice(-CHANGE_REPLAY).map((r, j) => numbers(r, d + k + 1, `model.arms[${i}].recent[${j}]`))
       })
     })
     matVec(m.#A0inv, k, k, m.#b0, 0, m.#beta)
@@ -375,7 +484,9 @@ export class HybridLinUCB {
       B: new Float64Array(d * k),
       b: new Float64Array(d),
       updates: 0,
-      lastUpdate: this.#updates
+      lastUpdate: this.#updates,
+      down: 0,
+      recent: []
     }
     this.#arms.set(agent, arm)
     return arm

@@ -12,6 +12,7 @@
  * it expires (older than `pendingTtlMs` at a `now` the caller passes, or beyond `maxPending`).
  */
 import { candidateProblem, defaultContextConfig, type CandidateState, type ContextConfig, type TaskFeatures } from './context.ts'
+import { defaultChangeDetection, type ChangeDetection } from './linucb.ts'
 import { PendingBook, type PendingJson } from './pending.ts'
 import { agreementReward, answerReward, defaultRewardWeights, isOutcome, outcomeProblem, type LateAgreement, type Outcome, type RewardWeights } from './reward.ts'
 
@@ -61,6 +62,11 @@ export interface SelectionPolicy {
   preview (candidates: readonly CandidateState[], task: TaskFeatures, rng: () => number): Selection
   /** A report on a dispatch: the answer, or a late agreement. `now` (ms) expires old entries first. */
   feedback (dispatchId: string, outcome: Outcome | LateAgreement, now?: number): FeedbackResult
+  /**
+   * An outcome of an agent the policy did not choose (a fallback, a redundant copy), in the state
+   * it was scored in: one more observation, learned at once (policies that learn nothing ignore it).
+   */
+  observe (candidate: CandidateState, task: TaskFeatures, outcome: Outcome): FeedbackResult
   /** Drops pending entries older than `pendingTtlMs`; returns how many. */
   expire (now: number): number
   /** Everything needed to continue after a restart (see `restorePolicy`). */
@@ -88,6 +94,8 @@ export interface PolicyConfig {
   maxAgents?: number
   /** Re-derive an inverse from its matrix every this many rank-1 updates (default 1000; 0: never). */
   refreshEvery?: number
+  /** LinUCB's per-agent change detection (linucb.ts `ChangeDetection`); false: never forget. */
+  changeDetection?: Partial<ChangeDetection> | false
 }
 
 export interface ResolvedConfig {
@@ -102,6 +110,7 @@ export interface ResolvedConfig {
   pendingTtlMs: number
   maxAgents: number
   refreshEvery: number
+  changeDetection: ChangeDetection | false
 }
 
 export const STATE_FORMAT = 'agentmesh/routing-policy'
@@ -130,7 +139,8 @@ export function resolveConfig (_name: PolicyName, config: PolicyConfig = {}): Re
     maxPending: config.maxPending ?? 10_000,
     pendingTtlMs: config.pendingTtlMs ?? 10 * 60_000,
     maxAgents: config.maxAgents ?? 10_000,
-    refreshEvery: config.refreshEvery ?? 1000
+    refreshEvery: config.refreshEvery ?? 1000,
+    changeDetection: config.changeDetection === false ? false : { ...defaultChangeDetection, ...config.changeDetection }
   }
   const problem = configProblem(resolved)
   if (problem !== undefined) throw new RangeError(`routing config: ${problem}`)
@@ -153,6 +163,12 @@ function configProblem (c: ResolvedConfig): string | undefined {
   if (!(finite(c.pendingTtlMs) && c.pendingTtlMs > 0)) return 'pendingTtlMs must be > 0'
   if (!int(c.maxAgents, 1)) return 'maxAgents must be an integer >= 1'
   if (!int(c.refreshEvery, 0)) return 'refreshEvery must be an integer >= 0'
+  if (c.changeDetection !== false) {
+    const d = c.changeDetection
+    if (typeof d !== 'object' || d === null) return 'changeDetection must be false or { threshold, minUpdates }'
+    if (!(finite(d.threshold) && d.threshold > 0)) return 'changeDetection.threshold must be a finite number > 0'
+    if (!int(d.minUpdates, 0)) return 'changeDetection.minUpdates must be an integer >= 0'
+  }
   return undefined
 }
 
@@ -262,6 +278,17 @@ export class Policy implements SelectionPolicy {
     return { status: 'learned', reward: delta }
   }
 
+  observe (candidate: CandidateState, task: TaskFeatures, outcome: Outcome): FeedbackResult {
+    const problem = outcomeProblem(outcome) ?? candidateProblem(candidate)
+    if (problem !== undefined) return { status: 'ignored', reason: `invalid observation: ${problem}` }
+    const learner = this.#learner
+    // The context the agent would have been chosen in; a preview changes no state.
+    const choice = learner.preview !== undefined ? learner.preview([candidate], task, () => 0) : learner.choose([candidate], task, () => 0)
+    const reward = answerReward(outcome, this.config.rewardWeights, this.config.context)
+    learner.learn(candidate.agent, choice.context, 0, reward, outcome.success)
+    return { status: 'learned', reward }
+  }
+
   expire (now: number): number {
     return this.#book.expire(now)
   }
@@ -271,7 +298,7 @@ export class Policy implements SelectionPolicy {
       format: STATE_FORMAT,
       version: STATE_VERSION,
       policy: this.name,
-      config: { ...this.config, rewardWeights: { ...this.config.rewardWeights }, context: { ...this.config.context } },
+      config: { ...this.config, rewardWeights: { ...this.config.rewardWeights }, context: { ...this.config.context }, changeDetection: this.config.changeDetection === false ? false : { ...this.config.changeDetection } },
       model: this.#learner.toJSON(),
       pending: this.#book.toJSON()
     }

@@ -87,7 +87,7 @@ export interface RoutingCoreInit {
 }
 
 export interface RouteDecision {
-  /** Best first: the policy's choice, then the other answering candidates by score. */
+  /** Best first: the policy's choice, then the other answering candidates by expected reward (the policy's mean). */
   candidates: Candidate[]
   /** Why: screened agents, skipped hosts, scores, the choice, or the reason there is none. */
   explanation: Record<string, unknown>
@@ -112,6 +112,8 @@ export class RoutingCore {
   readonly #silent = new Map<string, number>()
   /** Each agent's last beaconed state (bounded, oldest forgotten first). */
   readonly #lastSeen = new Map<string, BeaconState>()
+  /** Per agent, the last decision it was a fallback in: its scored state, until it is dispatched or the entry expires. */
+  readonly #fallbacks = new Map<string, { at: number, candidate: CandidateState, taskType: string }>()
   /** Smoothed beacon round trip per host (ms). */
   readonly #rtt = new Map<string, number>()
   #next = 1
@@ -217,8 +219,8 @@ export class RoutingCore {
     const shortlisted = this.shortlist(hits, rng)
     const candidates = shortlisted.map(h => this.#candidate(h, this.#remembered(h)))
     const selection = policy.preview(candidates, { taskType }, rng)
-    const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
-    const order = [selection.chosen, ...candidates.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
+    const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
+    const order = [selection.chosen, ...candidates.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity))]
     const cost = new Map(hits.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -298,8 +300,17 @@ export class RoutingCore {
     const waiting = (this.#pending.get(selection.chosen) ?? []).filter(p => now - p.at < ttl)
     waiting.push({ id, at: now, cost: screened.find(h => h.agent === selection.chosen)?.cost ?? 0 })
     this.#pending.set(selection.chosen, waiting)
-    const scoreOf = new Map(selection.scores.map(s => [s.agent, s.score]))
-    const order = [selection.chosen, ...candidates.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (scoreOf.get(b) ?? -Infinity) - (scoreOf.get(a) ?? -Infinity))]
+    // A fallback dispatched later teaches the policy in the state it was scored in.
+    for (const c of candidates) {
+      if (c.agent === selection.chosen) continue
+      this.#fallbacks.delete(c.agent)
+      this.#fallbacks.set(c.agent, { at: now, candidate: c, taskType })
+      if (this.#fallbacks.size > LAST_SEEN) this.#fallbacks.delete(this.#fallbacks.keys().next().value!)
+    }
+    // Fallbacks go by expected reward (the mean), not by the exploration bonus: an agent that just
+    // started failing is uncertain again, not good again.
+    const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
+    const order = [selection.chosen, ...candidates.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity))]
     const cost = new Map(screened.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -309,14 +320,24 @@ export class RoutingCore {
 
   /**
    * An attempt on `agent` ended (latency Infinity: it never answered). The bandit learns from the
-   * dispatch it chose; fallbacks further down the list were not its choice and teach it nothing.
+   * dispatch it chose, and from a fallback (or a redundant copy) further down the list in the
+   * state that agent was scored in at the decision: an agent that only ever serves as a fallback
+   * would otherwise keep its place there however often it fails. (Symphony-Coord's orchestrator
+   * likewise updates its model from every run, not only the chosen one.)
    */
   outcome (agent: string, result: { ok: boolean, latencyMs: number }, now: number): void {
+    const latencyMs = Number.isFinite(result.latencyMs) ? result.latencyMs : NO_ANSWER_MS
     const waiting = this.#pending.get(agent)
     const decision = waiting?.shift()
-    if (decision === undefined) return
+    if (decision === undefined) {
+      const fallback = this.#fallbacks.get(agent)
+      if (fallback === undefined || now - fallback.at >= (this.#init.pendingTtlMs ?? 10 * 60_000)) return
+      this.#fallbacks.delete(agent)
+      const learned = this.#init.policy.observe(fallback.candidate, { taskType: fallback.taskType }, { success: result.ok, latencyMs, cost: fallback.candidate.cost })
+      if (learned.status === 'learned') this.#init.onLearned?.()
+      return
+    }
     if (waiting!.length === 0) this.#pending.delete(agent)
-    const latencyMs = Number.isFinite(result.latencyMs) ? result.latencyMs : NO_ANSWER_MS
     const learned = this.#init.policy.feedback(decision.id, { success: result.ok, latencyMs, cost: decision.cost }, now)
     if (learned.status === 'learned') this.#init.onLearned?.()
     if (result.ok) {

@@ -1,0 +1,120 @@
+/**
+ * Forgetting: LinUCB's per-agent change detector drops an agent's own coefficients once it fails
+ * far more than the model expects, so an agent that starts failing every call stops getting work
+ * within a few calls; fallbacks teach the policy too; the detector's state survives a restart.
+ */
+import { describe, it, expect } from 'vitest'
+import { mulberry32 } from '../protocols/random.ts'
+import { createPolicy, HybridLinUCB, perAgentDims, restorePolicy, RoutingCore, sharedDims, defaultContextConfig, type CandidateState, type BeaconState, type ScreenHit } from '../protocols/routing/index.ts'
+import { loadScenario } from '../sim/scenario.ts'
+import { runOnce } from '../sim/run.ts'
+
+const candidate = (agent: string, latencyMs = 100): CandidateState => ({ agent, similarity: 0.9, load: 0.1, latencyMs, cost: 0.2, reputation: 0.5, available: true })
+
+/** Three agents of one kind; `a` is best until `shockAt`, then fails every call. Returns dispatches to `a` after the shock. */
+function shock (changeDetection: boolean, seed: number, shockAt = 400, rounds = 700): { after: number, learned: ReturnType<typeof createPolicy> } {
+  const policy = createPolicy('linucb', changeDetection ? {} : { changeDetection: false })
+  const rng = mulberry32(seed)
+  const p: Record<string, number> = { 'h1/a': 0.95, 'h2/b': 0.8, 'h3/c': 0.75 }
+  let after = 0
+  for (let t = 0; t < rounds; t++) {
+    const { chosen } = policy.select(Object.keys(p).map(a => candidate(a)), { taskType: 'calc' }, rng, { id: `d${t}`, now: t })
+    if (t >= shockAt && chosen === 'h1/a') after++
+    const ok = t >= shockAt && chosen === 'h1/a' ? false : rng() < p[chosen]!
+    policy.feedback(`d${t}`, { success: ok, latencyMs: 100, cost: 0.2 }, t)
+  }
+  return { after, learned: policy }
+}
+
+describe('forgetting after a shock', () => {
+  it('an agent that starts failing every call gets at most 5 more calls with change detection, many more without', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const on = shock(true, seed)
+      const off = shock(false, seed)
+      expect(on.after).toBeLessThanOrEqual(5)
+      expect(off.after).toBeGreaterThan(on.after)
+      expect((on.learned.toJSON().model as { changes: number }).changes).toBeGreaterThanOrEqual(1)
+    }
+  })
+
+  it('a stationary agent is rarely re-learned: no alarm on 0.8-0.95 agents over 2,000 calls', () => {
+    let changes = 0
+    for (const seed of [11, 12, 13]) {
+      const { learned } = shock(true, seed, Infinity, 2000)
+      changes += (learned.toJSON().model as { changes: number }).changes
+    }
+    expect(changes).toBe(0)
+  })
+
+  it('the detector watches success against the model, and its state survives a save and restore', () => {
+    const policy = createPolicy('linucb')
+    const rng = mulberry32(9)
+    for (let t = 0; t < 60; t++) {
+      policy.select([candidate('h1/a')], { taskType: 'calc' }, rng, { id: `d${t}`, now: t })
+      // two failures in a row at the end: a run the detector is counting, not yet an alarm
+      policy.feedback(`d${t}`, { success: t < 58, latencyMs: 100, cost: 0.2 }, t)
+    }
+    const saved = JSON.parse(JSON.stringify(policy.toJSON()))
+    const arm = (saved.model as { arms: Array<{ down?: number, recent?: number[][] }> }).arms[0]!
+    expect(arm.down).toBeGreaterThan(0)
+    expect(arm.recent).toHaveLength(2)
+    const again = restorePolicy(saved)
+    expect(again.toJSON()).toEqual(saved)
+    // A model saved before change detection existed still loads (its agents start unwatched).
+    const old = JSON.parse(JSON.stringify(saved))
+    for (const a of old.model.arms) { delete a.down; delete a.recent }
+    delete old.model.changes
+    delete old.config.changeDetection
+    expect(() => restorePolicy(old)).not.toThrow()
+  })
+
+  it('a re-learned agent keeps what the shared part learned from it and is scored like the others at once', () => {
+    const k = sharedDims(defaultContextConfig)
+    const d = perAgentDims(defaultContextConfig)
+    const m = new HybridLinUCB({ alpha: 1, lambda: 1, refreshEvery: 0, maxAgents: 100, sharedDims: k, perAgentDims: d, changeDetection: { threshold: 7.5, minUpdates: 20 } })
+    const x = new Float64Array(d); x[0] = 1
+    const z = new Float64Array(k); z[0] = 1; z[1] = 0.9
+    const alarms: string[] = []
+    m.onChange = agent => { alarms.push(agent) }
+    for (let i = 0; i < 100; i++) m.update('h/a', x, 0, z, 0, 1, true)
+    const before = m.shared().A0
+    let failures = 0
+    while (alarms.length === 0 && failures < 20) { m.update('h/a', x, 0, z, 0, 0, false); failures++ }
+    expect(alarms).toEqual(['h/a'])
+    expect(failures).toBeLessThanOrEqual(4)
+    expect(m.changes).toBe(1)
+    expect(m.arm('h/a')!.updates).toBe(failures) // re-learned from the run of failures only
+    // The shared part was not rolled back: what it learned stays.
+    expect(m.shared().A0[0]).toBeGreaterThanOrEqual(before[0]!)
+    expect(m.score('h/a', x, z).mean).toBeLessThan(0.5)
+  })
+})
+
+describe('fallbacks teach the policy', () => {
+  it('an outcome of a fallback (not the choice) is learned in the state it was scored in', () => {
+    const policy = createPolicy('linucb')
+    const core = new RoutingCore({ policy })
+    const hits: ScreenHit[] = [{ agent: 'h1/calc', similarity: 0.9, cost: 1, latencyMs: 40 }, { agent: 'h2/calc', similarity: 0.8, cost: 1, latencyMs: 40 }]
+    const live: BeaconState = { load: 0.1, latencyMs: 40, available: true }
+    const decision = core.decide(hits, new Map(hits.map(h => [h.agent, live])), [], mulberry32(1), 0)
+    const [chosen, fallback] = decision.candidates.map(c => c.agent)
+    const updates = (): number => (policy.toJSON().model as { updates: number }).updates
+    core.outcome(fallback!, { ok: false, latencyMs: 50 }, 10)
+    expect(updates()).toBe(1)
+    core.outcome(fallback!, { ok: false, latencyMs: 50 }, 11) // once per decision
+    expect(updates()).toBe(1)
+    core.outcome(chosen!, { ok: true, latencyMs: 50 }, 12)
+    expect(updates()).toBe(2)
+  })
+})
+
+describe('shock-fail scenario (the simulator, every policy on one seed)', () => {
+  it('LinUCB sends the failing agent at most 5 subtasks after the shock, fewer than without change detection', () => {
+    const s = loadScenario('shock-fail')
+    const on = runOnce(s, 'linucb').summary
+    const off = runOnce({ ...s, routing: { changeDetection: false } }, 'linucb').summary
+    expect(on.shockedDispatches).toBeLessThanOrEqual(5)
+    expect(on.shockedDispatches).toBeLessThan(off.shockedDispatches)
+    expect(on.shockRegret).not.toBeNull()
+  })
+})
