@@ -70,7 +70,7 @@ async function build (): Promise<Fixtures> {
   const executors = agents.map(agent => ({ agent, reputation: 0.6, accuracy: 0.7 })).sort((x, y) => (x.agent < y.agent ? -1 : 1))
   const statement = signCommittee({
     v: 1, subtask: 'task-1/s1', inputHash: INPUT_HASH, requester: a.peerId, members, executors,
-    rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+    rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3, minStanding: 0.1 }
   }, a)
   const signed: SignedAnswer[] = signers.map((s, i) => signAnswer({
     v: 1, subtask: 'task-1/s1', inputHash: INPUT_HASH, agent: agents[i]!, answer: { value: 42, note: ['x', null, true] }, confidence: 0.9

@@ -15,9 +15,9 @@
  *   url: mqtts://broker.example:8883
  *   ca: /etc/ssl/broker-ca.pem            # optional; credentials come from AGENTMESH_MQTT_USERNAME/PASSWORD
  * logLevel: info             # trace, debug, info, warn, error, fatal or silent
- * canaries:                   # spot-checks: known answers mixed into dispatches
+ * canaries:                   # spot-checks (on by default, with built-in cases; `canaries: off` turns them off)
  *   rate: 0.05
- *   cases:
+ *   cases:                    # added to the built-in ones, e.g. for llm and MQTT agents
  *     - { skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }
  * ```
  */
@@ -40,7 +40,8 @@ export interface NodeConfig {
   agents: AgentSpec[]
   /** Selection policy by name (linucb, symphony, epsilon-greedy, greedy-similarity, round-robin, random). */
   policy?: string
-  canaries?: CanaryConfig
+  /** Spot-check settings over the defaults, or false (`canaries: off`). */
+  canaries?: Partial<CanaryConfig> | false
   /** The network (default: local), as `--network` gives it: a name or a network file's path. */
   network?: NetworkSpec
   /** A public node: DHT server, relay, bootstrap for others. */
@@ -155,16 +156,20 @@ export function loadNodeConfig (path: string): NodeConfigFile {
   return out
 }
 
-function canaries (value: unknown, at: string): CanaryConfig {
+function canaries (value: unknown, at: string): Partial<CanaryConfig> | false {
   const example = 'e.g. { rate: 0.05, cases: [{ skills: [arithmetic], input: { expression: "2 + 2" }, answer: { value: 4 } }] }'
-  if (!isMapping(value)) throw new ConfigError(`${at} must be a mapping with rate and cases, ${example}`)
-  const extra = Object.keys(value).find(k => k !== 'rate' && k !== 'cases' && k !== 'newcomerChecks')
-  if (extra !== undefined) throw new ConfigError(`${at} has no setting "${extra}" (it has rate, newcomerChecks and cases)`)
-  if (typeof value.rate !== 'number' || !(value.rate >= 0 && value.rate <= 1)) throw new ConfigError(`${at}.rate must be a share of dispatches from 0 to 1`)
+  if (value === false || value === 'off') return false
+  if (!isMapping(value)) throw new ConfigError(`${at} must be off, or a mapping with rate, newcomerChecks, onDissent, qualify and cases (all optional; canaries are on by default), ${example}`)
+  const extra = Object.keys(value).find(k => !['rate', 'cases', 'newcomerChecks', 'onDissent', 'qualify'].includes(k))
+  if (extra !== undefined) throw new ConfigError(`${at} has no setting "${extra}" (it has rate, newcomerChecks, onDissent, qualify and cases)`)
+  if (value.rate !== undefined && (typeof value.rate !== 'number' || !(value.rate >= 0 && value.rate <= 1))) throw new ConfigError(`${at}.rate must be a share of dispatches from 0 to 1`)
   const newcomers = value.newcomerChecks
   if (newcomers !== undefined && !(Number.isInteger(newcomers) && (newcomers as number) >= 0 && (newcomers as number) <= 100)) throw new ConfigError(`${at}.newcomerChecks must be a whole number from 0 to 100 (canaries every new agent gets first)`)
-  if (!Array.isArray(value.cases) || value.cases.length === 0) throw new ConfigError(`${at}.cases must be a non-empty list, ${example}`)
-  const cases = value.cases.map((c: unknown, i: number): CanaryCase => {
+  for (const flag of ['onDissent', 'qualify'] as const) {
+    if (value[flag] !== undefined && typeof value[flag] !== 'boolean') throw new ConfigError(`${at}.${flag} must be true or false`)
+  }
+  if (value.cases !== undefined && !Array.isArray(value.cases)) throw new ConfigError(`${at}.cases must be a list, ${example}`)
+  const cases = ((value.cases ?? []) as unknown[]).map((c: unknown, i: number): CanaryCase => {
     const where = `${at}.cases[${i}]`
     if (!isMapping(c)) throw new ConfigError(`${where} must be a mapping with skills, input and answer`)
     const unknown = Object.keys(c).find(k => !['skills', 'input', 'answer', 'rule'].includes(k))
@@ -181,7 +186,13 @@ function canaries (value: unknown, at: string): CanaryConfig {
     }
     return { skills: c.skills as string[], input: c.input ?? null, answer: c.answer as Json, ...(rule !== undefined ? { rule } : {}) }
   })
-  return { rate: value.rate, ...(newcomers !== undefined ? { newcomerChecks: newcomers as number } : {}), cases }
+  return {
+    ...(value.rate !== undefined ? { rate: value.rate as number } : {}),
+    ...(newcomers !== undefined ? { newcomerChecks: newcomers as number } : {}),
+    ...(value.onDissent !== undefined ? { onDissent: value.onDissent as boolean } : {}),
+    ...(value.qualify !== undefined ? { qualify: value.qualify as boolean } : {}),
+    cases
+  }
 }
 
 function mqttSetting (value: unknown, at: string): MqttConfig {

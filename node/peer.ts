@@ -32,7 +32,7 @@ import { removeStaleTemps } from './storage/temp-files.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
 import { ConsensusService } from './services/consensus-service.ts'
 import { consensusAgreement } from './services/agreement.ts'
-import { Canaries, type CanaryConfig } from './services/canaries.ts'
+import { Canaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import type { CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
@@ -62,8 +62,8 @@ export interface PeerConfig {
   gossipProfile?: GossipProfile
   /** Selection policy by name (default `linucb`); its state persists in the data directory. */
   routingPolicy?: string
-  /** Spot-checks mixed into dispatches: a rate and cases with known answers. */
-  canaries?: CanaryConfig
+  /** Spot-checks: on by default (`resolveCanaries`); settings over the defaults, or false to turn them off. */
+  canaries?: Partial<CanaryConfig> | false
   /** Text embedder for the capability index (default: the offline hash embedder, or the
    * OpenAI-compatible one when AGENTMESH_EMBEDDINGS_URL is set). */
   embedder?: Embedder
@@ -327,26 +327,30 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       await connectHosts(libp2p, agentIds, CONNECT_TIMEOUT_MS)
       return await libp2p.services.rpc.beacon(agentIds, ms, onLate)
     },
-    reputation: agent => consensus.book.reputation(agent),
+    reputation: agent => canaries?.suspects.has(agent) === true ? 0 : consensus.book.reputation(agent),
     newcomer: agent => !consensus.book.vetted(agent),
     // Hosts without the network's work never reach the table, so only bans need checking here.
     refused: host => guard.banned(host),
     onLearned: () => { policyFile.save() }
   })
-  const agreement = consensusAgreement({
-    consensus,
-    candidates: () => [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
-    onAgreement: (agent, agreed) => { router.agreement(agent, agreed) }
-  })
-  const canaries = config.canaries === undefined
+  const canaries = config.canaries === false
     ? undefined
     : new Canaries({
-      config: config.canaries,
+      config: resolveCanaries(config.canaries),
       book: consensus.book,
       skillsOf: agent => capability.agents().find(v => v.body.agent === agent)?.body.skills,
       execute: async (agent, input, ms) => await rpc.execute(agent, input, ms),
       onResult: () => { consensus.bookChanged() }
     })
+  const agreement = consensusAgreement({
+    consensus,
+    candidates: () => [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
+    onAgreement: (agent, agreed) => { router.agreement(agent, agreed) },
+    onDissent: agents => { if (canaries !== undefined) for (const a of new Set(agents)) void canaries.afterDissent(a).catch(() => {}) },
+    qualify: async agents => { await canaries?.qualify(agents).catch(() => {}) },
+    onCommit: agreed => { canaries?.noteAgreement(agreed) },
+    standings: () => canaries?.suspects.view(consensus.book) ?? consensus.book
+  })
   const taskRouter = {
     route: async (request: CapabilityRequest, exclude: string[]) => await router.route(request, exclude),
     outcome: (o: DispatchOutcome) => {

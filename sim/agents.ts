@@ -35,6 +35,11 @@ export interface AgentModel {
   behaviour: Behaviour
   /** For `wrong`: share of calls answered wrongly. */
   wrongRate: number
+  /** For `colluder`: the confidence it claims (default 0.9), and the calls it answers honestly first (a sleeper). */
+  confidence?: number
+  sleepCalls?: number
+  /** Calls answered so far (a sleeper wakes after `sleepCalls`). */
+  calls?: number
   available: boolean
   /** Shocked to fail every call with an error (its host still reports it available). */
   failing?: boolean
@@ -45,7 +50,8 @@ export interface AgentModel {
 
 /** The probability that this agent answers a call of `type` and `difficulty` correctly. */
 export function successProbability (agent: AgentModel, type: string, difficulty: Difficulty): number {
-  if (agent.behaviour === 'sybil' || agent.behaviour === 'liar' || agent.behaviour === 'colluder') return 0
+  if (agent.behaviour === 'sybil' || agent.behaviour === 'liar') return 0
+  if (agent.behaviour === 'colluder' && (agent.calls ?? 0) >= (agent.sleepCalls ?? 0)) return 0
   if (!agent.available || agent.failing === true) return 0
   const base = agent.type === type ? agent.quality ** EXPONENT[difficulty] : OFF_TYPE_SUCCESS
   return agent.behaviour === 'wrong' ? base * (1 - agent.wrongRate) : base
@@ -78,7 +84,8 @@ export function callResult (agent: AgentModel, type: string, difficulty: Difficu
   if (agent.behaviour === 'sybil' || !agent.available) return { kind: 'silent' }
   if (agent.failing === true) return { kind: 'error', error: 'the agent failed on this input' }
   if (agent.behaviour === 'liar') return { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: 1 }
-  if (agent.behaviour === 'colluder') return { kind: 'answer', value: collusion, confidence: 0.9 }
+  agent.calls = (agent.calls ?? 0) + 1
+  if (agent.behaviour === 'colluder' && agent.calls > (agent.sleepCalls ?? 0)) return { kind: 'answer', value: collusion, confidence: agent.confidence ?? 0.9 }
   if (agent.type !== type && rng() >= OFF_TYPE_SUCCESS) return { kind: 'error', error: `${agent.type} agent cannot handle ${type} input` }
   const p = agent.quality ** EXPONENT[difficulty]
   const calibrated = Math.min(0.99, Math.max(0.01, p + 0.05 * gaussian(rng)))

@@ -44,6 +44,8 @@ export class Metrics {
   /** Dispatches to sybil agents. */
   sybilDispatches = 0
   canaries = 0
+  /** The colluders' and liars' share of the mesh rule's weight over all agents, at each trusted tally: the largest seen, the sum and how many. */
+  readonly liarWeight = { max: 0, sum: 0, n: 0 }
   /** Safety violations count instances where Byzantine power < 1/3; those at or over it are counted apart. */
   readonly consensus = { instances: 0, committed: 0, committedUnderThreshold: 0, refused: 0, escalatedByCommittee: 0, timeouts: 0, safetyViolations: 0, overThreshold: 0, violationsOverThreshold: 0, certificatesAccepted: 0 }
   readonly rules: Record<RuleName, RuleTally> = { mesh: tally(), majority: tally(), 'cp-wbft': tally() }
@@ -63,6 +65,12 @@ export class Metrics {
     this.regret.push(this.#regret)
     this.decisionAt.push(at)
     if (rightType) this.rightType++
+  }
+
+  liarShare (share: number): void {
+    this.liarWeight.max = Math.max(this.liarWeight.max, share)
+    this.liarWeight.sum += share
+    this.liarWeight.n++
   }
 
   send (channel: Channel, bytes: number): void {

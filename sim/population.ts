@@ -69,6 +69,10 @@ function assignBehaviours (s: Scenario, agents: AgentModel[], rng: Rng): void {
       for (const i of sample(rng, pool.length, Math.round(f.fraction * agents.length))) {
         pool[i]!.behaviour = f.kind === 'collude' ? 'colluder' : 'wrong'
         if (f.kind === 'wrong-answers') pool[i]!.wrongRate = f.rate
+        if (f.kind === 'collude') {
+          pool[i]!.confidence = f.confidence ?? 0.9
+          if (f.sleepCalls !== undefined) pool[i]!.sleepCalls = f.sleepCalls
+        }
       }
     } else if (f.kind === 'confident-liar') {
       for (const i of sample(rng, pool.length, f.count)) pool[i]!.behaviour = 'liar'

@@ -13,8 +13,8 @@ import { canonicalJson, sha256 } from '../protocols/hash.ts'
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
-  aggregate, canaryPassed, committeeBody, decodeAnswer, cpWbftVerdict, majorityVerdict, readyToAgree, signCommittee, wantsCanary,
-  type AnswerBody, type CertificateSummary, type Verdict
+  aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
+  type AnswerBody, type CanaryReason, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
@@ -32,8 +32,8 @@ const COST_WEIGHT = 0.1
 const CONSENSUS_TIMEOUT_MS = 20_000
 /** Peers a requester knows well enough to draw into committees. */
 const NEIGHBOURS = 24
-/** Spot-checks, as a node configures them: 5% of dispatches, and every newcomer twice. */
-const CANARIES = { rate: 0.05, newcomerChecks: 2 }
+/** Spot-checks, as a node runs them by default: 5% of dispatches, every newcomer twice, and every executor of a split tally. */
+const CANARIES = defaultCanaryPolicy
 const CANARY_DEADLINE_MS = 10_000
 
 interface Running {
@@ -48,6 +48,8 @@ interface Running {
   reroutes: number
   /** With NAT: whether the task's first execute call went through a relay (undefined before it). */
   relayed?: boolean
+  /** Trusted subtasks whose tally waits for their executors' first canaries (qualification), until a deadline. */
+  qualifying?: Map<string, { attempts: Array<{ attempt: number, agent: string }>, final: boolean, until: number }>
 }
 
 interface Call {
@@ -73,6 +75,10 @@ export class Requester {
   #nextRound = 1
   #nextCanary = 1
   readonly #canariesInFlight = new Set<string>()
+  /** Who agreed with whom lately: a failed canary checks the partners next (as node/services/canaries.ts). */
+  readonly #cohorts = new Cohorts()
+  /** Agents whose latest canary failed: no weight until they pass one (as node/services/canaries.ts). */
+  readonly #suspects = new Suspects()
   /** VCVs this requester's table accepted. */
   verified = 0
 
@@ -81,7 +87,7 @@ export class Requester {
     this.#world = world
     this.#rng = rng
     const book = world.consensusPeer(node).book
-    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent), newcomer: agent => !book.vetted(agent) })
+    this.core = new RoutingCore({ policy, reputation: agent => this.#suspects.has(agent) ? 0 : book.reputation(agent), newcomer: agent => !book.vetted(agent) })
     this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
   }
 
@@ -260,38 +266,54 @@ export class Requester {
       return
     }
     if (m.answer !== undefined) run.answers.set(call.attempt, m.answer)
-    this.#maybeCanary(call)
+    this.#maybeCanary(call.agent, 'dispatch')
     this.#run(run, run.execution.succeeded(call.attempt, m.output, now))
   }
 
   // ---- spot-checks (as node/canaries.ts) ---------------------------------------------------
 
-  #maybeCanary (call: Call): void {
+  #maybeCanary (agent: string, why: CanaryReason): void {
     const book = this.#world.consensusPeer(this.node).book
-    if (!wantsCanary(CANARIES, book, call.agent, this.#rng, this.#canariesInFlight.has(call.agent) ? 1 : 0)) return
+    if (!wantsCanary(CANARIES, book, agent, this.#rng, this.#canariesInFlight.has(agent) ? 1 : 0, why)) return
     const world = this.#world
-    const a = world.agentByName.get(call.agent)
-    const parts = splitAgentId(call.agent)
+    const a = world.agentByName.get(agent)
+    const parts = splitAgentId(agent)
     const host = parts === undefined ? undefined : world.nodeOf(parts.host)
     if (a === undefined || host === undefined) return
     // A known-answer input of the agent's own kind; the agent cannot tell it from real work.
     const type = world.agents[a]!.type
     const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
     const id = this.#nextRpc++
-    this.#canariesInFlight.add(call.agent)
+    this.#canariesInFlight.add(agent)
     // A canary that never answers stops counting as in flight at its deadline.
-    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) this.#canariesInFlight.delete(call.agent) })
-    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent: call.agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
+    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) this.#canariesInFlight.delete(agent) })
+    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
     world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: parts!.name, input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
   }
 
   #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
     this.#canariesInFlight.delete(call.agent)
+    // Tallies waiting for this agent's first canary may go on (after it is judged, below).
+    this.#world.later(this.#now, () => this.#requalify(call.agent))
     // Not answering is not lying: only an answer is judged (as node/canaries.ts).
     if (!m.ok) return
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
     this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct })
+    this.#suspects.judged(call.agent, correct)
+    if (!correct) {
+      this.#maybeCanary(call.agent, 'retest')
+      for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
+    }
     this.#world.metrics.canaries++
+  }
+
+  /** Re-tries the tallies that waited for `agent`'s canary. */
+  #requalify (agent: string): void {
+    for (const run of [...this.#running.values()]) {
+      for (const [subtask, w] of [...(run.qualifying ?? [])]) {
+        if (w.attempts.some(a => a.agent === agent)) this.#agree(run, subtask, w.attempts, w.final)
+      }
+    }
   }
 
   // ---- trusted subtasks (as node/agreement.ts) --------------------------------------------
@@ -304,8 +326,24 @@ export class Requester {
     const wires = attempts.map(a => run.answers.get(a.attempt)!)
     const bodies = wires.map(w => decodeAnswer(w).body)
     const peer = world.consensusPeer(this.node)
-    const ready = readyToAgree(bodies, rule, peer.book, final)
+    // Qualification (as node/services/agreement.ts): executors without a judged canary get one,
+    // and the tally waits for them until the canary deadline.
+    const waiting = run.qualifying?.get(subtask)
+    const unchecked = unqualified(CANARIES, peer.book, attempts.map(a => a.agent))
+    if (unchecked.length > 0 && (waiting === undefined || now < waiting.until)) {
+      if (waiting === undefined) {
+        for (const agent of unchecked) this.#maybeCanary(agent, 'qualify')
+        run.qualifying ??= new Map()
+        run.qualifying.set(subtask, { attempts, final, until: now + CANARY_DEADLINE_MS })
+        world.later(now + CANARY_DEADLINE_MS, () => { if (this.#running.get(run.task.index) === run && run.qualifying?.has(subtask)) this.#agree(run, subtask, attempts, final) })
+      }
+      return
+    }
+    run.qualifying?.delete(subtask)
+    const standings = this.#suspects.view(peer.book)
+    const ready = readyToAgree(bodies, rule, standings, final)
     if (!ready.ready) {
+      for (const a of attempts) this.#maybeCanary(a.agent, 'dissent')
       this.#run(run, run.execution.more(subtask, ready.reason, now))
       return
     }
@@ -315,7 +353,7 @@ export class Requester {
     try {
       // Peers the requester can reach now, as a node draws from its live connections.
       const candidates = this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId)
-      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: sign.subtask, inputHash: sign.inputHash, executors: attempts.map(a => a.agent), candidates, size: spec.trust!.committee, rule }, peer.book), world.signer(this.node))
+      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: sign.subtask, inputHash: sign.inputHash, executors: attempts.map(a => a.agent), candidates, size: spec.trust!.committee, rule }, standings), world.signer(this.node))
     } catch (err) {
       this.#run(run, run.execution.disagreed(subtask, `no committee: ${(err as Error).message}`, now))
       return
@@ -364,6 +402,8 @@ export class Requester {
     if (!this.#world.overThreshold.has(instance)) this.#world.metrics.consensus.committedUnderThreshold++
     for (const agent of summary.agreed) this.core.agreement(agent, true, now)
     for (const agent of summary.disagreed) this.core.agreement(agent, false, now)
+    if (summary.disagreed.length > 0 || summary.outcome.kind !== 'answer') for (const agent of [...summary.agreed, ...summary.disagreed]) this.#maybeCanary(agent, 'dissent')
+    if (summary.outcome.kind === 'answer') this.#cohorts.note(summary.agreed)
     const detail = { certificate: instance, power: `${summary.power}/${summary.total}`, agreed: summary.agreed.length, disagreed: summary.disagreed.length }
     if (summary.outcome.kind === 'answer') {
       this.#run(run, run.execution.agreed(subtask, summary.outcome.answer, now, detail))
@@ -377,12 +417,27 @@ export class Requester {
   #compareRules (run: Running, subtask: string, bodies: AnswerBody[]): void {
     const truth = run.task.truth.get(subtask)!
     const rule = { kind: 'json' } as const
-    const book = this.#world.consensusPeer(this.node).book
+    const book = this.#suspects.view(this.#world.consensusPeer(this.node).book)
     const verdicts: Array<[RuleName, Verdict]> = [
       ['mesh', aggregate(bodies, rule, a => book.standing(a))],
       ['majority', majorityVerdict(bodies, rule)],
       ['cp-wbft', cpWbftVerdict(bodies, rule)]
     ]
+    // The liars' share of the mesh rule's weight over every agent, each at the confidence it claims
+    // (liars and colluders 1.0 or their set claim, honest agents their quality): their voting
+    // power if all answered. Sleepers count as liars once awake.
+    let liars = 0
+    let total = 0
+    for (const [name, i] of this.#world.agentByName) {
+      const a = this.#world.agents[i]!
+      if (a.behaviour === 'sybil') continue
+      const lying = a.behaviour === 'liar' || (a.behaviour === 'colluder' && (a.calls ?? 0) >= (a.sleepCalls ?? 0))
+      const st = book.standing(name)
+      const w = unit(st.reputation) * effectiveConfidence(lying ? (a.confidence ?? 1) : a.quality, st.accuracy, defaultAggregationConfig)
+      total += w
+      if (lying) liars += w
+    }
+    if (total > 0) this.#world.metrics.liarShare(liars / total)
     for (const [name, v] of verdicts) {
       if (v.kind !== 'decided') this.#world.metrics.rule(name, 'escalated')
       else this.#world.metrics.rule(name, (v.value as { value?: unknown } | null)?.value === truth.value ? 'correct' : 'wrong')

@@ -55,6 +55,13 @@ export interface RunSummary {
   canaries: number
   /** Accuracy of each aggregation rule over trusted subtasks (correct / all). */
   ruleAccuracy: Record<string, number>
+  /** Share of trusted subtasks each rule would have committed wrong (decided, not correct / all). */
+  ruleWrong: Record<string, number>
+  /** Tasks that finished done but with a wrong result, as a share of all tasks. */
+  wrongRate: number
+  /** Colluders' and liars' share of the mesh rule's weight over all agents at each trusted tally: largest and mean (NaN without trusted subtasks). */
+  liarWeightMax: number
+  liarWeightMean: number
   /** Tasks after the first shock until the rolling success (done and correct) is back to 90% of before and stays. */
   recoveryTasks: number | null
   /** Regret of the routing decisions made from the first shock on (null: no shock). */
@@ -105,10 +112,12 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
   const shock = firstShock(scenario)
   const rec = shock === undefined ? undefined : recovery(m.tasks, shock.at * 1000)
   const ruleAccuracy: Record<string, number> = {}
+  const ruleWrong: Record<string, number> = {}
   for (const r of RULES) {
     const t = m.rules[r]
     const all = t.decided + t.escalated
     ruleAccuracy[r] = all === 0 ? NaN : t.correct / all
+    ruleWrong[r] = all === 0 ? NaN : (t.decided - t.correct) / all
   }
   const summary: RunSummary = {
     policy,
@@ -141,6 +150,10 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     certificatesAccepted: m.consensus.certificatesAccepted,
     canaries: m.canaries,
     ruleAccuracy,
+    ruleWrong,
+    wrongRate: done.filter(t => !t.accurate).length / n,
+    liarWeightMax: m.liarWeight.n === 0 ? NaN : m.liarWeight.max,
+    liarWeightMean: m.liarWeight.n === 0 ? NaN : m.liarWeight.sum / m.liarWeight.n,
     recoveryTasks: rec?.tasks ?? null,
     shockRegret: shock === undefined ? null : regretSince(m, shock.at * 1000),
     shockedDispatches: m.shockedDispatches,
@@ -209,8 +222,8 @@ function buildReport (scenario: Scenario, runs: RunOutput[]): SimReport {
   }, {
     id: 'aggregation',
     title: 'Aggregation rules on the same signed answers (accuracy against ground truth; escalations count as not correct)',
-    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', ...RULES.flatMap(r => [`${r} accuracy`, `${r} escalated`]), 'instances', 'committed', 'timeouts', 'liveness', 'Byzantine ≥ 1/3'],
-    rows: runs.map(({ summary: s, metrics: m }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, ...RULES.flatMap(r => [fix(s.ruleAccuracy[r]!), m.rules[r].escalated]), s.consensusInstances, s.consensusCommitted, s.consensusTimeouts, fix(s.consensusLiveness), s.instancesOverThreshold])
+    columns: [scenario.sweep === undefined ? 'policy' : 'faulty', ...RULES.flatMap(r => [`${r} accuracy`, `${r} wrong`, `${r} escalated`]), 'liars\' weight max', 'liars\' weight mean', 'tasks wrong', 'instances', 'committed', 'timeouts', 'liveness', 'Byzantine ≥ 1/3'],
+    rows: runs.map(({ summary: s, metrics: m }) => [scenario.sweep === undefined ? s.policy : s.faulty ?? 0, ...RULES.flatMap(r => [fix(s.ruleAccuracy[r]!), fix(s.ruleWrong[r]!), m.rules[r].escalated]), fix(s.liarWeightMax), fix(s.liarWeightMean), fix(s.wrongRate), s.consensusInstances, s.consensusCommitted, s.consensusTimeouts, fix(s.consensusLiveness), s.instancesOverThreshold])
   }]
   if (scenario.nat !== undefined) {
     tables.push({

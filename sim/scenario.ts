@@ -25,8 +25,12 @@ export type Fault =
   | { kind: 'wrong-answers', fraction: number, rate: number }
   /** Agents that are always wrong and claim confidence 1.0. */
   | { kind: 'confident-liar', count: number }
-  /** A share of agents that all give the same wrong answer (a colluding group). */
-  | { kind: 'collude', fraction: number }
+  /**
+   * A share of agents that all give the same wrong answer (a colluding group), claiming
+   * `confidence` (default 0.9). Sleepers: with `sleepCalls`, each is honest for its first that
+   * many calls (canaries included: it passes its first checks) and colludes after.
+   */
+  | { kind: 'collude', fraction: number, confidence?: number, sleepCalls?: number }
   /** At `at` (s), a share of nodes crash (mid-task); they come back at `recoverAt` if given. */
   | { kind: 'crash', at: number, fraction: number, recoverAt?: number }
   /** Nodes leave and come back: `perMinute` of them leave each minute, down for `downS`. */
@@ -213,7 +217,12 @@ function parseFault (value: unknown, path: string, types: readonly string[]): Fa
   switch (kind) {
     case 'wrong-answers': fault = { kind, fraction: f.num('fraction', undefined, { min: 0, max: 1 }), rate: f.num('rate', 1, { min: 0, max: 1 }) }; break
     case 'confident-liar': fault = { kind, count: f.num('count', 1, { min: 0, int: true }) }; break
-    case 'collude': fault = { kind, fraction: f.num('fraction', undefined, { min: 0, max: 1 }) }; break
+    case 'collude': {
+      const confidence = f.optNum('confidence', { min: 0, max: 1 })
+      const sleepCalls = f.optNum('sleepCalls', { min: 0 })
+      fault = { kind, fraction: f.num('fraction', undefined, { min: 0, max: 1 }), ...(confidence !== undefined ? { confidence } : {}), ...(sleepCalls !== undefined ? { sleepCalls: Math.floor(sleepCalls) } : {}) }
+      break
+    }
     case 'crash': {
       const at = f.num('at', undefined, { min: 0 })
       const recoverAt = f.optNum('recoverAt', { min: at })
@@ -374,7 +383,7 @@ function parseNat (f: Fields, nodes: number): Nat {
 const BUILT_IN_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'scenarios')
 
 export function builtInScenarios (): string[] {
-  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
+  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'collusion-7', 'sleepers-7', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
 }
 
 /** A built-in name or a file path; YAML or JSON. */

@@ -230,7 +230,11 @@ describe('reputation', () => {
   it('disagreement costs more than agreement gains; a failed canary costs more still', () => {
     const after = (facts: (b: ReputationBook) => void): ReputationBook => { const b = new ReputationBook(); facts(b); return b }
     for (const history of [0, 10, 40]) {
-      const base = (b: ReputationBook): void => { for (let i = 0; i < history; i++) b.certificate({ id: `c${i}`, agreed: ['h/a'], disagreed: [] }) }
+      // Eleven passed canaries: up to 44 agreements count (agreement never compounds past 4 per check).
+      const base = (b: ReputationBook): void => {
+        for (let i = 0; i < 11; i++) b.canary({ id: `k${i}`, agent: 'h/a', correct: true })
+        for (let i = 0; i < history; i++) b.certificate({ id: `c${i}`, agreed: ['h/a'], disagreed: [] })
+      }
       const r0 = after(base).reputation('h/a')
       const up = after(b => { base(b); b.certificate({ id: 'x', agreed: ['h/a'], disagreed: [] }) }).reputation('h/a') - r0
       const down = r0 - after(b => { base(b); b.certificate({ id: 'x', agreed: [], disagreed: ['h/a'] }) }).reputation('h/a')
@@ -240,7 +244,10 @@ describe('reputation', () => {
       expect(canary).toBeGreaterThan(down)
     }
     // Slowly: ten agreements do not make an agent trusted. For accuracy a canary is strong evidence.
-    const ten = (b: ReputationBook): void => { for (let i = 0; i < 10; i++) b.certificate({ id: `c${i}`, agreed: ['h/a'], disagreed: [] }) }
+    const ten = (b: ReputationBook): void => {
+      b.canary({ id: 'p0', agent: 'h/a', correct: true })
+      for (let i = 0; i < 10; i++) b.certificate({ id: `c${i}`, agreed: ['h/a'], disagreed: [] })
+    }
     expect(after(ten).reputation('h/a')).toBeLessThan(0.7)
     const acc = after(ten).accuracy('h/a')
     const byCanary = acc - after(b => { ten(b); b.canary({ id: 'k', agent: 'h/a', correct: false }) }).accuracy('h/a')
@@ -250,6 +257,7 @@ describe('reputation', () => {
 
   it('a proven equivocation drops every agent of the host, including later ones', () => {
     const book = new ReputationBook()
+    for (const a of ['bad/a', 'bad/b', 'good/a']) for (let i = 0; i < 5; i++) book.canary({ id: `k-${a}-${i}`, agent: a, correct: true })
     for (let i = 0; i < 20; i++) book.certificate({ id: `c${i}`, agreed: ['bad/a', 'bad/b', 'good/a'], disagreed: [] })
     expect(book.hostReputation('bad')).toBeGreaterThan(0.5)
     expect(book.equivocation({ id: 'e1', host: 'bad' })).toBe(true)
@@ -343,30 +351,35 @@ describe('reputation', () => {
     expect(() => ReputationBook.fromJSON({ ...book.toJSON(), agents: [['h1/a', 1, 2, 3, 4, 5, -1]] })).toThrow(/feedbackBad must be a non-negative integer/)
   })
 
-  it('canaries let one honest agent outvote six colluding faulty ones', () => {
-    const honest = 'h0/a'
-    const faulty = Array.from({ length: 6 }, (_, i) => `h${i + 1}/a`)
-    const answers = [body(honest, 'right', 0.8), ...faulty.map(a => body(a, 'wrong', 0.9))]
+  it('canaries let two honest agents outvote five colluding faulty ones; one honest agent alone escalates rather than commit unconfirmed', () => {
+    const honest = ['h0/a', 'h6/a']
+    const faulty = Array.from({ length: 5 }, (_, i) => `h${i + 1}/a`)
+    const answers = [...honest.map(a => body(a, 'right', 0.8)), ...faulty.map(a => body(a, 'wrong', 0.9))]
     const book = new ReputationBook()
     const standing = (agent: string): Standing => book.standing(agent)
 
-    // Before any ground truth the six win, and the committee certifies them.
+    // Before any ground truth the five win, and the committee certifies them.
     expect(value(aggregate(answers, { kind: 'json' }, standing))).toBe('wrong')
-    book.certificate({ id: 'cert-1', agreed: faulty, disagreed: [honest] })
+    book.certificate({ id: 'cert-1', agreed: faulty, disagreed: honest })
     expect(value(aggregate(answers, { kind: 'json' }, standing))).toBe('wrong')
     expect(value(majorityVerdict(answers, { kind: 'json' }))).toBe('wrong')
+    // Agreeing with each other earned the five nothing: nobody has checked them.
+    expect(book.reputation(faulty[0]!)).toBe(newcomerReputation())
 
-    // Three canaries each: the faulty fail theirs, the honest one passes.
+    // Three canaries each: the faulty fail theirs, the honest pass.
     for (let k = 0; k < 3; k++) {
       for (const a of faulty) book.canary({ id: `canary-${a}-${k}`, agent: a, correct: false })
-      book.canary({ id: `canary-${honest}-${k}`, agent: honest, correct: true })
+      for (const a of honest) book.canary({ id: `canary-${a}-${k}`, agent: a, correct: true })
     }
     const v = aggregate(answers, { kind: 'json' }, standing)
     expect(v.kind).toBe('decided')
     expect(value(v)).toBe('right')
-    expect(book.reputation(honest)).toBeGreaterThan(5 * book.reputation(faulty[0]!))
+    expect(book.reputation(honest[0]!)).toBeGreaterThan(5 * book.reputation(faulty[0]!))
+    // One credible agent against a discredited crowd: no commit either way (two of standing needed).
+    expect(aggregate(answers.filter(a => a.agent !== 'h6/a'), { kind: 'json' }, standing).kind).toBe('ambiguous')
     // The plain rules still follow the crowd.
     expect(value(majorityVerdict(answers, { kind: 'json' }))).toBe('wrong')
     expect(value(summedConfidenceVerdict(answers, { kind: 'json' }))).toBe('wrong')
   })
+
 })

@@ -177,7 +177,7 @@ describe('consensus: certificates offline (real Ed25519)', () => {
     const statement = signCommittee({
       v: 1, subtask: 'task-real/s1', inputHash: INPUT_HASH, requester: signers[0]!.peerId, members,
       executors: agents.map(agent => ({ agent, reputation: 0.6, accuracy: 0.7 })).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
-      rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+      rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3, minStanding: 0.1 }
     }, signers[0]!)
     setup = { statement, signers, verifier: ed25519, agents }
     const result = runCommittee(setup, calm([{ sum: 3 }, { sum: 3 }, { sum: 3 }, { sum: 3 }]))

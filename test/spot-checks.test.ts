@@ -9,6 +9,11 @@ import { until } from './helpers/until.ts'
 import { loadNodeConfig } from '../node/config.ts'
 import { ConfigError } from '../node/agents/config.ts'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { BUILT_IN_CANARY_CASES } from '../node/agents/canary-cases.ts'
+import type { AgentSpec } from '../node/agents/agent.ts'
+import { resolveCanaries } from '../node/services/canaries.ts'
+import { canaryPassed } from '../protocols/consensus/index.ts'
+import { mulberry32 } from '../protocols/random.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -70,8 +75,48 @@ describe('spot-checks and feedback', () => {
       await expect(load('canaries: { rate: 2, cases: [] }\n')).rejects.toThrow(/rate must be a share of dispatches from 0 to 1/)
       await expect(load('canaries: { rate: 0.1, cases: [{ skills: [a], input: 1 }] }\n')).rejects.toThrow(/needs the known answer/)
       await expect(load('canaries: { rate: 0.1, cases: [{ skills: [a], answer: 1, rule: { kind: nope } }] }\n')).rejects.toThrow(ConfigError)
+      // Off only when asked; partial settings keep the other defaults.
+      expect((await load('canaries: off\n')).canaries).toBe(false)
+      expect((await load('canaries: false\n')).canaries).toBe(false)
+      expect((await load('canaries: { qualify: false }\n')).canaries).toEqual({ qualify: false, cases: [] })
+      await expect(load('canaries: { onDissent: 1 }\n')).rejects.toThrow(/onDissent must be true or false/)
+      await expect(load('canaries: { bogus: 1 }\n')).rejects.toThrow(/has no setting "bogus"/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('the built-in cases ask what the built-in agents answer: each generated question, run on the real agent, passes', async () => {
+    const random = mulberry32(7)
+    for (const c of BUILT_IN_CANARY_CASES) {
+      if (!('generate' in c)) continue
+      const kind = { arithmetic: 'arithmetic', 'unit-conversion': 'unit-convert', sort: 'sort' }[c.skills[0]!]!
+      const agent = createAgent({ kind } as AgentSpec)
+      expect(c.skills.every(skill => agent.describe().skills.includes(skill))).toBe(true)
+      for (let i = 0; i < 25; i++) {
+        const q = c.generate(random)
+        const { output } = await agent.handle(q.input)
+        expect(canaryPassed(q.answer, output, q.rule)).toBe(true)
+      }
+      // and a wrong answer fails it
+      const q = c.generate(random)
+      expect(canaryPassed(q.answer, { value: -1 }, q.rule)).toBe(false)
+    }
+    expect(resolveCanaries(undefined)).toMatchObject({ rate: 0.05, newcomerChecks: 2, onDissent: true, qualify: true })
+    expect(resolveCanaries(undefined).cases.length).toBe(BUILT_IN_CANARY_CASES.length)
+  })
+
+  it('on by default: a peer with no canary settings checks a built-in kind that lies', async () => {
+    const honest = createAgent({ kind: 'arithmetic' })
+    const liar: Agent = { describe: () => honest.describe(), handle: async () => ({ output: { value: 41 }, confidence: 1 }) }
+    const requester = await peer({ agents: [] })
+    const host = await peer({ agents: [], customAgents: [liar] })
+    await requester.dial([host.multiaddrs()[0]!])
+    const liarId = `${host.peerId}/arithmetic`
+    await until(() => requester.capability.agents().some(v => v.body.agent === liarId))
+    await requester.whenIndexed()
+    await requester.tasks.submit({ subtasks: [{ id: 'sum', capability: { text: 'calculate 20 + 21', skills: ['arithmetic'] }, input: { expression: '20 + 21' } }] }).finished
+    await until(() => requester.consensus.book.counts(liarId).canaryFailed >= 1)
+    expect(requester.consensus.book.vetted(liarId)).toBe(false)
+  }, 30_000)
 })

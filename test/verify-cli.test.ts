@@ -41,7 +41,7 @@ async function commit (subtask: string, answers: Json[]): Promise<{ setup: Commi
     v: 1, subtask, inputHash: INPUT_HASH, requester: signers[0]!.peerId,
     members: votingPowers(new Map(signers.map(s => [s.peerId, 0.8]))),
     executors: agents.map(agent => ({ agent, reputation: 0.6, accuracy: 0.7 })).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
-    rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+    rule: { kind: 'json' }, aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3, minStanding: 0.1 }
   }, signers[0]!)
   const setup = { statement, signers, verifier, agents }
   const result = runCommittee(setup, {

@@ -3,7 +3,7 @@
  * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
  * tell the router which agents agreed with the committed result.
  */
-import { aggregate, decodeAnswer, readyToAgree, tally } from '../../protocols/consensus/index.ts'
+import { aggregate, decodeAnswer, readyToAgree, tally, type Standings } from '../../protocols/consensus/index.ts'
 import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 
@@ -13,6 +13,14 @@ export interface AgreementInit {
   candidates: () => string[]
   /** An agent's answer agreed with the committed result, or not (the router learns from it). */
   onAgreement?: (agent: string, agreed: boolean) => void
+  /** The executors of a subtask disagreed (a split tally, an escalation, dissenters): spot-check them. */
+  onDissent?: (agents: string[]) => void
+  /** The supporters of a committed answer (spot-checks remember who agreed with whom). */
+  onCommit?: (agreed: string[]) => void
+  /** Before the tally: check executors nobody has checked yet (see protocols/consensus/canary.ts `qualify`). */
+  qualify?: (agents: string[]) => Promise<void>
+  /** The book as tallies and committees read it (default the consensus book; spot-checks suspend agents that failed a check). */
+  standings?: () => Standings
   /** How long a committee may take (default 20 s). */
   timeoutMs?: number
 }
@@ -21,9 +29,14 @@ export function consensusAgreement (init: AgreementInit): Agreement {
   return {
     async agree (request: AgreementRequest): Promise<AgreementResult> {
       const bodies = request.answers.map(a => decodeAnswer(a.answer).body)
-      const book = init.consensus.book
+      await init.qualify?.(request.answers.map(a => a.agent))
+      const book = init.standings?.() ?? init.consensus.book
       const ready = readyToAgree(bodies, request.trust.rule, book, request.final, consensusEmbed)
-      if (!ready.ready) return { kind: 'more', reason: ready.reason }
+      const executors = request.answers.map(a => a.agent)
+      if (!ready.ready) {
+        init.onDissent?.(executors)
+        return { kind: 'more', reason: ready.reason }
+      }
       const statement = init.consensus.committee({
         subtask: request.key,
         inputHash: request.inputHash,
@@ -31,10 +44,12 @@ export function consensusAgreement (init: AgreementInit): Agreement {
         candidates: init.candidates(),
         size: request.trust.committee,
         rule: request.trust.rule
-      })
+      }, book)
       const { summary } = await init.consensus.run(statement, request.answers.map(a => a.answer), init.timeoutMs ?? 20_000)
       for (const agent of summary.agreed) init.onAgreement?.(agent, true)
       for (const agent of summary.disagreed) init.onAgreement?.(agent, false)
+      if (summary.disagreed.length > 0 || summary.outcome.kind !== 'answer') init.onDissent?.(executors)
+      if (summary.outcome.kind === 'answer') init.onCommit?.(summary.agreed)
       const detail = {
         certificate: summary.instance,
         committee: statement.body.members.length,

@@ -19,7 +19,7 @@ import type { PeerId } from '@libp2p/interface'
 import { bytesEqual, decodeCanonical } from '../../protocols/cbor.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import {
-  committeeBody, ConsensusPeer, MEMBER_GIVE_UP_MS, ReputationBook, signCommittee, verifyCertificate,
+  committeeBody, ConsensusPeer, MEMBER_GIVE_UP_MS, ReputationBook, signCommittee, verifyCertificate, type Standings,
   type CommitteeRequest, type Embed, type Certificate, type CertificateSummary, type ConsensusPeerEvent, type SignedCommittee, type Timeouts
 } from '../../protocols/consensus/index.ts'
 import type { Signer, Verifier } from '../../protocols/identity.ts'
@@ -176,8 +176,9 @@ export class ConsensusService {
    * hosts and this peer, plus members drawn from `candidates` (by hash of the subtask) up to
    * `size` (at least 4); voting power and executor standing come from this peer's book.
    */
-  committee (o: Omit<CommitteeRequest, 'requester'>): SignedCommittee {
-    return signCommittee(committeeBody({ ...o, requester: this.#init.signer.peerId }, this.#machine.book), this.#init.signer)
+  /** A signed statement for a trusted subtask; `standings` (default this peer's book) weighs executors and members. */
+  committee (o: Omit<CommitteeRequest, 'requester'>, standings: Standings = this.#machine.book): SignedCommittee {
+    return signCommittee(committeeBody({ ...o, requester: this.#init.signer.peerId }, standings), this.#init.signer)
   }
 
   /**

@@ -5,7 +5,10 @@
  * capped and pulled toward the agent's measured accuracy: claiming certainty buys little, and an
  * agent whose answers have turned out wrong cannot talk its way back up. The decision is
  * first-to-ahead-by-k (MAKER-style) on weights: commit when the leading class beats the runner-up
- * by `margin` of the total weight, else ask for more executions.
+ * by `margin` of the total weight, else ask for more executions. And the leading class needs two
+ * supporters of standing (weight ≥ `minStanding`; one if only one agent answered): agents that
+ * failed their checks carry almost no weight each, and a crowd of them must not commit by numbers
+ * alone; nor may one credible agent's occasional slip, with nobody credible to confirm it.
  *
  * `summedConfidenceVerdict` (raw self-reported confidence summed per class, ahead by the margin:
  * what the README once called "CP-WBFT", which it is not; CP-WBFT's own rule is cp-wbft.ts) and
@@ -19,13 +22,17 @@ export const defaultAggregationConfig: Readonly<AggregationConfig> = {
   confidenceCap: 0.9,
   shrink: 0.5,
   margin: 0.2,
-  coverage: 2 / 3
+  coverage: 2 / 3,
+  minStanding: 0.1
 }
+
+/** Supporters of standing the leading class needs (see `minStanding`). */
+export const STANDING_SUPPORTERS = 2
 
 /** The defaults overridden by `config`; throws if any field is outside 0..1. */
 export function aggregationConfig (config: Partial<AggregationConfig> = {}): AggregationConfig {
   const c = { ...defaultAggregationConfig, ...config }
-  for (const k of ['confidenceCap', 'shrink', 'margin', 'coverage'] as const) {
+  for (const k of ['confidenceCap', 'shrink', 'margin', 'coverage', 'minStanding'] as const) {
     if (typeof c[k] !== 'number' || !(c[k] >= 0 && c[k] <= 1)) throw new RangeError(`aggregation ${k} must be a number in 0..1, got ${String(c[k])}`)
   }
   return c
@@ -47,7 +54,7 @@ export function effectiveConfidence (reported: number | undefined, accuracy: num
 export function aggregate (answers: readonly AnswerBody[], rule: EquivalenceRule, standing: (agent: string) => Standing,
   config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
   const c = aggregationConfig(config)
-  return tally(answers, rule, c.margin, a => {
+  return tally(answers, rule, c.margin, c.minStanding, a => {
     const s = standing(a.agent)
     return unit(s.reputation) * effectiveConfidence(a.confidence, s.accuracy, c)
   }, embed)
@@ -59,14 +66,14 @@ export function aggregate (answers: readonly AnswerBody[], rule: EquivalenceRule
  */
 export function summedConfidenceVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
   config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
-  return tally(answers, rule, aggregationConfig(config).margin,
+  return tally(answers, rule, aggregationConfig(config).margin, 0,
     a => a.confidence === undefined || !Number.isFinite(a.confidence) ? 0.5 : unit(a.confidence), embed)
 }
 
 /** One agent, one vote. */
 export function majorityVerdict (answers: readonly AnswerBody[], rule: EquivalenceRule,
   config: Partial<AggregationConfig> = {}, embed?: Embedder): Verdict {
-  return tally(answers, rule, aggregationConfig(config).margin, () => 1, embed)
+  return tally(answers, rule, aggregationConfig(config).margin, 0, () => 1, embed)
 }
 
 /**
@@ -90,7 +97,7 @@ export function coverage (answers: readonly AnswerBody[], executors: readonly st
  * Groups, weighs and decides. One answer per agent (its first by canonical JSON of the whole
  * body); sums run in agent-id order so every member gets bit-identical weights.
  */
-function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: number,
+function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: number, minStanding: number,
   weigh: (a: AnswerBody) => number, embed: Embedder | undefined): Verdict {
   const keyed = answers.map(a => ({ a, key: canonicalJson(a) }))
     .sort((x, y) => compare(x.a.agent, y.a.agent) || compare(x.key, y.key))
@@ -119,7 +126,11 @@ function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: n
   classes.sort((x, y) => y.weight - x.weight || compare(keys.get(x)!, keys.get(y)!))
 
   const lead = (classes[0]?.weight ?? 0) - (classes[1]?.weight ?? 0)
+  // The leading class needs two supporters of standing (one when only one agent answered): a
+  // crowd that failed its checks cannot decide by numbers, nor can one agent's slip alone.
+  const standing = minStanding <= 0 || (classes.length > 0 &&
+    classes[0]!.agents.filter(a => weights.get(a)! >= minStanding).length >= Math.min(STANDING_SUPPORTERS, byAgent.size))
   // A tie is never decided, even with margin 0.
-  if (total > 0 && lead > 0 && lead >= margin * total) return { kind: 'decided', value: classes[0]!.value, classes, total }
+  if (total > 0 && lead > 0 && lead >= margin * total && standing) return { kind: 'decided', value: classes[0]!.value, classes, total }
   return { kind: 'ambiguous', classes, total, lead: total > 0 ? lead / total : 0 }
 }

@@ -6,9 +6,20 @@
  * one after every dispatch, whatever the rate. A colluding group that could outvote honest
  * agents is then caught before its reputation carries weight, at the cost of a few calls per new
  * agent; after that, the rate keeps checking everyone at random.
+ *
+ * Dissent is checked too (`onDissent`, default on): when the executors of a trusted subtask do
+ * not all agree (the tally was split, the committee escalated, or it committed over dissenters),
+ * every one of them gets a canary. A split is exactly when counting heads can go wrong, and it is
+ * what "sleepers" (honest through their first checks, lying after) produce the moment they turn:
+ * the escalation teaches the book who was lying instead of teaching nothing.
+ *
+ * And nobody's first trusted answer carries weight unchecked (`qualify`, default on): before a
+ * requester aggregates a trusted subtask, every executor without a judged canary gets one, and
+ * the tally waits for it (up to the canary deadline). Until then a colluding group of newcomers
+ * is indistinguishable from honest newcomers and could hold most of the weight by numbers alone.
  */
 import { groupAnswers } from './equivalence.ts'
-import type { ReputationBook } from './reputation.ts'
+import type { ReputationBook, Standings } from './reputation.ts'
 import type { EquivalenceRule, Json } from './types.ts'
 
 export interface CanaryPolicy {
@@ -16,6 +27,33 @@ export interface CanaryPolicy {
   rate: number
   /** Canaries judged before an agent is checked only at `rate` (default 2, or 0 when `rate` is 0: off means off). */
   newcomerChecks?: number
+  /** A canary to every executor of a trusted subtask whose executors disagreed (default true, false when `rate` is 0). */
+  onDissent?: boolean
+  /** Executors of a trusted subtask without a judged canary get one before the tally (default true, false when `rate` is 0). */
+  qualify?: boolean
+}
+
+/** The defaults a peer runs with when its config says nothing: on, at 5%, every newcomer twice, and on dissent. */
+export const defaultCanaryPolicy: Readonly<Required<CanaryPolicy>> = { rate: 0.05, newcomerChecks: 2, onDissent: true, qualify: true }
+
+export type CanaryReason = 'dispatch' | 'dissent' | 'qualify' | 'retest'
+
+/** Whether this agent has a judged canary (an answer that was compared with the known one). */
+export function judged (book: ReputationBook, agent: string): boolean {
+  const c = book.counts(agent)
+  return c.canaryPassed + c.canaryFailed > 0
+}
+
+/** More canaries failed than passed. */
+export function discredited (book: ReputationBook, agent: string): boolean {
+  const c = book.counts(agent)
+  return c.canaryFailed > c.canaryPassed
+}
+
+/** Executors a requester must check before it aggregates their answers (see `qualify`). */
+export function unqualified (policy: CanaryPolicy, book: ReputationBook, agents: readonly string[]): string[] {
+  if (!(policy.qualify ?? policy.rate > 0)) return []
+  return [...new Set(agents)].filter(a => !judged(book, a))
 }
 
 /**
@@ -23,8 +61,13 @@ export interface CanaryPolicy {
  * (`inFlight`: the caller's count), so an agent that never answers canaries — not answering is
  * not judged — cannot double the calls it gets by staying a newcomer.
  */
-export function wantsCanary (policy: CanaryPolicy, book: ReputationBook, agent: string, random: () => number, inFlight = 0): boolean {
+export function wantsCanary (policy: CanaryPolicy, book: ReputationBook, agent: string, random: () => number, inFlight = 0, why: CanaryReason = 'dispatch'): boolean {
   if (inFlight > 0) return false
+  // An agent already failing more checks than it passes carries no weight: re-checking it on every
+  // split would only spend calls (the random rate still gives it a way back).
+  if (why === 'dissent') return (policy.onDissent ?? policy.rate > 0) && !discredited(book, agent)
+  if (why === 'qualify') return (policy.qualify ?? policy.rate > 0) && !judged(book, agent)
+  if (why === 'retest') return policy.onDissent ?? policy.rate > 0
   const c = book.counts(agent)
   if (c.canaryPassed + c.canaryFailed < (policy.newcomerChecks ?? (policy.rate > 0 ? 2 : 0))) return true
   return policy.rate > 0 && random() < policy.rate
@@ -33,4 +76,78 @@ export function wantsCanary (policy: CanaryPolicy, book: ReputationBook, agent: 
 /** Whether an agent's answer to a canary matches the known answer under `rule`. */
 export function canaryPassed (known: Json, got: unknown, rule: EquivalenceRule = { kind: 'json' }): boolean {
   return groupAnswers([{ agent: 'truth/known', answer: known }, { agent: 'agent/answer', answer: (got ?? null) as Json }], rule).length === 1
+}
+
+/**
+ * Guilt by agreement: who recently stood in the same committed class as whom. When an agent fails
+ * a canary, the agents that agreed with it lately are checked next (as on dissent): a colluding
+ * group agrees with itself, so one member caught points at the rest, and a majority of sleepers
+ * that commits unanimously (no dissent to trigger a check) is unwound within a few tasks instead
+ * of waiting for each member's own random canary. Bounded: `perAgent` partners per agent, and
+ * `agents` agents (the least recently noted forgotten first).
+ */
+export class Cohorts {
+  readonly #partners = new Map<string, string[]>()
+  readonly #perAgent: number
+  readonly #agents: number
+
+  constructor (perAgent = 16, agents = 10_000) {
+    this.#perAgent = perAgent
+    this.#agents = agents
+  }
+
+  /** The supporters of one committed class. */
+  note (agreed: readonly string[]): void {
+    const group = [...new Set(agreed)]
+    if (group.length < 2) return
+    for (const a of group) {
+      const list = (this.#partners.get(a) ?? []).filter(p => !group.includes(p))
+      for (const p of group) if (p !== a) list.push(p)
+      this.#partners.delete(a)
+      this.#partners.set(a, list.slice(-this.#perAgent))
+      if (this.#partners.size > this.#agents) this.#partners.delete(this.#partners.keys().next().value!)
+    }
+  }
+
+  /** The recent partners of an agent that just failed a check (forgotten once taken). */
+  take (agent: string): string[] {
+    const list = this.#partners.get(agent) ?? []
+    this.#partners.delete(agent)
+    return list
+  }
+}
+
+/**
+ * Suspension: an agent whose latest canary failed carries no weight (reputation 0 in the view)
+ * until it passes one, and a failure is retested at once (`wantsCanary(…, 'retest')`). An honest
+ * agent's occasional slip is cleared by the retest within a call; a sleeper that turned fails the
+ * retest and stays out, whatever standing it banked while honest (that banked standing is what
+ * let a majority of sleepers commit unanimously until each had failed a dozen random canaries).
+ * This requester's own knowledge, like canaries: not gossiped, not saved (a restart forgives).
+ */
+export class Suspects {
+  readonly #suspended = new Set<string>()
+  readonly #max: number
+
+  constructor (max = 100_000) {
+    this.#max = max
+  }
+
+  /** A canary was judged. */
+  judged (agent: string, correct: boolean): void {
+    if (correct) this.#suspended.delete(agent)
+    else if (this.#suspended.size < this.#max) this.#suspended.add(agent)
+  }
+
+  has (agent: string): boolean {
+    return this.#suspended.has(agent)
+  }
+
+  /** The book as aggregation and committees should read it: suspended agents at reputation 0. */
+  view (book: Standings): Standings {
+    return {
+      standing: agent => this.#suspended.has(agent) ? { ...book.standing(agent), reputation: 0 } : book.standing(agent),
+      hostReputation: host => book.hostReputation(host)
+    }
+  }
 }

@@ -34,7 +34,7 @@ export interface CommitteeBody {
   /** Sorted by agent id, distinct. */
   executors: Executor[]
   rule: EquivalenceRule
-  aggregation: AggregationConfig
+  aggregation: StatementAggregation
 }
 
 export type SignedCommittee = Signed<CommitteeBody>
@@ -118,6 +118,14 @@ export function drawMembers (subtask: string, candidates: readonly string[], cou
     .map(x => x.id)
 }
 
+/** A statement's aggregation settings as signed: `minStanding` may be missing (older statements). */
+export type StatementAggregation = Omit<AggregationConfig, 'minStanding'> & { minStanding?: number }
+
+/** The settings a statement is decided with: a missing `minStanding` (an older statement) is 0. */
+export function statementAggregation (a: StatementAggregation): AggregationConfig {
+  return { ...a, minStanding: a.minStanding ?? 0 }
+}
+
 export function validateCommitteeBody (value: unknown): CommitteeBody {
   const o = record(value, 'committee', ['v', 'subtask', 'inputHash', 'requester', 'members', 'executors', 'rule', 'aggregation'])
   if (o.v !== 1) throw new ConsensusError(`committee version ${JSON.stringify(o.v)} is not supported (expected 1)`)
@@ -154,12 +162,15 @@ export function validateCommitteeBody (value: unknown): CommitteeBody {
   } catch (err) {
     throw new ConsensusError(`committee rule: ${(err as Error).message}`)
   }
-  const a = record(o.aggregation, 'committee aggregation', ['confidenceCap', 'shrink', 'margin', 'coverage'])
-  const aggregation: AggregationConfig = {
+  const a = record(o.aggregation, 'committee aggregation', ['confidenceCap', 'shrink', 'margin', 'coverage'], ['minStanding'])
+  // minStanding is absent from statements made before it existed (kept absent: the body must
+  // re-encode to its signed bytes); `statementAggregation` reads it as 0 for them.
+  const aggregation: StatementAggregation = {
     confidenceCap: unitNumber(a.confidenceCap, 'aggregation confidenceCap'),
     shrink: unitNumber(a.shrink, 'aggregation shrink'),
     margin: unitNumber(a.margin, 'aggregation margin'),
-    coverage: unitNumber(a.coverage, 'aggregation coverage')
+    coverage: unitNumber(a.coverage, 'aggregation coverage'),
+    ...(a.minStanding === undefined ? {} : { minStanding: unitNumber(a.minStanding, 'aggregation minStanding') })
   }
   if (aggregation.coverage < 2 / 3) throw new ConsensusError('aggregation coverage must be at least 2/3')
   return { v: 1, subtask, inputHash, requester, members, executors, rule, aggregation }

@@ -16,6 +16,14 @@
  * Reputation is deliberately asymmetric (bad evidence weighs several times good evidence, and a
  * strong prior keeps newcomers low); accuracy is a plain measurement with a weak prior.
  *
+ * Agreement does not compound. Agreeing with a committed class is cheap for a colluding group
+ * (its members agree with each other; once they commit, every agreement paid them), so the
+ * agreements an agent is credited with are at most `agreementPerCheck` × its independent good
+ * evidence (canaries passed, good feedback: ground truth the group cannot produce for itself):
+ *   agreed' = min(agreed, agreementPerCheck × (canaryPassed + feedbackGood))
+ * and agreed' replaces agreed in both formulas. An agent nobody has checked gains nothing from
+ * agreement, however many certificates name it; disagreement always counts in full.
+ *
  * Bounded: the book holds at most `maxFacts` fact ids and `maxAgents` agents. A fact that would
  * exceed either is refused (its method returns false and `full` is true); beyond that point two
  * peers may hold different books, so the bounds are set far above what a peer sees between
@@ -33,6 +41,8 @@ export const reputationConfig = {
    * three failed canaries outweigh forty agreements. User feedback sits between.
    */
   reputation: { agreed: 1, disagreed: 4, canaryPassed: 3, canaryFailed: 15, feedbackGood: 1, feedbackBad: 3 },
+  /** Agreements credited per piece of independent good evidence (canary passed, good feedback). */
+  agreementPerCheck: 4,
   /** Accuracy's weak prior: a newcomer's accuracy is 0.5, and a few observations move it. */
   accuracyPrior: { good: 1, bad: 1 },
   /** Evidence weights for accuracy (symmetric: right and wrong count alike): canaries are ground truth. */
@@ -44,6 +54,12 @@ export const reputationConfig = {
   maxAgentsPerCertificate: 256,
   maxIdLength: 256
 } as const
+
+/** What aggregation and committee formation read from a book (a view may adjust it, see canary.ts `Suspects`). */
+export interface Standings {
+  standing: (agent: string) => Standing
+  hostReputation: (host: string) => number
+}
 
 export interface CertificateFact { id: string, agreed: readonly string[], disagreed: readonly string[] }
 export interface CanaryFact { id: string, agent: string, correct: boolean }
@@ -124,7 +140,7 @@ export class ReputationBook {
   reputation (agent: string): number {
     const c = this.counts(agent)
     const w = reputationConfig.reputation
-    const good = reputationConfig.prior.good + w.agreed * c.agreed + w.canaryPassed * c.canaryPassed + w.feedbackGood * c.feedbackGood
+    const good = reputationConfig.prior.good + w.agreed * creditedAgreements(c) + w.canaryPassed * c.canaryPassed + w.feedbackGood * c.feedbackGood
     const bad = reputationConfig.prior.bad + w.disagreed * c.disagreed + w.canaryFailed * c.canaryFailed + w.feedbackBad * c.feedbackBad
     return good / (good + bad) * (this.#equivocators.has(hostOf(agent)) ? reputationConfig.equivocationFactor : 1)
   }
@@ -132,7 +148,7 @@ export class ReputationBook {
   accuracy (agent: string): number {
     const c = this.counts(agent)
     const w = reputationConfig.accuracy
-    const right = reputationConfig.accuracyPrior.good + w.canary * c.canaryPassed + w.feedback * c.feedbackGood + w.agreement * c.agreed
+    const right = reputationConfig.accuracyPrior.good + w.canary * c.canaryPassed + w.feedback * c.feedbackGood + w.agreement * creditedAgreements(c)
     const wrong = reputationConfig.accuracyPrior.bad + w.canary * c.canaryFailed + w.feedback * c.feedbackBad + w.agreement * c.disagreed
     return right / (right + wrong)
   }
@@ -154,10 +170,13 @@ export class ReputationBook {
     return { ...(this.#counts.get(agent) ?? zero()) }
   }
 
-  /** Whether the agent has passed any check: an agreeing certificate, a canary, good feedback. */
+  /**
+   * Whether the agent has passed an independent check: a canary or good feedback. Agreeing
+   * certificates do not vet: a colluding group certifies itself.
+   */
   vetted (agent: string): boolean {
     const c = this.#counts.get(agent)
-    return c !== undefined && c.agreed + c.canaryPassed + c.feedbackGood > 0
+    return c !== undefined && c.canaryPassed + c.feedbackGood > 0
   }
 
   isEquivocator (host: string): boolean {
@@ -245,6 +264,11 @@ export class ReputationBook {
     if (set === undefined) this.#hosts.set(host, set = new Set())
     set.add(agent)
   }
+}
+
+/** Agreements that count: at most `agreementPerCheck` per canary passed or good feedback. */
+export function creditedAgreements (c: Counts): number {
+  return Math.min(c.agreed, reputationConfig.agreementPerCheck * (c.canaryPassed + c.feedbackGood))
 }
 
 /** What an agent with no evidence holds. */

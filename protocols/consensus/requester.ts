@@ -6,7 +6,7 @@
  */
 import { aggregate, defaultAggregationConfig } from './aggregate.ts'
 import { drawMembers, MIN_MEMBERS, votingPowers, type CommitteeBody } from './committee.ts'
-import type { ReputationBook } from './reputation.ts'
+import type { Standings } from './reputation.ts'
 import { ConsensusError } from './signed.ts'
 import type { AggregationConfig, AnswerBody, AnswerClass, EquivalenceRule, Verdict } from './types.ts'
 import type { Embed } from './validity.ts'
@@ -15,7 +15,7 @@ import type { Embed } from './validity.ts'
  * While more executions may be added (`final` false), a tally that is not ahead by the margin
  * asks for one instead of committing (or escalating) early.
  */
-export function readyToAgree (answers: readonly AnswerBody[], rule: EquivalenceRule, book: ReputationBook, final: boolean, embed?: Embed): { ready: true } | { ready: false, reason: string } {
+export function readyToAgree (answers: readonly AnswerBody[], rule: EquivalenceRule, book: Standings, final: boolean, embed?: Embed): { ready: true } | { ready: false, reason: string } {
   if (final) return { ready: true }
   const verdict = aggregate(answers, rule, agent => book.standing(agent), {}, embed)
   return verdict.kind === 'decided' ? { ready: true } : { ready: false, reason: `too close to call: ${tally(verdict)}` }
@@ -37,7 +37,7 @@ export interface CommitteeRequest {
 }
 
 /** The statement body: the executors' hosts and the requester, plus drawn members up to the size. */
-export function committeeBody (o: CommitteeRequest, book: ReputationBook): CommitteeBody {
+export function committeeBody (o: CommitteeRequest, book: Standings): CommitteeBody {
   const hosts = new Set([o.requester, ...o.executors.map(a => a.split('/')[0]!)])
   const want = Math.max(MIN_MEMBERS, o.size ?? 0)
   if (hosts.size < want) for (const id of drawMembers(o.subtask, o.candidates ?? [], want - hosts.size, hosts)) hosts.add(id)

@@ -63,6 +63,14 @@ export interface AggregationConfig {
   margin: number
   /** Evidence must cover executors holding more than this share of the executor weight (default 2/3). */
   coverage: number
+  /**
+   * The leading class needs two supporters (one when only one agent answered) whose own weight is
+   * at least this (default 0.1, about a newcomer answering at moderate confidence), else the tally
+   * is ambiguous: a crowd of agents that failed their checks cannot commit by numbers alone, nor
+   * one credible agent's slip unconfirmed. 0 turns it off. Statements that predate it lack the
+   * field, and are decided without it (see `statementAggregation`).
+   */
+  minStanding: number
 }
 
 /** One equivalence class in a tally. */

@@ -10,7 +10,7 @@ import type { Verifier } from '../identity.ts'
 import { aggregate } from './aggregate.ts'
 import { verifyAnswer } from './answer.ts'
 import { wireHash } from './signed.ts'
-import type { CommitteeBody, Executor } from './committee.ts'
+import { statementAggregation, type CommitteeBody, type Executor } from './committee.ts'
 import type { Outcome, Value } from './messages.ts'
 import type { AnswerBody, Standing, Verdict } from './types.ts'
 
@@ -44,7 +44,7 @@ export function coverageOf (statement: CommitteeBody, agents: Iterable<string>):
 
 /** What aggregating these answers commits to under the statement's rule and standings. */
 export function outcomeOf (statement: CommitteeBody, answers: readonly AnswerBody[], embed?: Embed): { outcome: Outcome, verdict: Verdict } {
-  const verdict = aggregate(answers, statement.rule, standingOf(statement), statement.aggregation, embed)
+  const verdict = aggregate(answers, statement.rule, standingOf(statement), statementAggregation(statement.aggregation), embed)
   return { outcome: verdict.kind === 'decided' ? { kind: 'answer', answer: verdict.value } : { kind: 'escalate' }, verdict }
 }
 

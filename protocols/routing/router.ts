@@ -57,7 +57,7 @@ export interface RoutingCoreInit {
   /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
   /**
-   * True for an agent that has passed no check yet (no agreeing certificate, canary or good
+   * True for an agent that has passed no independent check yet (no canary or good
    * feedback); its host is a newcomer too until it answers a beacon. Policy screening gives such newcomers at most `maxNewcomers` of the L slots
    * (default 1) and any one host at most `maxPerHost` (default 1), as long as others are near
    * enough to take them: thousands of fresh Sybil agents, or one host's near-duplicates, cannot

@@ -240,7 +240,7 @@ export class TaskExecution {
 
   #route (run: SubtaskRun, now: number): TaskEffect[] {
     if (run.routes >= this.#options.maxRoutes) {
-      return this.#escalate(run, `no agent left after ${run.routes} routing rounds${this.#failedList(run)}`, now)
+      return this.#nobodyLeft(run, `no agent left after ${run.routes} routing rounds${this.#failedList(run)}`, now)
     }
     run.routes++
     run.status = 'routing'
@@ -275,9 +275,22 @@ export class TaskExecution {
     if (!empty) return effects
     const inFlight = run.slots.some(s => s.attempt !== undefined)
     // A fresh routing answer that could not fill the slots, with nothing else running: nobody is left.
-    if (freshRoute && !inFlight) return [...effects, ...this.#escalate(run, `no usable agent${this.#failedList(run)}`, now)]
+    if (freshRoute && !inFlight) return [...effects, ...this.#nobodyLeft(run, `no usable agent${this.#failedList(run)}`, now)]
     if (!inFlight) return [...effects, ...this.#route(run, now)]
     return effects // the running attempts may still finish; their failures route again
+  }
+
+  /**
+   * No agent is left for the empty slots. A trusted subtask that already holds two answers agrees
+   * on those (final: no more executions), said in the trace; otherwise the subtask escalates.
+   */
+  #nobodyLeft (run: SubtaskRun, reason: string, now: number): TaskEffect[] {
+    const answered = run.slots.filter(s => s.output !== undefined).length
+    if (run.spec.trust === undefined || answered < 2) return this.#escalate(run, reason, now)
+    this.#log(now, { kind: 'more', subtask: run.spec.id, reason: `${reason}: agreeing on the ${answered} answers there are` })
+    run.slots = run.slots.filter(s => s.output !== undefined)
+    run.extra = run.spec.trust.extra
+    return this.#complete(run, now)
   }
 
   #affordable (run: SubtaskRun, candidate: Candidate): boolean {

@@ -24,7 +24,7 @@ export function makeCertificate (signers: readonly Signer[], subtask: string): U
     members,
     executors,
     rule: { kind: 'json' },
-    aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+    aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3, minStanding: 0.1 }
   }, signers[0]!)
   const answers = signers.map((s, i) => signAnswer({ v: 1, subtask, inputHash: INPUT_HASH, agent: agents[i]!, answer: 42, confidence: 0.7 }, s))
   const { outcome } = outcomeOf(statement.body, answers.map(a => a.body))

@@ -71,7 +71,7 @@ export function setupCommittee (n: number, seed: number, options: { reputations?
     members,
     executors,
     rule: options.rule ?? { kind: 'json' },
-    aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3 }
+    aggregation: { confidenceCap: 0.9, shrink: 0.5, margin: 0.2, coverage: 2 / 3, minStanding: 0.1 }
   }, signers[0]!)
   return { statement, signers, verifier, agents }
 }
