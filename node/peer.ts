@@ -14,7 +14,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { join } from 'node:path'
-import { DEFAULT_MAX_AGENTS_PER_HOST, ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
+import { DEFAULT_MAX_AGENTS_PER_HOST, splitAgentId, ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
 import { createAgent } from './agents/registry.ts'
 import { capabilityService, type CapabilityService } from './services/capability-service.ts'
@@ -34,7 +34,7 @@ import { ConsensusService } from './services/consensus-service.ts'
 import { consensusAgreement } from './services/agreement.ts'
 import { Canaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
-import type { CapabilityRequest } from '../protocols/task/index.ts'
+import { prepareFromSchema, type CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
@@ -353,13 +353,20 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   })
   const taskRouter = {
     route: async (request: CapabilityRequest, exclude: string[]) => await router.route(request, exclude),
+    settle: (subtask: string, agent: string, teach: 'nothing' | 'failure') => { router.settle(subtask, agent, teach) },
     outcome: (o: DispatchOutcome) => {
       router.outcome(o)
       if (o.result.ok && canaries !== undefined) void canaries.afterDispatch(o.agent).catch(() => {})
     }
   }
   const journal = TaskJournal.open(join(config.dataDir, TASKS_FILE))
-  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), { agreement, journal, activity })
+  const tasks = new TaskBoard(taskRouter, async (agent, input, ms, signal, sign) => await rpc.execute(agent, input, ms, signal, sign), {
+    agreement,
+    journal,
+    activity,
+    // The input is checked against the agent's signed schema before it is sent (and filled in with the request text where that fits).
+    prepareInput: (agent, input, request) => prepareFromSchema(capability.get(agent)?.body.inputSchema, splitAgentId(agent)?.name ?? agent, input, request)
+  })
   const recovered: Recovered = {
     tasksEnded: tasks.recover(),
     staleTemps,

@@ -150,6 +150,10 @@ export class Requester {
         case 'agree':
           this.#agree(run, effect.subtask, effect.attempts, effect.final)
           break
+        case 'settle':
+          if (effect.teach === 'nothing') this.core.withdraw(effect.agent)
+          else this.core.outcome(effect.agent, { ok: false, latencyMs: 0 }, now)
+          break
         case 'finished':
           this.#finished(run, effect.status, effect.reason)
           break
@@ -255,10 +259,11 @@ export class Requester {
       return
     }
     const run = this.#running.get(call.task)
-    this.core.outcome(call.agent, { ok: m.ok, latencyMs: now - call.started }, now)
+    // "Your input is wrong" teaches nothing yet: the task machine settles it (as node/services/task-runner.ts).
+    if (m.ok || m.kind !== 'input') this.core.outcome(call.agent, { ok: m.ok, latencyMs: now - call.started }, now)
     if (run === undefined) return
     if (!m.ok) {
-      this.#run(run, run.execution.failure(call.attempt, `${m.kind}: ${m.error}`, now))
+      this.#run(run, run.execution.failure(call.attempt, `${m.kind}: ${m.error}`, now, m.kind))
       return
     }
     if (run.signed.has(call.subtask) && m.answer === undefined) {

@@ -133,7 +133,7 @@ describe('agentmesh node logs', () => {
     for (const r of reroutes) {
       expect(r).toMatchObject({ level: 'warn', task: 'doomed', subtask: 'sum', agent: expect.stringMatching(/\/calc-[ab]$/), reason: expect.stringMatching(/expected a number/) })
     }
-    expect(lines.find(l => l['event'] === 'task-escalate')).toMatchObject({ level: 'warn', task: 'doomed', subtask: 'sum', reason: expect.stringMatching(/no usable agent/) })
+    expect(lines.find(l => l['event'] === 'task-escalate')).toMatchObject({ level: 'warn', task: 'doomed', subtask: 'sum', reason: expect.stringMatching(/the input was refused by .*expected a number.*fix the input/) })
     expect(lines.find(l => l['event'] === 'task-finished')).toMatchObject({ level: 'info', task: 'doomed', status: 'escalated' })
     expect(lines.filter(l => l['event'] === 'task-dispatch' && l['level'] === 'debug')).toHaveLength(2)
   }, 60_000)

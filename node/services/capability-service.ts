@@ -73,6 +73,8 @@ export interface CapabilityService extends TypedEventEmitter<CapabilityEvents> {
   withdraw (name: string): void
   /** Every verified, unexpired VCV, this host's own included. */
   agents (): SignedVcv[]
+  /** One verified VCV by agent id. */
+  get (agent: string): SignedVcv | undefined
   versions (): Record<string, number>
   flaggedHosts (): string[]
   /** The gossip topic this service's records travel on (the network's). */
@@ -186,6 +188,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   check (agent: LocalAgent): void { this.#table.check(agent) }
   withdraw (name: string): void { this.#run(this.#table.withdraw(name, this.#now())) }
   agents (): SignedVcv[] { return this.#table.agents() }
+  get (agent: string): SignedVcv | undefined { return this.#table.get(agent) }
   versions (): Record<string, number> { return this.#table.versions() }
   flaggedHosts (): string[] { return this.#table.flaggedHosts() }
   records (): Uint8Array[] { return this.#table.records(this.#now()) }

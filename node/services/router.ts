@@ -93,6 +93,12 @@ export class MeshRouter implements Router {
     this.#core.outcome(o.agent, { ok: o.result.ok, latencyMs: o.latencyMs }, this.#now())
   }
 
+  /** The requester's input was at fault (teach nothing), or the agent's input-error report was false (a failure). */
+  settle (_subtask: string, agent: string, teach: 'nothing' | 'failure'): void {
+    if (teach === 'nothing') this.#core.withdraw(agent)
+    else this.#core.outcome(agent, { ok: false, latencyMs: 0 }, this.#now())
+  }
+
   /** Consensus committed a result: the agent's latest answered dispatch agreed with it, or not. */
   agreement (agent: string, agreed: boolean): void {
     this.#core.agreement(agent, agreed, this.#now())

@@ -34,8 +34,10 @@ export interface DispatchOutcome {
 /** Finds candidates for a subtask and learns from how dispatches went. */
 export interface Router {
   route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer>
-  /** Called once per finished attempt (success, failure or timeout). */
+  /** Called once per finished attempt (success, failure or timeout), except an input-error report, which waits for `settle`. */
   outcome? (outcome: DispatchOutcome): void
+  /** What a decision that chose `agent` teaches once the requester knows (see TaskEffect `settle`). */
+  settle? (subtask: string, agent: string, teach: 'nothing' | 'failure'): void
 }
 
 /** With `sign`, the result must carry the answer signed by the agent's host (trusted subtasks). */
@@ -114,14 +116,16 @@ export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execut
           deps.execute(effect.agent, effect.input, Math.max(1, effect.deadline - now()), controller.signal, sign).then(result => {
             inFlight.delete(effect.attempt)
             const latencyMs = performance.now() - started
-            if (!controller.signal.aborted) deps.router.outcome?.({ subtask: effect.subtask, agent: effect.agent, result, latencyMs })
+            // "Your input is wrong" teaches nothing yet: the machine settles it (upheld or contradicted).
+            const inputClaim = !result.ok && result.kind === 'input'
+            if (!controller.signal.aborted && !inputClaim) deps.router.outcome?.({ subtask: effect.subtask, agent: effect.agent, result, latencyMs })
             if (result.ok && sign !== undefined && result.answer === undefined) {
               return run(execution.failure(effect.attempt, 'unsigned: a trusted subtask needs the answer signed by its host', now()))
             }
             if (result.ok && result.answer !== undefined) answers.set(effect.attempt, result.answer)
             run(result.ok
               ? execution.succeeded(effect.attempt, result.output, now())
-              : execution.failure(effect.attempt, `${result.kind}: ${result.error}`, now()))
+              : execution.failure(effect.attempt, `${result.kind}: ${result.error}`, now(), result.kind))
           })
           break
         }
@@ -153,6 +157,9 @@ export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execut
           inFlight.delete(effect.attempt)
           // A timed-out agent still taught the router something; one cut short by the task's end did not.
           if (effect.why === 'timeout') deps.router.outcome?.({ subtask: effect.subtask, agent: effect.agent, result: { ok: false, kind: 'timeout', error: 'deadline passed' }, latencyMs: Infinity })
+          break
+        case 'settle':
+          deps.router.settle?.(effect.subtask, effect.agent, effect.teach)
           break
         case 'timer':
           clearTimeout(timer)

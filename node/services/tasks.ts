@@ -5,7 +5,7 @@
  * that was running is ended loudly ("requester restarted"), and submitting an id again is
  * idempotent: the same task, not a second run.
  */
-import { parseTask, TaskSpecError, type TaskSpec } from '../../protocols/task/index.ts'
+import { parseTask, TaskSpecError, type TaskExecutionOptions, type TaskSpec } from '../../protocols/task/index.ts'
 import { canonicalJson } from '../../protocols/hash.ts'
 import type { TaskJournal } from '../storage/task-journal.ts'
 import type { Activity } from './activity.ts'
@@ -38,7 +38,10 @@ export class TaskBoard {
   readonly #activity: Activity | undefined
   #next: number
 
-  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number, activity?: Activity } = {}) {
+  readonly #prepareInput: TaskExecutionOptions['prepareInput']
+
+  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number, activity?: Activity, /** Checks (and fills in) a subtask's input against the chosen agent's schema before dispatch. */ prepareInput?: TaskExecutionOptions['prepareInput'] } = {}) {
+    this.#prepareInput = options.prepareInput
     this.#router = router
     this.#execute = execute
     this.#keep = options.keep ?? 1000
@@ -78,6 +81,7 @@ export class TaskBoard {
       router: this.#router,
       execute: this.#execute,
       ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
+      ...(this.#prepareInput === undefined ? {} : { options: { prepareInput: this.#prepareInput } }),
       ...(activity === undefined ? {} : { onTrace: entry => { activity.emit({ type: 'task-trace', task: spec.id, entry }) } })
     })
     const entry: { run: SubmittedTask, spec: string, report?: TaskReport } = { run, spec: canonicalJson(spec) }

@@ -90,6 +90,14 @@ export class PendingBook {
     if (this.#entries.delete(id)) this.#free.push(entry.slot)
   }
 
+  /** Forgets a dispatch that must teach nothing; false if it is not pending. */
+  withdraw (id: string, reason: string): boolean {
+    if (!this.#entries.has(id)) return false
+    this.#drop(id)
+    this.#remember(id, reason)
+    return true
+  }
+
   /** Drops entries older than the time-to-live; returns how many. Entries are in dispatch order. */
   expire (now: number): number {
     if (this.#floor + this.#ttlMs > now) return 0

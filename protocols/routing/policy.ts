@@ -67,6 +67,8 @@ export interface SelectionPolicy {
    * it was scored in: one more observation, learned at once (policies that learn nothing ignore it).
    */
   observe (candidate: CandidateState, task: TaskFeatures, outcome: Outcome): FeedbackResult
+  /** A pending dispatch that must teach nothing (the requester's input was at fault); false if unknown. */
+  withdraw (dispatchId: string, reason: string): boolean
   /** Drops pending entries older than `pendingTtlMs`; returns how many. */
   expire (now: number): number
   /** Everything needed to continue after a restart (see `restorePolicy`). */
@@ -287,6 +289,10 @@ export class Policy implements SelectionPolicy {
     const reward = answerReward(outcome, this.config.rewardWeights, this.config.context)
     learner.learn(candidate.agent, choice.context, 0, reward, outcome.success)
     return { status: 'learned', reward }
+  }
+
+  withdraw (dispatchId: string, reason: string): boolean {
+    return this.#book.withdraw(dispatchId, `withdrawn: ${reason}`)
   }
 
   expire (now: number): number {

@@ -348,6 +348,21 @@ export class RoutingCore {
     }
   }
 
+  /**
+   * The latest decision that chose `agent` (or used it as a fallback) teaches nothing: the
+   * requester's input did not fit the agent, or the agent rightly said the input was wrong.
+   */
+  withdraw (agent: string): void {
+    const waiting = this.#pending.get(agent)
+    const decision = waiting?.pop()
+    if (decision === undefined) {
+      this.#fallbacks.delete(agent)
+      return
+    }
+    if (waiting!.length === 0) this.#pending.delete(agent)
+    this.#init.policy.withdraw(decision.id, "the requester's input was at fault")
+  }
+
   /** Consensus committed a result: the agent's latest answered dispatch agreed with it, or not. */
   agreement (agent: string, agreed: boolean, now: number): void {
     const id = this.#answered.get(agent)?.pop()

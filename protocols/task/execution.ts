@@ -33,6 +33,13 @@ export type TaskEffect =
    * `disagreed`, or, while the tally is too close and `final` is false, `more`.
    */
   | { type: 'agree', subtask: string, attempts: Array<{ attempt: number, agent: string }>, final: boolean }
+  /**
+   * What a routing decision that chose `agent` teaches the router, once the requester knows:
+   * `nothing` (the input did not fit its schema, or its input-error report was upheld: the
+   * requester's mistake, not the agent's), or `failure` (it reported an input error that another
+   * agent did not have).
+   */
+  | { type: 'settle', subtask: string, agent: string, teach: 'nothing' | 'failure' }
 
 export type TraceKind = 'start' | 'route' | 'dispatch' | 'result' | 'reroute' | 'escalate' | 'cancel' | 'done' | 'agree' | 'more'
 
@@ -56,6 +63,12 @@ export interface TaskExecutionOptions {
   /** Routing rounds a subtask may use before it escalates (default 4). */
   maxRoutes?: number
   aggregate?: Aggregate
+  /**
+   * Before each dispatch: the input for this candidate, or why it does not fit the candidate's
+   * declared input schema (the candidate is then skipped, and teaches nothing). The default sends
+   * the input as it is. Node and simulator pass a check against the agent's VCV (input-check.ts).
+   */
+  prepareInput?: (agent: string, input: unknown, request: CapabilityRequest) => { input: unknown } | { problem: string }
 }
 
 interface Slot {
@@ -78,6 +91,11 @@ interface SubtaskRun {
   routes: number
   /** Executions added because the tally was too close (trusted subtasks). */
   extra: number
+  /** Candidates skipped because the input does not fit their schema: agent → why. */
+  unfit: Map<string, string>
+  /** Agents that answered "your input is wrong" (failure kind `input`), not yet settled, and the last thing one said. */
+  inputClaims: string[]
+  inputReason?: string
   output?: unknown
 }
 
@@ -111,9 +129,9 @@ export class TaskExecution {
 
   constructor (spec: TaskSpec, options: TaskExecutionOptions = {}) {
     this.spec = spec
-    this.#options = { attemptDeadlineMs: 30_000, maxRoutes: 4, aggregate: majority, ...options }
+    this.#options = { attemptDeadlineMs: 30_000, maxRoutes: 4, aggregate: majority, prepareInput: (_agent, input) => ({ input }), ...options }
     for (const s of spec.subtasks) {
-      this.#runs.set(s.id, { spec: s, status: 'waiting', candidates: [], failed: new Set(), slots: Array.from({ length: s.redundancy }, () => ({})), spent: 0, routes: 0, extra: 0 })
+      this.#runs.set(s.id, { spec: s, status: 'waiting', candidates: [], failed: new Set(), slots: Array.from({ length: s.redundancy }, () => ({})), spent: 0, routes: 0, extra: 0, unfit: new Map(), inputClaims: [] })
     }
   }
 
@@ -165,16 +183,37 @@ export class TaskExecution {
     slot.answered = attempt
     delete slot.attempt
     delete slot.deadline
+    // Another agent took this input: earlier "your input is wrong" answers were the agents' failures.
+    const settled: TaskEffect[] = run.inputClaims.map(agent => ({ type: 'settle', subtask: run.spec.id, agent, teach: 'failure' }))
+    run.inputClaims = []
     // Redundant copies still missing an agent get one now (or a new routing round).
     const effects = run.slots.every(s => s.output !== undefined) ? this.#complete(run, now) : this.#fill(run, now, false)
-    return [...effects, ...this.#timer()]
+    return [...settled, ...effects, ...this.#timer()]
   }
 
-  /** An attempt failed (agent error, refused input, lost connection): reroute around that agent. */
-  failure (attempt: number, reason: string, now: number): TaskEffect[] {
+  /**
+   * An attempt failed (agent error, refused input, lost connection): reroute around that agent.
+   * `kind: 'input'` (the agent says the input is wrong) is the requester's mistake once a second
+   * agent of another host says so too: the subtask escalates with what to fix and neither agent is
+   * blamed. Until then it is a claim: if another agent then succeeds, the claim was false and
+   * counts as that agent's failure.
+   */
+  failure (attempt: number, reason: string, now: number, kind?: string): TaskEffect[] {
     const found = this.#slotOf(attempt)
     if (found === undefined) return []
-    return [...this.#reroute(found.run, found.slot, attempt, reason, now), ...this.#timer()]
+    const { run, slot } = found
+    if (kind === 'input') {
+      const agent = slot.agent!
+      const hosts = new Set(run.inputClaims.map(hostOf))
+      run.inputClaims.push(agent)
+      run.inputReason = reason
+      if (hosts.size > 0 && !hosts.has(hostOf(agent))) {
+        this.#attempts.delete(attempt)
+        this.#log(now, { kind: 'reroute', subtask: run.spec.id, agent, attempt, reason })
+        return [...this.#escalate(run, `the input was refused by ${run.inputClaims.length} agents (${run.inputClaims.join(', ')}): ${reason}; fix the input`, now), ...this.#timer()]
+      }
+    }
+    return [...this.#reroute(run, slot, attempt, reason, now), ...this.#timer()]
   }
 
   /** Consensus committed `value` for a trusted subtask; `detail` (certificate, tally) goes in the trace. */
@@ -246,7 +285,7 @@ export class TaskExecution {
     run.status = 'routing'
     // Redundant copies need distinct agents: those already holding a slot are excluded too.
     const holding = run.slots.flatMap(s => s.agent === undefined ? [] : [s.agent])
-    return [{ type: 'route', subtask: run.spec.id, request: run.spec.capability, exclude: [...new Set([...run.failed, ...holding])] }]
+    return [{ type: 'route', subtask: run.spec.id, request: run.spec.capability, exclude: [...new Set([...run.failed, ...holding, ...run.unfit.keys()])] }]
   }
 
   /** Puts candidates into empty slots; asks for more candidates, or escalates, when there are none. */
@@ -254,14 +293,23 @@ export class TaskExecution {
     const effects: TaskEffect[] = []
     for (const slot of run.slots) {
       if (slot.attempt !== undefined || slot.output !== undefined) continue
-      let candidate = run.candidates.shift()
-      while (candidate !== undefined && !this.#affordable(run, candidate)) {
-        this.#log(now, { kind: 'reroute', subtask: run.spec.id, agent: candidate.agent, reason: `over budget (costs ${candidate.cost})` })
-        candidate = run.candidates.shift()
-      }
-      if (candidate === undefined) break
       const input = this.#input(run)
       if ('error' in input) return this.#escalate(run, input.error, now)
+      let candidate: Candidate | undefined
+      let value: unknown
+      while ((candidate = run.candidates.shift()) !== undefined) {
+        if (!this.#affordable(run, candidate)) {
+          this.#log(now, { kind: 'reroute', subtask: run.spec.id, agent: candidate.agent, reason: `over budget (costs ${candidate.cost})` })
+          continue
+        }
+        const prepared = this.#options.prepareInput(candidate.agent, input.value, run.spec.capability)
+        if ('input' in prepared) { value = prepared.input; break }
+        // Not dispatched: the input does not fit what this agent declares it takes.
+        run.unfit.set(candidate.agent, prepared.problem)
+        this.#log(now, { kind: 'reroute', subtask: run.spec.id, agent: candidate.agent, reason: `not sent: ${prepared.problem}` })
+        effects.push({ type: 'settle', subtask: run.spec.id, agent: candidate.agent, teach: 'nothing' })
+      }
+      if (candidate === undefined) break
       const attempt = this.#nextAttempt++
       const deadline = Math.min(now + (run.spec.deadlineMs ?? this.#options.attemptDeadlineMs), this.#deadline)
       Object.assign(slot, { attempt, agent: candidate.agent, deadline })
@@ -269,11 +317,17 @@ export class TaskExecution {
       run.spent += candidate.cost
       this.#spent += candidate.cost
       this.#log(now, { kind: 'dispatch', subtask: run.spec.id, agent: candidate.agent, attempt })
-      effects.push({ type: 'dispatch', subtask: run.spec.id, attempt, agent: candidate.agent, input: input.value, deadline })
+      effects.push({ type: 'dispatch', subtask: run.spec.id, attempt, agent: candidate.agent, input: value, deadline })
     }
     const empty = run.slots.some(s => s.attempt === undefined && s.output === undefined)
     if (!empty) return effects
     const inFlight = run.slots.some(s => s.attempt !== undefined)
+    // A routing round whose every candidate refused the input, with nothing sent or answered: the
+    // requester's input is what is wrong. Say what the best match needs, and stop.
+    if (freshRoute && !inFlight && run.unfit.size > 0 && !run.slots.some(s => s.output !== undefined) && run.failed.size === 0) {
+      const [first] = run.unfit.values()
+      return [...effects, ...this.#escalate(run, `the input fits no candidate: ${first!}`, now)]
+    }
     // A fresh routing answer that could not fill the slots, with nothing else running: nobody is left.
     if (freshRoute && !inFlight) return [...effects, ...this.#nobodyLeft(run, `no usable agent${this.#failedList(run)}`, now)]
     if (!inFlight) return [...effects, ...this.#route(run, now)]
@@ -335,10 +389,17 @@ export class TaskExecution {
   }
 
   /** A subtask that cannot finish ends the task: its dependents could never run. */
-  #escalate (run: SubtaskRun, reason: string, now: number): TaskEffect[] {
+  #escalate (run: SubtaskRun, why: string, now: number): TaskEffect[] {
+    // Nobody left after an agent said the input is wrong: that is what the user needs to hear.
+    const reason = run.inputClaims.length > 0 && !why.startsWith('the input was refused')
+      ? `the input was refused by ${run.inputClaims.join(', ')}: ${run.inputReason ?? ''}; no other agent was left to ask (fix the input, or add agents)`
+      : why
     run.status = 'escalated'
     this.#log(now, { kind: 'escalate', subtask: run.spec.id, reason })
-    return this.#end('escalated', `subtask "${run.spec.id}": ${reason}`, now)
+    // Input-error reports nobody contradicted teach nothing: the input may well have been wrong.
+    const settled: TaskEffect[] = run.inputClaims.map(agent => ({ type: 'settle', subtask: run.spec.id, agent, teach: 'nothing' }))
+    run.inputClaims = []
+    return [...settled, ...this.#end('escalated', `subtask "${run.spec.id}": ${reason}`, now)]
   }
 
   #end (status: Exclude<TaskStatus, 'running'>, reason: string | undefined, now: number): TaskEffect[] {
@@ -385,6 +446,11 @@ export class TaskExecution {
   #log (at: number, entry: Omit<TraceEntry, 'at'>): void {
     this.trace.push({ at, ...entry })
   }
+}
+
+function hostOf (agent: string): string {
+  const slash = agent.indexOf('/')
+  return slash < 0 ? agent : agent.slice(0, slash)
 }
 
 /** Replaces every `{ $from, path? }` in `input` with the referenced output. */
