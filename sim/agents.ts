@@ -40,6 +40,8 @@ export interface AgentModel {
   sleepCalls?: number
   /** Calls answered so far (a sleeper wakes after `sleepCalls`). */
   calls?: number
+  /** Its reported confidence tracks its correctness (high when right, low when wrong). */
+  calibrated?: boolean
   available: boolean
   /** Shocked to fail every call with an error (its host still reports it available). */
   failing?: boolean
@@ -88,11 +90,13 @@ export function callResult (agent: AgentModel, type: string, difficulty: Difficu
   if (agent.behaviour === 'colluder' && agent.calls > (agent.sleepCalls ?? 0)) return { kind: 'answer', value: collusion, confidence: agent.confidence ?? 0.9 }
   if (agent.type !== type && rng() >= OFF_TYPE_SUCCESS) return { kind: 'error', error: `${agent.type} agent cannot handle ${type} input` }
   const p = agent.quality ** EXPONENT[difficulty]
-  const calibrated = Math.min(0.99, Math.max(0.01, p + 0.05 * gaussian(rng)))
-  if (agent.behaviour === 'wrong' && rng() < agent.wrongRate) return { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: calibrated }
-  if (rng() < p) return { kind: 'answer', value: truth, confidence: calibrated }
+  const noisy = Math.min(0.99, Math.max(0.01, p + 0.05 * gaussian(rng)))
+  // A calibrated agent knows when it is unsure: high when right, low when wrong.
+  const confidence = (right: boolean): number => agent.calibrated === true ? (right ? 0.85 + 0.14 * rng() : 0.2 + 0.3 * rng()) : noisy
+  if (agent.behaviour === 'wrong' && rng() < agent.wrongRate) return { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: confidence(false) }
+  if (rng() < p) return { kind: 'answer', value: truth, confidence: confidence(true) }
   // A failure is either an error the agent reports or a plausible wrong answer.
-  return rng() < 0.5 ? { kind: 'error', error: 'the agent failed on this input' } : { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: calibrated }
+  return rng() < 0.5 ? { kind: 'error', error: 'the agent failed on this input' } : { kind: 'answer', value: truth + 1 + Math.floor(rng() * 1000), confidence: confidence(false) }
 }
 
 /** How long one call takes once it has a slot: grows with load and difficulty, lognormal noise. */

@@ -42,6 +42,7 @@ export function makePopulation (s: Scenario): Population {
       behaviour,
       wrongRate: 0,
       available: true,
+      ...(s.agents.confidence === 'calibrated' ? { calibrated: true } : {}),
       running: 0,
       queue: []
     })

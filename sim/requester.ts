@@ -14,7 +14,7 @@ import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protoco
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
   aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
-  type AnswerBody, type CanaryReason, type CertificateSummary, type Verdict
+  type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
@@ -303,13 +303,20 @@ export class Requester {
     // Not answering is not lying: only an answer is judged (as node/canaries.ts).
     if (!m.ok) return
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
-    this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct })
-    this.#suspects.judged(call.agent, correct)
+    this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct, ...(typeof m.confidence === 'number' ? { confidence: m.confidence } : {}) })
+    this.#suspects.judged(call.agent, correct, m.confidence)
     if (!correct) {
       this.#maybeCanary(call.agent, 'retest')
       for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
     }
     this.#world.metrics.canaries++
+  }
+
+  /** The book as tallies read it: suspended agents at 0; without learned calibration if the scenario says so. */
+  #standings (): Standings {
+    const view = this.#suspects.view(this.#world.consensusPeer(this.node).book)
+    if (this.#world.scenario.consensus.calibration) return view
+    return { standing: a => { const { calibration: _, ...s } = view.standing(a); return s }, hostReputation: h => view.hostReputation(h) }
   }
 
   /** Re-tries the tallies that waited for `agent`'s canary. */
@@ -345,7 +352,7 @@ export class Requester {
       return
     }
     run.qualifying?.delete(subtask)
-    const standings = this.#suspects.view(peer.book)
+    const standings = this.#standings()
     const ready = readyToAgree(bodies, rule, standings, final)
     if (!ready.ready) {
       for (const a of attempts) this.#maybeCanary(a.agent, 'dissent')
@@ -422,7 +429,7 @@ export class Requester {
   #compareRules (run: Running, subtask: string, bodies: AnswerBody[]): void {
     const truth = run.task.truth.get(subtask)!
     const rule = { kind: 'json' } as const
-    const book = this.#suspects.view(this.#world.consensusPeer(this.node).book)
+    const book = this.#standings()
     const verdicts: Array<[RuleName, Verdict]> = [
       ['mesh', aggregate(bodies, rule, a => book.standing(a))],
       ['majority', majorityVerdict(bodies, rule)],
@@ -438,7 +445,7 @@ export class Requester {
       if (a.behaviour === 'sybil') continue
       const lying = a.behaviour === 'liar' || (a.behaviour === 'colluder' && (a.calls ?? 0) >= (a.sleepCalls ?? 0))
       const st = book.standing(name)
-      const w = unit(st.reputation) * effectiveConfidence(lying ? (a.confidence ?? 1) : a.quality, st.accuracy, defaultAggregationConfig)
+      const w = unit(st.reputation) * effectiveConfidence(lying ? (a.confidence ?? 1) : a.quality, st.accuracy, defaultAggregationConfig, st.calibration)
       total += w
       if (lying) liars += w
     }

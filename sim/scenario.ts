@@ -80,7 +80,12 @@ export interface Scenario {
   crypto: 'fast' | 'ed25519'
   topology: Topology
   network: { loss: number, bandwidthMbps: number, gossipDegree: number, heartbeatMs: number }
-  agents: { hostShare: number, perHost: number, types: string[], quality: Range, latencyMs: Range, cost: Range, capacity: Range }
+  /**
+   * `confidence`: what honest agents report: `noisy` (their success rate ± noise, whatever the
+   * answer: the default) or `calibrated` (high when right, low when wrong: a self-report worth
+   * trusting, the case CP-WBFT's rule is built for).
+   */
+  agents: { hostShare: number, perHost: number, types: string[], quality: Range, latencyMs: Range, cost: Range, capacity: Range, confidence: 'noisy' | 'calibrated' }
   tasks: {
     count: number
     /** Nodes that submit tasks (each keeps the full capability table and index). */
@@ -96,6 +101,8 @@ export interface Scenario {
   policies: PolicyName[]
   /** Routing settings every policy gets (LinUCB's change detection on or off: `routing: { changeDetection: false }`). */
   routing: { changeDetection: boolean }
+  /** Whether tallies use each agent's learned calibration (default true; false: the fixed cap and shrink only). */
+  consensus: { calibration: boolean }
   faults: Fault[]
   /**
    * Re-run the scenario for each value with the first policy, setting the fraction of every
@@ -320,7 +327,8 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
     quality: a.range('quality', [0.6, 0.98], { min: 0, max: 1 }),
     latencyMs: a.range('latencyMs', [50, 500], { min: 1 }),
     cost: a.range('cost', [0.1, 2], { min: 0 }),
-    capacity: a.range('capacity', [1, 8], { min: 1, int: true })
+    capacity: a.range('capacity', [1, 8], { min: 1, int: true }),
+    confidence: a.str('confidence', 'noisy', ['noisy', 'calibrated']) as 'noisy' | 'calibrated'
   }
   a.done()
 
@@ -348,6 +356,9 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
   const r = f.sub('routing')
   const routing = { changeDetection: r.bool('changeDetection', true) }
   r.done()
+  const cs = f.sub('consensus')
+  const consensus = { calibration: cs.bool('calibration', true) }
+  cs.done()
   const faults = (f.list('faults') ?? []).map((x, i) => parseFault(x, `faults[${i}]`, types))
   let sweep: Scenario['sweep']
   if (f.has('sweep')) {
@@ -362,7 +373,7 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
   }
   const nat = f.has('nat') ? parseNat(f.sub('nat'), nodes) : undefined
   f.done()
-  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
+  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, consensus, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
 }
 
 function parseNat (f: Fields, nodes: number): Nat {
@@ -383,7 +394,7 @@ function parseNat (f: Fields, nodes: number): Nat {
 const BUILT_IN_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'scenarios')
 
 export function builtInScenarios (): string[] {
-  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'collusion-7', 'sleepers-7', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
+  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'collusion-7', 'sleepers-7', 'calibrated-7', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
 }
 
 /** A built-in name or a file path; YAML or JSON. */

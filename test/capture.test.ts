@@ -11,6 +11,7 @@ import {
   aggregate, Cohorts, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, ReputationBook, Suspects,
   unit, unqualified, wantsCanary, type AnswerBody, type Json
 } from '../protocols/consensus/index.ts'
+import { provenAt } from '../protocols/consensus/aggregate.ts'
 import { newcomerReputation } from '../protocols/consensus/reputation.ts'
 import { statementAggregation, validateCommitteeBody } from '../protocols/consensus/committee.ts'
 import { mulberry32 } from '../protocols/random.ts'
@@ -163,6 +164,33 @@ describe('checks where they matter', () => {
   })
 })
 
+describe('learned calibration', () => {
+  it('an agent whose confidence tracks its correctness earns its self-report; a confident liar loses its claims\' worth; the book keeps it', () => {
+    const book = new ReputationBook()
+    for (let i = 0; i < 30; i++) book.canary({ id: `r${i}`, agent: 'c/1', correct: true, confidence: 0.95 })
+    for (let i = 0; i < 10; i++) book.canary({ id: `w${i}`, agent: 'c/1', correct: false, confidence: 0.3 })
+    for (let i = 0; i < 10; i++) book.canary({ id: `l${i}`, agent: 'l/1', correct: false, confidence: 1 })
+    const c = book.standing('c/1')
+    const fixed = effectiveConfidence(0.95, c.accuracy, defaultAggregationConfig)
+    expect(effectiveConfidence(0.95, c.accuracy, defaultAggregationConfig, c.calibration)).toBeGreaterThan(Math.max(fixed, 0.9)) // past the cap: earned
+    expect(effectiveConfidence(0.3, c.accuracy, defaultAggregationConfig, c.calibration)).toBeLessThan(effectiveConfidence(0.3, c.accuracy, defaultAggregationConfig))
+    const l = book.standing('l/1')
+    expect(effectiveConfidence(1, l.accuracy, defaultAggregationConfig, l.calibration)).toBeLessThan(effectiveConfidence(1, l.accuracy, defaultAggregationConfig))
+    expect(provenAt(c.calibration, 0.95)).toBe(true)
+    expect(provenAt(c.calibration, 0.3)).toBe(false)
+    expect(provenAt([0, 0, 0, 0, 19, 1, 0, 0], 0.8)).toBe(false) // 95% of twenty is not proof of 90%
+    expect(ReputationBook.fromJSON(JSON.parse(JSON.stringify(book))).standing('c/1')).toEqual(c)
+    // a proven answer decides alone only beside another agent in good standing
+    const proven = body('c/1', 'right', 0.95)
+    const discredited = ['l/1', 'l/2', 'l/3'].map(a => body(a, 'lie', 1))
+    for (const a of ['l/2', 'l/3']) for (let i = 0; i < 5; i++) book.canary({ id: `${a}${i}`, agent: a, correct: false, confidence: 1 })
+    expect(aggregate([proven, ...discredited], { kind: 'json' }, a => book.standing(a)).kind).toBe('ambiguous')
+    book.canary({ id: 'h0', agent: 'h/1', correct: true, confidence: 0.8 })
+    const verdict = aggregate([proven, body('h/1', 'other', 0.2), ...discredited], { kind: 'json' }, a => book.standing(a))
+    expect(verdict.kind === 'decided' && verdict.value).toBe('right')
+  })
+})
+
 describe('collusion-7 and sleepers-7 (the simulator, default settings)', () => {
   const run = (name: string, liars: number): ReturnType<typeof runOnce>['summary'] =>
     runOnce(withFaulty(loadScenario(name), liars / 7), 'linucb', undefined, liars / 7).summary
@@ -188,6 +216,12 @@ describe('collusion-7 and sleepers-7 (the simulator, default settings)', () => {
     expect(s.wrongRate).toBe(0)
     expect(run('sleepers-7', 6).wrongRate).toBeLessThanOrEqual(0.01)
   }, 90_000)
+
+  it('calibrated agents (calibrated-7): the mesh earns from their self-reports (≥ 0.95, like CP-WBFT) without committing wrong', () => {
+    const s = run('calibrated-7', 0)
+    expect(s.accuracy).toBeGreaterThanOrEqual(0.95)
+    expect(s.wrongRate).toBe(0)
+  }, 60_000)
 
   it('CP-WBFT\'s rule against one confident liar, on the same answers: captured, where the mesh rule is not', () => {
     const answers = [body('a/1', 42, 0.8), body('b/1', 42, 0.85), body('c/1', 42, 0.8), body('d/1', 42, 0.9), body('x/1', 7, 1)]

@@ -128,8 +128,8 @@ export class Canaries {
     // Not answering is not lying: only an answer is judged (timeouts already cost the agent in routing).
     if (!result.ok) return undefined
     const correct = canaryPassed(c.answer, result.output, c.rule)
-    this.#book.canary({ id: randomUUID(), agent, correct })
-    this.suspects.judged(agent, correct)
+    this.#book.canary({ id: randomUUID(), agent, correct, ...(typeof result.confidence === 'number' ? { confidence: result.confidence } : {}) })
+    this.suspects.judged(agent, correct, result.confidence)
     if (!correct) {
       // Retested at once (after this canary is no longer in flight), and its recent partners checked.
       queueMicrotask(() => { void this.#check(agent, 'retest').catch(() => {}) })

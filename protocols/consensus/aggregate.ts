@@ -43,11 +43,60 @@ export function unit (x: number): number {
   return typeof x === 'number' && x > 0 ? Math.min(x, 1) : 0
 }
 
-/** (1 − shrink) × min(reported, cap) + shrink × accuracy; a missing or non-finite report → accuracy. */
-export function effectiveConfidence (reported: number | undefined, accuracy: number, config: AggregationConfig): number {
+/** Upper edges of the self-reported confidence bands calibration is learned in. */
+export const CONFIDENCE_BANDS = [0.5, 0.7, 0.9, 1] as const
+
+/** The band a reported confidence falls in (0…3). */
+export function confidenceBand (reported: number): number {
+  const c = unit(reported)
+  const i = CONFIDENCE_BANDS.findIndex(edge => c < edge)
+  return i < 0 ? CONFIDENCE_BANDS.length - 1 : i
+}
+
+/** Reputation of an agent in good standing: a newcomer's (0.25) or better. */
+const GOOD_STANDING = 0.25
+
+/** Checked answers in one band at which the learned calibration carries half the weight. */
+export const CALIBRATION_HALF = 8
+
+/**
+ * Whether an answer reported at `reported` comes from a band in which the agent has proven itself:
+ * the one-sided 95% Wilson lower bound of how often it was right there is at least 0.9 (for a
+ * spotless record, 25 checked answers). Such an answer vouches as two supporters of standing: a
+ * calibrated agent that is sure, and has proven right when sure, may decide alone (as CP-WBFT lets
+ * it), where an unproven one needs a second. The bound, not the plain rate: an agent right 89% of
+ * the time is 95% right over its first twenty checks one time in five.
+ */
+export function provenAt (calibration: readonly number[] | undefined, reported: number | undefined): boolean {
+  if (calibration === undefined || reported === undefined || !Number.isFinite(reported)) return false
+  const b = confidenceBand(reported)
+  const right = calibration[2 * b] ?? 0
+  const n = right + (calibration[2 * b + 1] ?? 0)
+  if (n === 0) return false
+  const z = 1.645
+  const p = right / n
+  const lower = (p + z * z / (2 * n) - z * Math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+  return lower >= 0.9
+}
+
+/**
+ * Without calibration: (1 − shrink) × min(reported, cap) + shrink × accuracy, so claiming
+ * certainty buys little. With a learned calibration (checked answers in the band of `reported`):
+ * how often this agent was right when it reported that much (a Beta mean with the fixed rule's
+ * value as its prior, CALIBRATION_HALF pseudo-answers strong). An agent whose confidence tracks its
+ * correctness earns its self-report, past the cap when it is right that often; one that claims 1.0
+ * and fails its checks gets what its 1.0 claims were worth (little), faster than accuracy alone
+ * would say. A missing or non-finite report → accuracy.
+ */
+export function effectiveConfidence (reported: number | undefined, accuracy: number, config: AggregationConfig, calibration?: readonly number[]): number {
   const acc = unit(accuracy)
   if (reported === undefined || !Number.isFinite(reported)) return acc
-  return unit((1 - config.shrink) * Math.min(unit(reported), config.confidenceCap) + config.shrink * acc)
+  const fixed = unit((1 - config.shrink) * Math.min(unit(reported), config.confidenceCap) + config.shrink * acc)
+  if (calibration === undefined) return fixed
+  const b = confidenceBand(reported)
+  const right = Math.max(0, calibration[2 * b] ?? 0)
+  const wrong = Math.max(0, calibration[2 * b + 1] ?? 0)
+  return unit((right + CALIBRATION_HALF * fixed) / (right + wrong + CALIBRATION_HALF))
 }
 
 /** Ours: reputation × effective confidence per supporter. */
@@ -56,8 +105,13 @@ export function aggregate (answers: readonly AnswerBody[], rule: EquivalenceRule
   const c = aggregationConfig(config)
   return tally(answers, rule, c.margin, c.minStanding, a => {
     const s = standing(a.agent)
-    return unit(s.reputation) * effectiveConfidence(a.confidence, s.accuracy, c)
-  }, embed)
+    return unit(s.reputation) * effectiveConfidence(a.confidence, s.accuracy, c, s.calibration)
+  }, embed, (a, others) => {
+    // A proven answer vouches twice, but only beside another answering agent in good standing: one
+    // agent's word is never enough in a crowd nobody can trust (there it needs a second, as ever).
+    const s = standing(a.agent)
+    return provenAt(s.calibration, a.confidence) && others.some(o => o !== a.agent && unit(standing(o).reputation) >= GOOD_STANDING) ? 2 : 1
+  })
 }
 
 /**
@@ -98,7 +152,7 @@ export function coverage (answers: readonly AnswerBody[], executors: readonly st
  * body); sums run in agent-id order so every member gets bit-identical weights.
  */
 function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: number, minStanding: number,
-  weigh: (a: AnswerBody) => number, embed: Embedder | undefined): Verdict {
+  weigh: (a: AnswerBody) => number, embed: Embedder | undefined, vouches: (a: AnswerBody, answering: readonly string[]) => number = () => 1): Verdict {
   const keyed = answers.map(a => ({ a, key: canonicalJson(a) }))
     .sort((x, y) => compare(x.a.agent, y.a.agent) || compare(x.key, y.key))
   const byAgent = new Map<string, AnswerBody>()
@@ -129,7 +183,7 @@ function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: n
   // The leading class needs two supporters of standing (one when only one agent answered): a
   // crowd that failed its checks cannot decide by numbers, nor can one agent's slip alone.
   const standing = minStanding <= 0 || (classes.length > 0 &&
-    classes[0]!.agents.filter(a => weights.get(a)! >= minStanding).length >= Math.min(STANDING_SUPPORTERS, byAgent.size))
+    classes[0]!.agents.reduce((n, a) => n + (weights.get(a)! >= minStanding ? vouches(byAgent.get(a)!, [...byAgent.keys()]) : 0), 0) >= Math.min(STANDING_SUPPORTERS, byAgent.size))
   // A tie is never decided, even with margin 0.
   if (total > 0 && lead > 0 && lead >= margin * total && standing) return { kind: 'decided', value: classes[0]!.value, classes, total }
   return { kind: 'ambiguous', classes, total, lead: total > 0 ? lead / total : 0 }

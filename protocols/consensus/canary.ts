@@ -133,10 +133,13 @@ export class Suspects {
     this.#max = max
   }
 
-  /** A canary was judged. */
-  judged (agent: string, correct: boolean): void {
+  /**
+   * A canary was judged. A wrong answer the agent itself reported as unsure (confidence below
+   * 0.5) is honest uncertainty, not a lie: it does not suspend (calibration learns from it).
+   */
+  judged (agent: string, correct: boolean, confidence?: number | null): void {
     if (correct) this.#suspended.delete(agent)
-    else if (this.#suspended.size < this.#max) this.#suspended.add(agent)
+    else if (!(typeof confidence === 'number' && confidence < 0.5) && this.#suspended.size < this.#max) this.#suspended.add(agent)
   }
 
   has (agent: string): boolean {

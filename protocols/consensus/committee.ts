@@ -15,6 +15,7 @@ import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
 import { sha256 } from '../hash.ts'
 import { agentId } from './answer.ts'
 import { validateRule } from './equivalence.ts'
+import { CONFIDENCE_BANDS } from './aggregate.ts'
 import {
   ConsensusError, consensusLimits, decodeObject, HEX64, int, record, signObject, str, unitNumber, verifySigned, wireHash, type Signed
 } from './signed.ts'
@@ -150,8 +151,9 @@ export function validateCommitteeBody (value: unknown): CommitteeBody {
     throw new ConsensusError(`committee executors must be a list of 1..${consensusLimits.maxExecutors}`)
   }
   const executors = o.executors.map((e, i) => {
-    const r = record(e, `executor ${i}`, ['agent', 'reputation', 'accuracy'])
-    return { agent: agentId(r.agent, `executor ${i} agent`), reputation: unitNumber(r.reputation, `executor ${i} reputation`), accuracy: unitNumber(r.accuracy, `executor ${i} accuracy`) }
+    const r = record(e, `executor ${i}`, ['agent', 'reputation', 'accuracy'], ['calibration'])
+    const calibration = r.calibration === undefined ? undefined : calibrationCounts(r.calibration, `executor ${i} calibration`)
+    return { agent: agentId(r.agent, `executor ${i} agent`), reputation: unitNumber(r.reputation, `executor ${i} reputation`), accuracy: unitNumber(r.accuracy, `executor ${i} accuracy`), ...(calibration !== undefined ? { calibration } : {}) }
   })
   for (let i = 1; i < executors.length; i++) {
     if (executors[i - 1]!.agent >= executors[i]!.agent) throw new ConsensusError('committee executors must be sorted by agent id, without duplicates')
@@ -174,6 +176,12 @@ export function validateCommitteeBody (value: unknown): CommitteeBody {
   }
   if (aggregation.coverage < 2 / 3) throw new ConsensusError('aggregation coverage must be at least 2/3')
   return { v: 1, subtask, inputHash, requester, members, executors, rule, aggregation }
+}
+
+/** Right/wrong counts per confidence band: 2 × CONFIDENCE_BANDS.length non-negative integers. */
+function calibrationCounts (value: unknown, what: string): number[] {
+  if (!Array.isArray(value) || value.length !== 2 * CONFIDENCE_BANDS.length) throw new ConsensusError(`${what} must list ${2 * CONFIDENCE_BANDS.length} counts`)
+  return value.map((n, j) => int(n, `${what}[${j}]`, 0, 1_000_000_000))
 }
 
 function peerId (value: unknown, what: string): string {

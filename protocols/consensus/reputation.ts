@@ -29,6 +29,7 @@
  * peers may hold different books, so the bounds are set far above what a peer sees between
  * restarts of its reputation epoch.
  */
+import { confidenceBand, CONFIDENCE_BANDS } from './aggregate.ts'
 import type { Standing } from './types.ts'
 
 export const reputationConfig = {
@@ -62,7 +63,8 @@ export interface Standings {
 }
 
 export interface CertificateFact { id: string, agreed: readonly string[], disagreed: readonly string[] }
-export interface CanaryFact { id: string, agent: string, correct: boolean }
+/** A spot check; `confidence` (what the agent reported with its answer) teaches its calibration. */
+export interface CanaryFact { id: string, agent: string, correct: boolean, confidence?: number }
 export interface FeedbackFact { id: string, agent: string, good: boolean }
 export interface EquivocationFact { id: string, host: string }
 
@@ -90,6 +92,8 @@ export interface ReputationJson {
   /** [agent, agreed, disagreed, canaryPassed, canaryFailed, feedbackGood, feedbackBad] */
   agents: Array<[string, number, number, number, number, number, number]>
   equivocators: string[]
+  /** [agent, right₀, wrong₀, …] per confidence band (absent in books saved before calibration). */
+  calibration?: Array<[string, ...number[]]>
 }
 
 export class ReputationBook {
@@ -98,6 +102,8 @@ export class ReputationBook {
   /** host → its known agents, for hostReputation. */
   readonly #hosts = new Map<string, Set<string>>()
   readonly #equivocators = new Set<string>()
+  /** Per agent, right/wrong canaries per band of the confidence it reported (see aggregate.ts). */
+  readonly #calibration = new Map<string, number[]>()
   #size = 0
 
   /** Agents whose answer was in (`agreed`) or not in (`disagreed`) the committed class. */
@@ -115,7 +121,15 @@ export class ReputationBook {
   canary (fact: CanaryFact): boolean {
     agentId(fact.agent)
     bool(fact.correct, 'canary.correct')
-    return this.#add('canary', fact.id, [fact.agent], () => { this.#count(fact.agent)[fact.correct ? 'canaryPassed' : 'canaryFailed']++ })
+    const reported = typeof fact.confidence === 'number' && Number.isFinite(fact.confidence) ? fact.confidence : undefined
+    return this.#add('canary', fact.id, [fact.agent], () => {
+      this.#count(fact.agent)[fact.correct ? 'canaryPassed' : 'canaryFailed']++
+      if (reported !== undefined) {
+        let c = this.#calibration.get(fact.agent)
+        if (c === undefined) this.#calibration.set(fact.agent, c = new Array<number>(2 * CONFIDENCE_BANDS.length).fill(0))
+        c[2 * confidenceBand(reported) + (fact.correct ? 0 : 1)]!++
+      }
+    })
   }
 
   /** The user's judgement of an answer. */
@@ -134,7 +148,8 @@ export class ReputationBook {
   }
 
   standing (agent: string): Standing {
-    return { reputation: this.reputation(agent), accuracy: this.accuracy(agent) }
+    const calibration = this.#calibration.get(agent)
+    return { reputation: this.reputation(agent), accuracy: this.accuracy(agent), ...(calibration !== undefined ? { calibration: [...calibration] } : {}) }
   }
 
   reputation (agent: string): number {
@@ -198,7 +213,8 @@ export class ReputationBook {
       const c = this.#counts.get(a)!
       return [a, ...COUNT_KEYS.map(k => c[k])] as ReputationJson['agents'][number]
     })
-    return { v: 1, facts, agents, equivocators: [...this.#equivocators].sort() }
+    const calibration = [...this.#calibration.keys()].sort().map(a => [a, ...this.#calibration.get(a)!] as [string, ...number[]])
+    return { v: 1, facts, agents, equivocators: [...this.#equivocators].sort(), ...(calibration.length > 0 ? { calibration } : {}) }
   }
 
   /** Reads a saved book back, checking every field; throws a ReputationError naming what is wrong. */
@@ -225,6 +241,14 @@ export class ReputationBook {
       })
       book.#counts.set(agent, c)
       book.#index(agent)
+    }
+    for (const [i, row] of (o.calibration === undefined ? [] : array(o.calibration, 'calibration')).entries()) {
+      const r = array(row, `calibration[${i}]`)
+      const agent = r[0] as string
+      agentId(agent)
+      if (r.length !== 1 + 2 * CONFIDENCE_BANDS.length || !r.slice(1).every(n => Number.isSafeInteger(n) && (n as number) >= 0)) throw new ReputationError(`calibration[${i}] must be an agent and ${2 * CONFIDENCE_BANDS.length} non-negative integers`)
+      if (book.#calibration.has(agent)) throw new ReputationError(`calibration lists ${agent} twice`)
+      book.#calibration.set(agent, r.slice(1) as number[])
     }
     for (const h of array(o.equivocators, 'equivocators')) {
       if (typeof h !== 'string' || h === '') throw new ReputationError('equivocators must be peer ids')

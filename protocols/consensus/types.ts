@@ -45,6 +45,12 @@ export interface Standing {
   reputation: number
   /** Measured accuracy in 0..1: how often its answers turned out right (canaries, feedback, agreement). */
   accuracy: number
+  /**
+   * Learned calibration, when the agent has any: per band of self-reported confidence (see
+   * `CONFIDENCE_BANDS`), how many checked answers reported in that band were right and wrong,
+   * as [right₀, wrong₀, right₁, wrong₁, …].
+   */
+  calibration?: number[]
 }
 
 export interface AggregationConfig {

@@ -26,7 +26,7 @@ export function standingOf (statement: CommitteeBody): (agent: string) => Standi
   const byAgent = new Map(statement.executors.map(e => [e.agent, e]))
   return agent => {
     const e = byAgent.get(agent)
-    return e === undefined ? { reputation: 0, accuracy: 0 } : { reputation: e.reputation, accuracy: e.accuracy }
+    return e === undefined ? { reputation: 0, accuracy: 0 } : { reputation: e.reputation, accuracy: e.accuracy, ...(e.calibration !== undefined ? { calibration: e.calibration } : {}) }
   }
 }
 
