@@ -31,6 +31,7 @@ const benches: Record<string, { about: string } & ({ load: () => Promise<Bench> 
   'id-work': { about: 'proof of work on peer ids: ms per identity at 8/12/16 bits, and the check', lines: async () => (await import('./bench/id-work.ts')).idWorkBench },
   mqtt: { about: 'MQTT bridge: request/response through the bridge vs raw MQTT 5 on the same mosquitto; routed latency; the Python example', lines: async () => (await import('./bench/mqtt.ts')).mqttBench },
   faults: { about: 'kill -9, torn store files and SIGTERM under load on 5 real peers: tasks and certificates lost, said or silent (--quick)', lines: async () => (await import('./bench/faults.ts')).faultsBench },
+  coordination: { about: 'simulator table: forgetting after a shock (vs Symphony-Coord), 0-6 colluding liars and sleepers of 7 and calibrated agents (vs CP-WBFT), CP-WBFT over topologies (--quick)', lines: async () => (await import('./bench/coordination.ts')).coordinationBench },
   adversary: { about: '8 honest peer processes vs 1 rogue, one attack at a time (--attack NAME[,NAME])', lines: async () => (await import('./bench/adversary/adversary.ts')).adversaryBench }
 }
 

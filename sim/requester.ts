@@ -304,9 +304,9 @@ export class Requester {
     if (!m.ok) return
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
     this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct, ...(typeof m.confidence === 'number' ? { confidence: m.confidence } : {}) })
-    this.#suspects.judged(call.agent, correct, m.confidence)
+    const suspended = this.#suspects.judged(call.agent, correct, m.confidence)
+    if (suspended) this.#maybeCanary(call.agent, 'retest')
     if (!correct) {
-      this.#maybeCanary(call.agent, 'retest')
       for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
     }
     this.#world.metrics.canaries++

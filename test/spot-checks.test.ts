@@ -36,7 +36,7 @@ describe('spot-checks and feedback', () => {
 
     const report = await requester.tasks.submit({ subtasks: [{ id: 'sum', capability: { text: 'calculate 20 + 21', skills: ['arithmetic'] }, input: { expression: '20 + 21' } }] }).finished
     expect(report.result).toEqual({ sum: { value: 41 } }) // right by accident; the canary is what catches it
-    await until(() => requester.consensus.book.counts(liarId).canaryFailed === 1)
+    await until(() => requester.consensus.book.counts(liarId).canaryFailed === 2) // the canary and the retest its failure triggers
     const after = requester.consensus.book.standing(liarId)
     expect(after.reputation).toBeLessThan(before.reputation)
     expect(after.accuracy).toBeLessThan(before.accuracy)
@@ -56,7 +56,8 @@ describe('spot-checks and feedback', () => {
       expect(await post(JSON.stringify({ agent: 'nobody', good: true }))).toMatchObject({ status: 400, json: { error: expect.stringMatching(/full agent id/) } })
       expect(await post(JSON.stringify({ agent: liarId, good: 'yes' }))).toMatchObject({ status: 400, json: { error: 'good must be true or false' } })
       const standing = await (await fetch(`http://127.0.0.1:${api.port}/reputation?agent=${encodeURIComponent(liarId)}`)).json() as { counts: Record<string, number> }
-      expect(standing.counts).toMatchObject({ canaryFailed: 1, feedbackBad: 1 })
+      // the canary, and the retest its failure triggered (a suspended agent is retested once)
+      expect(standing.counts).toMatchObject({ canaryFailed: 2, feedbackBad: 1 })
     } finally {
       await api.close()
     }
@@ -116,7 +117,7 @@ describe('spot-checks and feedback', () => {
     await until(() => requester.capability.agents().some(v => v.body.agent === liarId))
     await requester.whenIndexed()
     await requester.tasks.submit({ subtasks: [{ id: 'sum', capability: { text: 'calculate 20 + 21', skills: ['arithmetic'] }, input: { expression: '20 + 21' } }] }).finished
-    await until(() => requester.consensus.book.counts(liarId).canaryFailed >= 1)
+    await until(() => requester.consensus.book.counts(liarId).canaryFailed === 2) // the canary and the retest its failure triggers
     expect(requester.consensus.book.vetted(liarId)).toBe(false)
   }, 30_000)
 })

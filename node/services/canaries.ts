@@ -48,7 +48,7 @@ export interface CanaryConfig {
   cases: CanaryCase[]
 }
 
-export interface CanaryResult { agent: string, correct: boolean, got: unknown }
+export interface CanaryResult { agent: string, correct: boolean, got: unknown, /** This failure suspended the agent (see protocols/consensus/canary.ts `Suspects`). */ suspended?: boolean }
 
 /** How long a canary may take: past it the agent is not judged (not answering is not lying). */
 export const CANARY_DEADLINE_MS = 10_000
@@ -116,11 +116,18 @@ export class Canaries {
     const c = 'generate' in picked ? picked.generate(this.#random) : picked
     const judging = this.#judge(agent, c)
     this.#inFlight.set(agent, judging)
+    let judged: CanaryResult | undefined
     try {
-      return await judging
+      judged = await judging
     } finally {
       this.#inFlight.delete(agent)
     }
+    if (judged?.correct === false) {
+      // The failure that suspends is retested at once (no longer in flight now); recent partners are checked.
+      if (judged.suspended) void this.#check(agent, 'retest').catch(() => {})
+      for (const partner of this.#cohorts.take(agent)) void this.#check(partner, 'dissent').catch(() => {})
+    }
+    return judged
   }
 
   async #judge (agent: string, c: { input: unknown, answer: Json, rule?: EquivalenceRule }): Promise<CanaryResult | undefined> {
@@ -129,13 +136,8 @@ export class Canaries {
     if (!result.ok) return undefined
     const correct = canaryPassed(c.answer, result.output, c.rule)
     this.#book.canary({ id: randomUUID(), agent, correct, ...(typeof result.confidence === 'number' ? { confidence: result.confidence } : {}) })
-    this.suspects.judged(agent, correct, result.confidence)
-    if (!correct) {
-      // Retested at once (after this canary is no longer in flight), and its recent partners checked.
-      queueMicrotask(() => { void this.#check(agent, 'retest').catch(() => {}) })
-      for (const partner of this.#cohorts.take(agent)) void this.#check(partner, 'dissent').catch(() => {})
-    }
-    const judged = { agent, correct, got: result.output }
+    const suspended = this.suspects.judged(agent, correct, result.confidence)
+    const judged = { agent, correct, got: result.output, suspended }
     this.#onResult?.(judged)
     return judged
   }

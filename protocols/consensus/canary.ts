@@ -119,7 +119,7 @@ export class Cohorts {
 
 /**
  * Suspension: an agent whose latest canary failed carries no weight (reputation 0 in the view)
- * until it passes one, and a failure is retested at once (`wantsCanary(…, 'retest')`). An honest
+ * until it passes one, and the failure that suspends it is retested at once (`wantsCanary(…, 'retest')`). An honest
  * agent's occasional slip is cleared by the retest within a call; a sleeper that turned fails the
  * retest and stays out, whatever standing it banked while honest (that banked standing is what
  * let a majority of sleepers commit unanimously until each had failed a dozen random canaries).
@@ -134,12 +134,19 @@ export class Suspects {
   }
 
   /**
-   * A canary was judged. A wrong answer the agent itself reported as unsure (confidence below
-   * 0.5) is honest uncertainty, not a lie: it does not suspend (calibration learns from it).
+   * A canary was judged; true when this suspends the agent (then retest it, once: a suspended
+   * agent failing again is not retested again, or a liar would be checked in a loop). A wrong
+   * answer the agent itself reported as unsure (confidence below 0.5) is honest uncertainty, not
+   * a lie: it does not suspend (calibration learns from it).
    */
-  judged (agent: string, correct: boolean, confidence?: number | null): void {
-    if (correct) this.#suspended.delete(agent)
-    else if (!(typeof confidence === 'number' && confidence < 0.5) && this.#suspended.size < this.#max) this.#suspended.add(agent)
+  judged (agent: string, correct: boolean, confidence?: number | null): boolean {
+    if (correct) {
+      this.#suspended.delete(agent)
+      return false
+    }
+    if ((typeof confidence === 'number' && confidence < 0.5) || this.#suspended.has(agent) || this.#suspended.size >= this.#max) return false
+    this.#suspended.add(agent)
+    return true
   }
 
   has (agent: string): boolean {
