@@ -102,8 +102,9 @@ interface Arm {
   lastUpdate: number
   /** −ln P of the current run of failures under the model (≥ 0). */
   down: number
-  /** That run: [x; z; reward] per failure, oldest first (at most CHANGE_REPLAY). */
+  /** That run: [x; z; reward] per failure, oldest first (at most CHANGE_REPLAY), and buffers to reuse. */
   recent: Float64Array[]
+  spare: Float64Array[]
 }
 
 export interface HybridState {
@@ -207,20 +208,23 @@ export class HybridLinUCB {
    */
   update (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success?: boolean): void {
     const existing = this.#arms.get(agent)
+    // A failure makes the detector prepare y, v for this arm and context: #learn reuses them.
+    const watched = this.#change !== false && success === false && existing !== undefined && existing.updates >= this.#change.minUpdates
     if (this.#change !== false && success !== undefined && existing !== undefined && existing.updates >= this.#change.minUpdates &&
       this.#watch(existing, x, xOff, z, zOff, reward, success, this.#change)) {
       this.#relearn(agent, existing)
       this.onChange?.(agent)
       return
     }
-    this.#learn(agent, x, xOff, z, zOff, reward)
+    this.#learn(agent, x, xOff, z, zOff, reward, watched)
   }
 
   /** Adds one call to the agent's run of failures (a success ends it); true on an alarm. */
   #watch (arm: Arm, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success: boolean, c: ChangeDetection): boolean {
     if (success) {
       arm.down = 0
-      arm.recent.length = 0
+      // The run's buffers go back to the pool: failures in a row allocate once, not per failure.
+      while (arm.recent.length > 0) arm.spare.push(arm.recent.pop()!)
       return false
     }
     const { k, d } = this
@@ -229,12 +233,11 @@ export class HybridLinUCB {
     for (let j = 0; j < k; j++) mean += this.#v[j]! * this.#beta[j]!
     const p0 = Math.min(0.95, Math.max(0.05, this.#expectedSuccess(mean, z, zOff)))
     arm.down -= Math.log(1 - p0)
-    const o = new Float64Array(d + k + 1)
+    const o = arm.recent.length >= CHANGE_REPLAY ? arm.recent.shift()! : arm.spare.pop() ?? new Float64Array(d + k + 1)
     for (let i = 0; i < d; i++) o[i] = x[xOff + i]!
     for (let j = 0; j < k; j++) o[d + j] = z[zOff + j]!
     o[d + k] = reward
     arm.recent.push(o)
-    if (arm.recent.length > CHANGE_REPLAY) arm.recent.shift()
     return arm.down > c.threshold
   }
 
@@ -249,10 +252,10 @@ export class HybridLinUCB {
     for (const o of arm.recent) this.#learn(agent, o, 0, o, d, o[d + k]!)
   }
 
-  #learn (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number): void {
+  #learn (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, prepared = false): void {
     const { k, d } = this
     const arm = this.#arm(agent)
-    this.#prepare(arm, x, xOff, z, zOff)
+    if (!prepared) this.#prepare(arm, x, xOff, z, zOff)
     const y = this.#y
     const v = this.#v
     const g = this.#g
@@ -427,7 +430,8 @@ export class HybridLinUCB {
         lastUpdate: count(a.lastUpdate, `model.arms[${i}].lastUpdate`),
         // Saved before change detection, or outside a run of failures: nothing to carry over.
         down: a.down === undefined ? 0 : nonNegative(a.down, `model.arms[${i}].down`),
-        recent: a.recent === undefined ? [] : list(a.recent, `model.arms[${i}].recent`).slice(-CHANGE_REPLAY).map((r, j) => numbers(r, d + k + 1, `model.arms[${i}].recent[${j}]`))
+        recent: a.recent === undefined ? [] : list(a.recent, `model.arms[${i}].recent`).slice(-CHANGE_REPLAY).map((r, j) => numbers(r, d + k + 1, `model.arms[${i}].recent[${j}]`)),
+        spare: []
       })
     })
     matVec(m.#A0inv, k, k, m.#b0, 0, m.#beta)
@@ -486,7 +490,8 @@ export class HybridLinUCB {
       updates: 0,
       lastUpdate: this.#updates,
       down: 0,
-      recent: []
+      recent: [],
+      spare: []
     }
     this.#arms.set(agent, arm)
     return arm
