@@ -354,11 +354,14 @@ export class RoutingCore {
    */
   withdraw (agent: string): void {
     const waiting = this.#pending.get(agent)
-    const decision = waiting?.pop()
-    if (decision === undefined) {
+    const fallback = this.#fallbacks.get(agent)
+    // Whichever role the agent had in its latest decision: a fallback there is not another task's choice.
+    if (fallback !== undefined && (waiting === undefined || fallback.at >= waiting[waiting.length - 1]!.at)) {
       this.#fallbacks.delete(agent)
       return
     }
+    const decision = waiting?.pop()
+    if (decision === undefined) return
     if (waiting!.length === 0) this.#pending.delete(agent)
     this.#init.policy.withdraw(decision.id, "the requester's input was at fault")
   }
