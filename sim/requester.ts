@@ -79,6 +79,8 @@ export class Requester {
   readonly #cohorts = new Cohorts()
   /** Agents whose latest canary failed: no weight until they pass one (as node/services/canaries.ts). */
   readonly #suspects = new Suspects()
+  /** Whether any agent lies or colludes (the liars' weight is scanned only then). */
+  #hasLiars: boolean | undefined
   /** VCVs this requester's table accepted. */
   verified = 0
 
@@ -435,9 +437,23 @@ export class Requester {
       ['majority', majorityVerdict(bodies, rule)],
       ['cp-wbft', cpWbftVerdict(bodies, rule)]
     ]
-    // The liars' share of the mesh rule's weight over every agent, each at the confidence it claims
-    // (liars and colluders 1.0 or their set claim, honest agents their quality): their voting
-    // power if all answered. Sleepers count as liars once awake.
+    const share = this.#liarShare(book)
+    if (share !== undefined) this.#world.metrics.liarShare(share)
+    for (const [name, v] of verdicts) {
+      if (v.kind !== 'decided') this.#world.metrics.rule(name, 'escalated')
+      else this.#world.metrics.rule(name, (v.value as { value?: unknown } | null)?.value === truth.value ? 'correct' : 'wrong')
+    }
+  }
+
+  /**
+   * The liars' share of the mesh rule's weight over every agent, each at the confidence it claims
+   * (liars and colluders 1.0 or their set claim, honest agents their quality): their voting power
+   * if all answered. Sleepers count as liars once awake. A world without liars skips the scan (a
+   * tally's hot path in scale-10k).
+   */
+  #liarShare (book: Standings): number | undefined {
+    this.#hasLiars ??= this.#world.agents.some(a => a.behaviour === 'liar' || a.behaviour === 'colluder')
+    if (!this.#hasLiars) return 0
     let liars = 0
     let total = 0
     for (const [name, i] of this.#world.agentByName) {
@@ -449,11 +465,7 @@ export class Requester {
       total += w
       if (lying) liars += w
     }
-    if (total > 0) this.#world.metrics.liarShare(liars / total)
-    for (const [name, v] of verdicts) {
-      if (v.kind !== 'decided') this.#world.metrics.rule(name, 'escalated')
-      else this.#world.metrics.rule(name, (v.value as { value?: unknown } | null)?.value === truth.value ? 'correct' : 'wrong')
-    }
+    return total > 0 ? liars / total : undefined
   }
 
   #finished (run: Running, status: 'done' | 'escalated' | 'cancelled', reason: string | undefined): void {

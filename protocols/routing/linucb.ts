@@ -208,15 +208,14 @@ export class HybridLinUCB {
    */
   update (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success?: boolean): void {
     const existing = this.#arms.get(agent)
-    // A failure makes the detector prepare y, v for this arm and context: #learn reuses them.
-    const watched = this.#change !== false && success === false && existing !== undefined && existing.updates >= this.#change.minUpdates
-    if (this.#change !== false && success !== undefined && existing !== undefined && existing.updates >= this.#change.minUpdates &&
-      this.#watch(existing, x, xOff, z, zOff, reward, success, this.#change)) {
+    const watched = this.#change !== false && success !== undefined && existing !== undefined && existing.updates >= this.#change.minUpdates
+    if (watched && this.#watch(existing, x, xOff, z, zOff, reward, success, this.#change as ChangeDetection)) {
       this.#relearn(agent, existing)
       this.onChange?.(agent)
       return
     }
-    this.#learn(agent, x, xOff, z, zOff, reward, watched)
+    // A watched failure already prepared y, v for this arm and context: #learn reuses them.
+    this.#learn(agent, x, xOff, z, zOff, reward, watched && success === false)
   }
 
   /** Adds one call to the agent's run of failures (a success ends it); true on an alarm. */

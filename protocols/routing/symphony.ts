@@ -21,7 +21,7 @@
  */
 import { SYMPHONY_DIMS, type CandidateState, type TaskFeatures } from './context.ts'
 import { GlobalLinUCB } from './global-linucb.ts'
-import { count, finite, list, record, StateError, text } from './persist.ts'
+import { finite, list, record, StateError, text } from './persist.ts'
 import type { Choice, Learner, ResolvedConfig, Score } from './policy.ts'
 
 /** Their constants (linucb_selector.py defaults, routing.py weights). */
@@ -143,7 +143,6 @@ export class SymphonyLearner implements Learner {
       l.#rep.set(agent, rep)
     })
     if (l.#rep.size > config.maxAgents) throw new StateError(`model.rep holds ${l.#rep.size} agents, more than maxAgents ${config.maxAgents}`)
-    count(s.updates, 'model.updates')
     return l
   }
 }

@@ -6,6 +6,7 @@
  * candidate takes the slot (a `reroute` in the trace). When no candidate is left the task ends in
  * an explicit `escalate` with the reason. No failure is silent: the trace shows each one.
  */
+import { splitAgentId } from '../capability/schema.ts'
 import { canonicalJson } from '../hash.ts'
 import { PointerError, resolvePointer } from '../json.ts'
 import type { CapabilityRequest, SubtaskSpec, TaskSpec } from './schema.ts'
@@ -204,6 +205,7 @@ export class TaskExecution {
     const { run, slot } = found
     if (kind === 'input') {
       const agent = slot.agent!
+      const hostOf = (a: string): string => splitAgentId(a)?.host ?? a
       const hosts = new Set(run.inputClaims.map(hostOf))
       run.inputClaims.push(agent)
       run.inputReason = reason
@@ -446,11 +448,6 @@ export class TaskExecution {
   #log (at: number, entry: Omit<TraceEntry, 'at'>): void {
     this.trace.push({ at, ...entry })
   }
-}
-
-function hostOf (agent: string): string {
-  const slash = agent.indexOf('/')
-  return slash < 0 ? agent : agent.slice(0, slash)
 }
 
 /** Replaces every `{ $from, path? }` in `input` with the referenced output. */
