@@ -327,7 +327,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       await connectHosts(libp2p, agentIds, CONNECT_TIMEOUT_MS)
       return await libp2p.services.rpc.beacon(agentIds, ms, onLate)
     },
-    reputation: agent => canaries?.suspects.has(agent) === true ? 0 : consensus.book.reputation(agent),
+    reputation: agent => consensus.book.reputation(agent),
+    suspended: agent => canaries?.suspects.has(agent) === true,
     newcomer: agent => !consensus.book.vetted(agent),
     // Hosts without the network's work never reach the table, so only bans need checking here.
     refused: host => guard.banned(host),
@@ -470,6 +471,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       journal.close()
       rpc.onNotify = undefined
       stopBans()
+      canaries?.stop()
       await consensus.stop()
       await libp2p.stop()
       upgrades?.stop()

@@ -16,7 +16,7 @@ import {
   aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
   type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
-import { encodeRpc, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
+import { encodeRpc, wireDeadline, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { TaskExecution, type TaskEffect } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
@@ -68,7 +68,7 @@ export class Requester {
   readonly #rng: Rng
   readonly #neighbours: number[]
   readonly #running = new Map<number, Running>()
-  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string }>()
+  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string, excluded: Set<string> }>()
   readonly #calls = new Map<number, Call>()
   readonly #instances = new Map<string, number>() // instance → task index
   #nextRpc = 1
@@ -89,7 +89,7 @@ export class Requester {
     this.#world = world
     this.#rng = rng
     const book = world.consensusPeer(node).book
-    this.core = new RoutingCore({ policy, reputation: agent => this.#suspects.has(agent) ? 0 : book.reputation(agent), newcomer: agent => !book.vetted(agent) })
+    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent), suspended: agent => this.#suspects.has(agent), newcomer: agent => !book.vetted(agent) })
     this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
   }
 
@@ -123,7 +123,7 @@ export class Requester {
           if (dispatched !== undefined && this.#world.agents[dispatched]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
           if (dispatched !== undefined && this.#world.shocked.has(dispatched)) this.#world.metrics.shockedDispatches++
           if (host === undefined) break // an agent id naming no simulated node: the attempt times out
-          const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: Math.max(1, effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
+          const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: wireDeadline(effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
           run.relayed ??= relayed
           break
         }
@@ -188,7 +188,7 @@ export class Requester {
     const screened = this.core.shortlist(hits, this.#rng)
     const agents = screened.map(h => h.agent)
     const round = new BeaconRound(this.#nextRound++, agents, this.core.beaconDeadline(agents))
-    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits) })
+    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits), excluded })
     this.#beacon(round.id, round.start(now))
   }
 
@@ -205,27 +205,30 @@ export class Requester {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
         this.#world.later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
-        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType)
+        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType, r.excluded)
       }
     }
   }
 
-  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string): void {
+  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string, excluded: ReadonlySet<string>): void {
     const run = this.#running.get(taskIndex)
     if (run === undefined) return
     const now = this.#now
     const decision = this.core.decide(screened, states, skipped, this.#rng, now, rtts, taskType)
     const chosen = decision.candidates[0]?.agent
-    if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent))
+    if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent), excluded)
     this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
   }
 
   /**
-   * Regret of one decision: the best expected reward among live agents minus the chosen one's,
-   * split into what screening lost (the best agent was not among those beaconed) and what
-   * selection lost (the policy did not pick the best of those it was shown).
+   * Regret of one decision: the best expected reward among the agents it could choose (live or
+   * not, minus those the task machine excluded: the ones that already failed this subtask or hold
+   * one of its other slots) minus the chosen one's, split into what screening lost (the best
+   * agent was not among those beaconed) and what selection lost (the policy did not pick the best
+   * of those it was shown). Charging a reroute for not picking the agent that just failed would
+   * add the same unavoidable amount to every policy, once per failure.
    */
-  #regret (run: Running, subtask: string, chosen: string, shown: readonly string[]): void {
+  #regret (run: Running, subtask: string, chosen: string, shown: readonly string[], excluded: ReadonlySet<string>): void {
     const truth = run.task.truth.get(subtask)!
     const world = this.#world
     // An agent whose host is down earns what a call that never answers earns (at its own cost).
@@ -234,8 +237,10 @@ export class Requester {
       const a = world.agents[i]!
       return expectedReward(world.net.up[a.host] === 1 ? a : { ...a, behaviour: 'sybil' }, truth.type, truth.difficulty)
     }
+    const out = new Set<number>()
+    for (const a of excluded) { const i = world.agentByName.get(a); if (i !== undefined) out.add(i) }
     let best = -Infinity
-    for (let i = 0; i < world.agents.length; i++) best = Math.max(best, reward(i))
+    for (let i = 0; i < world.agents.length; i++) if (!out.has(i)) best = Math.max(best, reward(i))
     let bestShown = -Infinity
     for (const a of shown) bestShown = Math.max(bestShown, reward(world.agentByName.get(a)))
     const c = world.agentByName.get(chosen)
@@ -306,8 +311,9 @@ export class Requester {
     if (!m.ok) return
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
     this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct, ...(typeof m.confidence === 'number' ? { confidence: m.confidence } : {}) })
-    const suspended = this.#suspects.judged(call.agent, correct, m.confidence)
-    if (suspended) this.#maybeCanary(call.agent, 'retest')
+    this.#suspects.judged(call.agent, correct, m.confidence)
+    const retest = this.#suspects.retestAt(call.agent, this.#now)
+    if (retest !== undefined) this.#world.later(retest, () => { if (this.#suspects.retestDue(call.agent)) this.#maybeCanary(call.agent, 'retest') })
     if (!correct) {
       for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
     }

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import { encodeCanonical } from '../protocols/cbor.ts'
 import { answerBeacon, BeaconRound, type BeaconEffect } from '../protocols/beacon/index.ts'
-import { decodeRpc, encodeRpc, rpcLimits, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
+import { decodeRpc, encodeRpc, rpcLimits, wireDeadline, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 
 const state = (agent: string, load = 0.5): LiveState => ({ agent, load, queue: 0, latencyMs: 12, available: true })
 const done = (effects: BeaconEffect[]): Extract<BeaconEffect, { type: 'done' }> | undefined =>
@@ -50,6 +50,20 @@ describe('rpc messages', () => {
         expect((err as Error).name).toBe('RpcError')
       }
     }), { numRuns: 2000 })
+  })
+})
+
+describe('execute deadlines on the wire', () => {
+  it('a remaining time with a fraction (deadline - now on a fractional clock) is sent as whole ms, never refused by the host', () => {
+    const send = (deadlineMs: number): RpcMessage => decodeRpc(encodeRpc({ t: 'execute', id: 1, agent: 'calc', input: 1, deadlineMs }))
+    // what the simulator used to send for a reroute: the host refused it and the call timed out unseen
+    expect(() => send(10_000.000000000058)).toThrow(/deadlineMs/)
+    expect(send(wireDeadline(10_000.000000000058))).toMatchObject({ deadlineMs: 10_001 })
+    fc.assert(fc.property(fc.double({ noNaN: false }), ms => {
+      const d = wireDeadline(ms)
+      expect(Number.isSafeInteger(d) && d >= 1 && d <= rpcLimits.maxDeadlineMs).toBe(true)
+      expect(send(d)).toMatchObject({ deadlineMs: d })
+    }), { seed: 7, numRuns: 300 })
   })
 })
 

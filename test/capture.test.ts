@@ -8,7 +8,7 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import {
-  aggregate, Cohorts, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, ReputationBook, Suspects,
+  aggregate, Cohorts, RETEST_BACKOFF, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, ReputationBook, Suspects,
   unit, unqualified, wantsCanary, type AnswerBody, type Json
 } from '../protocols/consensus/index.ts'
 import { provenAt } from '../protocols/consensus/aggregate.ts'
@@ -141,6 +141,46 @@ describe('checks where they matter', () => {
     expect(wantsCanary(defaultCanaryPolicy, book, 's/1', () => 0.99, 0, 'retest')).toBe(true)
     suspects.judged('s/1', true)
     expect(view.standing('s/1').reputation).toBe(book.reputation('s/1'))
+  })
+
+  it('a suspended agent is retested at once, then after a doubling backoff (one retest at a time); passing clears it', () => {
+    const suspects = new Suspects()
+    expect(suspects.retestAt('s/1', 0)).toBeUndefined() // not suspended
+    expect(suspects.judged('s/1', false, 1)).toBe(true)
+    expect(suspects.retestAt('s/1', 1000)).toBe(1000) // the suspending failure: at once
+    expect(suspects.retestAt('s/1', 1000)).toBeUndefined() // one scheduled at a time
+    expect(suspects.retestDue('s/1')).toBe(true)
+    expect(suspects.judged('s/1', false, 1)).toBe(false) // already suspended
+    expect(suspects.retestAt('s/1', 2000)).toBe(2000 + RETEST_BACKOFF.firstMs)
+    suspects.retestDue('s/1')
+    suspects.judged('s/1', false, 1)
+    expect(suspects.retestAt('s/1', 3000)).toBe(3000 + 2 * RETEST_BACKOFF.firstMs)
+    suspects.retestDue('s/1')
+    for (let i = 0; i < 40; i++) suspects.judged('s/1', false, 1)
+    expect(suspects.retestAt('s/1', 0)).toBe(RETEST_BACKOFF.maxMs) // capped
+    suspects.judged('s/1', true)
+    expect(suspects.has('s/1')).toBe(false)
+    expect(suspects.retestDue('s/1')).toBe(false) // a retest that fires after a pass sends nothing
+    expect(suspects.retestAt('s/1', 0)).toBeUndefined()
+    // an unsure wrong answer neither suspends nor counts against a suspended agent
+    expect(suspects.judged('u/1', false, 0.3)).toBe(false)
+    expect(suspects.has('u/1')).toBe(false)
+  })
+
+  it('property: a liar failing every check costs a logarithmic number of retests over time', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 30 * 24 }), hours => {
+      const suspects = new Suspects()
+      const end = hours * 3_600_000
+      suspects.judged('l/1', false, 1)
+      let retests = 0
+      for (let at = suspects.retestAt('l/1', 0); at !== undefined && at <= end; at = suspects.retestAt('l/1', at)) {
+        expect(suspects.retestDue('l/1')).toBe(true)
+        retests++
+        suspects.judged('l/1', false, 1)
+      }
+      // 1 at once, then 30 s, 1, 2, 4 … 32 min (7 doubling steps to the 1 h cap), then hourly
+      expect(retests).toBeLessThanOrEqual(1 + 8 + hours)
+    }), { seed: 13, numRuns: 50 })
   })
 
   it('a trusted subtask that runs out of agents agrees on the answers it has (at least two), said in the trace', () => {

@@ -138,3 +138,38 @@ describe('canaries: when to spot-check', () => {
     expect(wantsCanary({ rate: 0, newcomerChecks: 1 }, new ReputationBook(), agent, never)).toBe(true)
   })
 })
+
+describe('routing core: agents that failed their checks come last', () => {
+  const agents = ['a', 'b', 'c', 'd'].map(h => `host-${h}/calc`)
+  const hits = agents.map((agent, i) => hit(agent, 0.9 - 0.01 * i))
+  const states = new Map(agents.map(a => [a, live()]))
+
+  it('a suspended agent is neither shortlisted while others can fill the L slots nor chosen, whatever its exploration bonus', () => {
+    const suspended = new Set(['host-a/calc', 'host-b/calc'])
+    const core = new RoutingCore({ policy: createPolicy('linucb'), topL: 2, reputation: () => 0.5, suspended: a => suspended.has(a) })
+    const rng = mulberry32(5)
+    for (let i = 0; i < 50; i++) {
+      const screened = core.shortlist(hits, rng)
+      expect(screened.map(h => h.agent).sort()).toEqual(['host-c/calc', 'host-d/calc'])
+      // shown all four anyway (a driver that skips screening): the choice is never suspended, and they follow as last resorts
+      const d = core.decide(hits, states, [], rng, i)
+      expect(suspended.has(d.candidates[0]!.agent)).toBe(false)
+      expect(d.candidates.slice(2).map(c => c.agent).sort()).toEqual(['host-a/calc', 'host-b/calc'])
+      expect((d.explanation.lastResorts as string[]).sort()).toEqual(['host-a/calc', 'host-b/calc'])
+      core.outcome(d.candidates[0]!.agent, { ok: false, latencyMs: 5000 }, i) // the good ones keep failing: still no suspended choice
+    }
+  })
+
+  it('reputation 0 demotes too; when every agent failed its checks they are still routed; Symphony-Coord runs as published', () => {
+    const core = new RoutingCore({ policy: createPolicy('linucb'), topL: 4, reputation: a => a === 'host-c/calc' ? 0 : 0.5 })
+    const d = core.decide(hits, states, [], mulberry32(1), 0)
+    expect(d.candidates.at(-1)!.agent).toBe('host-c/calc')
+    const all = new RoutingCore({ policy: createPolicy('linucb'), topL: 4, suspended: () => true })
+    expect(all.decide(hits, states, [], mulberry32(1), 0).candidates).toHaveLength(4)
+    expect(all.shortlist(hits, mulberry32(1))).toHaveLength(4)
+    // Symphony-Coord's selector has no notion of our suspension: its choice is the same either way
+    const sym = (suspended: boolean): string[] => new RoutingCore({ policy: createPolicy('symphony'), topL: 4, suspended: () => suspended, reputation: a => a === 'host-a/calc' ? 0 : 0.5 })
+      .decide(hits, states, [], mulberry32(2), 0).candidates.map(c => c.agent)
+    expect(sym(true)).toEqual(sym(false))
+  })
+})

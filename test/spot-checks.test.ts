@@ -56,7 +56,7 @@ describe('spot-checks and feedback', () => {
       expect(await post(JSON.stringify({ agent: 'nobody', good: true }))).toMatchObject({ status: 400, json: { error: expect.stringMatching(/full agent id/) } })
       expect(await post(JSON.stringify({ agent: liarId, good: 'yes' }))).toMatchObject({ status: 400, json: { error: 'good must be true or false' } })
       const standing = await (await fetch(`http://127.0.0.1:${api.port}/reputation?agent=${encodeURIComponent(liarId)}`)).json() as { counts: Record<string, number> }
-      // the canary, and the retest its failure triggered (a suspended agent is retested once)
+      // the canary, and the retest its failure triggered at once (the next waits 30 s)
       expect(standing.counts).toMatchObject({ canaryFailed: 2, feedbackBad: 1 })
     } finally {
       await api.close()

@@ -66,6 +66,9 @@ export class Canaries {
   readonly suspects = new Suspects()
   /** Agents with a canary under way (one at a time each), and when it is judged. */
   readonly #inFlight = new Map<string, Promise<CanaryResult | undefined>>()
+  /** Scheduled retests of suspended agents (at most one per suspended agent, see `Suspects.retestAt`). */
+  readonly #timers = new Set<NodeJS.Timeout>()
+  #stopped = false
 
   constructor (init: {
     config: CanaryConfig
@@ -123,11 +126,28 @@ export class Canaries {
       this.#inFlight.delete(agent)
     }
     if (judged?.correct === false) {
-      // The failure that suspends is retested at once (no longer in flight now); recent partners are checked.
-      if (judged.suspended) void this.#check(agent, 'retest').catch(() => {})
+      // A suspended agent is retested: the suspending failure at once (no longer in flight now),
+      // later ones after a doubling backoff; recent partners are checked.
+      const at = this.suspects.retestAt(agent, Date.now())
+      if (at !== undefined) this.#later(at - Date.now(), () => { if (this.suspects.retestDue(agent)) void this.#check(agent, 'retest').catch(() => {}) })
       for (const partner of this.#cohorts.take(agent)) void this.#check(partner, 'dissent').catch(() => {})
     }
     return judged
+  }
+
+  /** Stops the scheduled retests (the peer is stopping). */
+  stop (): void {
+    this.#stopped = true
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+  }
+
+  #later (ms: number, f: () => void): void {
+    if (this.#stopped) return
+    if (ms <= 0) { f(); return }
+    const t = setTimeout(() => { this.#timers.delete(t); f() }, ms)
+    t.unref()
+    this.#timers.add(t)
   }
 
   async #judge (agent: string, c: { input: unknown, answer: Json, rule?: EquivalenceRule }): Promise<CanaryResult | undefined> {

@@ -34,6 +34,8 @@ export interface MeshRouterInit {
   costWeight?: number
   /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
   reputation?: (agent: string) => number
+  /** True while the agent's latest canary failed: routed last (protocols/routing/router.ts `suspended`). */
+  suspended?: (agent: string) => boolean
   /** An agent that has passed no check yet: screening caps newcomers' share of the top L. */
   newcomer?: (agent: string) => boolean
   /** Hosts this peer refuses to talk to (banned for misbehaving): their agents are never screened. */
@@ -61,6 +63,7 @@ export class MeshRouter implements Router {
       silentMs: init.silentMs,
       beaconDeadlineMs: init.beaconDeadlineMs,
       reputation: init.reputation,
+      suspended: init.suspended,
       newcomer: init.newcomer,
       onLearned: init.onLearned,
       // The bandit's pending dispatches are saved with it: a new run must not reuse their ids.

@@ -15,7 +15,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { answerBeacon, BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../../protocols/beacon/index.ts'
 import { splitAgentId } from '../../protocols/capability/index.ts'
-import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, type LiveState, type RpcMessage, type SignRequest } from '../../protocols/rpc/index.ts'
+import { decodeRpc, encodeRpc, RPC_PROTOCOL, rpcLimits, wireDeadline, type LiveState, type RpcMessage, type SignRequest } from '../../protocols/rpc/index.ts'
 import { signAnswer, type Json } from '../../protocols/consensus/index.ts'
 import type { Signer } from '../../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
@@ -169,6 +169,7 @@ class DefaultRpcService implements RpcService, Startable {
   async execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: SignRequest): Promise<RunResult> {
     const parts = splitAgentId(agent)
     if (parts === undefined) return { ok: false, kind: 'unavailable', error: `"${agent}" is not an agent id` }
+    deadlineMs = wireDeadline(deadlineMs)
     if (parts.host === this.#self) return this.#signed(parts.name, await this.#host.run(parts.name, input, deadlineMs, signal, this.#callSign(parts.name, sign)), sign)
     const id = this.#nextId++
     const started = performance.now()

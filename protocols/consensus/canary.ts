@@ -117,16 +117,26 @@ export class Cohorts {
   }
 }
 
+/** When a suspended agent is checked again: at once after the failure that suspends, then after
+ * `firstMs`, doubling with each further failure, at most `maxMs`. */
+export const RETEST_BACKOFF = { firstMs: 30_000, maxMs: 3_600_000 }
+
 /**
  * Suspension: an agent whose latest canary failed carries no weight (reputation 0 in the view)
- * until it passes one, and the failure that suspends it is retested at once (`wantsCanary(…, 'retest')`). An honest
- * agent's occasional slip is cleared by the retest within a call; a sleeper that turned fails the
- * retest and stays out, whatever standing it banked while honest (that banked standing is what
- * let a majority of sleepers commit unanimously until each had failed a dozen random canaries).
+ * until it passes one. The failure that suspends it is retested at once (`wantsCanary(…, 'retest')`);
+ * each further failure is retested after a backoff that doubles (`retestIn`), so a liar costs a
+ * canary per doubling of time, never a loop, and an honest agent that slipped twice in a row is
+ * back within a minute: routing puts suspended agents last, so without a retest it would get no
+ * dispatch, hence no canary, and stay out. A sleeper that turned fails its retests and stays out,
+ * whatever standing it banked while honest (that banked standing is what let a majority of
+ * sleepers commit unanimously until each had failed a dozen random canaries).
  * This requester's own knowledge, like canaries: not gossiped, not saved (a restart forgives).
  */
 export class Suspects {
-  readonly #suspended = new Set<string>()
+  /** Suspended agents, with their failures in a row. */
+  readonly #suspended = new Map<string, number>()
+  /** Suspended agents with a retest scheduled. */
+  readonly #retests = new Set<string>()
   readonly #max: number
 
   constructor (max = 100_000) {
@@ -134,19 +144,44 @@ export class Suspects {
   }
 
   /**
-   * A canary was judged; true when this suspends the agent (then retest it, once: a suspended
-   * agent failing again is not retested again, or a liar would be checked in a loop). A wrong
-   * answer the agent itself reported as unsure (confidence below 0.5) is honest uncertainty, not
-   * a lie: it does not suspend (calibration learns from it).
+   * A canary was judged; true when this suspends the agent. A wrong answer the agent itself
+   * reported as unsure (confidence below 0.5) is honest uncertainty, not a lie: it does not
+   * suspend (calibration learns from it), nor does it count against a suspended agent.
    */
   judged (agent: string, correct: boolean, confidence?: number | null): boolean {
     if (correct) {
       this.#suspended.delete(agent)
+      this.#retests.delete(agent)
       return false
     }
-    if ((typeof confidence === 'number' && confidence < 0.5) || this.#suspended.has(agent) || this.#suspended.size >= this.#max) return false
-    this.#suspended.add(agent)
+    if (typeof confidence === 'number' && confidence < 0.5) return false
+    const streak = this.#suspended.get(agent)
+    if (streak !== undefined) {
+      this.#suspended.set(agent, streak + 1)
+      return false
+    }
+    if (this.#suspended.size >= this.#max) return false
+    this.#suspended.set(agent, 1)
     return true
+  }
+
+  /**
+   * After a judged canary: when (on the caller's clock, ms) to check a suspended agent again, or
+   * undefined when it is not suspended or a retest is already scheduled (one at a time). The
+   * failure that suspends is retested at once (`now`); later failures after `RETEST_BACKOFF`.
+   */
+  retestAt (agent: string, now: number): number | undefined {
+    const streak = this.#suspended.get(agent)
+    if (streak === undefined || this.#retests.has(agent)) return undefined
+    const at = now + (streak <= 1 ? 0 : Math.min(RETEST_BACKOFF.maxMs, RETEST_BACKOFF.firstMs * 2 ** Math.min(30, streak - 2)))
+    this.#retests.add(agent)
+    return at
+  }
+
+  /** A scheduled retest is due: true if the agent is still suspended (then send the canary). */
+  retestDue (agent: string): boolean {
+    this.#retests.delete(agent)
+    return this.#suspended.has(agent)
   }
 
   has (agent: string): boolean {

@@ -54,8 +54,15 @@ export interface RoutingCoreInit {
   beaconDeadlineMs?: number
   maxBeaconDeadlineMs?: number
   unknownBeaconDeadlineMs?: number
-  /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. */
+  /** Earned reputation in 0..1 (the consensus book); 0.5 for everyone without one. A policy feature. */
   reputation?: (agent: string) => number
+  /**
+   * True while an agent is suspended (its latest canary failed, see protocols/consensus/canary.ts
+   * `Suspects`). A suspended agent, or one at reputation 0, is a last resort (see `#checkedFirst`);
+   * suspension is a gate, not a feature: the policy keeps scoring it on its earned reputation,
+   * so a slip cleared a minute later does not teach the bandit a context it will not see again.
+   */
+  suspended?: (agent: string) => boolean
   /**
    * True for an agent that has passed no independent check yet (no canary or good
    * feedback); its host is a newcomer too until it answers a beacon. Policy screening gives such newcomers at most `maxNewcomers` of the L slots
@@ -165,14 +172,32 @@ export class RoutingCore {
     if (own !== undefined) return own.map(i => hits[i]!)
     // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
     const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
-    const near = hits.filter(h => h.similarity >= floor)
+    const near = this.#checkedFirst(hits.filter(h => h.similarity >= floor), h => h.agent)
     const topL = this.#init.topL ?? 3
     if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
     // A preview records nothing: the policy only ranks here.
     const { scores } = policy.preview(near.map(h => this.#candidate(h, this.#remembered(h))), { taskType: this.taskType(hits) }, rng)
     const score = new Map(scores.map(s => [s.agent, s.score]))
-    const ranked = [...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity))
+    const ranked = this.#checkedFirst([...near].sort((a, b) => (score.get(b.agent) ?? -Infinity) - (score.get(a.agent) ?? -Infinity)), h => h.agent)
     return this.#spread(ranked, topL)
+  }
+
+  /**
+   * An agent at reputation 0 failed its checks (suspended after a confident canary failure, or
+   * discredited): whatever the bandit's exploration bonus says, it comes after every other agent,
+   * a last resort. Its answer carries no weight in a tally, so a slot given to it is a slot an
+   * answer that counts could have had. Stable: the order within each part is kept. A policy with a
+   * screening rule of its own (Symphony-Coord's) runs as published, without this rule.
+   */
+  #checkedFirst<T> (items: T[], agentOf: (item: T) => string): T[] {
+    if (this.#init.policy.name === 'symphony') return items
+    const failed = items.filter(i => this.#failedChecks(agentOf(i)))
+    if (failed.length === 0 || failed.length === items.length) return items
+    return [...items.filter(i => !this.#failedChecks(agentOf(i))), ...failed]
+  }
+
+  #failedChecks (agent: string): boolean {
+    return this.#init.suspended?.(agent) === true || (this.#init.reputation !== undefined && this.#init.reputation(agent) <= 0)
   }
 
   /** The first L of `ranked` within the newcomer and per-host caps; slots left over go to the rest, in rank order. */
@@ -218,9 +243,11 @@ export class RoutingCore {
     if (hits.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
     const shortlisted = this.shortlist(hits, rng)
     const candidates = shortlisted.map(h => this.#candidate(h, this.#remembered(h)))
-    const selection = policy.preview(candidates, { taskType }, rng)
+    const usable = candidates.filter(c => !this.#failedChecks(c.agent))
+    const pool = policy.name !== 'symphony' && usable.length > 0 && usable.length < candidates.length ? usable : candidates
+    const selection = policy.preview(pool, { taskType }, rng)
     const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
-    const order = [selection.chosen, ...candidates.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity))]
+    const order = [selection.chosen, ...pool.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...candidates.filter(c => !pool.includes(c)).map(c => c.agent)]
     const cost = new Map(hits.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -294,7 +321,11 @@ export class RoutingCore {
     }
     if (candidates.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
     const id = `${this.#init.dispatchPrefix ?? ''}d${this.#next++}`
-    const selection = policy.select(candidates, { taskType }, rng, { id, now })
+    // The policy chooses among agents in good standing; those that failed their checks follow as last resorts.
+    const ordered = this.#checkedFirst(candidates, c => c.agent)
+    const usable = ordered.filter(c => !this.#failedChecks(c.agent))
+    const pool = policy.name !== 'symphony' && usable.length > 0 && usable.length < ordered.length ? usable : ordered
+    const selection = policy.select(pool, { taskType }, rng, { id, now })
     // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
     const ttl = this.#init.pendingTtlMs ?? 10 * 60_000
     const waiting = (this.#pending.get(selection.chosen) ?? []).filter(p => now - p.at < ttl)
@@ -310,11 +341,12 @@ export class RoutingCore {
     // Fallbacks go by expected reward (the mean), not by the exploration bonus: an agent that just
     // started failing is uncertain again, not good again.
     const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
-    const order = [selection.chosen, ...candidates.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity))]
+    const lastResorts = ordered.filter(c => !pool.includes(c)).map(c => c.agent)
+    const order = [selection.chosen, ...pool.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...lastResorts]
     const cost = new Map(screened.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
-      explanation: { ...explanation, scores: selection.scores.map(s => ({ agent: s.agent, mean: round(s.mean), bonus: round(s.bonus), score: round(s.score) })), chosen: selection.chosen }
+      explanation: { ...explanation, scores: selection.scores.map(s => ({ agent: s.agent, mean: round(s.mean), bonus: round(s.bonus), score: round(s.score) })), chosen: selection.chosen, ...(lastResorts.length > 0 ? { lastResorts } : {}) }
     }
   }
 

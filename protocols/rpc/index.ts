@@ -7,7 +7,7 @@
  * const message = decodeRpc(bytes)   // validated; throws RpcError with the reason
  * ```
  */
-export { decodeRpc, encodeRpc, rpcLimits, RpcError } from './wire.ts'
+export { decodeRpc, encodeRpc, rpcLimits, RpcError, wireDeadline } from './wire.ts'
 export type { FailureKind, LiveState, RpcMessage, SignRequest } from './wire.ts'
 
 import { LOCAL_NETWORK, networkIds } from '../network/ids.ts'

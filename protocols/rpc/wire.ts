@@ -29,6 +29,15 @@ export interface LiveState {
   available: boolean
 }
 
+/**
+ * A call's remaining time as the wire carries it: whole milliseconds within 1..maxDeadlineMs. A
+ * deadline computed on a clock with fractions (`deadline - now`) is not a whole number, and a host
+ * refuses the whole call for that: the requester would only hear of it at its own deadline.
+ */
+export function wireDeadline (ms: number): number {
+  return Math.min(rpcLimits.maxDeadlineMs, Math.max(1, Number.isFinite(ms) ? Math.ceil(ms) : rpcLimits.maxDeadlineMs))
+}
+
 /** Why an execution failed: decides whether the router blames the agent. */
 export type FailureKind = 'input' | 'unavailable' | 'failed' | 'timeout' | 'cancelled'
 
