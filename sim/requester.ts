@@ -298,7 +298,7 @@ export class Requester {
     const id = this.#nextRpc++
     this.#canariesInFlight.add(agent)
     // A canary that never answers stops counting as in flight at its deadline.
-    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) this.#canariesInFlight.delete(agent) })
+    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) { this.#canariesInFlight.delete(agent); this.#retest(agent) } })
     this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
     world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: parts!.name, input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
   }
@@ -308,16 +308,24 @@ export class Requester {
     // Tallies waiting for this agent's first canary may go on (after it is judged, below).
     this.#world.later(this.#now, () => this.#requalify(call.agent))
     // Not answering is not lying: only an answer is judged (as node/canaries.ts).
-    if (!m.ok) return
+    if (!m.ok) {
+      this.#retest(call.agent)
+      return
+    }
     const correct = canaryPassed({ value: call.canary!.truth }, m.output)
     this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct, ...(typeof m.confidence === 'number' ? { confidence: m.confidence } : {}) })
     this.#suspects.judged(call.agent, correct, m.confidence)
-    const retest = this.#suspects.retestAt(call.agent, this.#now)
-    if (retest !== undefined) this.#world.later(retest, () => { if (this.#suspects.retestDue(call.agent)) this.#maybeCanary(call.agent, 'retest') })
+    this.#retest(call.agent)
     if (!correct) {
       for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
     }
     this.#world.metrics.canaries++
+  }
+
+  /** A canary to `agent` ended: if it is suspended, schedule its retest (protocols/consensus/canary.ts `Suspects`). */
+  #retest (agent: string): void {
+    const at = this.#suspects.retestAt(agent, this.#now)
+    if (at !== undefined) this.#world.later(at, () => { if (this.#suspects.retestDue(agent)) this.#maybeCanary(agent, 'retest') })
   }
 
   /** The book as tallies read it: suspended agents at 0; without learned calibration if the scenario says so. */

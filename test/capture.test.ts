@@ -143,7 +143,7 @@ describe('checks where they matter', () => {
     expect(view.standing('s/1').reputation).toBe(book.reputation('s/1'))
   })
 
-  it('a suspended agent is retested at once, then after a doubling backoff (one retest at a time); passing clears it', () => {
+  it('a suspended agent is retested at once, then after a doubling backoff (one retest at a time, judged or not); passing clears it', () => {
     const suspects = new Suspects()
     expect(suspects.retestAt('s/1', 0)).toBeUndefined() // not suspended
     expect(suspects.judged('s/1', false, 1)).toBe(true)
@@ -152,17 +152,17 @@ describe('checks where they matter', () => {
     expect(suspects.retestDue('s/1')).toBe(true)
     expect(suspects.judged('s/1', false, 1)).toBe(false) // already suspended
     expect(suspects.retestAt('s/1', 2000)).toBe(2000 + RETEST_BACKOFF.firstMs)
-    suspects.retestDue('s/1')
-    suspects.judged('s/1', false, 1)
+    expect(suspects.retestDue('s/1')).toBe(true)
+    // that retest ended in an error (not judged): the next one is still scheduled, later
     expect(suspects.retestAt('s/1', 3000)).toBe(3000 + 2 * RETEST_BACKOFF.firstMs)
+    for (let i = 0; i < 40; i++) { suspects.retestDue('s/1'); suspects.retestAt('s/1', 0) }
     suspects.retestDue('s/1')
-    for (let i = 0; i < 40; i++) suspects.judged('s/1', false, 1)
     expect(suspects.retestAt('s/1', 0)).toBe(RETEST_BACKOFF.maxMs) // capped
     suspects.judged('s/1', true)
     expect(suspects.has('s/1')).toBe(false)
     expect(suspects.retestDue('s/1')).toBe(false) // a retest that fires after a pass sends nothing
     expect(suspects.retestAt('s/1', 0)).toBeUndefined()
-    // an unsure wrong answer neither suspends nor counts against a suspended agent
+    // an unsure wrong answer does not suspend
     expect(suspects.judged('u/1', false, 0.3)).toBe(false)
     expect(suspects.has('u/1')).toBe(false)
   })

@@ -124,14 +124,14 @@ export class Canaries {
       judged = await judging
     } finally {
       this.#inFlight.delete(agent)
+      // A suspended agent is retested, judged or not this time: the first retest at once (no
+      // longer in flight now), later ones after a doubling backoff.
+      const now = Date.now()
+      const at = this.suspects.retestAt(agent, now)
+      if (at !== undefined) this.#later(at - now, () => { if (this.suspects.retestDue(agent)) void this.#check(agent, 'retest').catch(() => {}) })
     }
-    if (judged?.correct === false) {
-      // A suspended agent is retested: the suspending failure at once (no longer in flight now),
-      // later ones after a doubling backoff; recent partners are checked.
-      const at = this.suspects.retestAt(agent, Date.now())
-      if (at !== undefined) this.#later(at - Date.now(), () => { if (this.suspects.retestDue(agent)) void this.#check(agent, 'retest').catch(() => {}) })
-      for (const partner of this.#cohorts.take(agent)) void this.#check(partner, 'dissent').catch(() => {})
-    }
+    // A failure points at the agent's recent partners.
+    if (judged?.correct === false) for (const partner of this.#cohorts.take(agent)) void this.#check(partner, 'dissent').catch(() => {})
     return judged
   }
 

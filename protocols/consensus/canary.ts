@@ -123,20 +123,19 @@ export const RETEST_BACKOFF = { firstMs: 30_000, maxMs: 3_600_000 }
 
 /**
  * Suspension: an agent whose latest canary failed carries no weight (reputation 0 in the view)
- * until it passes one. The failure that suspends it is retested at once (`wantsCanary(…, 'retest')`);
- * each further failure is retested after a backoff that doubles (`retestIn`), so a liar costs a
- * canary per doubling of time, never a loop, and an honest agent that slipped twice in a row is
- * back within a minute: routing puts suspended agents last, so without a retest it would get no
- * dispatch, hence no canary, and stay out. A sleeper that turned fails its retests and stays out,
- * whatever standing it banked while honest (that banked standing is what let a majority of
- * sleepers commit unanimously until each had failed a dozen random canaries).
+ * until it passes one. Routing puts suspended agents last, so a suspended agent gets no dispatch
+ * and hence no ordinary canary: it is retested instead, at once after the failure that suspends
+ * it, then after a backoff that doubles with each retest sent (`retestAt`), whatever became of the
+ * last one (a wrong answer, an error, no answer: an agent that errs on its retest would otherwise
+ * stay out for good). A liar costs a canary per doubling of time, never a loop; an honest agent
+ * that slipped twice in a row is back within a minute. A sleeper that turned fails its retests and
+ * stays out, whatever standing it banked while honest (that banked standing is what let a
+ * majority of sleepers commit unanimously until each had failed a dozen random canaries).
  * This requester's own knowledge, like canaries: not gossiped, not saved (a restart forgives).
  */
 export class Suspects {
-  /** Suspended agents, with their failures in a row. */
-  readonly #suspended = new Map<string, number>()
-  /** Suspended agents with a retest scheduled. */
-  readonly #retests = new Set<string>()
+  /** Suspended agents: retests sent since the suspension, and whether one is scheduled. */
+  readonly #suspended = new Map<string, { retests: number, scheduled: boolean }>()
   readonly #max: number
 
   constructor (max = 100_000) {
@@ -146,42 +145,37 @@ export class Suspects {
   /**
    * A canary was judged; true when this suspends the agent. A wrong answer the agent itself
    * reported as unsure (confidence below 0.5) is honest uncertainty, not a lie: it does not
-   * suspend (calibration learns from it), nor does it count against a suspended agent.
+   * suspend (calibration learns from it).
    */
   judged (agent: string, correct: boolean, confidence?: number | null): boolean {
     if (correct) {
       this.#suspended.delete(agent)
-      this.#retests.delete(agent)
       return false
     }
-    if (typeof confidence === 'number' && confidence < 0.5) return false
-    const streak = this.#suspended.get(agent)
-    if (streak !== undefined) {
-      this.#suspended.set(agent, streak + 1)
-      return false
-    }
-    if (this.#suspended.size >= this.#max) return false
-    this.#suspended.set(agent, 1)
+    if ((typeof confidence === 'number' && confidence < 0.5) || this.#suspended.has(agent) || this.#suspended.size >= this.#max) return false
+    this.#suspended.set(agent, { retests: 0, scheduled: false })
     return true
   }
 
   /**
-   * After a judged canary: when (on the caller's clock, ms) to check a suspended agent again, or
-   * undefined when it is not suspended or a retest is already scheduled (one at a time). The
-   * failure that suspends is retested at once (`now`); later failures after `RETEST_BACKOFF`.
+   * After any canary to `agent` ended (judged or not): when, on the caller's clock (ms), to
+   * retest it, or undefined when it is not suspended or a retest is already scheduled (one at a
+   * time). The first retest is at once; the k-th after `firstMs` · 2^(k−2), at most `maxMs`.
    */
   retestAt (agent: string, now: number): number | undefined {
-    const streak = this.#suspended.get(agent)
-    if (streak === undefined || this.#retests.has(agent)) return undefined
-    const at = now + (streak <= 1 ? 0 : Math.min(RETEST_BACKOFF.maxMs, RETEST_BACKOFF.firstMs * 2 ** Math.min(30, streak - 2)))
-    this.#retests.add(agent)
-    return at
+    const s = this.#suspended.get(agent)
+    if (s === undefined || s.scheduled) return undefined
+    s.scheduled = true
+    return now + (s.retests === 0 ? 0 : Math.min(RETEST_BACKOFF.maxMs, RETEST_BACKOFF.firstMs * 2 ** Math.min(30, s.retests - 1)))
   }
 
-  /** A scheduled retest is due: true if the agent is still suspended (then send the canary). */
+  /** A scheduled retest is due: true if the agent is still suspended (then send the canary; it counts as sent). */
   retestDue (agent: string): boolean {
-    this.#retests.delete(agent)
-    return this.#suspended.has(agent)
+    const s = this.#suspended.get(agent)
+    if (s === undefined) return false
+    s.scheduled = false
+    s.retests++
+    return true
   }
 
   has (agent: string): boolean {
