@@ -118,7 +118,7 @@ export class Cohorts {
 }
 
 /** When a suspended agent is checked again: at once after the failure that suspends, then after
- * `firstMs`, doubling with each further failure, at most `maxMs`. */
+ * `firstMs`, doubling with each further retest, at most `maxMs` (see `Suspects`). */
 export const RETEST_BACKOFF = { firstMs: 30_000, maxMs: 3_600_000 }
 
 /**

@@ -183,21 +183,24 @@ export class RoutingCore {
   }
 
   /**
-   * An agent at reputation 0 failed its checks (suspended after a confident canary failure, or
-   * discredited): whatever the bandit's exploration bonus says, it comes after every other agent,
-   * a last resort. Its answer carries no weight in a tally, so a slot given to it is a slot an
-   * answer that counts could have had. Stable: the order within each part is kept. A policy with a
-   * screening rule of its own (Symphony-Coord's) runs as published, without this rule.
+   * An agent that failed its checks (suspended after a confident canary failure, or at reputation
+   * 0) comes after every other agent whatever the bandit's exploration bonus says: a last resort.
+   * Its answer carries no weight in a tally, so a slot given to it is a slot an answer that counts
+   * could have had. Stable: the order within each part is kept. A policy with a screening rule of
+   * its own (Symphony-Coord's) runs as published, without this rule.
    */
   #checkedFirst<T> (items: T[], agentOf: (item: T) => string): T[] {
-    if (this.#init.policy.name === 'symphony') return items
-    const failed = items.filter(i => this.#failedChecks(agentOf(i)))
-    if (failed.length === 0 || failed.length === items.length) return items
-    return [...items.filter(i => !this.#failedChecks(agentOf(i))), ...failed]
+    const { usable, lastResorts } = this.#split(items, agentOf)
+    return [...usable, ...lastResorts]
   }
 
-  #failedChecks (agent: string): boolean {
-    return this.#init.suspended?.(agent) === true || (this.#init.reputation !== undefined && this.#init.reputation(agent) <= 0)
+  /** `items` in good standing, and the last resorts (none when the rule is off, or when nobody is in good standing). */
+  #split<T> (items: T[], agentOf: (item: T) => string): { usable: T[], lastResorts: T[] } {
+    if (this.#init.policy.name === 'symphony') return { usable: items, lastResorts: [] }
+    const failed = (item: T): boolean => { const a = agentOf(item); return this.#init.suspended?.(a) === true || (this.#init.reputation !== undefined && this.#init.reputation(a) <= 0) }
+    const lastResorts = items.filter(failed)
+    if (lastResorts.length === 0 || lastResorts.length === items.length) return { usable: items, lastResorts: [] }
+    return { usable: items.filter(i => !failed(i)), lastResorts }
   }
 
   /** The first L of `ranked` within the newcomer and per-host caps; slots left over go to the rest, in rank order. */
@@ -243,11 +246,10 @@ export class RoutingCore {
     if (hits.length === 0) return { candidates: [], explanation: { policy: policy.name, screened: [], reason: 'no agent matches' } }
     const shortlisted = this.shortlist(hits, rng)
     const candidates = shortlisted.map(h => this.#candidate(h, this.#remembered(h)))
-    const usable = candidates.filter(c => !this.#failedChecks(c.agent))
-    const pool = policy.name !== 'symphony' && usable.length > 0 && usable.length < candidates.length ? usable : candidates
+    const { usable: pool, lastResorts } = this.#split(candidates, c => c.agent)
     const selection = policy.preview(pool, { taskType }, rng)
     const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
-    const order = [selection.chosen, ...pool.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...candidates.filter(c => !pool.includes(c)).map(c => c.agent)]
+    const order = [selection.chosen, ...pool.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...lastResorts.map(c => c.agent)]
     const cost = new Map(hits.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -322,9 +324,7 @@ export class RoutingCore {
     if (candidates.length === 0) return { candidates: [], explanation: { ...explanation, reason: 'no screened agent answered the beacon in time' } }
     const id = `${this.#init.dispatchPrefix ?? ''}d${this.#next++}`
     // The policy chooses among agents in good standing; those that failed their checks follow as last resorts.
-    const ordered = this.#checkedFirst(candidates, c => c.agent)
-    const usable = ordered.filter(c => !this.#failedChecks(c.agent))
-    const pool = policy.name !== 'symphony' && usable.length > 0 && usable.length < ordered.length ? usable : ordered
+    const { usable: pool, lastResorts: failed } = this.#split(candidates, c => c.agent)
     const selection = policy.select(pool, { taskType }, rng, { id, now })
     // A choice that was never dispatched (the task ended first) must not absorb a later outcome.
     const ttl = this.#init.pendingTtlMs ?? 10 * 60_000
@@ -341,7 +341,7 @@ export class RoutingCore {
     // Fallbacks go by expected reward (the mean), not by the exploration bonus: an agent that just
     // started failing is uncertain again, not good again.
     const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
-    const lastResorts = ordered.filter(c => !pool.includes(c)).map(c => c.agent)
+    const lastResorts = failed.map(c => c.agent)
     const order = [selection.chosen, ...pool.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...lastResorts]
     const cost = new Map(screened.map(h => [h.agent, h.cost]))
     return {
