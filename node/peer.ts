@@ -350,7 +350,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     onDissent: agents => { if (canaries !== undefined) for (const a of new Set(agents)) void canaries.afterDissent(a).catch(() => {}) },
     qualify: async agents => { await canaries?.qualify(agents).catch(() => {}) },
     onCommit: agreed => { canaries?.noteAgreement(agreed) },
-    standings: () => canaries?.suspects.view(consensus.book) ?? consensus.book
+    standings: () => canaries?.suspects.view(consensus.book) ?? consensus.book,
+    suspended: agent => canaries?.suspects.has(agent) === true,
+    retest: async agents => { await canaries?.retest(agents) }
   })
   const taskRouter = {
     route: async (request: CapabilityRequest, exclude: string[]) => await router.route(request, exclude),

@@ -13,7 +13,7 @@ import { canonicalJson, sha256 } from '../protocols/hash.ts'
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
-  aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
+  aggregate, canaryPassed, Cohorts, committeeBody, decisiveSuspects, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
   type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, wireDeadline, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
@@ -50,6 +50,8 @@ interface Running {
   relayed?: boolean
   /** Trusted subtasks whose tally waits for their executors' first canaries (qualification), until a deadline. */
   qualifying?: Map<string, { attempts: Array<{ attempt: number, agent: string }>, final: boolean, until: number }>
+  /** Trusted subtasks whose undecided tally waits for retests of suspended executors that would decide it (see `decisiveSuspects`). */
+  retesting?: Map<string, { round: string, agents: string[], until: number, attempts: Array<{ attempt: number, agent: string }>, final: boolean, pending: boolean }>
 }
 
 interface Call {
@@ -329,8 +331,9 @@ export class Requester {
   }
 
   /** The book as tallies read it: suspended agents at 0; without learned calibration if the scenario says so. */
-  #standings (): Standings {
-    const view = this.#suspects.view(this.#world.consensusPeer(this.node).book)
+  #standings (cleared = false): Standings {
+    const book = this.#world.consensusPeer(this.node).book
+    const view = cleared ? book : this.#suspects.view(book)
     if (this.#world.scenario.consensus.calibration) return view
     return { standing: a => { const { calibration: _, ...s } = view.standing(a); return s }, hostReputation: h => view.hostReputation(h) }
   }
@@ -340,6 +343,9 @@ export class Requester {
     for (const run of [...this.#running.values()]) {
       for (const [subtask, w] of [...(run.qualifying ?? [])]) {
         if (w.attempts.some(a => a.agent === agent)) this.#agree(run, subtask, w.attempts, w.final)
+      }
+      for (const [subtask, r] of [...(run.retesting ?? [])]) {
+        if (r.pending && r.agents.includes(agent)) this.#agree(run, subtask, r.attempts, r.final)
       }
     }
   }
@@ -369,6 +375,22 @@ export class Requester {
     }
     run.qualifying?.delete(subtask)
     const standings = this.#standings()
+    // An undecided tally that its suspended executors would decide waits for their retests (once per round).
+    const retesting = run.retesting?.get(subtask)
+    if (retesting === undefined || retesting.round !== `${attempts.length}/${final}`) {
+      const decisive = decisiveSuspects(bodies, rule, standings, this.#standings(true), a => this.#suspects.has(a))
+      if (decisive.length > 0) {
+        const entry = { round: `${attempts.length}/${final}`, agents: decisive, until: now + CANARY_DEADLINE_MS, attempts, final, pending: true }
+        run.retesting ??= new Map()
+        run.retesting.set(subtask, entry)
+        for (const agent of decisive) this.#maybeCanary(agent, 'retest')
+        world.later(entry.until, () => { if (entry.pending && this.#running.get(run.task.index) === run) this.#agree(run, subtask, attempts, final) })
+        return
+      }
+    } else if (retesting.pending) {
+      if (now < retesting.until && retesting.agents.some(a => this.#canariesInFlight.has(a))) return
+      retesting.pending = false
+    }
     const ready = readyToAgree(bodies, rule, standings, final)
     if (!ready.ready) {
       for (const a of attempts) this.#maybeCanary(a.agent, 'dissent')

@@ -8,7 +8,7 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import {
-  aggregate, Cohorts, RETEST_BACKOFF, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, ReputationBook, Suspects,
+  aggregate, Cohorts, decisiveSuspects, RETEST_BACKOFF, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, ReputationBook, Suspects,
   unit, unqualified, wantsCanary, type AnswerBody, type Json
 } from '../protocols/consensus/index.ts'
 import { provenAt } from '../protocols/consensus/aggregate.ts'
@@ -167,6 +167,28 @@ describe('checks where they matter', () => {
     expect(suspects.has('u/1')).toBe(false)
   })
 
+  it('an undecided tally names the suspended executors that would decide it, and no others', () => {
+    const book = new ReputationBook()
+    const passes = (agent: string, n: number): void => { for (let i = 0; i < n; i++) book.canary({ id: `${agent}-${i}`, agent, correct: true }) }
+    passes('h/1', 6); passes('h/2', 6); passes('h/3', 6); passes('w/1', 8)
+    for (let i = 0; i < 12; i++) book.canary({ id: `l-${i}`, agent: 'l/1', correct: false }) // a liar caught many times
+    const suspects = new Suspects()
+    suspects.judged('h/2', false, 0.9) // an honest slip
+    suspects.judged('l/1', false, 1)
+    const body = (agent: string, value: number): AnswerBody => ({ v: 1, subtask: 't/s', inputHash: 'x', agent, answer: { value }, confidence: 0.8 })
+    const view = suspects.view(book)
+    const rule = { kind: 'json' } as const
+    const has = (a: string): boolean => suspects.has(a)
+    // h/1 alone in the right class cannot decide (two supporters of standing); cleared, h/2 makes it
+    expect(decisiveSuspects([body('h/1', 7), body('h/2', 7), body('w/1', 9)], rule, view, book, has)).toEqual(['h/2'])
+    // the liar, cleared, still carries too little standing to decide anything
+    expect(decisiveSuspects([body('h/1', 7), body('l/1', 7), body('w/1', 9)], rule, view, book, has)).toEqual([])
+    // already decided: nobody to retest
+    expect(decisiveSuspects([body('h/1', 7), body('h/3', 7), body('h/2', 7)], rule, view, book, has)).toEqual([])
+    // cleared, it would still be too close to call: no retest
+    expect(decisiveSuspects([body('h/2', 7), body('w/1', 9)], rule, view, book, has)).toEqual([])
+  })
+
   it('property: a liar failing every check costs a logarithmic number of retests over time', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 30 * 24 }), hours => {
       const suspects = new Suspects()
@@ -235,9 +257,9 @@ describe('collusion-7 and sleepers-7 (the simulator, default settings)', () => {
   const run = (name: string, liars: number): ReturnType<typeof runOnce>['summary'] =>
     runOnce(withFaulty(loadScenario(name), liars / 7), 'linucb', undefined, liars / 7).summary
 
-  it('3 colluding confident liars of 7: accuracy ≥ 0.9, no wrong commit, their weight below a third; CP-WBFT\'s rule is captured', () => {
+  it('3 colluding confident liars of 7: accuracy ≥ 0.95, no wrong commit, their weight below a third; CP-WBFT\'s rule is captured', () => {
     const s = run('collusion-7', 3)
-    expect(s.accuracy).toBeGreaterThanOrEqual(0.9)
+    expect(s.accuracy).toBeGreaterThanOrEqual(0.95)
     expect(s.wrongRate).toBe(0)
     expect(s.liarWeightMax).toBeLessThan(1 / 3)
     expect(s.ruleAccuracy['cp-wbft']).toBeLessThan(0.1)

@@ -3,7 +3,7 @@
  * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
  * tell the router which agents agreed with the committed result.
  */
-import { aggregate, decodeAnswer, readyToAgree, tally, type Standings } from '../../protocols/consensus/index.ts'
+import { aggregate, decisiveSuspects, decodeAnswer, readyToAgree, tally, type Standings } from '../../protocols/consensus/index.ts'
 import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 
@@ -21,6 +21,10 @@ export interface AgreementInit {
   qualify?: (agents: string[]) => Promise<void>
   /** The book as tallies and committees read it (default the consensus book; spot-checks suspend agents that failed a check). */
   standings?: () => Standings
+  /** Whether an agent is suspended (its latest canary failed); with `retest`, an undecided tally its suspended executors would decide waits for their retests. */
+  suspended?: (agent: string) => boolean
+  /** Retest these suspended executors now, resolving when each is judged or gives up (see protocols/consensus/canary.ts `decisiveSuspects`). */
+  retest?: (agents: string[]) => Promise<void>
   /** How long a committee may take (default 20 s). */
   timeoutMs?: number
 }
@@ -31,6 +35,11 @@ export function consensusAgreement (init: AgreementInit): Agreement {
       const bodies = request.answers.map(a => decodeAnswer(a.answer).body)
       await init.qualify?.(request.answers.map(a => a.agent))
       const book = init.standings?.() ?? init.consensus.book
+      if (init.retest !== undefined && init.suspended !== undefined) {
+        // An answer only suspension silenced is checked before the tally gives up on it (the view reads live suspension).
+        const decisive = decisiveSuspects(bodies, request.trust.rule, book, init.consensus.book, init.suspended, consensusEmbed)
+        if (decisive.length > 0) await init.retest(decisive).catch(() => {})
+      }
       const ready = readyToAgree(bodies, request.trust.rule, book, request.final, consensusEmbed)
       const executors = request.answers.map(a => a.agent)
       if (!ready.ready) {

@@ -97,6 +97,11 @@ export class Canaries {
     return await this.#check(agent, 'dissent')
   }
 
+  /** Retest these (suspended) agents now, or await the canary each has under way; resolves when all are judged or gave up. */
+  async retest (agents: readonly string[]): Promise<void> {
+    await Promise.all(agents.map(async agent => await (this.#inFlight.get(agent) ?? this.#check(agent, 'retest'))))
+  }
+
   /** The supporters of a committed class: if one of them later fails a canary, the others are checked. */
   noteAgreement (agreed: readonly string[]): void {
     this.#cohorts.note(agreed)

@@ -17,10 +17,16 @@
  * requester aggregates a trusted subtask, every executor without a judged canary gets one, and
  * the tally waits for it (up to the canary deadline). Until then a colluding group of newcomers
  * is indistinguishable from honest newcomers and could hold most of the weight by numbers alone.
+ *
+ * Nor is a tally given up on an answer that only suspension silenced (`decisiveSuspects`): when
+ * it is undecided but would be decided if its suspended executors were cleared, those of them in
+ * the leading class are retested first, and the tally waits for them. An honest agent suspended
+ * for one slip is usually cleared by its retest; a liar just fails one more check.
  */
-import { groupAnswers } from './equivalence.ts'
+import { aggregate } from './aggregate.ts'
+import { groupAnswers, type Embedder } from './equivalence.ts'
 import type { ReputationBook, Standings } from './reputation.ts'
-import type { EquivalenceRule, Json } from './types.ts'
+import type { AnswerBody, EquivalenceRule, Json } from './types.ts'
 
 export interface CanaryPolicy {
   /** Share of dispatches followed by a canary, 0..1. */
@@ -189,4 +195,23 @@ export class Suspects {
       hostReputation: host => book.hostReputation(host)
     }
   }
+}
+
+/**
+ * The suspended executors worth a retest before an undecided tally is given up: `standings` is
+ * how tallies read the book (suspended agents at 0), `cleared` the book without suspension. If
+ * the tally is undecided as read, but decided once every suspended executor is cleared, the
+ * suspended supporters of the class that would win; otherwise none. An agent the book itself
+ * discredits (a liar caught many times) stays below the standing a vote needs when cleared, so
+ * it is never worth a retest here.
+ */
+export function decisiveSuspects (answers: readonly AnswerBody[], rule: EquivalenceRule, standings: Standings, cleared: Standings,
+  suspended: (agent: string) => boolean, embed?: Embedder): string[] {
+  const held = [...new Set(answers.map(a => a.agent))].filter(suspended)
+  if (held.length === 0) return []
+  if (aggregate(answers, rule, a => standings.standing(a), {}, embed).kind === 'decided') return []
+  const verdict = aggregate(answers, rule, a => cleared.standing(a), {}, embed)
+  if (verdict.kind !== 'decided') return []
+  const winners = new Set(verdict.classes[0]!.agents)
+  return held.filter(a => winners.has(a))
 }
