@@ -18,8 +18,10 @@ describe('a star of 8 local peers', () => {
     await until(() => table(seed) === peers.length - 1, 30_000)
     const requester = peers[7]!
     await requester.whenIndexed()
+    // It dialled only the seed; a DHT table refresh elsewhere may have dialled it since (timing under load), but never all.
     const neighboursBefore = new Set(requester.libp2p.getConnections().map(c => c.remotePeer.toString()))
-    expect([...neighboursBefore]).toEqual([seed.peerId])
+    expect(neighboursBefore.has(seed.peerId)).toBe(true)
+    expect(neighboursBefore.size).toBeLessThan(peers.length - 2)
 
     for (const [i, expression] of ['6 * 7', '2 ^ 10', '(1 + 2) * 3'].entries()) {
       const run = requester.tasks.submit({
@@ -33,6 +35,6 @@ describe('a star of 8 local peers', () => {
     }
     // The requester now talks to peers it was never told about.
     const neighboursAfter = new Set(requester.libp2p.getConnections().map(c => c.remotePeer.toString()))
-    expect(neighboursAfter.size).toBeGreaterThan(2)
+    expect([...neighboursAfter].filter(p => !neighboursBefore.has(p)).length).toBeGreaterThanOrEqual(2)
   }, 120_000)
 })
