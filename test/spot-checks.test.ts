@@ -120,4 +120,32 @@ describe('spot-checks and feedback', () => {
     await until(() => requester.consensus.book.counts(liarId).canaryFailed === 2) // the canary and the retest its failure triggers
     expect(requester.consensus.book.vetted(liarId)).toBe(false)
   }, 30_000)
+
+  it('a trusted tally waits for the retest of a suspended executor whose answer decides it, instead of escalating', async () => {
+    // B slips once: its second call (the newcomer canary after its first dispatch) comes back wrong,
+    // at high confidence, so it is suspended while its right answer to the task waits in the tally.
+    const honest = createAgent({ kind: 'arithmetic' })
+    let calls = 0
+    const slipsOnce: Agent = {
+      describe: () => honest.describe(),
+      handle: async (input, ctx) => ++calls === 2 ? { output: { value: -1 }, confidence: 0.9 } : await honest.handle(input, ctx)
+    }
+    const requester = await peer({ agents: [], canaries: { rate: 0, newcomerChecks: 1, qualify: true, onDissent: true, cases: [] } })
+    const a = await peer({ agents: [], customAgents: [createAgent({ kind: 'arithmetic' })] })
+    const b = await peer({ agents: [], customAgents: [slipsOnce] })
+    const member = await peer({ agents: [] }) // a fourth committee member
+    for (const p of [a, b, member]) expect(await requester.dial([p.multiaddrs()[0]!])).toEqual([])
+    const bId = `${b.peerId}/arithmetic`
+    // B has a record (ten good reports from users), but no canary yet: its first is checked before its answer counts.
+    for (let i = 0; i < 10; i++) requester.consensus.book.feedback({ id: `report-${i}`, agent: bId, good: true })
+    await until(() => requester.capability.agents().filter(v => v.body.skills.includes('arithmetic')).length === 2)
+    await requester.whenIndexed()
+    const report = await requester.tasks.submit({
+      subtasks: [{ id: 'calc', capability: { text: 'calculate', skills: ['arithmetic'] }, input: { expression: '6 * 7' }, redundancy: 2, trust: { committee: 4 } }]
+    }).finished
+    expect(report.status, `${report.reason} ${JSON.stringify(report.trace).slice(0, 1500)}`).toBe('done')
+    expect(report.result).toEqual({ calc: { value: 42 } })
+    expect(report.trace.find(t => t.kind === 'agree')?.detail).toMatchObject({ agreed: expect.arrayContaining([bId]) })
+    expect(requester.consensus.book.counts(bId)).toMatchObject({ canaryFailed: 1, canaryPassed: 1 }) // the slip, then the retest that cleared it
+  }, 60_000)
 })
