@@ -32,6 +32,7 @@ import { removeStaleTemps } from './storage/temp-files.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
 import { ConsensusService } from './services/consensus-service.ts'
 import { consensusAgreement } from './services/agreement.ts'
+import { Suspects } from '../protocols/consensus/index.ts'
 import { Canaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import { prepareFromSchema, type CapabilityRequest } from '../protocols/task/index.ts'
@@ -86,6 +87,8 @@ export interface Peer {
   readonly rpc: RpcService
   /** Committees, certificates and the reputation book. */
   readonly consensus: ConsensusService
+  /** Agents whose latest canary failed here: no weight in tallies, routed last, retested (protocols/consensus/canary.ts `Suspects`). */
+  readonly suspects: Pick<Suspects, 'has' | 'list'>
   /** Semantic screening, beacon and bandit selection. */
   readonly router: MeshRouter
   /** The HNSW index over the verified VCVs; embedding is asynchronous, see `whenIndexed`. */
@@ -393,6 +396,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     capability,
     rpc: libp2p.services.rpc,
     consensus,
+    suspects: canaries?.suspects ?? new Suspects(),
     router,
     index,
     whenIndexed: async () => { await sync.idle() },

@@ -55,9 +55,12 @@ describe('spot-checks and feedback', () => {
       expect(await post('not json')).toMatchObject({ status: 400, json: { error: expect.stringMatching(/must be JSON/) } })
       expect(await post(JSON.stringify({ agent: 'nobody', good: true }))).toMatchObject({ status: 400, json: { error: expect.stringMatching(/full agent id/) } })
       expect(await post(JSON.stringify({ agent: liarId, good: 'yes' }))).toMatchObject({ status: 400, json: { error: 'good must be true or false' } })
-      const standing = await (await fetch(`http://127.0.0.1:${api.port}/reputation?agent=${encodeURIComponent(liarId)}`)).json() as { counts: Record<string, number> }
+      const standing = await (await fetch(`http://127.0.0.1:${api.port}/reputation?agent=${encodeURIComponent(liarId)}`)).json() as { counts: Record<string, number>, suspended: boolean }
       // the canary, and the retest its failure triggered at once (the next waits 30 s)
       expect(standing.counts).toMatchObject({ canaryFailed: 2, feedbackBad: 1 })
+      expect(standing.suspended).toBe(true) // why it gets no weight or work here
+      const book = await (await fetch(`http://127.0.0.1:${api.port}/reputation`)).json() as { suspended: string[] }
+      expect(book.suspended).toEqual([liarId])
     } finally {
       await api.close()
     }
@@ -147,5 +150,6 @@ describe('spot-checks and feedback', () => {
     expect(report.result).toEqual({ calc: { value: 42 } })
     expect(report.trace.find(t => t.kind === 'agree')?.detail).toMatchObject({ agreed: expect.arrayContaining([bId]) })
     expect(requester.consensus.book.counts(bId)).toMatchObject({ canaryFailed: 1, canaryPassed: 1 }) // the slip, then the retest that cleared it
+    expect(requester.suspects.has(bId)).toBe(false)
   }, 60_000)
 })

@@ -10,7 +10,7 @@
  * GET  /tasks/<id>   a task's status, and its result and trace once finished
  * POST /run          `{ text, skills?, input?, deadlineMs? }`: a one-subtask task, answered when done
  * POST /feedback     `{ agent, good, id? }`: the user's verdict on an agent's answer (reputation, accuracy)
- * GET  /reputation   this peer's reputation book: `?agent=<id>` for one agent's standing and counts
+ * GET  /reputation   this peer's reputation book and the agents its canaries suspended: `?agent=<id>` for one agent's standing, counts and suspension
  * GET  /certificates          instance ids of the certificates this peer holds, oldest first
  * GET  /certificates/<id>     one certificate, as the JSON `agentmesh verify` reads
  * GET  /metrics, /health, /ready   Prometheus metrics, liveness, readiness (ops-routes.ts)
@@ -217,7 +217,10 @@ export async function startApi (peer: Peer, portOrOptions: number | ApiOptions, 
     if (path === '/reputation') {
       const agent = url.searchParams.get('agent')
       const book = peer.consensus.book
-      return reply(200, agent === null ? book.toJSON() : { agent, ...book.standing(agent), counts: book.counts(agent) })
+      // Suspension is this peer's own judgement from its canaries: why an agent gets no weight or work here.
+      return reply(200, agent === null
+        ? { ...book.toJSON(), suspended: peer.suspects.list(1000) }
+        : { agent, ...book.standing(agent), counts: book.counts(agent), suspended: peer.suspects.has(agent) })
     }
     if (path === '/peers') return reply(200, connectionsView(peer.libp2p))
     if (path === '/agents') return reply(200, peer.capability.agents().map(vcvJson))

@@ -188,6 +188,16 @@ export class Suspects {
     return this.#suspended.has(agent)
   }
 
+  /** The suspended agents, oldest suspension first, at most `limit`. */
+  list (limit = Infinity): string[] {
+    const out: string[] = []
+    for (const agent of this.#suspended.keys()) {
+      if (out.length >= limit) break
+      out.push(agent)
+    }
+    return out
+  }
+
   /** The book as aggregation and committees should read it: suspended agents at reputation 0. */
   view (book: Standings): Standings {
     return {
