@@ -319,6 +319,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   }
 
   const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()))
+  // Suspension is the canaries' judgement (declared below; read only once the peer runs): routing and tallies share it.
+  const suspended = (agent: string): boolean => canaries?.suspects.has(agent) === true
   const router = new MeshRouter({
     index,
     embedder,
@@ -331,7 +333,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       return await libp2p.services.rpc.beacon(agentIds, ms, onLate)
     },
     reputation: agent => consensus.book.reputation(agent),
-    suspended: agent => canaries?.suspects.has(agent) === true,
+    suspended,
     newcomer: agent => !consensus.book.vetted(agent),
     // Hosts without the network's work never reach the table, so only bans need checking here.
     refused: host => guard.banned(host),
@@ -354,7 +356,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     qualify: async agents => { await canaries?.qualify(agents).catch(() => {}) },
     onCommit: agreed => { canaries?.noteAgreement(agreed) },
     standings: () => canaries?.suspects.view(consensus.book) ?? consensus.book,
-    suspended: agent => canaries?.suspects.has(agent) === true,
+    suspended,
     retest: async agents => { await canaries?.retest(agents) }
   })
   const taskRouter = {

@@ -99,7 +99,7 @@ export class Canaries {
 
   /** Retest these (suspended) agents now, or await the canary each has under way; resolves when all are judged or gave up. */
   async retest (agents: readonly string[]): Promise<void> {
-    await Promise.all(agents.map(async agent => await (this.#inFlight.get(agent) ?? this.#check(agent, 'retest'))))
+    await Promise.all(agents.map(async agent => await this.#checkOrAwait(agent, 'retest')))
   }
 
   /** The supporters of a committed class: if one of them later fails a canary, the others are checked. */
@@ -112,7 +112,12 @@ export class Canaries {
    * way is awaited). Resolves when all are judged, skipped or timed out (at most the canary deadline).
    */
   async qualify (agents: readonly string[]): Promise<void> {
-    await Promise.all(unqualified(this.#config, this.#book, agents).map(async agent => await (this.#inFlight.get(agent) ?? this.#check(agent, 'qualify'))))
+    await Promise.all(unqualified(this.#config, this.#book, agents).map(async agent => await this.#checkOrAwait(agent, 'qualify')))
+  }
+
+  /** The canary under way to `agent`, or a new one. */
+  async #checkOrAwait (agent: string, why: CanaryReason): Promise<CanaryResult | undefined> {
+    return await (this.#inFlight.get(agent) ?? this.#check(agent, why))
   }
 
   async #check (agent: string, why: CanaryReason): Promise<CanaryResult | undefined> {

@@ -53,6 +53,12 @@ export function confidenceBand (reported: number): number {
   return i < 0 ? CONFIDENCE_BANDS.length - 1 : i
 }
 
+/** Checked answers right and wrong in the band of `reported`. */
+function bandCounts (calibration: readonly number[], reported: number): [number, number] {
+  const b = confidenceBand(reported)
+  return [Math.max(0, calibration[2 * b] ?? 0), Math.max(0, calibration[2 * b + 1] ?? 0)]
+}
+
 /** Reputation of an agent in good standing: a newcomer's (0.25) or better. */
 const GOOD_STANDING = 0.25
 
@@ -69,9 +75,8 @@ export const CALIBRATION_HALF = 8
  */
 export function provenAt (calibration: readonly number[] | undefined, reported: number | undefined): boolean {
   if (calibration === undefined || reported === undefined || !Number.isFinite(reported)) return false
-  const b = confidenceBand(reported)
-  const right = calibration[2 * b] ?? 0
-  const n = right + (calibration[2 * b + 1] ?? 0)
+  const [right, wrong] = bandCounts(calibration, reported)
+  const n = right + wrong
   if (n === 0) return false
   const z = 1.645
   const p = right / n
@@ -93,9 +98,7 @@ export function effectiveConfidence (reported: number | undefined, accuracy: num
   if (reported === undefined || !Number.isFinite(reported)) return acc
   const fixed = unit((1 - config.shrink) * Math.min(unit(reported), config.confidenceCap) + config.shrink * acc)
   if (calibration === undefined) return fixed
-  const b = confidenceBand(reported)
-  const right = Math.max(0, calibration[2 * b] ?? 0)
-  const wrong = Math.max(0, calibration[2 * b + 1] ?? 0)
+  const [right, wrong] = bandCounts(calibration, reported)
   return unit((right + CALIBRATION_HALF * fixed) / (right + wrong + CALIBRATION_HALF))
 }
 
@@ -182,8 +185,9 @@ function tally (answers: readonly AnswerBody[], rule: EquivalenceRule, margin: n
   const lead = (classes[0]?.weight ?? 0) - (classes[1]?.weight ?? 0)
   // The leading class needs two supporters of standing (one when only one agent answered): a
   // crowd that failed its checks cannot decide by numbers, nor can one agent's slip alone.
+  const answering = [...byAgent.keys()]
   const standing = minStanding <= 0 || (classes.length > 0 &&
-    classes[0]!.agents.reduce((n, a) => n + (weights.get(a)! >= minStanding ? vouches(byAgent.get(a)!, [...byAgent.keys()]) : 0), 0) >= Math.min(STANDING_SUPPORTERS, byAgent.size))
+    classes[0]!.agents.reduce((n, a) => n + (weights.get(a)! >= minStanding ? vouches(byAgent.get(a)!, answering) : 0), 0) >= Math.min(STANDING_SUPPORTERS, byAgent.size))
   // A tie is never decided, even with margin 0.
   if (total > 0 && lead > 0 && lead >= margin * total && standing) return { kind: 'decided', value: classes[0]!.value, classes, total }
   return { kind: 'ambiguous', classes, total, lead: total > 0 ? lead / total : 0 }

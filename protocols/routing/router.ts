@@ -172,9 +172,9 @@ export class RoutingCore {
     if (own !== undefined) return own.map(i => hits[i]!)
     // Far weaker matches are other kinds of agent: as fallbacks they would only fail on the input.
     const floor = (hits[0]?.similarity ?? 0) * (this.#init.relativeSimilarity ?? 0.6)
-    const near = this.#checkedFirst(hits.filter(h => h.similarity >= floor), h => h.agent)
+    const near = hits.filter(h => h.similarity >= floor)
     const topL = this.#init.topL ?? 3
-    if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return near.slice(0, topL)
+    if (near.length <= topL || (this.#init.screen ?? (policy.name === 'linucb' ? 'policy' : 'similarity')) === 'similarity') return this.#checkedFirst(near, h => h.agent).slice(0, topL)
     // A preview records nothing: the policy only ranks here.
     const { scores } = policy.preview(near.map(h => this.#candidate(h, this.#remembered(h))), { taskType: this.taskType(hits) }, rng)
     const score = new Map(scores.map(s => [s.agent, s.score]))
@@ -197,10 +197,16 @@ export class RoutingCore {
   /** `items` in good standing, and the last resorts (none when the rule is off, or when nobody is in good standing). */
   #split<T> (items: T[], agentOf: (item: T) => string): { usable: T[], lastResorts: T[] } {
     if (this.#init.policy.name === 'symphony') return { usable: items, lastResorts: [] }
-    const failed = (item: T): boolean => { const a = agentOf(item); return this.#init.suspended?.(a) === true || (this.#init.reputation !== undefined && this.#init.reputation(a) <= 0) }
-    const lastResorts = items.filter(failed)
-    if (lastResorts.length === 0 || lastResorts.length === items.length) return { usable: items, lastResorts: [] }
-    return { usable: items.filter(i => !failed(i)), lastResorts }
+    const { suspended, reputation } = this.#init
+    const usable: T[] = []
+    const lastResorts: T[] = []
+    for (const item of items) {
+      const a = agentOf(item)
+      if (suspended?.(a) === true || (reputation !== undefined && reputation(a) <= 0)) lastResorts.push(item)
+      else usable.push(item)
+    }
+    if (lastResorts.length === 0 || usable.length === 0) return { usable: items, lastResorts: [] }
+    return { usable, lastResorts }
   }
 
   /** The first L of `ranked` within the newcomer and per-host caps; slots left over go to the rest, in rank order. */

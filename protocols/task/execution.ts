@@ -212,7 +212,7 @@ export class TaskExecution {
       if (hosts.size > 0 && !hosts.has(hostOf(agent))) {
         this.#attempts.delete(attempt)
         this.#log(now, { kind: 'reroute', subtask: run.spec.id, agent, attempt, reason })
-        return [...this.#escalate(run, `the input was refused by ${run.inputClaims.length} agents (${run.inputClaims.join(', ')}): ${reason}; fix the input`, now), ...this.#timer()]
+        return [...this.#escalate(run, `the input was refused by ${run.inputClaims.length} agents (${run.inputClaims.join(', ')}): ${reason}; fix the input`, now, true), ...this.#timer()]
       }
     }
     return [...this.#reroute(run, slot, attempt, reason, now), ...this.#timer()]
@@ -390,10 +390,13 @@ export class TaskExecution {
     return effects
   }
 
-  /** A subtask that cannot finish ends the task: its dependents could never run. */
-  #escalate (run: SubtaskRun, why: string, now: number): TaskEffect[] {
+  /**
+   * A subtask that cannot finish ends the task: its dependents could never run. `inputVerdict`:
+   * `why` already says the input was refused, and by whom.
+   */
+  #escalate (run: SubtaskRun, why: string, now: number, inputVerdict = false): TaskEffect[] {
     // Nobody left after an agent said the input is wrong: that is what the user needs to hear.
-    const reason = run.inputClaims.length > 0 && !why.startsWith('the input was refused')
+    const reason = run.inputClaims.length > 0 && !inputVerdict
       ? `the input was refused by ${run.inputClaims.join(', ')}: ${run.inputReason ?? ''}; no other agent was left to ask (fix the input, or add agents)`
       : why
     run.status = 'escalated'
