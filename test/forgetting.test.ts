@@ -13,7 +13,10 @@ const candidate = (agent: string, latencyMs = 100): CandidateState => ({ agent, 
 
 /** Three agents of one kind; `a` is best until `shockAt`, then fails every call. Returns dispatches to `a` after the shock. */
 function shock (changeDetection: boolean, seed: number, shockAt = 400, rounds = 700): { after: number, learned: ReturnType<typeof createPolicy> } {
-  const policy = createPolicy('linucb', changeDetection ? {} : { changeDetection: false })
+  // Three agents that differ only in success, as a pure bandit problem: α = 1 finds the best before
+  // the shock in every seed here (at the default 0.5, seed 1 settles on the 0.8 agent and never
+  // calls the one that breaks).
+  const policy = createPolicy('linucb', { alpha: 1, ...(changeDetection ? {} : { changeDetection: false }) })
   const rng = mulberry32(seed)
   const p: Record<string, number> = { 'h1/a': 0.95, 'h2/b': 0.8, 'h3/c': 0.75 }
   let after = 0
@@ -55,17 +58,39 @@ describe('forgetting after a shock', () => {
       policy.feedback(`d${t}`, { success: t < 58, latencyMs: 100, cost: 0.2 }, t)
     }
     const saved = JSON.parse(JSON.stringify(policy.toJSON()))
-    const arm = (saved.model as { arms: Array<{ down?: number, recent?: number[][] }> }).arms[0]!
+    const arm = (saved.model as { arms: Array<{ down?: number, recent?: number[][], judged?: number, answered?: number }> }).arms[0]!
     expect(arm.down).toBeGreaterThan(0)
+    // The first call made the agent's arm; the 59 after it are on record, 57 of them answered.
+    expect([arm.judged, arm.answered]).toEqual([59, 57])
     expect(arm.recent).toHaveLength(2)
     const again = restorePolicy(saved)
     expect(again.toJSON()).toEqual(saved)
     // A model saved before change detection existed still loads (its agents start unwatched).
     const old = JSON.parse(JSON.stringify(saved))
-    for (const a of old.model.arms) { delete a.down; delete a.recent }
+    for (const a of old.model.arms) { delete a.down; delete a.recent; delete a.judged; delete a.answered }
     delete old.model.changes
     delete old.config.changeDetection
     expect(() => restorePolicy(old)).not.toThrow()
+  })
+
+  it('p0 is the share of calls the agent answered, not the reward the model expects: a slow, costly but reliable agent that breaks is caught on its 3rd failure', () => {
+    const k = sharedDims(defaultContextConfig)
+    const d = perAgentDims(defaultContextConfig)
+    const x = new Float64Array(d); x[0] = 1
+    const z = new Float64Array(k); z[0] = 1; z[1] = 0.9
+    const failuresToAlarm = (answers: (i: number) => boolean): number => {
+      const m = new HybridLinUCB({ alpha: 1, lambda: 1, refreshEvery: 0, maxAgents: 100, sharedDims: k, perAgentDims: d, changeDetection: { threshold: 7.5, minUpdates: 20 } })
+      let alarms = 0
+      m.onChange = () => { alarms++ }
+      // Rewards of 0.3 when it answers: the model's mean (its old p0) is 0.3, a run of 21 failures.
+      for (let i = 0; i < 100; i++) m.update('h/a', x, 0, z, 0, answers(i) ? 0.3 : -0.2, answers(i))
+      let failures = 0
+      while (alarms === 0 && failures < 40) { m.update('h/a', x, 0, z, 0, -0.2, false); failures++ }
+      return failures
+    }
+    expect(failuresToAlarm(() => true)).toBe(3) // p0 = 0.95 (the cap): 3 × 3.0 > 7.5
+    expect(failuresToAlarm(i => i % 10 !== 0)).toBe(4) // answered 90%: 4 × 2.3
+    expect(failuresToAlarm(i => i % 5 !== 0)).toBe(5) // answered 80%: 5 × 1.6
   })
 
   it('a re-learned agent keeps what the shared part learned from it and is scored like the others at once', () => {
@@ -114,8 +139,8 @@ describe('shock-fail scenario (the simulator, the benchmark\'s eight seeds)', ()
     const on = seeds.map(seed => runOnce(loadScenario('shock-fail', { seed }), 'linucb').summary)
     const off = seeds.map(seed => { const s = loadScenario('shock-fail', { seed }); return runOnce({ ...s, routing: { changeDetection: false } }, 'linucb').summary })
     const sum = (xs: typeof on): number => xs.reduce((n, x) => n + x.shockedDispatches, 0)
-    // The goal is 5; one seed in four reaches 6 (npm run bench -- coordination).
-    for (const x of on) expect(x.shockedDispatches).toBeLessThanOrEqual(6)
+    // The goal is 5: met on these eight seeds; 2 of the bench's 40 exceed it (npm run bench -- coordination).
+    for (const x of on) expect(x.shockedDispatches).toBeLessThanOrEqual(5)
     expect(sum(on)).toBeLessThan(sum(off) / 2)
     for (const x of on) expect(x.shockRegret).not.toBeNull()
   })

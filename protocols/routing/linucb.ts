@@ -37,6 +37,14 @@ function nonNegative (v: unknown, what: string): number {
   return x
 }
 
+function outcomes (judged: unknown, answered: unknown, where: string): { judged: number, answered: number } {
+  if (judged === undefined && answered === undefined) return { judged: 0, answered: 0 }
+  const j = count(judged, `${where}.judged`)
+  const a = count(answered, `${where}.answered`)
+  if (a > j) throw new StateError(`${where}.answered (${a}) exceeds ${where}.judged (${j})`)
+  return { judged: j, answered: a }
+}
+
 export interface LinUCBOptions {
   /** Exploration: bonus = alpha · standard deviation of the estimate. */
   alpha: number
@@ -48,18 +56,24 @@ export interface LinUCBOptions {
 
 /**
  * Forgetting: a per-agent test of "this agent now fails every call", a Bernoulli CUSUM against
- * the alternative p = 0 (Page 1954). Each failure adds
- * −ln(1 − p0), p0 being the success the model expected in that call's context
- * (`expectedSuccess`, within [0.05, 0.95]); a success ends the run (the alternative cannot
- * produce one). So the sum is the log of how unlikely the current run of failures was under what
- * the model believed: past `threshold` (default 7.5, odds of 1 in 1,800) the agent's own
- * coefficients are dropped and re-learned from that run (at most `CHANGE_REPLAY` observations),
- * and the evidence from before the change stops outvoting the evidence after it. A 0.9 agent
- * trips it on its 4th failure in a row, a 0.8 one on its 5th (the threshold was set on the
- * `shock-fail` scenario: at 9 a 0.8 agent took 6, at 6 false alarms doubled the regret); an ordinary bad streak almost never
- * does, which matters because a false alarm costs the agent its history. The shared part keeps
- * what it learned from the agent (its old offset profiled out). The restart-on-alarm scheme is
+ * the alternative p = 0 (Page 1954). Each failure adds −ln(1 − p0), p0 being the share of the
+ * agent's calls that answered (one success and one failure of prior), within [0.05, 0.95]; a
+ * success ends the run (the alternative cannot produce one). So the sum is the log of how
+ * unlikely the current run of failures was for this agent: past `threshold` (default 7.5, odds of
+ * 1 in 1,800) the agent's own coefficients are dropped and re-learned from that run (at most
+ * `CHANGE_REPLAY` observations), and the evidence from before the change stops outvoting the
+ * evidence after it. An agent that answered 95% of its calls trips it on its 3rd failure in a
+ * row, a 90% one on its 4th, an 80% one on its 5th; an ordinary bad streak almost never does,
+ * which matters because a false alarm costs the agent its history. The shared part keeps what it
+ * learned from the agent (its old offset profiled out). The restart-on-alarm scheme is
  * CUSUM-UCB's (Liu, Lee, Shroff 2018), applied to the per-agent part of hybrid LinUCB.
+ *
+ * p0 is measured, not the model's expectation (`expectedSuccess`, used only until the agent has
+ * `minUpdates` outcomes on record, as in state saved before outcomes were counted): the model's
+ * mean mixes in latency and cost, and the latency it adds back is the advertised one, not what a
+ * hard task takes, so its p0 ran low and a reliable agent that broke cost one or two calls more
+ * (`shock-fail`, 40 seeds: 3.1 calls on average to the failing agent with the model's p0, 2.95
+ * measured; more than 5 in 4 seeds, then 2).
  */
 export interface ChangeDetection {
   /** Alarm level: −ln of the probability of the run under the model (default 7.5). */
@@ -105,6 +119,9 @@ interface Arm {
   /** That run: [x; z; reward] per failure, oldest first (at most CHANGE_REPLAY), and buffers to reuse. */
   recent: Float64Array[]
   spare: Float64Array[]
+  /** Calls with a known outcome (`update` with `success`), and those that answered. */
+  judged: number
+  answered: number
 }
 
 export interface HybridState {
@@ -115,7 +132,7 @@ export interface HybridState {
   A0: number[]
   A0inv: number[]
   b0: number[]
-  arms: Array<{ agent: string, updates: number, lastUpdate: number, A: number[], Ainv: number[], B: number[], b: number[], down?: number, recent?: number[][] }>
+  arms: Array<{ agent: string, updates: number, lastUpdate: number, A: number[], Ainv: number[], B: number[], b: number[], down?: number, recent?: number[][], judged?: number, answered?: number }>
   /** Agents re-learned after a change, since the model was created. */
   changes?: number
 }
@@ -208,6 +225,10 @@ export class HybridLinUCB {
    */
   update (agent: string, x: Float64Array, xOff: number, z: Float64Array, zOff: number, reward: number, success?: boolean): void {
     const existing = this.#arms.get(agent)
+    if (existing !== undefined && success !== undefined) {
+      existing.judged++
+      if (success) existing.answered++
+    }
     const watched = this.#change !== false && success !== undefined && existing !== undefined && existing.updates >= this.#change.minUpdates
     if (watched && this.#watch(existing, x, xOff, z, zOff, reward, success, this.#change as ChangeDetection)) {
       this.#relearn(agent, existing)
@@ -230,7 +251,8 @@ export class HybridLinUCB {
     this.#prepare(arm, x, xOff, z, zOff)
     let mean = this.#yb
     for (let j = 0; j < k; j++) mean += this.#v[j]! * this.#beta[j]!
-    const p0 = Math.min(0.95, Math.max(0.05, this.#expectedSuccess(mean, z, zOff)))
+    const measured = arm.judged >= c.minUpdates ? (arm.answered + 1) / (arm.judged + 2) : this.#expectedSuccess(mean, z, zOff)
+    const p0 = Math.min(0.95, Math.max(0.05, measured))
     arm.down -= Math.log(1 - p0)
     const o = arm.recent.length >= CHANGE_REPLAY ? arm.recent.shift()! : arm.spare.pop() ?? new Float64Array(d + k + 1)
     for (let i = 0; i < d; i++) o[i] = x[xOff + i]!
@@ -395,7 +417,8 @@ export class HybridLinUCB {
       b0: toNumbers(this.#b0),
       arms: [...this.#arms].map(([agent, a]) => ({
         agent, updates: a.updates, lastUpdate: a.lastUpdate, A: toNumbers(a.A), Ainv: toNumbers(a.Ainv), B: toNumbers(a.B), b: toNumbers(a.b),
-        ...(a.down > 0 ? { down: a.down, recent: a.recent.map(toNumbers) } : {})
+        ...(a.down > 0 ? { down: a.down, recent: a.recent.map(toNumbers) } : {}),
+        ...(a.judged > 0 ? { judged: a.judged, answered: a.answered } : {})
       }))
     }
   }
@@ -430,7 +453,9 @@ export class HybridLinUCB {
         // Saved before change detection, or outside a run of failures: nothing to carry over.
         down: a.down === undefined ? 0 : nonNegative(a.down, `model.arms[${i}].down`),
         recent: a.recent === undefined ? [] : list(a.recent, `model.arms[${i}].recent`).slice(-CHANGE_REPLAY).map((r, j) => numbers(r, d + k + 1, `model.arms[${i}].recent[${j}]`)),
-        spare: []
+        spare: [],
+        // Saved before outcomes were counted: the model's expectation stands in until enough are.
+        ...outcomes(a.judged, a.answered, `model.arms[${i}]`)
       })
     })
     matVec(m.#A0inv, k, k, m.#b0, 0, m.#beta)
@@ -490,7 +515,9 @@ export class HybridLinUCB {
       lastUpdate: this.#updates,
       down: 0,
       recent: [],
-      spare: []
+      spare: [],
+      judged: 0,
+      answered: 0
     }
     this.#arms.set(agent, arm)
     return arm
