@@ -311,7 +311,10 @@ describe('regret in a seeded synthetic mesh', () => {
     expect(lin.total).toBeLessThan(results['greedy-similarity'].total)
     expect(lin.total).toBeLessThan(results['epsilon-greedy'].total)
     expect(lin.total).toBeLessThan(results.symphony.total)
-    expect(lin.second).toBeLessThan(0.6 * lin.first)
+    // Sublinear: regret growing as √T would put the second half at 0.41× the first, linear at 1×.
+    // At α = 0.5 (the default since issue 13's third round) the first half explores less, so the
+    // ratio is higher than at α = 1 (seed 8: 0.62; totals 170 and 203, against 242 and 218 at α = 1).
+    expect(lin.second).toBeLessThan(0.7 * lin.first)
     // the environment does fool greedy-similarity: worse than choosing at random
     expect(results['greedy-similarity'].total).toBeGreaterThan(results.random.total)
   })
