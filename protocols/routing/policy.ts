@@ -77,7 +77,7 @@ export interface SelectionPolicy {
 
 export interface PolicyConfig {
   /**
-   * Exploration weight of the UCB bonus. LinUCB's default is 0.5: on \`shock-fail\` (120 seeds)
+   * Exploration weight of the UCB bonus. LinUCB's default is 0.5: on `shock-fail` (120 seeds)
    * its regret from the shock was 0.34× Symphony-Coord's at 1 and 0.26× at 0.5, and quickstart,
    * shock-recovery and churn (6 seeds each) lost less regret too. Symphony-Coord: the α of its
    * β_t, default 1 as published.
