@@ -72,8 +72,8 @@ export interface LinUCBOptions {
  * `minUpdates` outcomes on record, as in state saved before outcomes were counted): the model's
  * mean mixes in latency and cost, and the latency it adds back is the advertised one, not what a
  * hard task takes, so its p0 ran low and a reliable agent that broke cost one or two calls more
- * (`shock-fail`, 40 seeds: 3.1 calls on average to the failing agent with the model's p0, 2.95
- * measured; more than 5 in 4 seeds, then 2).
+ * (`shock-fail`, 40 seeds at α = 0.5: 3.1 calls on average to the failing agent, more than 5 in
+ * 4 seeds, with the model's p0; 2.95, and more than 5 in 2 seeds, measured).
  */
 export interface ChangeDetection {
   /** Alarm level: −ln of the probability of the run under the model (default 7.5). */

@@ -2,8 +2,9 @@
  * `npm run bench -- coordination`: the coordination table of issue 13, from the simulator (same
  * protocol code as a peer, virtual time, seeded: the same command gives the same numbers).
  *
- * - shock-fail (40 seeds: 8 gave ratios anywhere from 0.22 to 0.37 for the same code): regret from the shock and subtasks sent to the agent that started failing
- *   every call, for LinUCB with and without change detection and Symphony-Coord's selector.
+ * - shock-fail (40 seeds: sets of 8 gave ratios anywhere from 0.22 to 0.37 for the same code):
+ *   regret from the shock and subtasks sent to the agent that started failing every call, for
+ *   LinUCB with and without change detection and Symphony-Coord's selector.
  * - collusion-7 and sleepers-7 (5 seeds each, 0–6 colluding confident liars of 7): task accuracy,
  *   wrong commits and the liars' largest share of the weight for the mesh; CP-WBFT's rule and plain
  *   majority on the same signed answers.
