@@ -254,8 +254,7 @@ export class RoutingCore {
     const candidates = shortlisted.map(h => this.#candidate(h, this.#remembered(h)))
     const { usable: pool, lastResorts } = this.#split(candidates, c => c.agent)
     const selection = policy.preview(pool, { taskType }, rng)
-    const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
-    const order = [selection.chosen, ...pool.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...lastResorts.map(c => c.agent)]
+    const order = fallbackOrder(selection, pool, lastResorts.map(c => c.agent))
     const cost = new Map(hits.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -344,11 +343,8 @@ export class RoutingCore {
       this.#fallbacks.set(c.agent, { at: now, candidate: c, taskType })
       if (this.#fallbacks.size > LAST_SEEN) this.#fallbacks.delete(this.#fallbacks.keys().next().value!)
     }
-    // Fallbacks go by expected reward (the mean), not by the exploration bonus: an agent that just
-    // started failing is uncertain again, not good again.
-    const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
     const lastResorts = failed.map(c => c.agent)
-    const order = [selection.chosen, ...pool.map(s => s.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity)), ...lastResorts]
+    const order = fallbackOrder(selection, pool, lastResorts)
     const cost = new Map(screened.map(h => [h.agent, h.cost]))
     return {
       candidates: order.map(agent => ({ agent, cost: cost.get(agent) ?? 0 })),
@@ -411,6 +407,17 @@ export class RoutingCore {
     const learned = this.#init.policy.feedback(id, { agreement: agreed ? 1 : 0 }, now)
     if (learned.status === 'learned') this.#init.onLearned?.()
   }
+}
+
+/**
+ * The chosen agent, then the rest of the pool by expected reward (the mean), not by the
+ * exploration bonus: an agent that just started failing is uncertain again, not good again. Last
+ * resorts follow, in their own order.
+ */
+function fallbackOrder (selection: { chosen: string, scores: ReadonlyArray<{ agent: string, mean: number }> }, pool: readonly CandidateState[], lastResorts: readonly string[]): string[] {
+  const meanOf = new Map(selection.scores.map(s => [s.agent, s.mean]))
+  const rest = pool.map(c => c.agent).filter(a => a !== selection.chosen).sort((a, b) => (meanOf.get(b) ?? -Infinity) - (meanOf.get(a) ?? -Infinity))
+  return [selection.chosen, ...rest, ...lastResorts]
 }
 
 function hostOf (agent: string): string {
