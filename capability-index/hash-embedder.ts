@@ -16,6 +16,8 @@ const ALGORITHM_VERSION = 1
 export interface HashEmbedderOptions {
   /** Vector length (default 384). */
   dims?: number
+  /** Remember the vectors of this many recent texts (default 0: none). */
+  cache?: number
 }
 
 // Per-feature weights. Concepts weigh most because they carry the paraphrase knowledge; character
@@ -75,7 +77,13 @@ export class HashEmbedder implements Embedder {
   readonly model: string
   readonly dims: number
 
+  /** Vectors of recent texts (`cache` option): peers sharing a process and an embedder embed each text once. */
+  readonly #cache: Map<string, Float32Array> | undefined
+  readonly #cacheSize: number
+
   constructor (options: HashEmbedderOptions = {}) {
+    this.#cacheSize = options.cache ?? 0
+    this.#cache = this.#cacheSize > 0 ? new Map() : undefined
     const dims = options.dims ?? 384
     if (!Number.isInteger(dims) || dims < 8 || dims > 4096) throw new RangeError('dims must be an integer in 8..4096')
     this.dims = dims
@@ -88,6 +96,17 @@ export class HashEmbedder implements Embedder {
 
   /** The same vector `embed` gives, synchronously. */
   embedSync (text: string): Float32Array {
+    if (this.#cache === undefined) return this.#compute(text)
+    let v = this.#cache.get(text)
+    if (v === undefined) {
+      v = this.#compute(text)
+      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!)
+      this.#cache.set(text, v)
+    }
+    return v.slice()
+  }
+
+  #compute (text: string): Float32Array {
     const v = new Float32Array(this.dims)
     for (const [feature, weight] of hashFeatures(text)) {
       const h = fmix32(fnv1a(feature))

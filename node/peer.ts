@@ -37,6 +37,7 @@ import { Canaries, resolveCanaries, type CanaryConfig } from './services/canarie
 import type { DispatchOutcome } from './services/task-runner.ts'
 import { prepareFromSchema, type CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
+import type { Verifier } from '../protocols/identity.ts'
 import { coalescedWriter, loadOrCreateIdentity, writeAtomic, writeAtomicSync } from './storage/identity.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 import { networkIds } from '../protocols/network/index.ts'
@@ -68,6 +69,11 @@ export interface PeerConfig {
   /** Text embedder for the capability index (default: the offline hash embedder, or the
    * OpenAI-compatible one when AGENTMESH_EMBEDDINGS_URL is set). */
   embedder?: Embedder
+  /**
+   * Signature checks for records, votes and certificates (default: Ed25519 on node:crypto, per
+   * peer). Peers sharing a process may share a rememberingVerifier: each signature checked once.
+   */
+  verifier?: Verifier
   /** The network to join and this peer's role in it (default: the local network). */
   network?: NetworkSettings
   /** Runs alone on purpose: GET /ready needs no connection (a public node with no bootstrap list is always so). */
@@ -127,8 +133,11 @@ export interface Peer {
   /** Relayed pairs upgraded to direct WebRTC connections (none on the local network). */
   readonly upgrades: DirectUpgrader | undefined
   multiaddrs (): string[]
-  /** Dials each address; resolves with the ones that failed and why. */
-  dial (addrs: string[], timeoutMs?: number): Promise<Array<{ addr: string, error: string }>>
+  /**
+   * Dials each address; resolves with the ones that failed and why. With keepAlive the peers are
+   * tagged so libp2p re-dials them whenever the link drops (a local mesh's ring).
+   */
+  dial (addrs: string[], timeoutMs?: number, options?: { keepAlive?: boolean }): Promise<Array<{ addr: string, error: string }>>
   stop (): Promise<void>
 }
 
@@ -148,6 +157,8 @@ export class PeerStartError extends Error {
   override name = 'PeerStartError'
 }
 
+/** The peer-store tag (a `keep-alive` prefix) of peers dialled with keepAlive. */
+const KEEP_ALIVE_MESH = 'keep-alive-mesh'
 const STATE_FILE = 'state.json'
 const POLICY_FILE = 'bandit.json'
 /** The verified table (signed records, verified again on load), the index and the texts it embedded. */
@@ -231,6 +242,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
   const guard = new NetworkGuard(ids.name, { minIdWorkBits: workBits })
   const host = hostOptions(settings, config.listen, guard)
+  const verifier = config.verifier ?? ed25519Verifier()
   // Hosts proven to have signed two different things as one: graylisted by gossip score. Set once
   // the services exist (the score function is read at each heartbeat, not at construction).
   let equivocator: (peer: string) => boolean = () => false
@@ -248,7 +260,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     services: {
       ...host.services,
       pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored, metrics: metrics.gossipsubMetrics() }),
-      capability: capabilityService({ ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits, onGossipVerdict: metrics.capabilityVerdict }),
+      capability: capabilityService({ verifier, bundle: config.gossipProfile !== 'default', ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits, onGossipVerdict: metrics.capabilityVerdict }),
       rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits, onRoundTrip: metrics.roundTrip })
     }
   }) as unknown as Libp2p<PeerServices>
@@ -273,7 +285,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   const self = libp2p.peerId.toString()
   const consensus = await ConsensusService.start({
     signer,
-    verifier: ed25519Verifier(),
+    verifier,
     pubsub: libp2p.services.pubsub,
     send: (to, data) => { rpc.notify(to, data) },
     dir: join(config.dataDir, CONSENSUS_DIR),
@@ -296,10 +308,18 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   guard.onRefused = r => { activity.emit({ type: 'peer-refused', peer: r.peer, reason: r.reason }) }
   equivocator = peer => flagged.has(peer) || consensus.book.isEquivocator(peer)
   const stopBans = banLowScorers(libp2p, guard)
-  // Written before the advertisement leaves (the event comes first): a crash can never make this
-  // host sign a second record with a version it already used, which peers would take as equivocation.
+  // Written before the advertisement leaves: a crash can never make this host sign a second record
+  // with a version it already used, which peers would take as equivocation. The service publishes
+  // at the end of the event loop's turn (setImmediate, to bundle records) and this write runs in a
+  // microtask, which comes first; agents advertised together cost one write, not one each.
   const saveState = (): void => { writeAtomicSync(statePath, JSON.stringify({ versions: capability.versions() })) }
-  capability.addEventListener('agent:advertised', saveState)
+  let savePending = false
+  const saveStateSoon = (): void => {
+    if (savePending) return
+    savePending = true
+    queueMicrotask(() => { savePending = false; saveState() })
+  }
+  capability.addEventListener('agent:advertised', saveStateSoon)
 
   const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
   capability.addEventListener('agent:added', follow)
@@ -460,11 +480,13 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     },
     agentRoom: () => Math.max(0, quotaOf(settings) - agents.size),
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
-    async dial (addrs, timeoutMs = 5000) {
+    async dial (addrs, timeoutMs = 5000, options = {}) {
       const failures: Array<{ addr: string, error: string }> = []
       await Promise.all(addrs.map(async addr => {
         try {
-          await libp2p.dial(parseAddr(addr, 'peer address'), { signal: AbortSignal.timeout(timeoutMs) })
+          const connection = await libp2p.dial(parseAddr(addr, 'peer address'), { signal: AbortSignal.timeout(timeoutMs) })
+          // libp2p's reconnect queue re-dials a peer tagged keep-alive when its link drops.
+          if (options.keepAlive === true) await libp2p.peerStore.merge(connection.remotePeer, { tags: { [KEEP_ALIVE_MESH]: { value: 50 } } })
         } catch (err) {
           failures.push({ addr, error: explainDialError(err as Error) })
         }
@@ -472,7 +494,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       return failures
     },
     async stop () {
-      capability.removeEventListener('agent:advertised', saveState)
+      capability.removeEventListener('agent:advertised', saveStateSoon)
       tasks.cancelAll('peer stopping')
       // Cancelled tasks end at once; their reports reach the journal before it closes.
       await tasks.settled()

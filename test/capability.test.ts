@@ -6,7 +6,7 @@ import { encode } from 'cborg'
 import { ed25519FromPeerId, peerIdFromEd25519, type Signer } from '../protocols/identity.ts'
 import { encodeCanonical } from '../protocols/cbor.ts'
 import {
-  CapabilityTable, decodeRecord, encodeDirect, limits, signTombstone, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
+  bundleLimits, CapabilityTable, decodeRecord, encodeDirect, gossipRecords, limits, packBundles, signTombstone, signVcv, verifyRecord, schemaHash, WIRE_VERSION,
   type SignedVcv, type VcvBody
 } from '../protocols/capability/index.ts'
 import { broadcasts, events, localAgent, makeSigners, pump, table, verifier } from './helpers/hosts.ts'
@@ -88,7 +88,9 @@ describe('capability table', () => {
     const receiver = table(hosts[1]!)
     const good = signVcv(body(host, 'calc', 1), host)
     const cases: Array<[Uint8Array, RegExp]> = [
-      [new Uint8Array(limits.maxMessageBytes + 1), /limit/],
+      [new Uint8Array(bundleLimits.maxBytes + 1), /limit/],
+      // One record over the record limit, though under the bundle limit.
+      [encodeCanonical({ t: 'vcv', body: new Uint8Array(limits.maxMessageBytes), sig: good.sig }), /record is \d+ bytes, limit/],
       [encodeCanonical({ t: 'vcv', body: good.bodyBytes, sig: good.sig, extra: 1 }), /unknown field "extra"/],
       [encodeCanonical({ t: 'blob', body: good.bodyBytes, sig: good.sig }), /unknown record type/],
       [encodeCanonical({ t: 'vcv', body: encodeCanonical({ ...good.body, capacity: 0 }), sig: good.sig }), /capacity/],
@@ -106,6 +108,70 @@ describe('capability table', () => {
       expect(events(outcome.effects)).toEqual([{ type: 'rejected', from: 'peer-x', reason: outcome.reason }])
     }
     expect(receiver.size).toBe(0)
+  })
+
+  it('takes a bundle of records from several hosts as one gossip message: accept if any is new, ignore a repeat', () => {
+    const records = hosts.slice(0, 3).flatMap(h => [signVcv(body(h, 'calc', 1), h), signVcv(body(h, 'echo', 1), h)])
+    const [bundle] = packBundles(records.map(r => r.wire))
+    const receiver = table(hosts[4]!)
+    const first = receiver.receiveGossip(bundle!, 'peer', T0)
+    expect(first.verdict).toBe('accept')
+    expect(events(first.effects).filter(e => e.type === 'added')).toHaveLength(6)
+    expect(receiver.size).toBe(6)
+    expect(receiver.receiveGossip(bundle!, 'peer', T0)).toMatchObject({ verdict: 'ignore', reason: 'duplicate' })
+    // One new record among known ones is enough to forward the bundle.
+    const newer = signVcv(body(hosts[0]!, 'calc', 2), hosts[0]!)
+    expect(receiver.receiveGossip(packBundles([records[1]!.wire, newer.wire])[0]!, 'peer', T0).verdict).toBe('accept')
+    expect(receiver.get(`${hosts[0]!.peerId}/calc`)!.body.version).toBe(2)
+  })
+
+  it('rejects a bundle at its first invalid record: those before it count (each is signed), those after are not checked', () => {
+    const [a, b, c] = [signVcv(body(hosts[0]!, 'calc', 1), hosts[0]!), signVcv(body(hosts[1]!, 'calc', 1), hosts[1]!), signVcv(body(hosts[2]!, 'calc', 1), hosts[2]!)]
+    const forged = encodeCanonical({ t: 'vcv', body: b.bodyBytes, sig: a.sig })
+    const receiver = table(hosts[4]!)
+    const outcome = receiver.receiveGossip(encodeCanonical({ t: 'bundle', items: [a.wire, forged, c.wire] }), 'peer-x', T0)
+    expect(outcome).toMatchObject({ verdict: 'reject', reason: 'bad signature' })
+    expect(events(outcome.effects).filter(e => e.type === 'rejected')).toEqual([{ type: 'rejected', from: 'peer-x', reason: 'bad signature' }])
+    expect(receiver.agents().map(v => v.body.agent)).toEqual([a.body.agent])
+    // The valid records still get in on their own.
+    expect(receiver.receiveGossip(packBundles([b.wire, c.wire])[0]!, 'peer', T0).verdict).toBe('accept')
+    expect(receiver.size).toBe(3)
+  })
+
+  it('rejects malformed bundles with a reason', () => {
+    const good = signVcv(body(hosts[0]!, 'calc', 1), hosts[0]!)
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [encodeCanonical({ t: 'bundle', items: [] }), /1-64 records/],
+      [encodeCanonical({ t: 'bundle', items: Array.from({ length: bundleLimits.maxItems + 1 }, () => good.wire) }), /1-64 records/],
+      [encodeCanonical({ t: 'bundle', items: [good.wire, 'text'] }), /items must be bytes/],
+      [encodeCanonical({ t: 'bundle', items: [good.wire], extra: 1 }), /\{ t, items \}/],
+      [encodeCanonical({ t: 'bundle', items: good.wire }), /\{ t, items \}/],
+      [encodeCanonical({ t: 'bundle', items: [Uint8Array.of(0xff)] }), /canonical CBOR/],
+      [encodeCanonical([good.wire]), /must be a map/]
+    ]
+    for (const [bytes, reason] of cases) {
+      const receiver = table(hosts[1]!)
+      const outcome = receiver.receiveGossip(bytes, 'peer-x', T0)
+      expect(outcome.verdict).toBe('reject')
+      expect(outcome.reason).toMatch(reason)
+      expect(receiver.size).toBe(0)
+    }
+  })
+
+  it('packs any records into bundles within the limits, in order, that read back as the same records', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: limits.maxMessageBytes }), { maxLength: 200 }), (sizes) => {
+      const records = sizes.map((n, i) => new Uint8Array(n).fill(i % 251))
+      const bundles = packBundles(records)
+      for (const b of bundles) expect(b.byteLength).toBeLessThanOrEqual(bundleLimits.maxBytes)
+      const back = bundles.flatMap(b => {
+        const items = gossipRecords(b)
+        expect(items.length).toBeLessThanOrEqual(bundleLimits.maxItems)
+        return items
+      })
+      expect(back).toEqual(records)
+      // As few bundles as the item limit allows when records are small.
+      if (sizes.every(n => n < 1000)) expect(bundles.length).toBe(Math.ceil(records.length / bundleLimits.maxItems))
+    }), { seed: 11, numRuns: 60 })
   })
 
   it('detects equivocation and keeps both signed copies as evidence', () => {
@@ -255,6 +321,27 @@ describe('capability table', () => {
           expect(new Map(t.agents().map((v: SignedVcv) => [v.body.agent, v.body.version]))).toEqual(expected)
         }
       }), { seed: 11, numRuns: 40 })
+  })
+
+  it('republishes a record learned off-gossip after its delay, unless gossip brought it meanwhile', () => {
+    const [a, b, c] = [signVcv(body(hosts[0]!, 'calc', 1), hosts[0]!), signVcv(body(hosts[1]!, 'calc', 1), hosts[1]!), signVcv(body(hosts[2]!, 'calc', 1), hosts[2]!)]
+    const receiver = table(hosts[4]!, { republishDelayMs: 1000 })
+    const learned = receiver.receiveDirect('neighbour', encodeDirect({ t: 'batch', items: [a.wire, b.wire, c.wire] }), T0)
+    expect(learned.verdict).toBe('accept')
+    expect(broadcasts(learned.effects)).toEqual([])
+    // Woken within the jittered delay (0.5-1.5 s, no earlier than the tick floor).
+    const wake = learned.effects.flatMap(e => e.type === 'timer' ? [e.at] : [])
+    expect(Math.min(...wake)).toBeGreaterThanOrEqual(T0 + 500)
+    expect(Math.min(...wake)).toBeLessThanOrEqual(T0 + 1500)
+    // b comes by gossip meanwhile (someone else republished it); c comes as part of a bundle.
+    expect(receiver.receiveGossip(b.wire, 'other', T0 + 100)).toMatchObject({ verdict: 'ignore', reason: 'duplicate' })
+    expect(receiver.receiveGossip(packBundles([c.wire])[0]!, 'other', T0 + 100).verdict).toBe('ignore')
+    expect(broadcasts(receiver.tick(T0 + 400))).toEqual([])
+    expect(broadcasts(receiver.tick(T0 + 1500))).toEqual([a.wire])
+    expect(broadcasts(receiver.tick(T0 + 3000))).toEqual([])
+    // Without a delay (the default) it goes out at once, as before.
+    const eager = table(hosts[4]!)
+    expect(broadcasts(eager.receiveDirect('neighbour', encodeDirect({ t: 'batch', items: [a.wire] }), T0).effects)).toEqual([a.wire])
   })
 
   it('ignores records from the future beyond the skew allowance and already-expired ones', () => {

@@ -199,13 +199,29 @@ describe('agentmesh up', () => {
     console.log(`up --peers 3 --until-converged: ${Math.round(wallMs)} ms wall, converged in ${String(result.convergedMs)} ms`)
   }, 60_000)
 
+  it('--per-process 3: 5 peers in 2 processes agree on all 30 agents, report memory, and leave no process', async () => {
+    const B = 27050
+    const home = newHome()
+    const p = await run(home, ['up', '--peers', '5', '--per-process', '3', '--until-converged', '--json', '--base-port', String(B)])
+    expect(p.exited, transcript(p)).toEqual({ code: 0, signal: null })
+    const result = JSON.parse(p.stdout) as { converged: boolean, processes: number, perProcess: number, memory: { totalMiB: number, perPeerMiB: number, perProcessMiB: number[] }, perPeer: Array<{ peer: number, peerId: string, known: number }> }
+    expect(result).toMatchObject({ converged: true, processes: 2, perProcess: 3 })
+    expect(result.perPeer.map(x => x.known)).toEqual([30, 30, 30, 30, 30])
+    expect(new Set(result.perPeer.map(x => x.peerId)).size).toBe(5)
+    // Each process reports its own resident memory; the per-peer figure divides their sum.
+    expect(result.memory.perProcessMiB).toHaveLength(2)
+    for (const mib of result.memory.perProcessMiB) expect(mib).toBeGreaterThan(20)
+    expect(Math.abs(result.memory.perPeerMiB - result.memory.perProcessMiB.reduce((a, b) => a + b, 0) / 5)).toBeLessThanOrEqual(1)
+    expect(leftovers(home, [0, 1, 2, 3, 4].map(i => B + i))).toEqual([])
+  }, 60_000)
+
   it('interactive: shows the converged table, answers `agents`, and Ctrl-C stops every peer', async () => {
     const B = 27100
     const home = newHome()
     const up = start(home, ['up', '--peers', '2', '--base-port', String(B)])
     await up.waitFor('"the mesh is running"', () => /the mesh is running/.exec(up.stdout) ?? undefined)
-    expect(up.stdout).toMatch(/^started 2 peers in \d+ ms$/m)
-    expect(up.stdout).toMatch(/^converged in \d+ ms: every peer knows all 12 agents$/m)
+    expect(up.stdout).toMatch(/^started 2 peers in 2 processes in \d+ ms$/m)
+    expect(up.stdout).toMatch(/^converged in \d+ ms: every peer knows all 12 agents \(memory: \d+ MiB in 2 processes, \d+ MiB per peer\)$/m)
 
     // The peer table: full ids, p2p addresses and API ports P+1000+i.
     const peerRows = [...up.stdout.matchAll(/^(\d+)\s+(12D3KooW\w+)\s+(\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/p2p\/\w+)\s+127\.0\.0\.1:(\d+)$/gm)]

@@ -4,7 +4,10 @@ import { lpStream } from '@libp2p/utils'
 import { connectRing, untilTables } from '../node/cli/local-mesh.ts'
 import { toLocalAgent, type Peer } from '../node/peer.ts'
 import { usePeers } from './helpers/peers.ts'
-import { CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, signVcv, type SignedVcv } from '../protocols/capability/index.ts'
+import { until as poll } from './helpers/until.ts'
+import { CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, decodeRecord, gossipRecords, signVcv, type SignedVcv } from '../protocols/capability/index.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { encodeCanonical } from '../protocols/cbor.ts'
 
 const { peer, stop } = usePeers('agentmesh-mesh-')
@@ -101,6 +104,43 @@ describe('a mesh of real peers', () => {
     expect(again.peerId).toBe(a.peerId)
     expect(await again.dial([b.multiaddrs()[0]!])).toEqual([])
     await until([b], () => (b.capability.agents().find(v => v.body.agent === id)?.body.version ?? 0) > version)
+  })
+
+  it('agents advertised together leave as one bundle, and their versions are on disk before it leaves', async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect([a, b])
+    await until([b], () => b.capability.agents().length === 12)
+    const pubsub = a.libp2p.services.pubsub
+    const sent: Array<{ records: SignedVcv[], onDisk: Record<string, number> }> = []
+    const publish = pubsub.publish.bind(pubsub)
+    pubsub.publish = async (topic: string, data?: Uint8Array) => {
+      // What a crash right now would leave: the versions file as it is when the bundle goes out.
+      const onDisk = (JSON.parse(readFileSync(join(a.dataDir, 'state.json'), 'utf8')) as { versions: Record<string, number> }).versions
+      if (topic === CAPABILITY_TOPIC && data !== undefined) sent.push({ records: gossipRecords(data).map(w => decodeRecord(w) as SignedVcv), onDisk })
+      return await publish(topic, data)
+    }
+    const names = [...a.agents.keys()].slice(0, 3)
+    for (const name of names) a.capability.advertise({ ...toLocalAgent(a.agents.get(name)!), description: `${name}, revised` })
+    await until([b], () => names.every(n => b.capability.get(agentOf(a, n))?.body.description === `${n}, revised`))
+    expect(sent).toHaveLength(1)
+    expect(sent[0]!.records.map(r => r.body.agent).sort()).toEqual(names.map(n => agentOf(a, n)).sort())
+    for (const r of sent[0]!.records) expect(sent[0]!.onDisk[r.body.agent.split('/')[1]!]).toBeGreaterThanOrEqual(r.body.version)
+  })
+
+  it('a peer dialled with keepAlive is dialled again when the link drops (a local mesh heals itself)', async () => {
+    const [a, b] = [await peer(), await peer()]
+    expect(await a.dial([b.multiaddrs()[0]!], undefined, { keepAlive: true })).toEqual([])
+    const linked = (): boolean => a.libp2p.getConnections(b.libp2p.peerId).some(c => c.status === 'open')
+    expect(linked()).toBe(true)
+    // b lists the link once its side of the upgrade is done.
+    await poll(() => b.libp2p.getConnections(a.libp2p.peerId).length > 0, 10_000)
+    const reopened = new Promise<void>(resolve => {
+      const check = (): void => { if (linked()) { a.libp2p.removeEventListener('connection:open', check); resolve() } }
+      a.libp2p.addEventListener('connection:open', check)
+    })
+    await b.libp2p.hangUp(a.libp2p.peerId)
+    await reopened
+    expect(linked()).toBe(true)
   })
 
   it('forged gossip is rejected with a reason and never enters a table', async () => {

@@ -11,6 +11,9 @@ import { PeerStartError, startPeer, type Peer } from '../peer.ts'
 import { MqttBridgeError, startMqttBridge, type MqttBridge } from '../services/mqtt-bridge.ts'
 import { hasIdentity } from '../storage/identity.ts'
 import { vcvJson } from '../api/present.ts'
+import { ed25519Verifier, rememberingVerifier } from '../network/crypto.ts'
+import { HashEmbedder, type Embedder } from '../../capability-index/index.ts'
+import type { Verifier } from '../../protocols/identity.ts'
 import { integer, oneOf, parse, UsageError } from './args.ts'
 import { logActivity } from './activity-log.ts'
 import { LOG_LEVELS, logEvent, makeLogger, sayTo, type EventLogger } from './logger.ts'
@@ -74,7 +77,8 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     announce: { type: 'string', multiple: true },
     mqtt: { type: 'string' },
     'mqtt-ca': { type: 'string' },
-    child: { type: 'boolean' }
+    child: { type: 'boolean' },
+    'peer-group': { type: 'string' }
   })
   const file: NodeConfigFile = values.config !== undefined ? loadNodeConfig(values.config) : {}
   const port = integer('node', 'port', values.port, file.port ?? DEFAULT_PORT, 1, 65535)
@@ -97,7 +101,10 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     // Under `up` the parent owns stdout: a child logs only warnings and worse, on stderr.
     logLevel: oneOf('node', 'log-level', values['log-level'], LOG_LEVELS, file.logLevel ?? (values.child === true ? 'warn' : 'info'))
   }
-  if (values.child === true) return await runChild(config)
+  if (values.child === true) {
+    const group = values['peer-group'] !== undefined ? parsePeerGroup(values['peer-group']) : [{ index: 0, port, apiPort: config.apiPort, data: config.data }]
+    return await runChild(group.map(g => ({ index: g.index, config: { ...config, port: g.port, listen: [`/ip4/127.0.0.1/tcp/${g.port}`], apiPort: g.apiPort, data: g.data } })))
+  }
   return await runForeground(config, values.json === true, values.agents)
 }
 
@@ -152,7 +159,10 @@ export function apiOptions (config: NodeConfig): ApiOptions | undefined {
   return { port, host, ...(tls !== undefined ? { tls } : {}), allowOrigins: parseOrigins(config.apiAllowOrigins ?? []), dataDir: config.data }
 }
 
-export async function launch (config: NodeConfig, say: (event: string, detail: Record<string, unknown>) => void = () => {}): Promise<{ peer: Peer, api?: Api | undefined, bridge?: MqttBridge | undefined }> {
+/** What peers sharing a process may share: one signature check and one embedding per record. */
+export interface SharedWork { verifier: Verifier, embedder?: Embedder }
+
+export async function launch (config: NodeConfig, say: (event: string, detail: Record<string, unknown>) => void = () => {}, shared?: SharedWork): Promise<{ peer: Peer, api?: Api | undefined, bridge?: MqttBridge | undefined }> {
   const api = apiOptions(config)
   const network = networkSettings(config)
   const work = network.network.idWorkBits ?? 0
@@ -165,7 +175,8 @@ export async function launch (config: NodeConfig, say: (event: string, detail: R
     ttlMs: config.ttlSeconds * 1000,
     network,
     ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
-    ...(config.canaries !== undefined ? { canaries: config.canaries } : {})
+    ...(config.canaries !== undefined ? { canaries: config.canaries } : {}),
+    ...shared
   })
   let bridge: MqttBridge | undefined
   try {
@@ -254,49 +265,86 @@ export function stopWithin (ms: number, log: EventLogger): () => void {
   }
 }
 
-/** Child of `agentmesh up`: report over IPC, dial when told, stop when told or orphaned. */
-async function runChild (config: NodeConfig): Promise<number> {
+/** One peer of a child process's group: its index in the mesh, ports and data directory. */
+export interface GroupPeer { index: number, port: number, apiPort: number, data: string }
+
+/** `--peer-group`: the JSON list `agentmesh up` hands a child, checked field by field. */
+function parsePeerGroup (text: string): GroupPeer[] {
+  let list: unknown
+  try { list = JSON.parse(text) } catch { throw new UsageError('node: --peer-group must be a JSON list of {index, port, apiPort, data}') }
+  if (!Array.isArray(list) || list.length === 0 || list.length > 200) throw new UsageError('node: --peer-group must list 1-200 peers')
+  return list.map((g: Partial<GroupPeer>) => {
+    const ok = typeof g === 'object' && g !== null && Number.isInteger(g.index) && Number.isInteger(g.port) && Number.isInteger(g.apiPort) && typeof g.data === 'string'
+    if (!ok) throw new UsageError('node: each --peer-group entry needs index, port, apiPort (integers) and data (a directory)')
+    return { index: g.index!, port: g.port!, apiPort: g.apiPort!, data: g.data! }
+  })
+}
+
+/**
+ * Child of `agentmesh up`: hosts one peer or a group of them (one process per peer costs ~1 s of
+ * CPU to load and ~150 MiB, so large local meshes share processes), reports each over IPC tagged
+ * with its index, dials when told, stops all when told or orphaned. Peers start one after another
+ * and each says "ready" as it comes up: the parent waits on that progress, not a fixed time.
+ */
+async function runChild (group: Array<{ index: number, config: NodeConfig }>): Promise<number> {
   const send = (m: ChildMessage): void => { process.send?.(m) }
   // The parent keeps the tail of stderr to say why a peer died: warnings and worse go there.
-  const log = makeLogger({ level: config.logLevel ?? 'warn', to: 2 })
-  let launched
-  try {
-    launched = await launch(config)
-  } catch (err) {
-    send({ type: 'fatal', message: (err as Error).message })
-    return 1
-  }
-  const { peer, api, bridge } = launched
-  let pending: NodeJS.Timeout | undefined
-  // The whole list each time: batched over 10 ms, and over longer as the table grows (a flood of
-  // 10k agents must not turn into 100 lists of 10k ids a second on this process and the parent).
-  const report = (): void => {
-    pending ??= setTimeout(() => {
-      pending = undefined
-      send({ type: 'state', agents: peer.capability.agents().map(v => v.body.agent) })
-    }, Math.min(1000, Math.max(10, peer.capability.agents().length / 10)))
-  }
-  for (const e of ['agent:added', 'agent:removed'] as const) peer.capability.addEventListener(e, report)
+  const log = makeLogger({ level: group[0]!.config.logLevel ?? 'warn', to: 2 })
+  const running: Array<{ index: number, peer: Peer, api: Api | undefined, bridge: MqttBridge | undefined, stop: () => void }> = []
+  let stopping = false
   const stopped = new Promise<void>(resolve => {
+    const stop = (): void => { stopping = true; resolve() }
     process.on('message', (m: ParentMessage) => {
-      if (m.type === 'stop') resolve()
-      if (m.type === 'dial') void peer.dial(m.addrs).then(failures => { send({ type: 'dialed', failures }) })
-      if (m.type === 'list') send({ type: 'list', agents: peer.capability.agents().map(vcvJson) })
+      if (m.type === 'stop') stop()
+      if (m.type === 'usage') send({ type: 'usage', rssBytes: process.memoryUsage().rss, peers: running.length })
+      if (m.type !== 'dial' && m.type !== 'list') return
+      const at = running.find(r => r.index === (m.peer ?? group[0]!.index))
+      if (at === undefined) return
+      if (m.type === 'dial') void at.peer.dial(m.addrs, undefined, { keepAlive: m.keepAlive === true }).then(failures => { send({ type: 'dialed', peer: at.index, failures }) })
+      if (m.type === 'list') send({ type: 'list', peer: at.index, agents: at.peer.capability.agents().map(vcvJson) })
     })
-    process.on('disconnect', resolve) // parent died: never outlive it
-    process.on('SIGTERM', resolve)
+    process.on('disconnect', stop) // parent died: never outlive it
+    process.on('SIGTERM', stop)
     process.on('SIGINT', () => {}) // Ctrl-C reaches the whole group; the parent decides when we stop
   })
-  send({ type: 'ready', peerId: peer.peerId, multiaddrs: peer.multiaddrs(), apiPort: api?.port ?? 0, localAgents: peer.agents.size })
-  const stopActivity = logActivity(peer.activity, log, { recovered: peer.recovered })
-  report()
-  await stopped
-  stopActivity()
-  clearTimeout(pending)
-  await gracefulStop(peer, api, bridge)
+  let status = 0
+  const shared: SharedWork | undefined = group.length > 1
+    ? { verifier: rememberingVerifier(ed25519Verifier()), ...(process.env.AGENTMESH_EMBEDDINGS_URL === undefined ? { embedder: new HashEmbedder({ cache: 8192 }) } : {}) }
+    : undefined
+  for (const { index, config } of group) {
+    if (stopping) break
+    let launched
+    try {
+      launched = await launch(config, undefined, shared)
+    } catch (err) {
+      send({ type: 'fatal', peer: index, message: (err as Error).message })
+      status = 1
+      break
+    }
+    const { peer, api, bridge } = launched
+    let pending: NodeJS.Timeout | undefined
+    // The whole list each time: batched over 10 ms, and over longer as the table grows (a flood of
+    // 10k agents must not turn into 100 lists of 10k ids a second on this process and the parent).
+    const report = (): void => {
+      pending ??= setTimeout(() => {
+        pending = undefined
+        send({ type: 'state', peer: index, agents: peer.capability.agents().map(v => v.body.agent) })
+      }, Math.min(1000, Math.max(10, peer.capability.agents().length / 10)))
+    }
+    for (const e of ['agent:added', 'agent:removed'] as const) peer.capability.addEventListener(e, report)
+    const stopActivity = logActivity(peer.activity, group.length > 1 ? log.child({ peer: index }) : log, { recovered: peer.recovered })
+    running.push({ index, peer, api, bridge, stop: () => { stopActivity(); clearTimeout(pending) } })
+    send({ type: 'ready', peer: index, peerId: peer.peerId, multiaddrs: peer.multiaddrs(), apiPort: api?.port ?? 0, localAgents: peer.agents.size })
+    report()
+  }
+  if (status === 0) await stopped
+  await Promise.all(running.map(async r => {
+    r.stop()
+    await gracefulStop(r.peer, r.api, r.bridge)
+  }))
   // An open IPC channel keeps this process alive after its work is done (until bin's forced exit).
   if (process.connected) process.disconnect()
-  return 0
+  return status
 }
 
 function waitForSignal (): Promise<void> {

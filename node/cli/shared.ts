@@ -11,14 +11,18 @@ export function defaultDataDir (): string {
   return process.env.AGENTMESH_HOME ?? join(homedir(), '.agentmesh')
 }
 
+/** What a child says; `peer` is the mesh index of the peer it is about (a child may host several). */
 export type ChildMessage =
-  | { type: 'ready', peerId: string, multiaddrs: string[], apiPort: number, localAgents: number }
-  | { type: 'state', agents: string[] }
-  | { type: 'dialed', failures: Array<{ addr: string, error: string }> }
-  | { type: 'list', agents: VcvJson[] }
-  | { type: 'fatal', message: string }
+  | { type: 'ready', peer?: number, peerId: string, multiaddrs: string[], apiPort: number, localAgents: number }
+  | { type: 'state', peer?: number, agents: string[] }
+  | { type: 'dialed', peer?: number, failures: Array<{ addr: string, error: string }> }
+  | { type: 'list', peer?: number, agents: VcvJson[] }
+  | { type: 'fatal', peer?: number, message: string }
+  | { type: 'usage', rssBytes: number, peers: number }
 
+/** What the parent asks; `peer` picks a peer of the child's group (default: its first). */
 export type ParentMessage =
-  | { type: 'dial', addrs: string[] }
-  | { type: 'list' }
+  | { type: 'dial', peer?: number, addrs: string[], /** tag them keep-alive: libp2p re-dials them when the link drops */ keepAlive?: boolean }
+  | { type: 'list', peer?: number }
+  | { type: 'usage' }
   | { type: 'stop' }

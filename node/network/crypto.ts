@@ -6,6 +6,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { toString } from 'uint8arrays'
+import { bytesEqual } from '../../protocols/cbor.ts'
 import { ed25519FromPeerId, peerIdFromEd25519, type Signer, type Verifier } from '../../protocols/identity.ts'
 
 const b64url = (bytes: Uint8Array): string => toString(bytes, 'base64url')
@@ -48,6 +49,28 @@ export function ed25519Verifier (maxCachedKeys = 20_000): Verifier {
       } catch {
         return false
       }
+    }
+  }
+}
+
+/**
+ * `inner`, remembering the signatures it found valid (the newest `size`), so the same signed bytes
+ * are checked once. Peers that share a process (`agentmesh up` with several per process) share one:
+ * each record then costs its signature check once per process, not once per peer. Only successes
+ * are kept, and a hit must match the signer and every byte of the message, so a forgery can
+ * neither be remembered nor ride on a remembered signature.
+ */
+export function rememberingVerifier (inner: Verifier, size = 50_000): Verifier {
+  const valid = new Map<string, { peerId: string, message: Uint8Array }>()
+  return {
+    verify (peerId, message, signature) {
+      const key = b64url(signature)
+      const hit = valid.get(key)
+      if (hit !== undefined && hit.peerId === peerId && bytesEqual(hit.message, message)) return true
+      if (!inner.verify(peerId, message, signature)) return false
+      if (valid.size >= size) valid.delete(valid.keys().next().value!)
+      valid.set(key, { peerId, message: message.slice() })
+      return true
     }
   }
 }

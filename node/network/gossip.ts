@@ -32,8 +32,9 @@ export const VALIDATOR_RESULT: Record<'accept' | 'ignore' | 'reject', TopicValid
  * - `agentmesh`: records carry their own host signature, so gossip messages go unsigned
  *   (StrictNoSign) and are identified by a hash of their content. Duplicates are then dropped by the
  *   fast id before any parsing or signature check, and a record republished by anyone keeps its id.
- * - `default`: gossipsub's defaults (each message signed and verified again by the gossip layer);
- *   kept for comparison in `npm run bench -- gossip`.
+ *   Records published in one turn travel as one bundle (the capability service).
+ * - `default`: gossipsub as it comes: each record its own message, signed and verified again by
+ *   the gossip layer; kept for comparison in `npm run bench -- gossip`.
  */
 export type GossipProfile = 'agentmesh' | 'default'
 

@@ -31,7 +31,7 @@ import type { NetworkGuard } from './guard.ts'
  */
 export const RELAY_LIMITS = { dataBytes: 64n * 1024n * 1024n, durationMs: 15 * 60_000, reservations: 256 }
 
-export function hostOptions (s: NetworkSettings, listen: string[], guard: NetworkGuard): Pick<Libp2pOptions, 'addresses' | 'transports' | 'connectionEncrypters' | 'streamMuxers' | 'connectionProtector' | 'connectionManager' | 'connectionGater'> & { services: Record<string, unknown> } {
+export function hostOptions (s: NetworkSettings, listen: string[], guard: NetworkGuard): Pick<Libp2pOptions, 'addresses' | 'transports' | 'connectionEncrypters' | 'streamMuxers' | 'connectionProtector' | 'connectionManager' | 'connectionGater' | 'connectionMonitor'> & { services: Record<string, unknown> } {
   const ids = networkIds(s.network.name)
   const local = isLocal(s)
   const iceServers = s.network.stun.length > 0 ? [{ urls: s.network.stun }] : []
@@ -56,6 +56,13 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
       protocol: ids.kadProtocol,
       // A public or loopback node serves the DHT; others decide from AutoNAT's verdict.
       ...(local || s.public ? { clientMode: false } : {}),
+      // On loopback a peer learns the others from its dials and asks its neighbours for the rest.
+      // By default the first self-query waits for the first peer and then looks for the 20
+      // closest: in a 50-peer local mesh every peer did so at the moment of dialling, a storm
+      // that starved the mesh forming around it (up --peers 50: 19-22 s to converge, 14 s
+      // without). Here it runs at start on the empty table (finding nobody, so later lookups
+      // need not wait for it) and then every 10 minutes.
+      ...(local ? { allowQueryWithZeroPeers: true, initialQuerySelfInterval: 0, querySelfInterval: 600_000 } : {}),
       peerInfoMapper: peerInfoMapper(s.network)
     })
   }
@@ -80,6 +87,11 @@ export function hostOptions (s: NetworkSettings, listen: string[], guard: Networ
       ? { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 256 }
       : { maxConnections: 300, maxIncomingPendingConnections: 64, inboundConnectionThreshold: 20 },
     connectionGater: guard.gater(),
+    // libp2p pings every link each 10 s and aborts it when an answer takes over 5 s: on a loaded
+    // machine running a whole local mesh, starved event loops miss that and the mesh falls apart
+    // (20 peers on 2 cores dropped to 0-5 links each ~30 s in). On loopback a dead peer's socket
+    // closes, so the ping only measures RTT there.
+    ...(local ? { connectionMonitor: { abortConnectionOnPingFailure: false } } : {}),
     services
   }
 }

@@ -16,10 +16,11 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import {
-  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits,
+  CAPABILITY_PROTOCOL, CAPABILITY_TOPIC, CapabilityTable, directLimits, packBundles,
   type LocalAgent, type RemovalReason, type SignedVcv, type TableEvent
 } from '../../protocols/capability/index.ts'
 import type { Effect } from '../../protocols/effects.ts'
+import type { Verifier } from '../../protocols/identity.ts'
 import { ed25519Signer, ed25519Verifier } from '../network/crypto.ts'
 import { openStreamTo } from '../network/streams.ts'
 import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
@@ -27,6 +28,12 @@ import { PeerLimits } from '../network/peer-limits.ts'
 import { TimeSlicer } from './time-slicer.ts'
 
 export interface CapabilityServiceInit {
+  /** Publish records in bundles (default true); false sends each as its own message (the bench's gossipsub-defaults baseline). */
+  bundle?: boolean
+  /** Delay before republishing a record learned off-gossip, unless gossip brings it first (default 1 s; see CapabilityTableInit). */
+  republishDelayMs?: number
+  /** Checks record signatures (default: Ed25519 on node:crypto). */
+  verifier?: Verifier
   /** Lifetime of this host's VCVs (default 60 s). */
   ttlMs?: number
   antiEntropyIntervalMs?: number
@@ -94,11 +101,14 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #limits: PeerLimits
   readonly #slicer = new TimeSlicer()
   readonly #onVerdict: CapabilityServiceInit['onGossipVerdict']
+  readonly #bundle: boolean
   get topic (): string { return this.#topic }
   readonly #protocol: string
   readonly #log: Logger
   readonly #outbound = new Map<string, Promise<LengthPrefixedStream<Stream> | undefined>>()
   #timer: NodeJS.Timeout | undefined
+  readonly #toPublish: Uint8Array[] = []
+  #flush: NodeJS.Immediate | undefined
   #topologyId: string | undefined
   #running = false
 
@@ -110,17 +120,19 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     this.#protocol = init.protocol ?? CAPABILITY_PROTOCOL
     this.#limits = init.limits ?? new PeerLimits()
     this.#onVerdict = init.onGossipVerdict
+    this.#bundle = init.bundle ?? true
     this.#log = components.logger.forComponent('agentmesh:capability')
     this.#table = new CapabilityTable({
       signer: ed25519Signer(components.privateKey),
-      verifier: ed25519Verifier(),
+      verifier: init.verifier ?? ed25519Verifier(),
       random: Math.random,
       versions: init.versions,
       ttlMs: init.ttlMs,
       antiEntropyIntervalMs: init.antiEntropyIntervalMs,
       maxSkewMs: init.maxSkewMs,
       maxAgentsPerHost: init.maxAgentsPerHost,
-      minIdWorkBits: init.minIdWorkBits
+      minIdWorkBits: init.minIdWorkBits,
+      republishDelayMs: init.republishDelayMs ?? 1000
     })
   }
 
@@ -175,6 +187,9 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   async stop (): Promise<void> {
     this.#running = false
     clearTimeout(this.#timer)
+    clearImmediate(this.#flush)
+    this.#flush = undefined
+    this.#toPublish.length = 0
     if (this.#topologyId !== undefined) this.#components.registrar.unregister(this.#topologyId)
     this.#components.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
     this.#components.pubsub.topicValidators.delete(this.#topic)
@@ -200,8 +215,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     for (const effect of effects) {
       switch (effect.type) {
         case 'broadcast':
-          this.#components.pubsub.publish(this.#topic, effect.data)
-            .catch(err => { this.#log.error('publish failed: %e', err) })
+          this.#queueBroadcast(effect.data)
           break
         case 'send':
           this.#send(effect.to, effect.data)
@@ -216,6 +230,24 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
           break
       }
     }
+  }
+
+  /**
+   * Records to publish wait for the end of this turn of the event loop and go out as bundles
+   * (protocols/capability/bundle.ts): a host advertising its agents one by one, a refresh of all
+   * of them, or a batch learned by anti-entropy costs one gossip message, not one per record.
+   */
+  #queueBroadcast (record: Uint8Array): void {
+    this.#toPublish.push(record)
+    this.#flush ??= setImmediate(() => {
+      this.#flush = undefined
+      const records = this.#toPublish.splice(0)
+      if (!this.#running) return
+      for (const bundle of this.#bundle ? packBundles(records) : records) {
+        this.#components.pubsub.publish(this.#topic, bundle)
+          .catch(err => { this.#log.error('publish failed: %e', err) })
+      }
+    })
   }
 
   #dispatch (e: TableEvent): void {

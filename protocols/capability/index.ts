@@ -20,6 +20,7 @@ export type { SignedRecord, SignedTombstone, SignedVcv } from './wire.ts'
 export { limits, splitAgentId, validateTombstoneBody, validateVcvBody, ValidationError, WIRE_VERSION } from './schema.ts'
 export type { Embedding, TombstoneBody, VcvBody } from './schema.ts'
 export { decodeDirect, encodeDirect, directLimits } from './direct.ts'
+export { bundleLimits, gossipRecords, packBundles } from './bundle.ts'
 export type { DirectMessage } from './direct.ts'
 
 import { LOCAL_NETWORK, networkIds } from '../network/ids.ts'

@@ -12,6 +12,7 @@ import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
 import { idWorkBits, type Signer, type Verifier } from '../identity.ts'
 import { NewHostAdmission, type AdmissionBudgets } from './admission.ts'
+import { gossipRecords } from './bundle.ts'
 import { decodeDirect, directLimits, encodeDirect, type DigestEntry } from './direct.ts'
 import { NAME_PATTERN, splitAgentId, validateVcvBody, ValidationError, WIRE_VERSION, type VcvBody } from './schema.ts'
 import {
@@ -66,6 +67,14 @@ export interface CapabilityTableInit {
    * false turns the bound off. Records restored from disk are not counted.
    */
   admission?: AdmissionBudgets | false
+  /**
+   * How long a record learned off-gossip waits before this peer republishes it (default 0: at
+   * once). Waiting, with jitter (0.5-1.5 × this), lets the peer see whether others already gossip
+   * it: one that arrives on gossip meanwhile is not republished. When a mesh forms, every peer
+   * learns nearly every record from its neighbours' digests, and republishing all of them at once
+   * multiplied gossip traffic by ~10 on 50 local peers.
+   */
+  republishDelayMs?: number
 }
 
 export type RemovalReason = 'expired' | 'withdrawn'
@@ -129,6 +138,9 @@ export class CapabilityTable {
   readonly #peers = new Set<string>()
   /** Agent ids held per host, live or withdrawn: what the per-host quota counts. */
   readonly #perHost = new Map<string, number>()
+  readonly #republishDelayMs: number
+  /** Records learned off-gossip, by wire key, waiting to be republished unless gossip brings them first. */
+  readonly #toRepublish = new Map<string, { wire: Uint8Array, at: number }>()
   #nextAntiEntropy = 0
   #wakeAt = Infinity
 
@@ -147,6 +159,7 @@ export class CapabilityTable {
     this.#admission = init.admission === false ? undefined : new NewHostAdmission(init.admission)
     this.#republish = init.admission === false ? undefined : new NewHostAdmission(init.admission)
     for (const [name, version] of Object.entries(init.versions ?? {})) this.#versions.set(name, version)
+    this.#republishDelayMs = init.republishDelayMs ?? 0
   }
 
   // ---- queries -------------------------------------------------------------------------------
@@ -192,9 +205,33 @@ export class CapabilityTable {
 
   // ---- network events ------------------------------------------------------------------------
 
-  /** A record from the gossip topic. The verdict tells gossipsub whether to forward it. */
+  /**
+   * A gossip message: one record or a bundle (bundle.ts). The verdict tells gossipsub whether to
+   * forward it: reject at the first invalid record (the rest are not checked: the sender pays for
+   * one invalid message, as it would have for that record alone), else accept if any record was
+   * new, else ignore. Records before an invalid one keep their effect: each is signed on its own.
+   */
   receiveGossip (data: Uint8Array, from: string | undefined, now: number): Outcome {
-    return this.#receive(data, from, now, 'gossip')
+    let items: Uint8Array[]
+    try {
+      items = gossipRecords(data)
+    } catch (err) {
+      return rejected(from, (err as Error).message)
+    }
+    if (items.length === 1) return this.#receive(items[0]!, from, now, 'gossip')
+    const effects: Array<Effect<TableEvent>> = []
+    let accepted = false
+    let ignoredFor: string | undefined
+    let flood: Outcome['flood']
+    for (const item of items) {
+      const outcome = this.#receive(item, from, now, 'gossip')
+      effects.push(...outcome.effects)
+      flood ??= outcome.flood
+      if (outcome.verdict === 'reject') return { verdict: 'reject', ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}), ...(flood !== undefined ? { flood } : {}), effects }
+      if (outcome.verdict === 'accept') accepted = true
+      else ignoredFor ??= outcome.reason
+    }
+    return { verdict: accepted ? 'accept' : 'ignore', ...(!accepted && ignoredFor !== undefined ? { reason: ignoredFor } : {}), ...(flood !== undefined ? { flood } : {}), effects }
   }
 
   /** A digest or batch from a directly connected peer. */
@@ -272,6 +309,11 @@ export class CapabilityTable {
       const current = this.#entries.get(this.#agentId(agent.name))
       if (current === undefined || now >= current.body.issuedAt + this.#refreshMs) effects.push(...this.#issue(agent, now))
     }
+    for (const [key, { wire, at }] of this.#toRepublish) {
+      if (at > now) continue
+      this.#toRepublish.delete(key)
+      if (this.#stored.has(key)) effects.push({ type: 'broadcast', data: wire })
+    }
     if (now >= this.#nextAntiEntropy) {
       this.#nextAntiEntropy = now + this.#aeIntervalMs
       const peers = [...this.#peers]
@@ -321,7 +363,10 @@ export class CapabilityTable {
   }
 
   #receive (data: Uint8Array, from: string | undefined, now: number, via: Via): Outcome {
-    if (this.#stored.has(wireKey(data))) return ignored('duplicate')
+    const key = wireKey(data)
+    // Someone gossips it: no need for this peer to republish it too.
+    if (via === 'gossip') this.#toRepublish.delete(key)
+    if (this.#stored.has(key)) return ignored('duplicate')
     let record: SignedRecord
     try {
       record = decodeRecord(data)
@@ -384,7 +429,7 @@ export class CapabilityTable {
       : { type: 'updated', vcv, previous })]
     // Learned off-gossip: republish so peers beyond this link hear it too. Content-addressed
     // message ids make this idempotent in the mesh.
-    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push({ type: 'broadcast', data: vcv.wire })
+    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push(...this.#republishLater(vcv.wire, now))
     return [...effects, ...this.#timer(now, this.#deadline(vcv))]
   }
 
@@ -403,7 +448,7 @@ export class CapabilityTable {
       effects.push(event({ type: 'removed', agent, reason: 'withdrawn' }))
     }
     this.#track(agent, held)
-    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push({ type: 'broadcast', data: tomb.wire })
+    if (via === 'direct' && this.#mayRepublish(knownHost, now)) effects.push(...this.#republishLater(tomb.wire, now))
     return [...effects, ...this.#timer(now, tomb.body.expiresAt)]
   }
 
@@ -430,6 +475,14 @@ export class CapabilityTable {
    */
   #mayRepublish (knownHost: boolean, now: number): boolean {
     return knownHost || this.#republish === undefined || this.#republish.take('', 'gossip', now)
+  }
+
+  /** Republishes a record learned off-gossip: at once, or after the delay unless gossip brings it first. */
+  #republishLater (wire: Uint8Array, now: number): Array<Effect<TableEvent>> {
+    if (this.#republishDelayMs <= 0) return [{ type: 'broadcast', data: wire }]
+    const at = now + Math.round(this.#republishDelayMs * (0.5 + this.#random()))
+    this.#toRepublish.set(wireKey(wire), { wire, at })
+    return this.#timer(now, at)
   }
 
   #held (agent: string): boolean { return this.#entries.has(agent) || this.#tombstones.has(agent) }
@@ -521,6 +574,7 @@ export class CapabilityTable {
     let at = this.#peers.size > 0 ? this.#nextAntiEntropy : Infinity
     for (const vcv of this.#entries.values()) at = Math.min(at, this.#deadline(vcv))
     for (const tomb of this.#tombstones.values()) at = Math.min(at, tomb.body.expiresAt)
+    for (const pending of this.#toRepublish.values()) at = Math.min(at, pending.at)
     return at
   }
 }
@@ -537,8 +591,13 @@ function rejected (from: string | undefined, reason: string): Outcome {
   return { verdict: 'reject', reason, effects: [event({ type: 'rejected', from, reason })] }
 }
 
+/** Keys already computed, by wire array: a record is hashed once on receipt, not again to store or forget it. */
+const wireKeys = new WeakMap<Uint8Array, string>()
+
 function wireKey (wire: Uint8Array): string {
-  return toString(sha256(wire), 'base64')
+  let key = wireKeys.get(wire)
+  if (key === undefined) wireKeys.set(wire, key = toString(sha256(wire), 'base64'))
+  return key
 }
 
 /** 8 bytes of SHA-256 of the agent id: enough to tell agents apart in a digest (a collision only delays one push). */

@@ -22,7 +22,8 @@ export function networkIds (name: string): NetworkIds {
   if (!NETWORK_NAME.test(name)) throw new Error(`"${name}" is not a network name: use 1–32 lower-case letters, digits and dashes`)
   return {
     name,
-    capabilityTopic: `agentmesh/${name}/capability/1`,
+    // 2: messages may be bundles of records (protocols/capability/bundle.ts), which a version-1 peer would reject.
+    capabilityTopic: `agentmesh/${name}/capability/2`,
     capabilityProtocol: `/agentmesh/${name}/capability/1.0.0`,
     certificateTopic: `agentmesh/${name}/certificates/1`,
     rpcProtocol: `/agentmesh/${name}/rpc/1.0.0`,
