@@ -333,9 +333,12 @@ describe('capability table', () => {
     const wake = learned.effects.flatMap(e => e.type === 'timer' ? [e.at] : [])
     expect(Math.min(...wake)).toBeGreaterThanOrEqual(T0 + 500)
     expect(Math.min(...wake)).toBeLessThanOrEqual(T0 + 1500)
-    // b comes by gossip meanwhile (someone else republished it); c comes as part of a bundle.
+    // b comes by gossip meanwhile (someone else republished it), c as part of a bundle: those
+    // messages are forwarded (accept) in place of this peer's own republish; a repeat is a duplicate.
+    expect(receiver.receiveGossip(b.wire, 'other', T0 + 100)).toMatchObject({ verdict: 'accept', reason: 'forwarded instead of republished' })
     expect(receiver.receiveGossip(b.wire, 'other', T0 + 100)).toMatchObject({ verdict: 'ignore', reason: 'duplicate' })
-    expect(receiver.receiveGossip(packBundles([c.wire])[0]!, 'other', T0 + 100).verdict).toBe('ignore')
+    expect(receiver.receiveGossip(packBundles([c.wire])[0]!, 'other', T0 + 100).verdict).toBe('accept')
+    expect(receiver.size).toBe(3)
     expect(broadcasts(receiver.tick(T0 + 400))).toEqual([])
     expect(broadcasts(receiver.tick(T0 + 1500))).toEqual([a.wire])
     expect(broadcasts(receiver.tick(T0 + 3000))).toEqual([])

@@ -245,7 +245,7 @@ function waitReady (peers: PeerProcess[], procs: MeshProcess[], interrupted: () 
 async function connect (peers: PeerProcess[]): Promise<void> {
   const n = peers.length
   await Promise.all(peers.map(async (p, i) => {
-    const addrs = ringTargets(i, n).map(j => peers[j]!.ready!.multiaddrs[0]!) // libp2p's addresses end in /p2p/<id>
+    const addrs = ringTargets(i, n, n > SOLO_LIMIT ? 3 : 2).map(j => peers[j]!.ready!.multiaddrs[0]!) // libp2p's addresses end in /p2p/<id>
     if (addrs.length === 0) return
     const { failures } = await request(p, { type: 'dial', peer: p.index, addrs, keepAlive: true }, 'dialed')
     for (const f of failures) console.error(`peer ${i} could not dial ${f.addr}: ${f.error}`)

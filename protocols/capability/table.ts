@@ -364,8 +364,10 @@ export class CapabilityTable {
 
   #receive (data: Uint8Array, from: string | undefined, now: number, via: Via): Outcome {
     const key = wireKey(data)
-    // Someone gossips it: no need for this peer to republish it too.
-    if (via === 'gossip') this.#toRepublish.delete(key)
+    // Someone gossips a record this peer was going to republish: forward that message instead
+    // (accept), which reaches the same neighbours, and drop the republish. Ignoring it as a
+    // duplicate would stop it here, and the peers behind this one would get it from neither.
+    if (via === 'gossip' && this.#toRepublish.delete(key)) return { verdict: 'accept', reason: 'forwarded instead of republished', effects: [] }
     if (this.#stored.has(key)) return ignored('duplicate')
     let record: SignedRecord
     try {
