@@ -184,7 +184,10 @@ describe('simulator faults have their intended effect', () => {
     const s = small({}, [{ kind: 'sybil', count: 4 }])
     const { summary } = runOnce(s, 'greedy-similarity')
     expect(summary.sybilDispatches).toBeGreaterThan(0)
-    expect(summary.reroutes).toBeGreaterThan(base.reroutes)
+    // Each dispatch to a sybil times out and is rerouted (other failures reroute too). Comparing
+    // reroute counts with a run without sybils was noise: 43 vs 38 and 27 vs 30 on two versions.
+    expect(summary.reroutes).toBeGreaterThanOrEqual(summary.sybilDispatches)
+    expect(summary.successRate).toBeGreaterThan(0.8)
   })
 
   it('Byzantine committee members: zero safety violations while their power stays below 1/3', () => {

@@ -191,7 +191,8 @@ export class ConsensusPeer {
       }
       this.#early.delete(id)
     }
-    for (const answer of answers) this.#apply(id, slot, slot.instance.addAnswer(answer, now), out)
+    // The requester's start carries these answers to every member: none is forwarded again.
+    for (const answer of answers) this.#apply(id, slot, slot.instance.addAnswer(answer, now, false), out)
     return { instance: id, effects: this.#withTimer(out) }
   }
 
@@ -224,6 +225,8 @@ export class ConsensusPeer {
           const known = this.#instances.get(instanceId(statement))
           if (known !== undefined) {
             if (from === known.instance.statement.requester) known.heard = now
+            // A relayed start may have come first with fewer answers: take the rest from this one.
+            for (const answer of answers) this.#apply(known.instance.id, known, known.instance.addAnswer(answer, now, false), out)
             break
           }
           out.push(...this.start(m.statement, answers, now).effects)
