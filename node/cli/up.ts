@@ -33,9 +33,9 @@ export const upHelp = `agentmesh up --peers N [--agents FILE] [--base-port P] [-
 Starts N peers (1-200) on 127.0.0.1: peer i listens on P+i (default P=${DEFAULT_PORT}) with its API
 on P+${API_PORT_OFFSET}+i, keeps its identity in DIR/peer-i (default ~/.agentmesh/up) and hosts the
 agents of FILE (default: the six demo agents). Each peer is its own libp2p node; --per-process K
-runs K of them in each process (default: one per process up to ${SOLO_LIMIT} peers, else as many
-as spread the peers over ${PROCESSES_PER_CORE} processes per CPU core: a process costs ~1 s of CPU to
-start and ~150 MiB). Peers re-dial the ones they were told to when a link drops.
+runs K of them in each process (default: each peer its own process up to ${SOLO_LIMIT} peers, else the
+peers spread evenly over one process per CPU core: a process costs ~1 s of CPU to start
+and ~150 MiB, a peer sharing one 26-40 MiB). Peers re-dial their ring neighbours when a link drops.
 --until-converged exits once every peer knows every agent (exit 1 after --timeout, default 60 s);
 with --json it prints one JSON object: peers, agents, convergedMs, processes, memory, perPeer, …
 --demo runs node/agents/demo-task.yaml through the mesh once it has converged (npm start does).`
