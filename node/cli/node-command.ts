@@ -102,8 +102,9 @@ export async function nodeCommand (argv: string[]): Promise<number> {
     logLevel: oneOf('node', 'log-level', values['log-level'], LOG_LEVELS, file.logLevel ?? (values.child === true ? 'warn' : 'info'))
   }
   if (values.child === true) {
-    const group = values['peer-group'] !== undefined ? parsePeerGroup(values['peer-group']) : [{ index: 0, port, apiPort: config.apiPort, data: config.data }]
-    return await runChild(group.map(g => ({ index: g.index, config: { ...config, port: g.port, listen: [`/ip4/127.0.0.1/tcp/${g.port}`], apiPort: g.apiPort, data: g.data } })))
+    // Without --peer-group: one peer, exactly as the flags say (the adversary harness listens on --listen).
+    if (values['peer-group'] === undefined) return await runChild([{ index: 0, config }])
+    return await runChild(parsePeerGroup(values['peer-group']).map(g => ({ index: g.index, config: { ...config, port: g.port, listen: [`/ip4/127.0.0.1/tcp/${g.port}`], apiPort: g.apiPort, data: g.data } })))
   }
   return await runForeground(config, values.json === true, values.agents)
 }
@@ -299,7 +300,12 @@ async function runChild (group: Array<{ index: number, config: NodeConfig }>): P
       if (m.type === 'usage') send({ type: 'usage', rssBytes: process.memoryUsage().rss, peers: running.length })
       if (m.type !== 'dial' && m.type !== 'list') return
       const at = running.find(r => r.index === (m.peer ?? group[0]!.index))
-      if (at === undefined) return
+      if (at === undefined) {
+        // Asked about a peer this process does not run (yet): say so rather than leave the parent waiting.
+        if (m.type === 'dial') send({ type: 'dialed', peer: m.peer ?? group[0]!.index, failures: m.addrs.map(addr => ({ addr, error: 'that peer is not running in this process' })) })
+        else send({ type: 'list', peer: m.peer ?? group[0]!.index, agents: [] })
+        return
+      }
       if (m.type === 'dial') void at.peer.dial(m.addrs, undefined, { keepAlive: m.keepAlive === true }).then(failures => { send({ type: 'dialed', peer: at.index, failures }) })
       if (m.type === 'list') send({ type: 'list', peer: at.index, agents: at.peer.capability.agents().map(vcvJson) })
     })

@@ -270,7 +270,9 @@ async function listAgents (peer: PeerProcess): Promise<Extract<ChildMessage, { t
 async function memory (procs: MeshProcess[]): Promise<{ totalMiB: number, perPeerMiB: number, perProcessMiB: number[] }> {
   const rss = await Promise.all(procs.map(proc => new Promise<number>(resolve => {
     if (proc.exited || !proc.child.connected) { resolve(0); return }
-    const on = (m: ChildMessage): void => { if (m.type === 'usage') { proc.child.off('message', on); resolve(m.rssBytes) } }
+    // A process too busy to answer within 5 s counts as 0 rather than hold up the report.
+    const timer = setTimeout(() => { proc.child.off('message', on); resolve(0) }, 5000)
+    const on = (m: ChildMessage): void => { if (m.type === 'usage') { clearTimeout(timer); proc.child.off('message', on); resolve(m.rssBytes) } }
     proc.child.on('message', on)
     proc.child.send({ type: 'usage' } satisfies ParentMessage)
   })))

@@ -67,6 +67,22 @@ function sign (kind: 'vcv' | 'tomb', body: VcvBody | TombstoneBody, signer: Sign
  * the record could change anything, and pays for verification only then.
  */
 export function decodeRecord (wire: Uint8Array): SignedRecord {
+  const known = decoded.get(wire)
+  if (known !== undefined) return known
+  const record = decodeFresh(wire)
+  decoded.set(wire, record)
+  return record
+}
+
+/**
+ * Records already decoded, by the array they came in. In the simulator one broadcast array
+ * reaches every node, and each decode costs a full re-encode (the canonical check): decoded once,
+ * the record is shared, as it is immutable. A node's received arrays are new each time and gain
+ * nothing. Received buffers are never written to, which makes the identity a safe key.
+ */
+const decoded = new WeakMap<Uint8Array, SignedRecord>()
+
+function decodeFresh (wire: Uint8Array): SignedRecord {
   if (wire.byteLength > limits.maxMessageBytes) {
     throw new ValidationError(`record is ${wire.byteLength} bytes, limit ${limits.maxMessageBytes}`)
   }

@@ -105,6 +105,9 @@ interface Slot {
   heard: number
 }
 
+/** Certificate checks by gossiped array (see ConsensusPeer's #checkCertificate). */
+const checkedCertificates = new WeakMap<Uint8Array, { certificate: Certificate, statementHash: string, check: ReturnType<typeof verifyCertificate>, verifier: Verifier, embed: Embed | undefined }>()
+
 export class ConsensusPeer {
   readonly book: ReputationBook
   readonly #signer: Signer
@@ -416,9 +419,8 @@ export class ConsensusPeer {
 
   #acceptCertificate (from: string, bytes: Uint8Array, now: number, out: Out, announce = true): GossipVerdict {
     try {
-      const certificate = decodeCertificate(bytes)
-      if (this.#certificates.has(wireHash(certificate.statement))) return 'ignore'
-      const check = verifyCertificate(certificate, this.#verifier, this.#embed)
+      const { statementHash, check } = this.#checkCertificate(bytes)
+      if (this.#certificates.has(statementHash)) return 'ignore'
       if (!check.ok) throw new ConsensusError(`certificate: ${check.problems.join('; ')}`)
       this.#keep(bytes, check.summary, announce)
       if (announce) out.push({ type: 'event', event: { type: 'accepted', id: check.summary.instance, summary: check.summary } })
@@ -430,6 +432,23 @@ export class ConsensusPeer {
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
       return 'reject'
     }
+  }
+
+  /**
+   * Decodes and verifies a certificate, or reuses the result for the same array checked with the
+   * same verifier and embedder (a pure function of those): in the simulator one gossiped array
+   * reaches every requester, and each full check decoded and re-encoded every signed object in it.
+   * A node's received arrays are new each time and gain nothing.
+   */
+  #checkCertificate (bytes: Uint8Array): { certificate: Certificate, statementHash: string, check: ReturnType<typeof verifyCertificate> } {
+    const known = checkedCertificates.get(bytes)
+    if (known !== undefined && known.verifier === this.#verifier && known.embed === this.#embed) return known
+    const certificate = decodeCertificate(bytes)
+    const statementHash = wireHash(certificate.statement)
+    if (this.#certificates.has(statementHash)) return { certificate, statementHash, check: { ok: false, problems: ['already held'] } }
+    const result = { certificate, statementHash, check: verifyCertificate(certificate, this.#verifier, this.#embed), verifier: this.#verifier, embed: this.#embed }
+    checkedCertificates.set(bytes, result)
+    return result
   }
 
   /** Checks a proof; a new one cuts the offender's reputation and is gossiped on. */
