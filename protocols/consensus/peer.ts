@@ -105,6 +105,19 @@ interface Slot {
   heard: number
 }
 
+/**
+ * A transport message decoded, reused for the same array: in the simulator one array goes to every
+ * member, and sharing the decoded envelope lets the instance messages inside it (the same arrays
+ * then) be decoded once too. Read-only; a node's received arrays are new each time.
+ */
+const envelopes = new WeakMap<Uint8Array, Record<string, unknown> | null>()
+function envelope (data: Uint8Array): Record<string, unknown> | null {
+  if (envelopes.has(data)) return envelopes.get(data)!
+  const m = decodeCanonical(data) as Record<string, unknown> | null
+  envelopes.set(data, m)
+  return m
+}
+
 /** Certificate checks by gossiped array (see ConsensusPeer's #checkCertificate). */
 const checkedCertificates = new WeakMap<Uint8Array, { certificate: Certificate, statementHash: string, check: ReturnType<typeof verifyCertificate>, verifier: Verifier, embed: Embed | undefined }>()
 
@@ -216,7 +229,7 @@ export class ConsensusPeer {
     const out: Out = []
     try {
       if (data.byteLength > 2 * consensusLimits.maxMessageBytes) throw new ConsensusError(`message is ${data.byteLength} bytes`)
-      const m = decodeCanonical(data) as Record<string, unknown> | null
+      const m = envelope(data)
       if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new ConsensusError('message must be a map')
       switch (m.k) {
         case 'start': {
