@@ -38,6 +38,21 @@ describe('TimeSlicer', () => {
     expect(fresh.queued).toBe(0)
   })
 
+  it('counts a job by its weight: heavy jobs fill a source\'s share sooner, light ones still fit beside them', async () => {
+    const slicer = new TimeSlicer({ sliceMs: 10, maxQueued: 100, maxPerSource: 20, clock: () => 0 })
+    // 16-unit jobs (a 256 KiB bundle at 16 KiB a unit): one fits a share of 20, a second does not.
+    const heavy = await Promise.all([0, 1, 2].map(async () => await slicer.run('rogue', () => 'ran', cause => `refused: ${cause}`, 16)))
+    expect(heavy).toEqual(['ran', 'refused: source', 'refused: source'])
+    // Light jobs of the same source still fit beside one heavy one, up to the share.
+    const fresh = new TimeSlicer({ sliceMs: 10, maxQueued: 100, maxPerSource: 20, clock: () => 0 })
+    const mixed = await Promise.all([
+      fresh.run('rogue', () => 'ran', () => 'refused', 16),
+      ...Array.from({ length: 6 }, async () => await fresh.run('rogue', () => 'ran', () => 'refused'))
+    ])
+    expect(mixed.filter(r => r === 'ran')).toHaveLength(5)
+    expect(fresh.queued).toBe(0)
+  })
+
   it('a job that throws rejects its own call only', async () => {
     const slicer = new TimeSlicer()
     const bad = slicer.run('a', () => { throw new Error('boom') }, () => 0)

@@ -27,6 +27,9 @@ import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '.
 import { PeerLimits } from '../network/peer-limits.ts'
 import { TimeSlicer } from './time-slicer.ts'
 
+/** A gossip message waiting for validation counts one unit of its sender's queue share per this many bytes. */
+const WEIGHT_UNIT_BYTES = 16 * 1024
+
 export interface CapabilityServiceInit {
   /** Publish records in bundles (default true); false sends each as its own message (the bench's gossipsub-defaults baseline). */
   bundle?: boolean
@@ -162,7 +165,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       if (cause === 'source') this.#limits.allow(peer.toString(), 'gossip-flood')
       this.#onVerdict?.('ignore', 'validation queue full')
       return VALIDATOR_RESULT.ignore
-    }))
+    }, Math.max(1, Math.ceil(message.data.byteLength / WEIGHT_UNIT_BYTES))))
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its
     // subscription arrives our publishes skip it, so the digest must cover everything up to then.
     pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)

@@ -2,7 +2,9 @@
  * Runs synchronous jobs in slices of the event loop: jobs run back to back for at most `sliceMs`,
  * then the rest wait for a fresh iteration (setImmediate), so I/O — the API, beacons, pings — is
  * served between slices however many jobs a flood queues. The queue is bounded, in all and per
- * source: past `maxQueued`, or `maxPerSource` jobs waiting for one source, a job is refused at once
+ * source, in units a job's `weight` gives (default 1; a gossip message weighs one per 16 KiB, so a
+ * bundle of records counts like the single records it replaces): past `maxQueued`, or
+ * `maxPerSource` units waiting for one source, a job is refused at once
  * (its caller decides what refusal means; a gossip validator ignores the message, which is then
  * neither forwarded nor penalised). One flooding neighbour thus fills its own share, not the queue.
  *
@@ -17,6 +19,8 @@ export class TimeSlicer {
   readonly #perSource = new Map<string, number>()
   readonly #clock: () => number
   #queue: Array<() => void> = []
+  /** Units waiting, all sources together. */
+  #units = 0
   /** Index of the next job in #queue (shift() would make draining a long queue quadratic). */
   #head = 0
   #scheduled = false
@@ -35,15 +39,17 @@ export class TimeSlicer {
    * `job`'s result, run now if the current slice has time and nothing waits, else in a later
    * slice; `refused(cause)`'s result if `source`'s share of the queue, or the queue, is full.
    */
-  async run<T> (source: string, job: () => T, refused: (cause: 'source' | 'queue') => T): Promise<T> {
+  async run<T> (source: string, job: () => T, refused: (cause: 'source' | 'queue') => T, weight = 1): Promise<T> {
     if (this.queued === 0 && this.#clock() < this.#sliceEnds) return job()
     const mine = this.#perSource.get(source) ?? 0
-    if (mine >= this.#maxPerSource) return refused('source')
-    if (this.queued >= this.#maxQueued) return refused('queue')
-    this.#perSource.set(source, mine + 1)
+    if (mine + weight > this.#maxPerSource) return refused('source')
+    if (this.#units + weight > this.#maxQueued) return refused('queue')
+    this.#perSource.set(source, mine + weight)
+    this.#units += weight
     return await new Promise<T>((resolve, reject) => {
       this.#queue.push(() => {
-        const left = (this.#perSource.get(source) ?? 1) - 1
+        this.#units -= weight
+        const left = (this.#perSource.get(source) ?? weight) - weight
         if (left > 0) this.#perSource.set(source, left)
         else this.#perSource.delete(source)
         try { resolve(job()) } catch (err) { reject(err) }
