@@ -70,7 +70,8 @@ export interface CapabilityTableInit {
   /**
    * How long a record learned off-gossip waits before this peer republishes it (default 0: at
    * once). Waiting, with jitter (0.5-1.5 × this), lets the peer see whether others already gossip
-   * it: one that arrives on gossip meanwhile is not republished. When a mesh forms, every peer
+   * it: one that arrives on gossip meanwhile is not republished (that message is forwarded
+   * instead, see #receive). When a mesh forms, every peer
    * learns nearly every record from its neighbours' digests, and republishing all of them at once
    * multiplied gossip traffic by ~10 on 50 local peers.
    */
