@@ -91,7 +91,9 @@ function commitOnce (c: Committee): void {
   let head = 0
   const apply = (from: string, effects: Array<Effect<InstanceEvent>>): void => {
     for (const e of effects) {
-      if (e.type === 'send') queue.push({ from, to: e.to, data: e.data })
+      // A copy per recipient, as a network delivers it: members of one process must not share
+      // arrays, or the decode-once caches (made for the simulator) would hide decoding costs.
+      if (e.type === 'send') queue.push({ from, to: e.to, data: e.data.slice() })
       else if (e.type === 'event' && e.event.type === 'rejected') throw new Error(`${subtask}: ${from.slice(-6)} rejected a message: ${e.event.reason}`)
       // timers: ignored (time stands still); committed: read from `decided` below
     }
