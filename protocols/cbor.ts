@@ -30,6 +30,23 @@ export function encodeCanonical (value: unknown): Uint8Array {
  */
 const canonical = new WeakSet<Uint8Array>()
 
+/**
+ * `compute`, run once per array object and remembered while the array lives (a failure is not
+ * remembered). For work on received bytes that the same array may ask for again: in the simulator
+ * one broadcast array reaches every node; in a node a record is hashed on receipt and again when
+ * stored. The result is shared, so it must be treated as immutable; received buffers are never
+ * written to, which makes the identity a safe key. A node's fresh arrays gain nothing.
+ */
+export function oncePerArray<T> (compute: (bytes: Uint8Array) => T): (bytes: Uint8Array) => T {
+  const known = new WeakMap<Uint8Array, T>()
+  return bytes => {
+    if (known.has(bytes)) return known.get(bytes)!
+    const value = compute(bytes)
+    known.set(bytes, value)
+    return value
+  }
+}
+
 /** Decodes `bytes`; throws unless they are exactly the canonical encoding of the result. */
 export function decodeCanonical (bytes: Uint8Array): unknown {
   let value: unknown

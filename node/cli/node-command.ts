@@ -297,7 +297,7 @@ async function runChild (group: Array<{ index: number, config: NodeConfig }>): P
     const stop = (): void => { stopping = true; resolve() }
     process.on('message', (m: ParentMessage) => {
       if (m.type === 'stop') stop()
-      if (m.type === 'usage') send({ type: 'usage', rssBytes: process.memoryUsage().rss, peers: running.length })
+      if (m.type === 'usage') send({ type: 'usage', rssBytes: process.memoryUsage().rss })
       if (m.type !== 'dial' && m.type !== 'list') return
       const at = running.find(r => r.index === (m.peer ?? group[0]!.index))
       if (at === undefined) {

@@ -18,7 +18,7 @@ export type ChildMessage =
   | { type: 'dialed', peer?: number, failures: Array<{ addr: string, error: string }> }
   | { type: 'list', peer?: number, agents: VcvJson[] }
   | { type: 'fatal', peer?: number, message: string }
-  | { type: 'usage', rssBytes: number, peers: number }
+  | { type: 'usage', rssBytes: number }
 
 /** What the parent asks; `peer` picks a peer of the child's group (default: its first). */
 export type ParentMessage =

@@ -7,8 +7,9 @@
  * saves is the per-message cost of gossip (noise, yamux, protobuf, a message id, an IDONTWANT to
  * each mesh peer), which measured larger than a signature check per record.
  */
-import { decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { encodeCanonical } from '../cbor.ts'
 import { limits, ValidationError } from './schema.ts'
+import { decodeMap } from './wire.ts'
 
 export const bundleLimits = {
   /** Records in one bundle. */
@@ -42,14 +43,7 @@ export function packBundles (records: readonly Uint8Array[]): Uint8Array[] {
  */
 export function gossipRecords (data: Uint8Array): Uint8Array[] {
   if (data.byteLength > bundleLimits.maxBytes) throw new ValidationError(`gossip message is ${data.byteLength} bytes, limit ${bundleLimits.maxBytes}`)
-  let value: unknown
-  try {
-    value = decodeCanonical(data)
-  } catch (err) {
-    throw new ValidationError(`gossip message is not canonical CBOR: ${(err as Error).message}`)
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError('gossip message must be a map')
-  const m = value as Record<string, unknown>
+  const m = decodeMap(data, 'gossip message')
   if (m.t !== 'bundle') {
     if (data.byteLength > limits.maxMessageBytes) throw new ValidationError(`record is ${data.byteLength} bytes, limit ${limits.maxMessageBytes}`)
     return [data]

@@ -3,8 +3,9 @@
  * - `digest`: for every live record, 8 bytes of SHA-256(agent id) and its version;
  * - `batch`: signed records the receiver's digest showed it lacks.
  */
-import { decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { encodeCanonical } from '../cbor.ts'
 import { ValidationError } from './schema.ts'
+import { decodeMap } from './wire.ts'
 
 export const directLimits = {
   maxMessageBytes: 4 * 1024 * 1024,
@@ -27,14 +28,7 @@ export function decodeDirect (bytes: Uint8Array): DirectMessage {
   if (bytes.byteLength > directLimits.maxMessageBytes) {
     throw new ValidationError(`direct message is ${bytes.byteLength} bytes, limit ${directLimits.maxMessageBytes}`)
   }
-  let value: unknown
-  try {
-    value = decodeCanonical(bytes)
-  } catch (err) {
-    throw new ValidationError(`direct message is not canonical CBOR: ${(err as Error).message}`)
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError('direct message must be a map')
-  const m = value as Record<string, unknown>
+  const m = decodeMap(bytes, 'direct message')
   if (m.t === 'digest' && Object.keys(m).length === 2 && Array.isArray(m.entries)) {
     if (m.entries.length > directLimits.maxDigestEntries) throw new ValidationError('digest has too many entries')
     for (const e of m.entries) {

@@ -7,7 +7,7 @@
  * connect, peers swap digests and push each other what is missing (anti-entropy).
  */
 import { toString } from 'uint8arrays'
-import { bytesEqual } from '../cbor.ts'
+import { bytesEqual, oncePerArray } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
 import { idWorkBits, type Signer, type Verifier } from '../identity.ts'
@@ -594,14 +594,8 @@ function rejected (from: string | undefined, reason: string): Outcome {
   return { verdict: 'reject', reason, effects: [event({ type: 'rejected', from, reason })] }
 }
 
-/** Keys already computed, by wire array: a record is hashed once on receipt, not again to store or forget it. */
-const wireKeys = new WeakMap<Uint8Array, string>()
-
-function wireKey (wire: Uint8Array): string {
-  let key = wireKeys.get(wire)
-  if (key === undefined) wireKeys.set(wire, key = toString(sha256(wire), 'base64'))
-  return key
-}
+/** SHA-256 of a record's wire bytes: hashed once on receipt, not again to store or forget it. */
+const wireKey = oncePerArray(wire => toString(sha256(wire), 'base64'))
 
 /** 8 bytes of SHA-256 of the agent id: enough to tell agents apart in a digest (a collision only delays one push). */
 function digestKey (agent: string): Uint8Array {

@@ -3,7 +3,7 @@
  * The signature covers a domain tag plus the body bytes, so a VCV signature can never be replayed
  * as a tombstone or as any other protocol's message.
  */
-import { bytesEqual, decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { bytesEqual, decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
 import { sha256 } from '../hash.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import {
@@ -66,29 +66,13 @@ function sign (kind: 'vcv' | 'tomb', body: VcvBody | TombstoneBody, signer: Sign
  * Parses and validates a record without checking its signature: the table first decides whether
  * the record could change anything, and pays for verification only then.
  */
-export function decodeRecord (wire: Uint8Array): SignedRecord {
-  const known = decoded.get(wire)
-  if (known !== undefined) return known
-  const record = decodeFresh(wire)
-  decoded.set(wire, record)
-  return record
-}
-
-/**
- * Records already decoded, by the array they came in. In the simulator one broadcast array
- * reaches every node, and each decode costs a full re-encode (the canonical check): decoded once,
- * the record is shared, as it is immutable. A node's received arrays are new each time and gain
- * nothing. Received buffers are never written to, which makes the identity a safe key.
- */
-const decoded = new WeakMap<Uint8Array, SignedRecord>()
+export const decodeRecord: (wire: Uint8Array) => SignedRecord = oncePerArray(decodeFresh)
 
 function decodeFresh (wire: Uint8Array): SignedRecord {
   if (wire.byteLength > limits.maxMessageBytes) {
     throw new ValidationError(`record is ${wire.byteLength} bytes, limit ${limits.maxMessageBytes}`)
   }
-  const outer = decodeOrFail(wire, 'record')
-  if (typeof outer !== 'object' || outer === null || Array.isArray(outer)) throw new ValidationError('record must be a map')
-  const { t, body, sig, ...rest } = outer as Record<string, unknown>
+  const { t, body, sig, ...rest } = decodeMap(wire, 'record')
   if (Object.keys(rest).length > 0) throw new ValidationError(`record has unknown field "${Object.keys(rest)[0]}"`)
   if (t !== 'vcv' && t !== 'tomb') throw new ValidationError(`unknown record type ${JSON.stringify(t)}`)
   if (!(body instanceof Uint8Array)) throw new ValidationError('record body must be bytes')
@@ -107,6 +91,13 @@ function decodeFresh (wire: Uint8Array): SignedRecord {
 export function verifyRecord (record: SignedRecord, verifier: Verifier): boolean {
   const host = splitAgentId(record.body.agent)?.host
   return host !== undefined && verifier.verify(host, signingInput(record.kind, record.bodyBytes), record.sig)
+}
+
+/** `bytes` decoded as a CBOR map (the capability wire formats are all maps), or a ValidationError naming `what`. */
+export function decodeMap (bytes: Uint8Array, what: string): Record<string, unknown> {
+  const value = decodeOrFail(bytes, what)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError(`${what} must be a map`)
+  return value as Record<string, unknown>
 }
 
 function decodeOrFail (bytes: Uint8Array, what: string): unknown {

@@ -3,6 +3,7 @@
  * aggregates. The agent id names its host, and the host's key (inside its peer id) checks the
  * signature, so an answer cannot be forged for another host's agent.
  */
+import { oncePerArray } from '../cbor.ts'
 import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
 import { FORBIDDEN_KEYS } from '../json.ts'
 import { splitAgentId } from '../capability/schema.ts'
@@ -24,9 +25,8 @@ export function signAnswer (body: AnswerBody, signer: Signer): SignedAnswer {
 }
 
 /** Parses and validates an answer; its signature is checked by `verifyAnswer`. */
-export function decodeAnswer (wire: Uint8Array): SignedAnswer {
-  return decodeObject(wire, ['answer'], (_kind, body) => validateAnswerBody(body), consensusLimits.maxAnswerBytes)
-}
+export const decodeAnswer: (wire: Uint8Array) => SignedAnswer = oncePerArray(wire =>
+  decodeObject(wire, ['answer'], (_kind, body) => validateAnswerBody(body), consensusLimits.maxAnswerBytes))
 
 /** The host's signature, and the agent's own endorsement when the answer carries one. */
 export function verifyAnswer (answer: SignedAnswer, verifier: Verifier): boolean {

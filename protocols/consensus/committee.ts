@@ -10,6 +10,7 @@
  * Voting power comes from reputation, capped per member so that no one member holds 30% or more
  * of the power: one member can neither commit nor block alone, and a committee needs at least 4.
  */
+import { oncePerArray } from '../cbor.ts'
 import { toString } from 'uint8arrays'
 import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
 import { sha256 } from '../hash.ts'
@@ -51,9 +52,8 @@ export function signCommittee (body: CommitteeBody, signer: Signer): SignedCommi
   return signObject('committee', checked, signer)
 }
 
-export function decodeCommittee (wire: Uint8Array): SignedCommittee {
-  return decodeObject(wire, ['committee'], (_kind, body) => validateCommitteeBody(body))
-}
+export const decodeCommittee: (wire: Uint8Array) => SignedCommittee = oncePerArray(wire =>
+  decodeObject(wire, ['committee'], (_kind, body) => validateCommitteeBody(body)))
 
 export function verifyCommittee (statement: SignedCommittee, verifier: Verifier): boolean {
   return verifySigned(statement, statement.body.requester, verifier)

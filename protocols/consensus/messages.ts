@@ -3,7 +3,7 @@
  * votes (prevote, precommit), each signed by its sender; and the decided value's identity.
  */
 import { toString } from 'uint8arrays'
-import { encodeCanonical } from '../cbor.ts'
+import { encodeCanonical, oncePerArray } from '../cbor.ts'
 import { sha256 } from '../hash.ts'
 import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
 import { decodeAnswer, json, type SignedAnswer } from './answer.ts'
@@ -73,10 +73,9 @@ export function signVote (body: Omit<VoteBody, 'v' | 'voter'>, signer: Signer): 
   return signObject('vote', validateVoteBody({ v: 1, ...body, voter: signer.peerId }), signer)
 }
 
-export function decodeMessage (wire: Uint8Array): ConsensusMessage {
-  return decodeObject<ProposalBody | VoteBody>(wire, ['proposal', 'vote'], (kind: SignedKind, body) =>
-    kind === 'proposal' ? validateProposalBody(body) : validateVoteBody(body)) as ConsensusMessage
-}
+export const decodeMessage: (wire: Uint8Array) => ConsensusMessage = oncePerArray(wire =>
+  decodeObject<ProposalBody | VoteBody>(wire, ['proposal', 'vote'], (kind: SignedKind, body) =>
+    kind === 'proposal' ? validateProposalBody(body) : validateVoteBody(body)) as ConsensusMessage)
 
 export function verifyMessage (message: ConsensusMessage, verifier: Verifier): boolean {
   return verifySigned(message, message.kind === 'proposal' ? (message.body as ProposalBody).proposer : (message.body as VoteBody).voter, verifier)

@@ -14,12 +14,12 @@
  * Gossip carries encoded certificates. The node drives this over libp2p; the simulator drives the
  * same machine in virtual time.
  */
-import { bytesEqual, decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { bytesEqual, decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
 import { CatchUp, CERTS_REPLY_BYTES, GET_IDS, PAGE_IDS } from './catch-up.ts'
-import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateSummary } from './certificate.ts'
+import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateCheck, type CertificateSummary } from './certificate.ts'
 import { CertificateStore } from './certificate-store.ts'
 import { decodeCommittee, instanceId, verifyCommittee } from './committee.ts'
 import { checkEquivocation, encodeEquivocation } from './evidence.ts'
@@ -106,20 +106,20 @@ interface Slot {
 }
 
 /**
- * A transport message decoded, reused for the same array: in the simulator one array goes to every
- * member, and sharing the decoded envelope lets the instance messages inside it (the same arrays
- * then) be decoded once too. Read-only; a node's received arrays are new each time.
+ * A transport message decoded once per array: in the simulator one array goes to every member,
+ * and sharing the decoded envelope lets the instance messages inside it (the same arrays then) be
+ * decoded once too. Read-only.
  */
-const envelopes = new WeakMap<Uint8Array, Record<string, unknown> | null>()
-function envelope (data: Uint8Array): Record<string, unknown> | null {
-  if (envelopes.has(data)) return envelopes.get(data)!
-  const m = decodeCanonical(data) as Record<string, unknown> | null
-  envelopes.set(data, m)
-  return m
-}
+const envelope = oncePerArray(data => decodeCanonical(data) as Record<string, unknown> | null)
 
-/** Certificate checks by gossiped array (see ConsensusPeer's #checkCertificate). */
-const checkedCertificates = new WeakMap<Uint8Array, { certificate: Certificate, statementHash: string, check: ReturnType<typeof verifyCertificate>, verifier: Verifier, embed: Embed | undefined }>()
+/** A gossiped certificate decoded once per array, with the hash of its statement (its instance). */
+const decodedCertificate = oncePerArray(bytes => {
+  const certificate = decodeCertificate(bytes)
+  return { certificate, statementHash: wireHash(certificate.statement) }
+})
+
+/** Certificate checks by gossiped array (see ConsensusPeer's #verified). */
+const checkedCertificates = new WeakMap<Uint8Array, { check: CertificateCheck, verifier: Verifier, embed: Embed | undefined }>()
 
 export class ConsensusPeer {
   readonly book: ReputationBook
@@ -432,8 +432,9 @@ export class ConsensusPeer {
 
   #acceptCertificate (from: string, bytes: Uint8Array, now: number, out: Out, announce = true): GossipVerdict {
     try {
-      const { statementHash, check } = this.#checkCertificate(bytes)
+      const { certificate, statementHash } = decodedCertificate(bytes)
       if (this.#certificates.has(statementHash)) return 'ignore'
+      const check = this.#verified(bytes, certificate)
       if (!check.ok) throw new ConsensusError(`certificate: ${check.problems.join('; ')}`)
       this.#keep(bytes, check.summary, announce)
       if (announce) out.push({ type: 'event', event: { type: 'accepted', id: check.summary.instance, summary: check.summary } })
@@ -448,20 +449,16 @@ export class ConsensusPeer {
   }
 
   /**
-   * Decodes and verifies a certificate, or reuses the result for the same array checked with the
-   * same verifier and embedder (a pure function of those): in the simulator one gossiped array
-   * reaches every requester, and each full check decoded and re-encoded every signed object in it.
-   * A node's received arrays are new each time and gain nothing.
+   * verifyCertificate, or its result for the same array checked with the same verifier and
+   * embedder (a pure function of those): in the simulator one gossiped array reaches every
+   * requester, and each full check decoded and re-encoded every signed object in it.
    */
-  #checkCertificate (bytes: Uint8Array): { certificate: Certificate, statementHash: string, check: ReturnType<typeof verifyCertificate> } {
+  #verified (bytes: Uint8Array, certificate: Certificate): CertificateCheck {
     const known = checkedCertificates.get(bytes)
-    if (known !== undefined && known.verifier === this.#verifier && known.embed === this.#embed) return known
-    const certificate = decodeCertificate(bytes)
-    const statementHash = wireHash(certificate.statement)
-    if (this.#certificates.has(statementHash)) return { certificate, statementHash, check: { ok: false, problems: ['already held'] } }
-    const result = { certificate, statementHash, check: verifyCertificate(certificate, this.#verifier, this.#embed), verifier: this.#verifier, embed: this.#embed }
-    checkedCertificates.set(bytes, result)
-    return result
+    if (known !== undefined && known.verifier === this.#verifier && known.embed === this.#embed) return known.check
+    const check = verifyCertificate(certificate, this.#verifier, this.#embed)
+    checkedCertificates.set(bytes, { check, verifier: this.#verifier, embed: this.#embed })
+    return check
   }
 
   /** Checks a proof; a new one cuts the offender's reputation and is gossiped on. */

@@ -4,7 +4,7 @@
  * another kind of message (or as a VCV). Decoding validates shape and size and names the reason
  * for any refusal; signatures are checked separately, by whoever needs them.
  */
-import { decodeCanonical, encodeCanonical } from '../cbor.ts'
+import { decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
 import { sha256 } from '../hash.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { toString } from 'uint8arrays'
@@ -57,29 +57,14 @@ export function signObject<Body> (kind: SignedKind, body: Body, signer: Signer, 
   return { kind, body, bodyBytes, sig, wire }
 }
 
-/** Decodes the envelope and the body (canonical CBOR only); `validate` checks the body's fields. */
+/**
+ * Decodes the envelope and the body (canonical CBOR only); `validate` checks the body's fields.
+ * The decoders built on it (answers, statements, proposals and votes) run once per array
+ * (`oncePerArray`): in the simulator one array reaches every member, and each decode re-encoded
+ * it for the canonical check.
+ */
 export function decodeObject<Body> (wire: Uint8Array, kinds: readonly SignedKind[], validate: (kind: SignedKind, body: unknown) => Body, maxBytes: number = consensusLimits.maxMessageBytes): Signed<Body> {
   if (!(wire instanceof Uint8Array)) throw new ConsensusError('message must be bytes')
-  const key = `${kinds.join(',')} ${maxBytes}`
-  const known = decodedObjects.get(wire)?.get(key)
-  if (known !== undefined) return known as Signed<Body>
-  const object = decodeFresh(wire, kinds, validate, maxBytes)
-  let byKind = decodedObjects.get(wire)
-  if (byKind === undefined) decodedObjects.set(wire, byKind = new Map())
-  byKind.set(key, object)
-  return object
-}
-
-/**
- * Signed objects already decoded, by the array they came in (and what was asked of them). In the
- * simulator one array reaches every member, and each decode re-encoded it for the canonical check;
- * decoded once, the object is shared, as it is immutable. A node's received arrays are new each
- * time and gain nothing. Received buffers are never written to, which makes the identity a safe key.
- */
-const decodedObjects = new WeakMap<Uint8Array, Map<string, Signed<unknown>>>()
-const hashes = new WeakMap<Uint8Array, string>()
-
-function decodeFresh<Body> (wire: Uint8Array, kinds: readonly SignedKind[], validate: (kind: SignedKind, body: unknown) => Body, maxBytes: number): Signed<Body> {
   if (wire.byteLength > maxBytes) throw new ConsensusError(`message is ${wire.byteLength} bytes, limit ${maxBytes}`)
   const outer = decodeOrFail(wire, 'message')
   if (typeof outer !== 'object' || outer === null || Array.isArray(outer) || outer instanceof Uint8Array) throw new ConsensusError('message must be a map')
@@ -97,11 +82,7 @@ export function verifySigned (obj: Signed<unknown>, signerId: string, verifier: 
 }
 
 /** Hex SHA-256 of the wire bytes: how evidence and certificates name signed objects. */
-export function wireHash (wire: Uint8Array): string {
-  let hash = hashes.get(wire)
-  if (hash === undefined) hashes.set(wire, hash = toString(sha256(wire), 'base16'))
-  return hash
-}
+export const wireHash: (wire: Uint8Array) => string = oncePerArray(wire => toString(sha256(wire), 'base16'))
 
 function decodeOrFail (bytes: Uint8Array, what: string): unknown {
   try {
