@@ -95,6 +95,30 @@ describe('catch-up: paging through what another peer holds', () => {
     expect(kinds(net)).toEqual({ inv: 2 })
   })
 
+  it('a certificate gained after the summaries crossed still arrives: a holder whose set changed since its summary answers a differing one with its own', () => {
+    // Two peers exchange empty summaries; then a gets a certificate whose gossip to b was lost
+    // (gossipsub drops a publish while a stream is opening). b's next summary (sent when it sees
+    // a's subscription) is answered with a's, so b fetches it. Nothing changed on b's side, so b does not answer back.
+    const a = machine(0)
+    const b = machine(1)
+    const net = connect(a, b)
+    a.restore(POOL.slice(0, 3), 0)
+    net.sent.length = 0
+    pump(net, b.peerId, b.peerConnected(a.peerId), 0)
+    expect(new Set(b.certificateIds())).toEqual(new Set(a.certificateIds()))
+    expect(kinds(net)).toEqual({ inv: 2, list: 1, ids: 1, get: 1, certs: 1 })
+    // Peers that both hold something the other lacks: each pages once, no inv ping-pong.
+    const c = machine(2)
+    const d = machine(3)
+    c.restore(POOL.slice(0, 5), 0)
+    d.restore(POOL.slice(3, 9), 0)
+    const both = connect(c, d)
+    expect(c.certificateIds()).toHaveLength(9)
+    expect(d.certificateIds()).toHaveLength(9)
+    expect(kinds(both).inv).toBe(2)
+    expect(kinds(both).list).toBe(2)
+  })
+
   it('fetches in pages of at most PAGE_IDS ids and GET_IDS certificates, one request outstanding at a time', () => {
     const a = machine(0)
     const b = machine(1)

@@ -94,6 +94,8 @@ export const MEMBER_GIVE_UP_MS = 10 * 60_000
 const EARLY_PER_INSTANCE = 64
 const EARLY_INSTANCES = 64
 const EARLY_BYTES = 8 * 1024 * 1024
+/** Peers whose last inv digest is remembered (more than a peer's connections; past it, forgotten). */
+const TOLD_PEERS = 4096
 /** Finished instances remembered (so a statement cannot restart one), oldest forgotten first. */
 const RETIRED = 100_000
 
@@ -140,6 +142,8 @@ export class ConsensusPeer {
   readonly #early = new Map<string, Array<{ from: string, data: Uint8Array }>>()
   #earlyBytes = 0
   readonly #wanted = new Set<string>()
+  /** The digest last sent to each connected peer in an inv. */
+  readonly #told = new Map<string, string>()
   /**
    * Instance id → its encoded certificate, in arrival order. Members decide holding different
    * sets of precommits, so one instance has several valid certificates: the first one kept
@@ -276,7 +280,13 @@ export class ConsensusPeer {
         }
         case 'inv': {
           if (!Number.isSafeInteger(m.n) || (m.n as number) < 0 || typeof m.x !== 'string' || !HEX64.test(m.x)) throw new ConsensusError('inv needs a count and a digest')
-          out.push(...this.#catchUp.offer(from, { n: m.n as number, x: m.x }, { n: this.#certificates.size, x: this.#certificates.digest() }, now))
+          const theirs = { n: m.n as number, x: m.x }
+          out.push(...this.#catchUp.offer(from, theirs, { n: this.#certificates.size, x: this.#certificates.digest() }, now))
+          // What we told this peer is out of date (a certificate came since) and it differs from
+          // what it holds: tell it again. Our first inv may predate a certificate whose gossip it
+          // missed (gossipsub drops a publish to a peer whose stream is still opening).
+          const told = this.#told.get(from)
+          if (told !== undefined && told !== this.#certificates.digest() && theirs.x !== this.#certificates.digest()) out.push(this.#inv(from))
           break
         }
         case 'list': {
@@ -341,12 +351,21 @@ export class ConsensusPeer {
    * lacks some, it pages through our ids and fetches them (and we do the same with its `inv`).
    */
   peerConnected (peer: string): Out {
-    return [{ type: 'send', to: peer, data: encodeCanonical({ k: 'inv', n: this.#certificates.size, x: this.#certificates.digest() }) }]
+    return [this.#inv(peer)]
   }
 
   /** A peer went away: a catch-up from it ends (its next connection starts a new one). */
   peerDisconnected (peer: string): void {
     this.#catchUp.disconnected(peer)
+    this.#told.delete(peer)
+  }
+
+  /** Our summary for `peer`, remembered so a later differing inv from it is answered only when ours changed. */
+  #inv (peer: string): Effect<ConsensusPeerEvent> {
+    const x = this.#certificates.digest()
+    if (!this.#told.has(peer) && this.#told.size >= TOLD_PEERS) this.#told.clear()
+    this.#told.set(peer, x)
+    return { type: 'send', to: peer, data: encodeCanonical({ k: 'inv', n: this.#certificates.size, x }) }
   }
 
   /** Holders this peer is catching up from now. */
