@@ -22,6 +22,7 @@ import { EQUIVOCATOR_SCORE, gossip, type GossipProfile, type GossipSub } from '.
 import { banLowScorers } from './network/score-guard.ts'
 import { PeerLimits } from './network/peer-limits.ts'
 import { AgentHost } from './services/agent-host.ts'
+import type { LiveState } from '../protocols/rpc/index.ts'
 import { CapabilityIndex, HashEmbedder, IndexSync, OpenAiEmbedder, type Embedder } from '../capability-index/index.ts'
 import { createPolicy, isPolicyName, POLICY_NAMES, restorePolicy, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { MeshRouter } from './services/router.ts'
@@ -58,6 +59,12 @@ export interface PeerConfig {
   agents: AgentSpec[]
   /** Agents built by the embedding program (any implementation of the Agent interface). */
   customAgents?: Agent[]
+  /**
+   * What this host's beacon replies say about an agent, given what it measured (default: the
+   * measurement). Only for modelling a lying host, as the simulator's cross-check does: a sybil
+   * host that claims its agents are idle whatever they do.
+   */
+  beaconState?: (state: LiveState) => LiveState
   /** Lifetime of this host's VCVs (default 60 s). */
   ttlMs?: number
   antiEntropyIntervalMs?: number
@@ -216,7 +223,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   /** Files of an earlier run that did not read back: set aside (never overwritten) and said at start. */
   const damaged: Damage[] = []
   const state = await readState(statePath, damaged)
-  const agentHost = new AgentHost(agents)
+  const agentHost = new AgentHost(agents, config.beaconState)
   /** The agents that came from specs (the agents file), by name, with the spec they were made from. */
   const fromSpecs = new Map(config.agents.map(spec => [spec.name ?? spec.kind, JSON.stringify(spec)]))
   /** The agents given to hostAgent while running. */

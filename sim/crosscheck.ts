@@ -6,8 +6,9 @@
  *
  * Time is compressed in the real run (`timeScale`: agent service times, task and attempt
  * deadlines and arrival times scaled down; the node's own timers — beacon deadlines, consensus
- * timeouts and resends, canary deadlines — are not, so they are relatively slower there), and
- * links are loopback (the simulated side runs lossless links to match), so latencies are not
+ * timeouts and resends, canary deadlines — are not, so they are relatively slower there; beacon
+ * replies report latencies divided by the scale, in simulated milliseconds as simulated hosts
+ * report them, since latency is part of what the bandit weighs), and links are loopback (the simulated side runs lossless links to match), so latencies are not
  * compared. Rates are: for each, the tolerance is three standard errors of the difference of two
  * proportions over the task count, the spread two honest runs of the same scenario would show.
  */
@@ -21,7 +22,7 @@ import type { TaskReport } from '../node/services/task-runner.ts'
 import { decodeCertificate } from '../protocols/consensus/index.ts'
 import type { LocalAgent } from '../protocols/capability/index.ts'
 import type { PolicyName } from '../protocols/routing/index.ts'
-import { callResult, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
+import { callResult, liveState, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
 import { CATALOGUE } from './catalogue.ts'
 import { percentile } from './metrics.ts'
 import { makePopulation } from './population.ts'
@@ -74,7 +75,10 @@ class ModelAgent implements Agent {
         await sleep(Infinity, signal) // never answers: the requester's deadline ends it
         throw new Error('unreachable')
       }
-      if (r.kind === 'error') throw r.error.includes('cannot handle') ? new AgentInputError(r.error) : new Error(r.error)
+      // A plain failure, as the simulated host replies (sim/world.ts: kind 'failed'), also for
+      // "cannot handle": an input refusal would start the task machine's input-claim rule (two
+      // hosts refusing escalate the subtask), which the simulated agents never invoke.
+      if (r.kind === 'error') throw new Error(r.error)
       return { output: { value: r.value }, confidence: r.confidence }
     } finally {
       m.running--
@@ -144,12 +148,17 @@ export async function runReal (s: Scenario, policy: PolicyName, timeScale = 0.05
     for (let node = 0; node < s.nodes; node++) {
       const dir = await mkdtemp(join(tmpdir(), 'agentmesh-crosscheck-'))
       dirs.push(dir)
-      const hosted = population.agents.filter(a => a.host === node).map(a => new ModelAgent(a, population.adverts[a.index]!, agentRng, timeScale))
+      const models = population.agents.filter(a => a.host === node)
+      const hosted = models.map(a => new ModelAgent(a, population.adverts[a.index]!, agentRng, timeScale))
+      // A sybil's host lies in beacon replies as the simulated one does (sim/agents.ts liveState):
+      // measured honestly, its hung calls would show it busy and the router would skip it.
+      const sybils = new Map(models.filter(a => a.behaviour === 'sybil').map(a => [population.adverts[a.index]!.name, a]))
       peers.push(await startPeer({
         dataDir: dir,
         listen: ['/ip4/127.0.0.1/tcp/0'],
         agents: [],
         customAgents: hosted,
+        beaconState: state => { const m = sybils.get(state.agent); return m === undefined ? { ...state, latencyMs: state.latencyMs / timeScale } : { ...liveState(m), agent: state.agent } },
         routingPolicy: policy,
         ttlMs: 3_600_000,
         ...(requesters.has(node) ? { canaries: { rate: 0.05, newcomerChecks: 2, cases } } : {})

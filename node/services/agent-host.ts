@@ -31,8 +31,11 @@ const LATENCY_WINDOW = 32
 
 export class AgentHost {
   readonly #slots = new Map<string, AgentSlot>()
+  readonly #report: (state: LiveState) => LiveState
 
-  constructor (agents: ReadonlyMap<string, Agent>) {
+  /** `report` turns the measured state into what beacons say (default: as measured). */
+  constructor (agents: ReadonlyMap<string, Agent>, report: (state: LiveState) => LiveState = state => state) {
+    this.#report = report
     for (const [name, agent] of agents) {
       const d = agent.describe()
       this.#slots.set(name, { agent, capacity: Math.max(1, d.capacity), running: 0, waiting: [], latencies: [], estimateMs: d.latencyMs })
@@ -53,13 +56,13 @@ export class AgentHost {
   liveState (name: string): LiveState | undefined {
     const slot = this.#slots.get(name)
     if (slot === undefined) return undefined
-    return {
+    return this.#report({
       agent: name,
       load: slot.running / slot.capacity,
       queue: slot.waiting.length,
       latencyMs: slot.latencies.length === 0 ? slot.estimateMs : median(slot.latencies),
       available: true
-    }
+    })
   }
 
   /** Runs one call. Never throws: every failure comes back with its kind and reason. */
