@@ -74,13 +74,13 @@ export class CapabilityIndex {
 
   constructor (options: CapabilityIndexOptions) {
     const maxShardSize = options.maxShardSize ?? 200_000
-    const ef = positiveInt(options.ef ?? 150, 'ef')
+    const ef = positiveInt(options.ef ?? 200, 'ef')
     this.#settings = {
       dims: positiveInt(options.dims, 'dims', 4096),
       model: nonEmpty(options.model, 'model'),
       maxShardSize: positiveInt(maxShardSize, 'maxShardSize'),
       M: positiveInt(options.M ?? 32, 'M', 256),
-      efConstruction: positiveInt(options.efConstruction ?? 100, 'efConstruction'),
+      efConstruction: positiveInt(options.efConstruction ?? 200, 'efConstruction'),
       ef,
       initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity')),
       skillIndexMinAgents: positiveInt(options.skillIndexMinAgents ?? skillIndexFloor(ef), 'skillIndexMinAgents'),

@@ -140,7 +140,10 @@ export class World {
     this.#epoch = new Uint32Array(nodes)
     this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
     this.net = new Network(s, nodes, stream(seed, 'topology'))
-    this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model })
+    // The index settings the seeded results in docs/simulation.md were measured with (the node's
+    // defaults until issue 14 raised them for recall among 100k agents), so those stay
+    // comparable; inserts cost about half as much, which counts at scale-10k.
+    this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model, efConstruction: 100, ef: 150 })
 
     const population = makePopulation(s)
     this.nat = s.nat === undefined ? undefined : new NatModel(s.nat, this.net, new Set(population.requesters), this.metrics, stream(seed, 'nat'))

@@ -103,7 +103,8 @@ describe('capability index: recall against brute force', () => {
   const farCut = [...toQuery0].sort((a, b) => a - b)[Math.floor(0.4 * N)]!
   const far = toQuery0.map(s => s < farCut)
   const build = (options: Partial<ConstructorParameters<typeof CapabilityIndex>[0]> = {}): CapabilityIndex => {
-    const index = new CapabilityIndex({ dims: DIMS, model: 'test-128', ...options })
+    // ef 150: the plan each filter gets below is worked out for it (at 200 a 1% filter fits a post-filter).
+    const index = new CapabilityIndex({ dims: DIMS, model: 'test-128', ef: 150, ...options })
     for (let i = 0; i < N; i++) {
       const skills = [common[i] ? 'Common' : '', scarce[i] ? 'scarce' : '', far[i] ? 'far' : '', 'x'].filter(s => s !== '')
       index.upsert(record(`agent-${i}`, row(data, i, DIMS), { skills, cost: i % 7 }))

@@ -11,9 +11,10 @@
  * any ANN index look either perfect or useless). Each record's first skill names its dominant
  * latent direction (`topic-<j>`, 2–40% of agents) and its second a coarser area (`area-<j mod 4>`,
  * ~25%), so a query's required skill matches the region it points at, as in routing; two more
- * skills are random. The index runs with its defaults (200k-slot shards: 1 at 100k, M 32, ef 150,
- * skill sub-indexes within a budget of half a member per agent), so a narrow skill may be answered
- * by its own sub-index or an exact scan of its agents rather than the main HNSW. The 40 random
+ * skills are random. The index runs with its defaults (200k-slot shards: 1 at 100k, M 32,
+ * efConstruction 200, ef 200, skill sub-indexes within a budget of half a member per agent), so a
+ * narrow skill may be answered by its own sub-index or an exact scan of its agents rather than
+ * the main HNSW. The 40 random
  * skills (~4.9% each) compete with the topics for that budget, as unrelated skills would.
  */
 import { CapabilityIndex, hnswlibBuild, type PlanName, type SearchFilter } from '../../capability-index/index.ts'
@@ -146,7 +147,7 @@ export const routeBench: Bench = async ({ quick }) => {
   }
   const buildSeconds = (performance.now() - built) / 1000
   const shards = index.stats().groups[0]?.shards.length ?? 0
-  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 32}, efConstruction ${tuning.efConstruction ?? 100}, ef ${tuning.ef ?? 150}; hnswlib ${hnswlibBuild.native ? 'CPU-tuned' : 'portable'}: ${hnswlibBuild.why})`)
+  console.error(`route: built ${n} × ${DIMS} in ${buildSeconds.toFixed(1)} s (${shards} shard${shards === 1 ? '' : 's'}; M ${tuning.M ?? 32}, efConstruction ${tuning.efConstruction ?? 200}, ef ${tuning.ef ?? 200}; hnswlib ${hnswlibBuild.native ? 'CPU-tuned' : 'portable'}: ${hnswlibBuild.why})`)
   const subs = index.stats().groups[0]?.skillIndexes ?? []
   const members = subs.reduce((sum, sub) => sum + sub.live, 0)
   const mib = (members * skillIndexMemberBytes(DIMS) + subs.length * SKILL_INDEX_FIXED_BYTES) / 2 ** 20
