@@ -30,16 +30,27 @@ export function encodeCanonical (value: unknown): Uint8Array {
  */
 const canonical = new WeakSet<Uint8Array>()
 
+let perArray = false
+
+/**
+ * Turns the caches of `oncePerArray` on or off (off by default). The simulator turns them on: one
+ * broadcast array reaches every simulated node. A node's received arrays are new each time, so
+ * there the cache gains nothing and costs memory: a weak entry keeps its decoded object through
+ * young-generation collections until a full one (a peer sent replayed records grew ~100 MB in
+ * 30 s with them on, ~17 MB off: `npm run bench -- adversary --attack replayed-gossip`).
+ */
+export function cachePerArray (on: boolean): void { perArray = on }
+export function cachingPerArray (): boolean { return perArray }
+
 /**
  * `compute`, run once per array object and remembered while the array lives (a failure is not
- * remembered). For work on received bytes that the same array may ask for again: in the simulator
- * one broadcast array reaches every node; in a node a record is hashed on receipt and again when
- * stored. The result is shared, so it must be treated as immutable; received buffers are never
- * written to, which makes the identity a safe key. A node's fresh arrays gain nothing.
+ * remembered) when `cachePerArray` is on. The result is shared, so it must be treated as
+ * immutable; received buffers are never written to, which makes the identity a safe key.
  */
 export function oncePerArray<T> (compute: (bytes: Uint8Array) => T): (bytes: Uint8Array) => T {
   const known = new WeakMap<Uint8Array, T>()
   return bytes => {
+    if (!perArray) return compute(bytes)
     if (known.has(bytes)) return known.get(bytes)!
     const value = compute(bytes)
     known.set(bytes, value)

@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { AgentInputError, type Agent, type AgentDescription, type AgentResult } from '../node/agents/agent.ts'
 import { startPeer, type Peer } from '../node/peer.ts'
 import type { TaskReport } from '../node/services/task-runner.ts'
+import { cachePerArray } from '../protocols/cbor.ts'
 import { decodeCertificate } from '../protocols/consensus/index.ts'
 import type { LocalAgent } from '../protocols/capability/index.ts'
 import type { PolicyName } from '../protocols/routing/index.ts'
@@ -135,6 +136,7 @@ export function crossCheckProblem (s: Scenario): string | undefined {
 export async function runReal (s: Scenario, policy: PolicyName, timeScale = 0.05): Promise<RealRun> {
   const problem = crossCheckProblem(s)
   if (problem !== undefined) throw new CrossCheckError(problem)
+  cachePerArray(false) // real peers, as a node runs them (the simulated run turned the caches on)
   const population = makePopulation(s)
   const agentRng = stream(s.seed, 'real-agents')
   const types = CATALOGUE.filter(t => s.agents.types.includes(t.name))

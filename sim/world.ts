@@ -14,6 +14,7 @@ import { CapabilityIndex, capabilityText, HashEmbedder, recordFields } from '../
 import { CapabilityTable, type LocalAgent, type TableEvent } from '../protocols/capability/index.ts'
 import { ConsensusPeer, type ConsensusPeerEvent } from '../protocols/consensus/index.ts'
 import type { Effect } from '../protocols/effects.ts'
+import { cachePerArray } from '../protocols/cbor.ts'
 import type { Signer } from '../protocols/identity.ts'
 import { createPolicy, type PolicyName } from '../protocols/routing/index.ts'
 import { answerBeacon } from '../protocols/beacon/index.ts'
@@ -137,6 +138,8 @@ export class World {
     this.#CALL = this.engine.kind((_, f) => (f as () => void)())
 
     const nodes = s.nodes
+    // One broadcast array reaches every simulated node: decode, hash and check it once.
+    cachePerArray(true)
     this.#epoch = new Uint32Array(nodes)
     this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
     this.net = new Network(s, nodes, stream(seed, 'topology'))

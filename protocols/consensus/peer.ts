@@ -14,7 +14,7 @@
  * Gossip carries encoded certificates. The node drives this over libp2p; the simulator drives the
  * same machine in virtual time.
  */
-import { bytesEqual, decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
+import { bytesEqual, cachingPerArray, decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
@@ -468,11 +468,13 @@ export class ConsensusPeer {
   }
 
   /**
-   * verifyCertificate, or its result for the same array checked with the same verifier and
-   * embedder (a pure function of those): in the simulator one gossiped array reaches every
-   * requester, and each full check decoded and re-encoded every signed object in it.
+   * verifyCertificate, or (with `cachePerArray` on, as in the simulator) its result for the same
+   * array checked with the same verifier and embedder (a pure function of those): one gossiped
+   * array reaches every simulated requester, and each full check decoded and re-encoded every
+   * signed object in it.
    */
   #verified (bytes: Uint8Array, certificate: Certificate): CertificateCheck {
+    if (!cachingPerArray()) return verifyCertificate(certificate, this.#verifier, this.#embed)
     const known = checkedCertificates.get(bytes)
     if (known !== undefined && known.verifier === this.#verifier && known.embed === this.#embed) return known.check
     const check = verifyCertificate(certificate, this.#verifier, this.#embed)
