@@ -33,24 +33,37 @@ const canonical = new WeakSet<Uint8Array>()
 let perArray = false
 
 /**
- * Turns the caches of `oncePerArray` on or off (off by default). The simulator turns them on: one
- * broadcast array reaches every simulated node. A node's received arrays are new each time, so
- * there the cache gains nothing and costs memory: a weak entry keeps its decoded object through
- * young-generation collections until a full one (a peer sent replayed records grew ~100 MB in
- * 30 s with them on, ~17 MB off: `npm run bench -- adversary --attack replayed-gossip`).
+ * Turns the long-lived caches of `oncePerArray` on or off (off by default). The simulator turns
+ * them on: one broadcast array reaches every simulated node, at many moments. In a node the same
+ * array is asked again only within moments (a record validated, then stored), and every received
+ * array is new: a weak entry per array would keep arrays a hostile peer sends (and the buffers
+ * they are views of) past young-generation collections, so a node remembers only the last
+ * RECENT_ARRAYS arrays per cache, a bound whatever it is sent.
  */
 export function cachePerArray (on: boolean): void { perArray = on }
 export function cachingPerArray (): boolean { return perArray }
 
+/** Arrays a node's `oncePerArray` caches remember, newest kept. */
+const RECENT_ARRAYS = 16
+
 /**
- * `compute`, run once per array object and remembered while the array lives (a failure is not
- * remembered) when `cachePerArray` is on. The result is shared, so it must be treated as
- * immutable; received buffers are never written to, which makes the identity a safe key.
+ * `compute`, run once per array object (a failure is not remembered): remembered while the array
+ * lives with `cachePerArray` on, else for the last RECENT_ARRAYS arrays. The result is shared, so
+ * it must be treated as immutable; received buffers are never written to, which makes the
+ * identity a safe key.
  */
 export function oncePerArray<T> (compute: (bytes: Uint8Array) => T): (bytes: Uint8Array) => T {
   const known = new WeakMap<Uint8Array, T>()
+  const recent = new Map<Uint8Array, T>()
   return bytes => {
-    if (!perArray) return compute(bytes)
+    if (!perArray) {
+      const hit = recent.get(bytes)
+      if (hit !== undefined || recent.has(bytes)) return hit as T
+      const value = compute(bytes)
+      if (recent.size >= RECENT_ARRAYS) recent.delete(recent.keys().next().value!)
+      recent.set(bytes, value)
+      return value
+    }
     if (known.has(bytes)) return known.get(bytes)!
     const value = compute(bytes)
     known.set(bytes, value)
