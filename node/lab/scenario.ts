@@ -408,9 +408,15 @@ function convertTask (lan: number): string {
   })
 }
 
+/**
+ * Submits a task under the id `name`, unique per submission: a peer answers a task id it already
+ * holds with that task's report (submission is idempotent), so reusing one id measured the first
+ * task again and again (the latency series reported its 619 ms route, DHT lookup included, for
+ * every task).
+ */
 async function submit (lab: Lab, dir: string, from: LabProcess, name: string, yaml: string): Promise<TaskReport> {
   const file = join(dir, `task-${name}.yaml`)
-  writeFileSync(file, yaml)
+  writeFileSync(file, YAML.stringify({ ...YAML.parse(yaml) as object, id: name }))
   return await cliJson<TaskReport>(lab, from.host, ['submit', file, ...apiArgs(from)])
 }
 
