@@ -8,9 +8,10 @@
  * deadlines and arrival times scaled down; the node's own timers — beacon deadlines, consensus
  * timeouts and resends, canary deadlines — are not, so they are relatively slower there; beacon
  * replies report latencies divided by the scale, in simulated milliseconds as simulated hosts
- * report them, since latency is part of what the bandit weighs), and links are loopback (the simulated side runs lossless links to match), so latencies are not
- * compared. Rates are: for each, the tolerance is three standard errors of the difference of two
- * proportions over the task count, the spread two honest runs of the same scenario would show.
+ * report them, since latency is part of what the bandit weighs), and links are loopback (the
+ * simulated side runs lossless links to match), so latencies are not compared. Rates are: for
+ * each, the tolerance is three standard errors of the difference of two proportions over the
+ * task count, the spread two honest runs of the same scenario would show.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
