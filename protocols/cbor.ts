@@ -38,7 +38,7 @@ let perArray = false
  * new each time, and a cached result keeps its array, and the whole buffer it is a view of,
  * alive. Measured with `npm run bench -- adversary --attack replayed-gossip` (RSS growth of the
  * worst honest peer in 30 s): 45–63 MB with no cache (4 runs), 113–118 MB remembering only the
- * last 16 arrays per cache (2), 112–135 MB with weak entries (5). Off costs a node CPU: gossip
+ * last 16 arrays per cache (2), 101–135 MB with weak entries (6). Off costs a node CPU: gossip
  * 0.32–0.34 of gossipsub's defaults per delivery (3 runs) against 0.29–0.30 with weak entries.
  */
 export function cachePerArray (on: boolean): void { perArray = on }

@@ -594,7 +594,7 @@ function rejected (from: string | undefined, reason: string): Outcome {
   return { verdict: 'reject', reason, effects: [event({ type: 'rejected', from, reason })] }
 }
 
-/** SHA-256 of a record's wire bytes: hashed once on receipt, not again to store or forget it. */
+/** SHA-256 of a record's wire bytes (once per array in the simulator; see `cachePerArray`). */
 const wireKey = oncePerArray(wire => toString(sha256(wire), 'base64'))
 
 /** 8 bytes of SHA-256 of the agent id: enough to tell agents apart in a digest (a collision only delays one push). */
