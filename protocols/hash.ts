@@ -1,8 +1,15 @@
 // Hashing is pure and deterministic, so protocols may use node:crypto's SHA-256 directly.
-import { createHash } from 'node:crypto'
+// `hash` is the one-shot form: for the short inputs hashed here (messages, ids) it costs about half
+// of createHash().update().digest(), and 'hex' output skips a JavaScript base16 pass.
+import { hash } from 'node:crypto'
 
 export function sha256 (data: Uint8Array | string): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest())
+  return new Uint8Array(hash('sha256', data, 'buffer'))
+}
+
+/** Lower-case hex SHA-256. */
+export function sha256Hex (data: Uint8Array | string): string {
+  return hash('sha256', data, 'hex')
 }
 
 /** JSON with object keys sorted at every level, so equal schemas hash equally on every host. */

@@ -8,8 +8,7 @@
  * true expected reward (success probability, latency and cost, weighted as the router's reward); per trusted subtask, how the mesh's aggregation, plain majority and
  * CP-WBFT's rule (complete topology, protocols/consensus/cp-wbft.ts) each decide on the same signed answers.
  */
-import { toString } from 'uint8arrays'
-import { canonicalJson, sha256 } from '../protocols/hash.ts'
+import { canonicalJson, sha256Hex } from '../protocols/hash.ts'
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
@@ -117,7 +116,7 @@ export class Requester {
           const host = target === undefined ? undefined : this.#world.nodeOf(target.host)
           let sign: { subtask: string, inputHash: string } | undefined
           if (run.task.spec.subtasks.find(s => s.id === effect.subtask)?.trust !== undefined) {
-            sign = { subtask: `${run.task.spec.id}/${effect.subtask}`, inputHash: toString(sha256(canonicalJson(effect.input)), 'base16') }
+            sign = { subtask: `${run.task.spec.id}/${effect.subtask}`, inputHash: sha256Hex(canonicalJson(effect.input)) }
             run.signed.set(effect.subtask, sign)
           }
           this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })

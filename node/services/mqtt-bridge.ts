@@ -27,9 +27,8 @@ import {
 } from '../../protocols/mqtt/index.ts'
 import type { Agent, CallInfo } from '../agents/agent.ts'
 import { checkEndorsement, endorsementMessage, MAX_ENDORSED_REPLY_BYTES } from '../../protocols/consensus/index.ts'
-import { canonicalJson, sha256 } from '../../protocols/hash.ts'
+import { canonicalJson, sha256Hex } from '../../protocols/hash.ts'
 import { peerIdFromEd25519 } from '../../protocols/identity.ts'
-import { toString } from 'uint8arrays'
 import { ed25519Verifier } from '../network/crypto.ts'
 import { mqttAgent, type MqttCall } from '../agents/mqtt-agent.ts'
 import type { SubmittedTask } from './tasks.ts'
@@ -139,7 +138,7 @@ export async function startMqttBridge (host: BridgeHost, options: MqttBridgeOpti
     // An agent with its own key signs every reply; outside a trusted subtask the binding has no subtask.
     const sign = publicKey === undefined
       ? undefined
-      : info.sign ?? { subtask: '', inputHash: toString(sha256(canonicalJson(input ?? null)), 'base16'), agent: `${tag}/${meshName}` }
+      : info.sign ?? { subtask: '', inputHash: sha256Hex(canonicalJson(input ?? null)), agent: `${tag}/${meshName}` }
     let payload: Uint8Array
     try {
       payload = encodeRequest({ attempt, input, deadlineMs, ...(sign === undefined ? {} : { sign }) })

@@ -10,8 +10,7 @@
  */
 import { TaskExecution, type Candidate, type TaskEffect, type TaskExecutionOptions, type TaskSpec, type TaskStatus, type TraceEntry } from '../../protocols/task/index.ts'
 import type { CapabilityRequest } from '../../protocols/task/index.ts'
-import { toString } from 'uint8arrays'
-import { canonicalJson, sha256 } from '../../protocols/hash.ts'
+import { canonicalJson, sha256Hex } from '../../protocols/hash.ts'
 import type { SignRequest } from '../../protocols/rpc/index.ts'
 import type { TrustSpec } from '../../protocols/task/index.ts'
 import type { RunResult } from './agent-host.ts'
@@ -110,7 +109,7 @@ export function runTask (spec: TaskSpec, deps: { router: Router, execute: Execut
           const started = performance.now()
           let sign: SignRequest | undefined
           if (trustOf.has(effect.subtask)) {
-            sign = { subtask: `${spec.id}/${effect.subtask}`, inputHash: toString(sha256(canonicalJson(effect.input)), 'base16') }
+            sign = { subtask: `${spec.id}/${effect.subtask}`, inputHash: sha256Hex(canonicalJson(effect.input)) }
             signed.set(effect.subtask, sign)
           }
           deps.execute(effect.agent, effect.input, Math.max(1, effect.deadline - now()), controller.signal, sign).then(result => {

@@ -11,9 +11,8 @@
  * of the power: one member can neither commit nor block alone, and a committee needs at least 4.
  */
 import { oncePerArray } from '../cbor.ts'
-import { toString } from 'uint8arrays'
 import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
-import { sha256 } from '../hash.ts'
+import { sha256Hex } from '../hash.ts'
 import { agentId } from './answer.ts'
 import { validateRule } from './equivalence.ts'
 import { CONFIDENCE_BANDS } from './aggregate.ts'
@@ -113,7 +112,7 @@ export function votingPowers (reputations: ReadonlyMap<string, number>): Member[
 export function drawMembers (subtask: string, candidates: readonly string[], count: number, exclude: ReadonlySet<string> = new Set()): string[] {
   return [...new Set(candidates)]
     .filter(id => !exclude.has(id))
-    .map(id => ({ id, key: toString(sha256(`${subtask}\n${id}`), 'base16') }))
+    .map(id => ({ id, key: sha256Hex(`${subtask}\n${id}`) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .slice(0, Math.max(0, count))
     .map(x => x.id)

@@ -8,9 +8,8 @@
  * to run a non-deterministic agent twice and so manufacture them. The instance keeps the first
  * answer and ignores the second; nobody is punished for it.
  */
-import { toString } from 'uint8arrays'
 import { decodeCanonical, encodeCanonical } from '../cbor.ts'
-import { sha256 } from '../hash.ts'
+import { sha256Hex } from '../hash.ts'
 import type { Verifier } from '../identity.ts'
 import { decodeMessage, verifyMessage, type ProposalBody, type VoteBody } from './messages.ts'
 import { ConsensusError, consensusLimits, record, wireHash } from './signed.ts'
@@ -63,6 +62,6 @@ export function checkEquivocation (bytes: Uint8Array, verifier: Verifier): Equiv
     throw new ConsensusError('a proof is two votes or two proposals')
   }
   if (!verifyMessage(first, verifier) || !verifyMessage(second, verifier)) throw new ConsensusError(`a message in the proof is not signed by ${host}`)
-  const id = toString(sha256([wireHash(o.first), wireHash(o.second)].sort().join('')), 'base16')
+  const id = sha256Hex([wireHash(o.first), wireHash(o.second)].sort().join(''))
   return { id, host, instance, round }
 }

@@ -2,9 +2,8 @@
  * The consensus messages between committee members: proposals (a value with its evidence) and
  * votes (prevote, precommit), each signed by its sender; and the decided value's identity.
  */
-import { toString } from 'uint8arrays'
 import { encodeCanonical, oncePerArray } from '../cbor.ts'
-import { sha256 } from '../hash.ts'
+import { sha256Hex } from '../hash.ts'
 import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
 import { decodeAnswer, json, type SignedAnswer } from './answer.ts'
 import {
@@ -56,7 +55,7 @@ export interface Value {
 
 /** The value id: hex SHA-256 over the outcome and the evidence hashes (sorted). */
 export function valueId (outcome: Outcome, evidenceHashes: readonly string[]): string {
-  return toString(sha256(encodeCanonical({ outcome, evidence: [...evidenceHashes].sort() })), 'base16')
+  return sha256Hex(encodeCanonical({ outcome, evidence: [...evidenceHashes].sort() }))
 }
 
 /** Builds a value from answers: evidence sorted by hash, so equal sets give equal ids. */

@@ -5,9 +5,8 @@
  * for any refusal; signatures are checked separately, by whoever needs them.
  */
 import { decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
-import { sha256 } from '../hash.ts'
+import { sha256Hex } from '../hash.ts'
 import type { Signer, Verifier } from '../identity.ts'
-import { toString } from 'uint8arrays'
 
 export type SignedKind = 'answer' | 'committee' | 'proposal' | 'vote'
 
@@ -40,9 +39,15 @@ export interface Signed<Body> {
 }
 
 const encoder = new TextEncoder()
+const domains: Record<SignedKind, Uint8Array> = {
+  answer: encoder.encode('agentmesh:answer:1\n'),
+  committee: encoder.encode('agentmesh:committee:1\n'),
+  proposal: encoder.encode('agentmesh:proposal:1\n'),
+  vote: encoder.encode('agentmesh:vote:1\n')
+}
 
 function signingInput (kind: SignedKind, bodyBytes: Uint8Array): Uint8Array {
-  const domain = encoder.encode(`agentmesh:${kind}:1\n`)
+  const domain = domains[kind]
   const out = new Uint8Array(domain.byteLength + bodyBytes.byteLength)
   out.set(domain, 0)
   out.set(bodyBytes, domain.byteLength)
@@ -82,7 +87,7 @@ export function verifySigned (obj: Signed<unknown>, signerId: string, verifier: 
 }
 
 /** Hex SHA-256 of the wire bytes: how evidence and certificates name signed objects. */
-export const wireHash: (wire: Uint8Array) => string = oncePerArray(wire => toString(sha256(wire), 'base16'))
+export const wireHash: (wire: Uint8Array) => string = oncePerArray(wire => sha256Hex(wire))
 
 function decodeOrFail (bytes: Uint8Array, what: string): unknown {
   try {
