@@ -9,9 +9,9 @@ import type { RunRequest } from './run-worker.ts'
 import { planRuns, reportRuns, runScenario, type RunHooks, type RunOutput, type ScenarioResult } from './run.ts'
 import type { Scenario } from './scenario.ts'
 
-export async function runScenarioParallel (scenario: Scenario, hooks: RunHooks = {}, threads = availableParallelism()): Promise<ScenarioResult> {
+export async function runScenarioParallel (scenario: Scenario, hooks: RunHooks = {}, cores = availableParallelism()): Promise<ScenarioResult> {
   const plan = planRuns(scenario)
-  const workers = Math.min(threads, plan.length)
+  const workers = workersFor(plan.length, cores)
   if (workers <= 1) return runScenario(scenario, hooks)
   hooks.start?.(plan.length * scenario.tasks.count)
   const results: Array<RunOutput | undefined> = plan.map(() => undefined)
@@ -44,4 +44,35 @@ export async function runScenarioParallel (scenario: Scenario, hooks: RunHooks =
     }
   }))
   return reportRuns(scenario, results as RunOutput[])
+}
+
+/** Never more workers than this many per core: each holds a whole simulated world in memory. */
+const MAX_WORKERS_PER_CORE = 2
+
+/**
+ * How many workers to run `runs` similar runs on `cores` cores. One per core leaves cores idle at
+ * the end when the runs do not divide evenly (5 runs on 2 cores: the fifth runs alone, 3 run
+ * lengths in all); a few more workers than cores share the cores instead (3 workers: 2.5 run
+ * lengths, all the CPU time divided by the cores). Modelled with runs of equal length and cores
+ * shared fairly, the smallest count that finishes first wins.
+ */
+export function workersFor (runs: number, cores: number): number {
+  cores = Math.max(1, cores)
+  let best = Math.min(runs, cores)
+  let bestTime = makespan(runs, best, cores)
+  for (let w = best + 1; w <= Math.min(runs, MAX_WORKERS_PER_CORE * cores); w++) {
+    const time = makespan(runs, w, cores)
+    if (time < bestTime - 1e-9) { best = w; bestTime = time }
+  }
+  return best
+}
+
+/** Run lengths to finish `runs` equal runs in waves of `workers`, each wave sharing `cores` fairly. */
+function makespan (runs: number, workers: number, cores: number): number {
+  let time = 0
+  for (let left = runs; left > 0; left -= workers) {
+    const wave = Math.min(workers, left)
+    time += Math.max(1, wave / cores)
+  }
+  return time
 }

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest'
 import { Engine } from '../sim/engine.ts'
 import { parseScenario, loadScenario, builtInScenarios, ScenarioError, type Fault, type Scenario } from '../sim/scenario.ts'
 import { runOnce, runScenario } from '../sim/run.ts'
-import { runScenarioParallel } from '../sim/parallel.ts'
+import { runScenarioParallel, workersFor } from '../sim/parallel.ts'
 import { renderReport } from '../sim/report/index.ts'
 import { recovery, type TaskRecord } from '../sim/metrics.ts'
 
@@ -96,10 +96,22 @@ describe('simulator determinism', () => {
   })
 
   it('worker threads give the same bytes as one thread', async () => {
-    const s = small({ policies: ['linucb', 'random'] })
+    // 3 runs on 2 cores: 3 workers share the cores (workersFor), none waits for another's run.
+    const s = small({ policies: ['linucb', 'random', 'symphony'] })
     const serial = renderReport(runScenario(s).report)
     const parallel = renderReport((await runScenarioParallel(s, {}, 2)).report)
     for (const [file, text] of serial) expect(parallel.get(file)).toBe(text)
+  })
+
+  it('picks enough workers that no core idles while a last run finishes alone', () => {
+    expect(workersFor(5, 2)).toBe(3) // 2.5 run lengths, against 3 with one worker per core
+    expect(workersFor(4, 2)).toBe(2)
+    expect(workersFor(3, 2)).toBe(3)
+    expect(workersFor(9, 2)).toBe(3)
+    expect(workersFor(1, 2)).toBe(1)
+    expect(workersFor(5, 1)).toBe(1)
+    expect(workersFor(16, 8)).toBe(8)
+    expect(workersFor(7, 2)).toBeLessThanOrEqual(4) // at most 2 per core: each holds a world
   })
 })
 

@@ -133,7 +133,7 @@ export class RoutingCore {
 
   /** False while the agent's host sits out screening for a missed beacon. */
   available (agent: string, now: number): boolean {
-    return (this.#silent.get(hostOf(agent)) ?? 0) <= now
+    return this.#silent.size === 0 || (this.#silent.get(hostOf(agent)) ?? 0) <= now
   }
 
   /**
@@ -420,8 +420,10 @@ function fallbackOrder (selection: { chosen: string, scores: ReadonlyArray<{ age
   return [selection.chosen, ...rest, ...lastResorts]
 }
 
+/** The host part of an agent id (the whole id when it has none); no allocation beyond the slice, as screening calls it per index candidate. */
 function hostOf (agent: string): string {
-  return splitAgentId(agent)?.host ?? agent
+  const slash = agent.indexOf('/')
+  return slash < 0 ? agent : agent.slice(0, slash)
 }
 
 /** The task-type feature: the local name of the best match (`calc`, `sort`, …). */
