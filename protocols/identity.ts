@@ -26,13 +26,22 @@ const known = new Map<string, Uint8Array | undefined>()
  * (bounded): every record names its host, and base58 decoding costs more than the lookup.
  */
 export function ed25519FromPeerId (peerId: string): Uint8Array | undefined {
+  return memoised(peerId)?.slice() // a copy: callers must not be able to change the memo
+}
+
+/** Whether a peer id holds an Ed25519 key: `ed25519FromPeerId` without the copy, for validators. */
+export function isEd25519PeerId (peerId: string): boolean {
+  return memoised(peerId) !== undefined
+}
+
+function memoised (peerId: string): Uint8Array | undefined {
   let key = known.get(peerId)
   if (key === undefined && !known.has(peerId)) {
     key = parseEd25519PeerId(peerId)
     if (known.size >= 50_000) known.clear()
     known.set(peerId, key)
   }
-  return key?.slice() // a copy: callers must not be able to change the memo
+  return key
 }
 
 function parseEd25519PeerId (peerId: string): Uint8Array | undefined {

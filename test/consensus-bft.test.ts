@@ -8,6 +8,7 @@ import {
   certificateFromJson, certificateToJson, decodeCertificate, encodeCertificate, verifyCertificate, type Certificate
 } from '../protocols/consensus/certificate.ts'
 import { decodeMessage, signVote } from '../protocols/consensus/messages.ts'
+import { peekKind } from '../protocols/consensus/signed.ts'
 import { checkEquivocation, ConsensusPeer, encodeEquivocation } from '../protocols/consensus/index.ts'
 import { makeSigners, verifier as ed25519 } from './helpers/hosts.ts'
 import { consensusEmbed } from '../node/services/consensus-service.ts'
@@ -77,6 +78,25 @@ describe('consensus: one instance, honest committee', () => {
     const foreign = me.receive(setup.signers[2]!.peerId, answerOf({ ...stranger, statement: setup.statement }, 0, 7).wire, 1)
     expect(foreign).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/not an executor/) } })
     expect(me.answers()).toHaveLength(0)
+  })
+
+  it('reads a message\'s kind from its first bytes, and still refuses one that only starts like a vote', () => {
+    const setup = setupCommittee(4, 61)
+    const vote = signVote({ instance: 'ab'.repeat(32), round: 0, type: 'prevote', value: null }, setup.signers[2]!)
+    expect(peekKind(vote.wire)).toBe('vote')
+    expect(peekKind(answerOf(setup, 2, 7).wire)).toBe('answer')
+    expect(peekKind(encodeCanonical({ a: 1, t: 'vote' }))).toBeUndefined() // "t" not first: decoded instead
+    expect(peekKind(Uint8Array.of(0xa3, 0x61, 0x74, 0x64, 0x76, 0x6f))).toBeUndefined() // cut short
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), bytes => {
+      const kind = peekKind(bytes)
+      return kind === undefined || /^[a-z]{1,23}$/.test(kind)
+    }), { seed: 61 })
+    const me = new ConsensusInstance({ statement: setup.statement, signer: setup.signers[1]!, verifier: setup.verifier })
+    me.start(0)
+    const forged = Uint8Array.of(...vote.wire.subarray(0, 8), 0xff, 0xff)
+    expect(peekKind(forged)).toBe('vote')
+    expect(me.receive(setup.signers[2]!.peerId, forged, 1)).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/CBOR/) } })
+    expect(me.receive(setup.signers[2]!.peerId, Uint8Array.of(0x01, 0x02), 1)).toContainEqual({ type: 'event', event: { type: 'rejected', from: setup.signers[2]!.peerId, reason: expect.stringMatching(/not a consensus message/) } })
   })
 
   it('the embedding rule groups paraphrases with the shared offline embedder; the certificate verifies with it', () => {

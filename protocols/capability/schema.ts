@@ -2,7 +2,7 @@
  * The Versioned Capability Vector: what a host says about one of its agents, signed by the host.
  * Field-by-field validation with a reason for every refusal; limits bound what a peer must store.
  */
-import { ed25519FromPeerId } from '../identity.ts'
+import { isEd25519PeerId } from '../identity.ts'
 
 export const WIRE_VERSION = 1
 
@@ -118,7 +118,7 @@ function common (o: Record<string, unknown>): void {
   str(o.agent, 'agent', 200, 1)
   const id = splitAgentId(o.agent as string)
   if (id === undefined) fail('agent must be <host peer id>/<name>')
-  if (ed25519FromPeerId(id.host) === undefined) fail('agent host is not an Ed25519 peer id')
+  if (!isEd25519PeerId(id.host)) fail('agent host is not an Ed25519 peer id')
   if (!NAME_PATTERN.test(id.name)) fail(`agent name must match ${NAME_PATTERN}`)
   int(o.version, 'version', 1)
   int(o.issuedAt, 'issuedAt', 0)

@@ -4,7 +4,7 @@
  * signature, so an answer cannot be forged for another host's agent.
  */
 import { oncePerArray } from '../cbor.ts'
-import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
+import { type Signer, type Verifier, isEd25519PeerId } from '../identity.ts'
 import { FORBIDDEN_KEYS } from '../json.ts'
 import { splitAgentId } from '../capability/schema.ts'
 import { NAME_PATTERN } from '../capability/schema.ts'
@@ -59,7 +59,7 @@ export function validateAnswerBody (value: unknown): AnswerBody {
 export function agentId (value: unknown, what: string): string {
   const agent = str(value, what, 160)
   const id = splitAgentId(agent)
-  if (id === undefined || ed25519FromPeerId(id.host) === undefined || !NAME_PATTERN.test(id.name)) {
+  if (id === undefined || !isEd25519PeerId(id.host) || !NAME_PATTERN.test(id.name)) {
     throw new ConsensusError(`${what} must be <Ed25519 host peer id>/<name>, got ${JSON.stringify(agent.slice(0, 80))}`)
   }
   return agent

@@ -33,7 +33,7 @@ import {
   decodeMessage, makeValue, proposalValue, signProposal, signVote, verifyMessage,
   type ProposalBody, type SignedProposal, type SignedVote, type Value, type VoteBody
 } from './messages.ts'
-import { ConsensusError, consensusLimits, wireHash } from './signed.ts'
+import { ConsensusError, consensusLimits, peekKind, wireHash } from './signed.ts'
 import { coverageOf, invalidReason, outcomeOf, type Embed } from './validity.ts'
 
 export interface Timeouts {
@@ -196,12 +196,15 @@ export class ConsensusInstance {
       if (seenRound >= 0 && seenRound < this.#round && this.#authors.get(hash) === from) this.#helpBehind(from, seenRound, now, out)
       return out
     }
-    let kind: unknown
-    try {
-      kind = (decodeCanonical(wire) as { t?: unknown } | null)?.t
-    } catch (err) {
-      out.push(rejected(from, `not a consensus message: ${(err as Error).message}`))
-      return out
+    // Most messages name their kind in their first bytes; the decoder of that kind reads the rest.
+    let kind: unknown = peekKind(wire)
+    if (kind === undefined) {
+      try {
+        kind = (decodeCanonical(wire) as { t?: unknown } | null)?.t
+      } catch (err) {
+        out.push(rejected(from, `not a consensus message: ${(err as Error).message}`))
+        return out
+      }
     }
     if (this.#decided !== undefined) {
       // A member still at work missed the decision: hand it the certificate (at most once per

@@ -11,7 +11,7 @@
  * of the power: one member can neither commit nor block alone, and a committee needs at least 4.
  */
 import { oncePerArray } from '../cbor.ts'
-import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
+import { type Signer, type Verifier, isEd25519PeerId } from '../identity.ts'
 import { sha256Hex } from '../hash.ts'
 import { agentId } from './answer.ts'
 import { validateRule } from './equivalence.ts'
@@ -185,6 +185,6 @@ function calibrationCounts (value: unknown, what: string): number[] {
 
 function peerId (value: unknown, what: string): string {
   const id = str(value, what, 64)
-  if (ed25519FromPeerId(id) === undefined) throw new ConsensusError(`${what} is not an Ed25519 peer id`)
+  if (!isEd25519PeerId(id)) throw new ConsensusError(`${what} is not an Ed25519 peer id`)
   return id
 }

@@ -4,7 +4,7 @@
  */
 import { encodeCanonical, oncePerArray } from '../cbor.ts'
 import { sha256Hex } from '../hash.ts'
-import { ed25519FromPeerId, type Signer, type Verifier } from '../identity.ts'
+import { type Signer, type Verifier, isEd25519PeerId } from '../identity.ts'
 import { decodeAnswer, json, type SignedAnswer } from './answer.ts'
 import {
   ConsensusError, consensusLimits, decodeObject, HEX64, int, record, signObject, str, verifySigned, wireHash, type Signed, type SignedKind
@@ -152,7 +152,7 @@ export function validateOutcome (value: unknown): Outcome {
 
 function peer (value: unknown, what: string): string {
   const id = str(value, what, 64)
-  if (ed25519FromPeerId(id) === undefined) throw new ConsensusError(`${what} is not an Ed25519 peer id`)
+  if (!isEd25519PeerId(id)) throw new ConsensusError(`${what} is not an Ed25519 peer id`)
   return id
 }
 

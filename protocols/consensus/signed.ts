@@ -82,6 +82,25 @@ export function decodeObject<Body> (wire: Uint8Array, kinds: readonly SignedKind
   return { kind, body: validate(kind, decodeOrFail(body, `${kind} body`)), bodyBytes: body, sig, wire }
 }
 
+/**
+ * The `t` of a consensus envelope read from its first bytes, without decoding it, or undefined
+ * when they are not laid out as a canonical encoder lays out a small map with "t" first (the
+ * shortest key sorts first): then the caller decodes. The decoder that reads the message next
+ * validates all of it, so a wrong guess is refused there.
+ */
+export function peekKind (wire: Uint8Array): string | undefined {
+  if (wire.byteLength < 4 || (wire[0]! & 0xe0) !== 0xa0 || wire[1] !== 0x61 || wire[2] !== 0x74) return undefined
+  const head = wire[3]!
+  if (head < 0x61 || head > 0x77 || wire.byteLength < 4 + (head - 0x60)) return undefined
+  let kind = ''
+  for (let i = 4; i < 4 + (head - 0x60); i++) {
+    const c = wire[i]!
+    if (c < 0x61 || c > 0x7a) return undefined // lower-case letters only
+    kind += String.fromCharCode(c)
+  }
+  return kind
+}
+
 export function verifySigned (obj: Signed<unknown>, signerId: string, verifier: Verifier): boolean {
   return verifier.verify(signerId, signingInput(obj.kind, obj.bodyBytes), obj.sig)
 }
