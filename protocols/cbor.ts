@@ -2,8 +2,9 @@
  * Deterministic CBOR (RFC 8949 §4.2 core deterministic encoding) with a strict decoder.
  *
  * Signatures cover encoded bytes, so every value must have exactly one encoding: `decodeCanonical`
- * re-encodes what it decoded and refuses input whose bytes differ. That makes "same content" and
- * "same bytes" the same thing, which equivocation detection relies on.
+ * refuses input that is not byte for byte what `encodeCanonical` writes for the value it decodes
+ * to. That makes "same content" and "same bytes" the same thing, which equivocation detection
+ * relies on.
  */
 import { encode, decode, rfc8949EncodeOptions } from 'cborg'
 
@@ -25,7 +26,7 @@ export function encodeCanonical (value: unknown): Uint8Array {
 /**
  * Byte arrays already found canonical. One message object is often decoded again (a gossiped
  * record by each validation step, one simulated message by every node it reaches); the check
- * costs a full re-encode, so it is done once per array object. Received buffers are never
+ * is a second pass over the bytes, so it is done once per array object. Received buffers are never
  * written to after they arrive, which is what makes the identity a safe key.
  */
 const canonical = new WeakSet<Uint8Array>()
@@ -210,7 +211,8 @@ function fitsHalf (value: number): boolean {
 
 /**
  * Deepest nesting accepted. Messages need far less (JSON answers and task inputs stop at 32), and
- * re-encoding costs depth² in cborg (its cycle check walks the stack): 5000 levels took 30 ms.
+ * the reference check's re-encode costs depth² in cborg (its cycle check walks the stack): 5000
+ * levels took 30 ms.
  */
 const MAX_NESTING = 256
 

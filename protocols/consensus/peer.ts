@@ -470,8 +470,8 @@ export class ConsensusPeer {
   /**
    * verifyCertificate, or (with `cachePerArray` on, as in the simulator) its result for the same
    * array checked with the same verifier and embedder (a pure function of those): one gossiped
-   * array reaches every simulated requester, and each full check decoded and re-encoded every
-   * signed object in it.
+   * array reaches every simulated requester, and each full check decodes every signed object in
+   * it and checks its signatures.
    */
   #verified (bytes: Uint8Array, certificate: Certificate): CertificateCheck {
     if (!cachingPerArray()) return verifyCertificate(certificate, this.#verifier, this.#embed)

@@ -65,8 +65,7 @@ export function signObject<Body> (kind: SignedKind, body: Body, signer: Signer, 
 /**
  * Decodes the envelope and the body (canonical CBOR only); `validate` checks the body's fields.
  * The decoders built on it (answers, statements, proposals and votes) run once per array
- * (`oncePerArray`): in the simulator one array reaches every member, and each decode re-encoded
- * it for the canonical check.
+ * (`oncePerArray`): in the simulator one array reaches every member.
  */
 export function decodeObject<Body> (wire: Uint8Array, kinds: readonly SignedKind[], validate: (kind: SignedKind, body: unknown) => Body, maxBytes: number = consensusLimits.maxMessageBytes): Signed<Body> {
   if (!(wire instanceof Uint8Array)) throw new ConsensusError('message must be bytes')
