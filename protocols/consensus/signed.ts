@@ -88,7 +88,7 @@ export function decodeObject<Body> (wire: Uint8Array, kinds: readonly SignedKind
  * validates all of it, so a wrong guess is refused there.
  */
 export function peekKind (wire: Uint8Array): string | undefined {
-  if (wire.byteLength < 4 || (wire[0]! & 0xe0) !== 0xa0 || wire[1] !== 0x61 || wire[2] !== 0x74) return undefined
+  if (wire.byteLength < 4 || wire[0]! < 0xa1 || wire[0]! > 0xb7 || wire[1] !== 0x61 || wire[2] !== 0x74) return undefined
   const head = wire[3]!
   if (head < 0x61 || head > 0x77 || wire.byteLength < 4 + (head - 0x60)) return undefined
   let kind = ''
