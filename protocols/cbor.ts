@@ -8,7 +8,7 @@
  */
 import { encode, decode, rfc8949EncodeOptions } from 'cborg'
 
-const strictDecode = {
+const strictOptions = {
   strict: true,
   rejectDuplicateMapKeys: true,
   allowIndefinite: false,
@@ -63,15 +63,7 @@ export function oncePerArray<T> (compute: (bytes: Uint8Array) => T): (bytes: Uin
 
 /** Decodes `bytes`; throws unless they are exactly the canonical encoding of the result. */
 export function decodeCanonical (bytes: Uint8Array): unknown {
-  let value: unknown
-  try {
-    value = decode(bytes, strictDecode)
-  } catch (err) {
-    // cborg recurses once per nesting level, so deep nesting (a few KiB of 0x81) overflows the
-    // stack: refuse it like any other undecodable input rather than leak a RangeError.
-    if (err instanceof RangeError) throw new Error('CBOR decode error: nested too deeply')
-    throw err
-  }
+  const value = strictDecode(bytes)
   if (canonical.has(bytes)) return value
   const verdict = canonicalEnd(bytes, 0, 0)
   if (verdict === TOO_DEEP) throw new Error(`CBOR decode error: nested more than ${MAX_NESTING} deep`)
@@ -86,18 +78,21 @@ export function decodeCanonical (bytes: Uint8Array): unknown {
  * quarters of a decode's cost).
  */
 export function decodeCanonicalByReencoding (bytes: Uint8Array): unknown {
-  let value: unknown
-  let again: Uint8Array
+  const value = strictDecode(bytes)
+  if (nestedDeeper(value, MAX_NESTING)) throw new Error(`CBOR decode error: nested more than ${MAX_NESTING} deep`)
+  if (!bytesEqual(encodeCanonical(value), bytes)) throw new Error('not canonical CBOR')
+  return value
+}
+
+function strictDecode (bytes: Uint8Array): unknown {
   try {
-    value = decode(bytes, strictDecode)
-    if (nestedDeeper(value, MAX_NESTING)) throw new Error(`CBOR decode error: nested more than ${MAX_NESTING} deep`)
-    again = encodeCanonical(value)
+    return decode(bytes, strictOptions)
   } catch (err) {
+    // cborg recurses once per nesting level, so deep nesting (a few KiB of 0x81) overflows the
+    // stack: refuse it like any other undecodable input rather than leak a RangeError.
     if (err instanceof RangeError) throw new Error('CBOR decode error: nested too deeply')
     throw err
   }
-  if (!bytesEqual(again, bytes)) throw new Error('not canonical CBOR')
-  return value
 }
 
 const TOO_DEEP = -2
@@ -171,7 +166,7 @@ function canonicalEnd (b: Uint8Array, pos: number, depth: number): number {
       if (info === 20 || info === 21 || info === 22) return at // false, true, null
       if (info < 25) return -1
       const view = new DataView(b.buffer, b.byteOffset + pos + 1, at - pos - 1)
-      const value = info === 25 ? half(view.getUint16(0)) : info === 26 ? view.getFloat32(0) : view.getFloat64(0)
+      const value = info === 25 ? view.getFloat16(0) : info === 26 ? view.getFloat32(0) : view.getFloat64(0)
       if (!Number.isFinite(value) || Number.isSafeInteger(value)) return -1
       if ((info === 25) !== fitsHalf(value)) return -1
       if (info === 27 && Math.fround(value) === value) return -1
@@ -187,26 +182,18 @@ function bytesBefore (b: Uint8Array, a: number, aEnd: number, c: number, cEnd: n
   return aEnd - a < cEnd - c
 }
 
-/** An IEEE 754 half-precision value from its bits. */
-function half (bits: number): number {
-  const exponent = (bits >> 10) & 0x1f
-  const fraction = bits & 0x3ff
-  const magnitude = exponent === 0 ? fraction * 2 ** -24 : exponent === 31 ? (fraction === 0 ? Infinity : NaN) : (1024 + fraction) * 2 ** (exponent - 25)
-  return bits & 0x8000 ? -magnitude : magnitude
-}
+const halfBits = new DataView(new ArrayBuffer(2))
 
 /**
  * Whether cborg writes a finite, non-integral number as a half: when it is exactly one, except
  * subnormal halves, which cborg writes only for powers of two (others go to float32).
  */
 function fitsHalf (value: number): boolean {
-  const a = Math.abs(value)
-  if (a === 0 || a > 65504) return false
-  let e = Math.floor(Math.log2(a))
-  if (2 ** e > a) e--
-  else if (2 ** (e + 1) <= a) e++
-  if (e < -14) return e >= -24 && a === 2 ** e
-  return Number.isInteger(a * 2 ** (10 - e))
+  if (Math.f16round(value) !== value) return false
+  halfBits.setFloat16(0, value)
+  const bits = halfBits.getUint16(0)
+  const fraction = bits & 0x3ff
+  return (bits & 0x7c00) !== 0 || (fraction & (fraction - 1)) === 0
 }
 
 /**

@@ -78,13 +78,14 @@ describe('decodeCanonical', () => {
   it('gives the reference verdict on every half-precision float and on floats of every width near them', () => {
     let accepted = 0
     for (let h = 0n; h < 0x10000n; h++) {
-      if (agree(bits(2, h)).ok) accepted++
-      const value = new DataView(bits(2, h).buffer).getUint16(1) // the same value, widened
+      const half = bits(2, h)
+      if (agree(half).ok) accepted++
+      const value = new DataView(half.buffer).getFloat16(1) // the same value, widened
       const f32 = new DataView(new ArrayBuffer(4))
-      f32.setFloat32(0, halfToNumber(value))
+      f32.setFloat32(0, value)
       agree(bits(4, BigInt(f32.getUint32(0))))
       const f64 = new DataView(new ArrayBuffer(8))
-      f64.setFloat64(0, halfToNumber(value))
+      f64.setFloat64(0, value)
       agree(bits(8, f64.getBigUint64(0)))
     }
     // Refused: infinities and NaNs (2048), every half of 1024 or more (12,288, all integral), the
@@ -107,10 +108,3 @@ describe('decodeCanonical', () => {
     expect(agree(Uint8Array.from(Buffer.from('a2616101626161f6', 'hex'))).ok).toBe(true)
   })
 })
-
-function halfToNumber (bits: number): number {
-  const exponent = (bits >> 10) & 0x1f
-  const fraction = bits & 0x3ff
-  const magnitude = exponent === 0 ? fraction * 2 ** -24 : exponent === 31 ? (fraction === 0 ? Infinity : NaN) : (1024 + fraction) * 2 ** (exponent - 25)
-  return bits & 0x8000 ? -magnitude : magnitude
-}
