@@ -44,6 +44,8 @@ export { IndexLoadError } from './files.ts'
 /**
  * Bump on any change to the files `save` writes. 2 added the skill sub-indexes; a version 1
  * index still loads, and gets its sub-indexes built from its stored vectors.
+ * Fields a reader may ignore do not bump it: version 2 later gained `byMisses` and
+ * `skillIndexBuilds`, and an index without them loads as before.
  */
 export const INDEX_FORMAT_VERSION = 2
 const READABLE_VERSIONS = [1, 2]
@@ -62,6 +64,7 @@ interface Settings {
   skillIndexMinAgents: number
   skillIndexMaxShare: number
   skillIndexBudget: number
+  skillIndexMissBudget: number
 }
 
 export class CapabilityIndex {
@@ -85,7 +88,8 @@ export class CapabilityIndex {
       initialCapacity: Math.min(maxShardSize, positiveInt(options.initialCapacity ?? 1024, 'initialCapacity')),
       skillIndexMinAgents: positiveInt(options.skillIndexMinAgents ?? skillIndexFloor(ef), 'skillIndexMinAgents'),
       skillIndexMaxShare: fraction(options.skillIndexMaxShare ?? 1 / 6, 'skillIndexMaxShare', 1),
-      skillIndexBudget: fraction(options.skillIndexBudget ?? 0.5, 'skillIndexBudget', 2 ** 20)
+      skillIndexBudget: fraction(options.skillIndexBudget ?? 0.5, 'skillIndexBudget', 2 ** 20),
+      skillIndexMissBudget: fraction(options.skillIndexMissBudget ?? 1.25, 'skillIndexMissBudget', 2 ** 20)
     }
     if (options.flatScanLimit !== undefined) {
       if (!Number.isInteger(options.flatScanLimit) || options.flatScanLimit < 0) throw new RangeError('flatScanLimit must be an integer >= 0')
@@ -106,11 +110,31 @@ export class CapabilityIndex {
   }
 
   /**
-   * Re-chooses now which skills have a sub-index (`skill-indexes.ts`). It also happens by itself
-   * every max(64, size / 4) changes; call it after a bulk change or a load to act at once.
+   * Re-chooses now which skills have a sub-index (`skill-indexes.ts`) and builds them before it
+   * returns (seconds at 100k). Choosing also happens by itself, every max(64, size / 4) changes
+   * and after searches that missed, and `maintain` then builds in slices; call this after a bulk
+   * change or a load to act at once. With `build` false it only chooses, and `maintain` builds.
    */
-  planSkillIndexes (): void {
-    for (const group of this.#groups.values()) group.skillIndexes.replan(group)
+  planSkillIndexes (build = true): void {
+    for (const group of this.#groups.values()) {
+      group.skillIndexes.replan(group)
+      if (build) group.skillIndexes.maintain(group, Infinity, () => 0)
+    }
+  }
+
+  /**
+   * Background work for about `ms` (default: until none is left): re-choosing sub-indexes when
+   * searches asked for it, and building chosen ones a member at a time. A search uses a
+   * sub-index only once it is complete. Returns whether work remains; a peer calls it on a timer
+   * within its indexing CPU share (`IndexSync.maintain`).
+   */
+  maintain (ms = Infinity, clock: () => number = () => performance.now()): boolean {
+    const deadline = clock() + ms
+    let more = false
+    for (const group of this.#groups.values()) {
+      if (group.skillIndexes.pending) more = group.skillIndexes.maintain(group, deadline, clock) || more
+    }
+    return more
   }
 
   stats (): IndexStats {
@@ -120,7 +144,8 @@ export class CapabilityIndex {
         model: g.model,
         dims: g.dims,
         shards: g.shards.map(s => ({ live: s.live, slots: s.slots, capacity: s.capacity })),
-        skillIndexes: g.skillIndexes.all().map(x => ({ skill: x.skill, live: x.live, slots: x.slots, capacity: x.capacity }))
+        skillIndexes: g.skillIndexes.all().map(x => ({ skill: x.skill, live: x.live, slots: x.slots, capacity: x.capacity, byMisses: g.skillIndexes.chosenByMisses(x.skill) })),
+        skillIndexBuilds: g.skillIndexes.builds()
       }))
     }
   }
@@ -263,9 +288,11 @@ export class CapabilityIndex {
         keep.add(file)
         const members: number[] = []
         sub.entries.forEach((entry, label) => { if (entry !== undefined) members.push(label, shardIndex.get(entry.shard)!, entry.label) })
-        return { skill: sub.skill, file, slots: sub.slots, members }
+        return { skill: sub.skill, file, slots: sub.slots, members, ...group.skillIndexes.chosenByMisses(sub.skill) ? { byMisses: true } : {} }
       })
-      groups.push({ model: group.model, dims: group.dims, shards, skillIndexes })
+      // Builds in progress start again after a load (a partial graph is not worth a file).
+      const builds = group.skillIndexes.builds().map(b => ({ skill: b.skill, byMisses: b.byMisses }))
+      groups.push({ model: group.model, dims: group.dims, shards, skillIndexes, ...builds.length > 0 ? { skillIndexBuilds: builds } : {} })
       g++
     }
     const meta: Meta = { format: FORMAT, version: INDEX_FORMAT_VERSION, settings: this.#settings, groups }
@@ -344,8 +371,15 @@ export class CapabilityIndex {
         group.shards.push(shard)
       }
       // A version 1 index has none yet: they are built here from the stored vectors.
-      if (mg.skillIndexes === undefined) group.skillIndexes.replan(group)
+      if (mg.skillIndexes === undefined) {
+        group.skillIndexes.replan(group)
+        group.skillIndexes.maintain(group, Infinity, () => 0)
+      }
       for (const mx of mg.skillIndexes ?? []) this.#restoreSkillIndex(dir, group, mx)
+      for (const b of Array.isArray(mg.skillIndexBuilds) ? mg.skillIndexBuilds : []) {
+        if (typeof b?.skill !== 'string') throw new IndexLoadError(`capability index in ${dir} lists a sub-index build without a skill`)
+        group.skillIndexes.resume(b.skill, b.byMisses === true, group)
+      }
     }
   }
 
@@ -365,15 +399,15 @@ export class CapabilityIndex {
     if (sub.live !== holders) throw new IndexLoadError(`skill index ${mx.file} holds ${sub.live} agents, but ${holders} hold "${mx.skill}"`)
     // Labels without a member were removed before the save: they are marked deleted in the file.
     for (let label = mx.slots - 1; label >= 0; label--) if (sub.entries[label] === undefined) sub.free.push(label)
-    group.skillIndexes.adopt(sub)
+    group.skillIndexes.adopt(sub, mx.byMisses === true)
   }
 
   #group (model: string, dims: number): Group {
     let group = this.#groups.get(model)
     if (group === undefined) {
-      const { skillIndexMinAgents: minAgents, skillIndexMaxShare: maxShare, skillIndexBudget: budget } = this.#settings
+      const { skillIndexMinAgents: minAgents, skillIndexMaxShare: maxShare, skillIndexBudget: budget, skillIndexMissBudget: missBudget } = this.#settings
       dims = positiveInt(dims, `dims of ${model}`, 4096)
-      group = { model, dims, shards: [], live: 0, postings: new Map(), skillIndexes: new SkillIndexes(dims, { minAgents, maxShare, budget }) }
+      group = { model, dims, shards: [], live: 0, postings: new Map(), skillIndexes: new SkillIndexes(dims, { minAgents, maxShare, budget, missBudget }) }
       this.#groups.set(model, group)
     }
     return group
@@ -433,10 +467,10 @@ export class CapabilityIndex {
 
 interface MetaRecord { label: number, agent: string, skills: string[], policy: string[], schemaHash: string, cost: number, latencyMs: number, capacity: number }
 interface MetaShard { file: string, vectorsFile: string, slots: number, capacity: number, records: MetaRecord[] }
-/** `members`: (label here, shard, label there) triples. */
-interface MetaSkillIndex { skill: string, file: string, slots: number, members: number[] }
-/** `skillIndexes` is absent in version 1. */
-interface MetaGroup { model: string, dims: number, shards: MetaShard[], skillIndexes?: MetaSkillIndex[] }
+/** `members`: (label here, shard, label there) triples; `byMisses`: chosen by the miss rule. */
+interface MetaSkillIndex { skill: string, file: string, slots: number, members: number[], byMisses?: boolean }
+/** `skillIndexes` is absent in version 1; `skillIndexBuilds` lists the sub-indexes chosen but not complete. */
+interface MetaGroup { model: string, dims: number, shards: MetaShard[], skillIndexes?: MetaSkillIndex[], skillIndexBuilds?: Array<{ skill: string, byMisses?: boolean }> }
 interface Meta { format: string, version: number, settings: Settings, groups: MetaGroup[] }
 
 

@@ -5,7 +5,8 @@
  * - A filter: the cheapest, by a cost model (in units of one candidate of a main-index search), of
  *   - an exact scan of the agents holding the filter's rarest skill (postings per skill);
  *   - the sub-index of the rarest required skill that has one (`skill-indexes.ts` chooses which
- *     skills do: those held by too many agents for a cheap scan and too few for a post-filter):
+ *     skills do: those held by too many agents for a cheap scan and too few for a post-filter,
+ *     and broad ones whose post-filters this planner saw miss):
  *     its nearest members, then the rest of the filter, widened once by the share that passed,
  *     and if that falls short the filter inside that small graph; and
  *   - "post-filter": HNSW without a filter for enough results to expect 1.25n that pass, then the
@@ -87,12 +88,16 @@ export type PlanName = 'hnsw' | 'scan' | 'skill-index' | 'skill-index-missed' | 
 export function findCandidates (group: Group, point: number[], filter: SearchFilter | undefined, n: number, plan: SearchPlan): { found: Found, plan: PlanName } {
   const accept = admits(filter)
   let rarest: ReadonlySet<Entry> | undefined
+  let rarestSkill = ''
   let indexed: SkillIndex | undefined
   for (const skill of filter?.skills ?? []) {
     const key = skill.toLowerCase()
     const posting = group.postings.get(key)
     if (posting === undefined) return { found: [], plan: 'scan' }
-    if (rarest === undefined || posting.size < rarest.size) rarest = posting
+    if (rarest === undefined || posting.size < rarest.size) {
+      rarest = posting
+      rarestSkill = key
+    }
     const sub = group.skillIndexes.get(key)
     if (sub !== undefined && (indexed === undefined || sub.live < indexed.live)) indexed = sub
   }
@@ -109,17 +114,27 @@ export function findCandidates (group: Group, point: number[], filter: SearchFil
   if (rarest !== undefined && scan) return { found: flatScan(rarest, unit(point), accept, n), plan: 'scan' }
   if (indexed !== undefined) return viaSkillIndex(indexed, point, accept, n, plan.ef, subWide)
   let tried = false
+  // Each post-filter search, and whether its first attempt missed, tells the sub-index planner
+  // which broad skills the main index serves badly (`skill-indexes.ts`, by misses).
+  const report = (missed: boolean): void => { if (rarest !== undefined) group.skillIndexes.searched(rarestSkill, missed) }
   for (let attempt = 0; attempt < 2 && wide <= POST_FILTER_MAX * plan.ef; attempt++) {
     tried = true
     const near = hnswSearch(group, point, undefined, wide, wide)
     if (group.shards.length > 1) near.sort((a, b) => b.similarity - a.similarity)
     // Nearest first, stopping at n: each check reads the agent's record (a cache miss apiece).
     const passing: Found = []
-    for (const hit of near) if (accept(hit.entry) && passing.push(hit) === n) return { found: passing, plan: 'post-filter' }
+    for (const hit of near) {
+      if (accept(hit.entry) && passing.push(hit) === n) {
+        if (attempt === 0) report(false)
+        return { found: passing, plan: 'post-filter' }
+      }
+    }
+    if (attempt === 0) report(true)
     if (passing.length === 0) break
     // Widen by the share that passed here: the filter's selectivity near the query.
     wide = Math.ceil(2 * n * wide / passing.length)
   }
+  if (!tried) report(true)
   return { found: hnswSearch(group, point, accept, n, plan.ef, rarest), plan: tried ? 'post-filter-missed' : 'in-filter' }
 }
 

@@ -12,13 +12,23 @@ import { hnswlib } from './hnswlib.ts'
 import type { Entry, Hnsw } from './shard.ts'
 
 /**
- * Graph degree and build-time candidate list of a sub-index. A sub-index holds at most a sixth of
- * the group by default; at 1–12k agents × 384 dims, M 16 with efConstruction 40 recalls 0.987–1.0
- * of the top 20 at ef 150 and builds in 0.6× the time of efConstruction 100 (0.991–1.0; M 32
- * recalls the same for the same time and 8% more memory).
+ * Graph degree and build-time candidate list of a sub-index. For a skill chosen by size, with
+ * 1–12k agents × 384 dims, M 16 with efConstruction 40 recalls 0.987–1.0 of the top 20 at ef 150
+ * and builds in 0.6× the time of efConstruction 100 (0.991–1.0; M 32 recalls the same for the
+ * same time and 8% more memory). A larger graph, or one chosen by misses, is built with the main
+ * index's default 200: the queries a miss sends there point away from most of its agents, where
+ * a sparse graph loses them. Four area skills of the route bench (11–47k agents) forced into
+ * sub-indexes recalled 0.949 at efConstruction 40 and 0.983 at 200; a 1,800-agent skill far from
+ * its queries (the test) 0.93 and 0.95+.
  */
 const SKILL_INDEX_M = 16
-const SKILL_INDEX_EF_CONSTRUCTION = 40
+const SMALL_EF_CONSTRUCTION = 40
+const LARGE_EF_CONSTRUCTION = 200
+const SMALL_MEMBERS = 12_000
+
+export function skillIndexEfConstruction (members: number, byMisses: boolean): number {
+  return members <= SMALL_MEMBERS && !byMisses ? SMALL_EF_CONSTRUCTION : LARGE_EF_CONSTRUCTION
+}
 
 /**
  * Memory of a sub-index (hnswlib-node 3.0, measured): ~2.5 MiB however small (hnswlib allocates
@@ -48,15 +58,17 @@ export class SkillIndex {
     this.capacity = capacity
   }
 
-  /** An empty sub-index with room for `capacity` agents (it grows by doubling). */
-  static create (skill: string, dims: number, capacity: number): SkillIndex {
+  /** An empty sub-index with room for `capacity` agents (it grows by doubling), built for that many. */
+  static create (skill: string, dims: number, capacity: number, byMisses: boolean): SkillIndex {
     const hnsw = new hnswlib.HierarchicalNSW('cosine', dims)
     // A fixed seed keeps builds reproducible, as for the shards.
-    hnsw.initIndex(capacity, SKILL_INDEX_M, SKILL_INDEX_EF_CONSTRUCTION, 7)
+    hnsw.initIndex(capacity, SKILL_INDEX_M, skillIndexEfConstruction(capacity, byMisses), 7)
     return new SkillIndex(skill, hnsw, capacity)
   }
 
   get live (): number { return this.#labels.size }
+
+  has (entry: Entry): boolean { return this.#labels.has(entry) }
 
   setEf (ef: number): void {
     if (ef !== this.#ef) this.hnsw.setEf(this.#ef = ef)
@@ -99,7 +111,7 @@ export class SkillIndex {
    * Re-initialising to one slot frees them at once; the empty index's fixed 2.5 MiB waits.
    */
   release (): void {
-    this.hnsw.initIndex(1, SKILL_INDEX_M, SKILL_INDEX_EF_CONSTRUCTION, 7)
+    this.hnsw.initIndex(1, SKILL_INDEX_M, SMALL_EF_CONSTRUCTION, 7)
     this.entries.length = 0
     this.free.length = 0
     this.#labels.clear()

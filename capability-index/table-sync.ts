@@ -52,6 +52,9 @@ export interface IndexSyncOptions {
 /** Upsert time the budget may hold in reserve: a small burst (a reload, a new peer's agents) runs at once. */
 const BURST_MS = 250
 
+/** Most index maintenance at once (`maintain`): a sub-index build goes in slices this long. */
+const MAINTAIN_SLICE_MS = 20
+
 /** Embeds (and upserts) at once: a remote embedder gets a bounded number of requests. */
 const MAX_EMBEDS = 8
 
@@ -153,16 +156,41 @@ export class IndexSync {
   }
 
   /**
+   * The index's background work (`CapabilityIndex.maintain`: sub-indexes chosen after misses or
+   * changes, built a slice at a time) from the same CPU budget as upserts, at most
+   * MAINTAIN_SLICE_MS per call. A peer calls it on a timer. Returns whether work remains; never throws.
+   */
+  maintain (): boolean {
+    const slice = Math.min(MAINTAIN_SLICE_MS, this.#refill())
+    if (slice <= 0) return true
+    const started = this.#clock()
+    try {
+      return this.#index.maintain(slice, this.#clock)
+    } catch (err) {
+      this.#onError(err instanceof Error ? err : new Error(String(err)), 'capability sub-index maintenance')
+      return false
+    } finally {
+      if (this.#cpuShare !== undefined) this.#budget -= this.#clock() - started
+    }
+  }
+
+  /** The CPU budget now, in ms (Infinity without a cpuShare). */
+  #refill (): number {
+    const share = this.#cpuShare
+    if (share === undefined) return Infinity
+    const now = this.#clock()
+    this.#budget = Math.min(BURST_MS, this.#budget + (now - this.#budgetAt) * share)
+    this.#budgetAt = now
+    return this.#budget
+  }
+
+  /**
    * undefined when the CPU budget is positive (always, without a cpuShare), else a wait after which
    * to ask again. The check is synchronous, so the caller's upsert follows it with nothing between.
    */
   #cpuTurn (): Promise<void> | undefined {
     const share = this.#cpuShare
-    if (share === undefined) return
-    const now = this.#clock()
-    this.#budget = Math.min(BURST_MS, this.#budget + (now - this.#budgetAt) * share)
-    this.#budgetAt = now
-    if (this.#budget > 0) return
+    if (share === undefined || this.#refill() > 0) return
     return new Promise<void>(resolve => setTimeout(resolve, Math.ceil(-this.#budget / share) + 1))
   }
 

@@ -112,6 +112,12 @@ export interface CapabilityIndexOptions {
    * group (default 0.5: at most ~20% more memory; 0 turns sub-indexes off).
    */
   skillIndexBudget?: number
+  /**
+   * Members per live agent for sub-indexes of broader skills whose post-filter searches missed
+   * (default 1.25: at 100k, the four ~25% area skills of the route bench, ~200 MiB; 0 turns it
+   * off). Only searches that missed spend it (`skill-indexes.ts`).
+   */
+  skillIndexMissBudget?: number
 }
 
 export interface IndexStats {
@@ -120,6 +126,9 @@ export interface IndexStats {
     model: string
     dims: number
     shards: Array<{ live: number, slots: number, capacity: number }>
-    skillIndexes: Array<{ skill: string, live: number, slots: number, capacity: number }>
+    /** Complete sub-indexes; `byMisses`: chosen because post-filter searches for the skill missed. */
+    skillIndexes: Array<{ skill: string, live: number, slots: number, capacity: number, byMisses: boolean }>
+    /** Sub-indexes being built by `maintain`: members added so far, of how many queued. */
+    skillIndexBuilds: Array<{ skill: string, added: number, queued: number, byMisses: boolean }>
   }>
 }

@@ -178,6 +178,8 @@ const TASKS_FILE = 'tasks.sqlite'
 const CONNECT_TIMEOUT_MS = 5000
 /** Most of one core that indexing newly learned agents may use (IndexSync cpuShare). */
 const INDEX_CPU_SHARE = 0.2
+/** How often the index's background work (sub-index builds) gets a slice of that share. */
+const INDEX_MAINTAIN_MS = 100
 
 export async function startPeer (config: PeerConfig): Promise<Peer> {
   const agents = new Map<string, Agent>()
@@ -328,6 +330,9 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   }
   capability.addEventListener('agent:advertised', saveStateSoon)
 
+  // Sub-index builds (chosen after changes or missed searches) run in slices from indexing's CPU share.
+  const maintenance = setInterval(() => { sync.maintain() }, INDEX_MAINTAIN_MS)
+  maintenance.unref()
   const follow = (e: CustomEvent<SignedVcv>): void => { void sync.onAdded(e.detail) }
   capability.addEventListener('agent:added', follow)
   capability.addEventListener('agent:updated', follow)
@@ -340,6 +345,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     const live = new Set(capability.agents().map(v => v.body.agent))
     for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
   } catch (err) {
+    clearInterval(maintenance)
     await consensus.stop()
     await libp2p.stop()
     throw err
@@ -508,6 +514,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       journal.close()
       rpc.onNotify = undefined
       stopBans()
+      clearInterval(maintenance)
       canaries?.stop()
       await consensus.stop()
       await libp2p.stop()

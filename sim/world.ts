@@ -145,8 +145,10 @@ export class World {
     this.net = new Network(s, nodes, stream(seed, 'topology'))
     // The index settings the seeded results in docs/simulation.md were measured with (the node's
     // defaults until issue 14 raised them for recall among 100k agents), so those stay
-    // comparable; inserts cost about half as much, which counts at scale-10k.
-    this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model, efConstruction: 100, ef: 150 })
+    // comparable; inserts cost about half as much, which counts at scale-10k. For the same reason
+    // no sub-indexes chosen by misses (issue 14's fourth session; at 2,020 agents a post-filter
+    // rarely misses).
+    this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model, efConstruction: 100, ef: 150, skillIndexMissBudget: 0 })
 
     const population = makePopulation(s)
     this.nat = s.nat === undefined ? undefined : new NatModel(s.nat, this.net, new Set(population.requesters), this.metrics, stream(seed, 'nat'))
@@ -220,6 +222,9 @@ export class World {
       this.#embedded.set(text, vector)
     }
     this.index.upsert({ agent: body.agent, vector, ...recordFields(body) })
+    // A sub-index chosen in that upsert is built before the next search, as the seeded results
+    // were measured (a peer builds it in slices, and searches the main index meanwhile).
+    this.index.maintain()
   }
 
   // ---- messages --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import {
   CapabilityIndex, EmbeddingError, HashEmbedder, INDEX_FORMAT_VERSION, IndexLoadError, IndexSync, OpenAiEmbedder, capabilityText,
   type Embedder, type IndexRecord, type SearchFilter, type SearchHit
 } from '../capability-index/index.ts'
-import { chooseSkills } from '../capability-index/skill-indexes.ts'
+import { chooseByMisses, chooseSkills, MISS_MIN, MISS_RATE } from '../capability-index/skill-indexes.ts'
 import { nativeVerdict } from '../capability-index/hnswlib.ts'
 import { createAgent, demoKinds } from '../node/agents/registry.ts'
 import type { Signer } from '../protocols/identity.ts'
@@ -380,13 +380,20 @@ describe('capability index: skill sub-indexes', () => {
   const band = Array.from({ length: N }, () => rand() < 0.1)
   const tiny = Array.from({ length: N }, () => rand() < 0.01)
   const broad = Array.from({ length: N }, () => rand() < 0.4)
+  // Tied to the vectors instead: "edge", the 30% of agents farthest from the first latent
+  // direction. Above the size band, and a query near that direction finds few of them among its
+  // nearest (the post-filter misses the sub-indexes chosen by misses are for).
+  const along = Array.from({ length: N }, (_, i) => dot(row(data, i, DIMS), basis[0]!))
+  const edgeBelow = [...along].sort((a, b) => a - b)[Math.floor(0.3 * N)]!
+  const edge = along.map(a => a < edgeBelow)
   const holders = band.filter(Boolean).length
   const build = (options: Partial<ConstructorParameters<typeof CapabilityIndex>[0]> = {}): CapabilityIndex => {
     const index = new CapabilityIndex({ dims: DIMS, model: 'm-64', ...options })
     for (let i = 0; i < N; i++) {
-      const skills = [band[i] ? 'Band' : '', tiny[i] ? 'tiny' : '', broad[i] ? 'broad' : '', 'x'].filter(s => s !== '')
+      const skills = [band[i] ? 'Band' : '', tiny[i] ? 'tiny' : '', broad[i] ? 'broad' : '', edge[i] ? 'edge' : '', 'x'].filter(s => s !== '')
       index.upsert(record(`agent-${i}`, row(data, i, DIMS), { skills, policy: i % 2 === 0 ? ['no-network'] : [], cost: i % 5 }))
     }
+    index.planSkillIndexes()
     return index
   }
   const search = (index: CapabilityIndex, filter: SearchFilter, exactScan = false): string[][] =>
@@ -445,6 +452,84 @@ describe('capability index: skill sub-indexes', () => {
     expect(chooseSkills(sizes, 3000, new Set(), { ...options, budget: 0 })).toEqual(new Set())
   })
 
+  it('the rule by misses: enough misses and share of searches, at most half the group, kept ones first, its own budget', () => {
+    const options = { minAgents: 300, missBudget: 0.5, overhead: 0 } // at 3000 agents: 1500 members in all
+    const sizes = new Map([['a', 900], ['b', 600], ['c', 1400], ['huge', 1600], ['sized', 400], ['rare', 200]])
+    const counts = new Map([
+      ['a', { searches: MISS_MIN / MISS_RATE, misses: MISS_MIN }], // qualifies, just; fewer misses per member than c
+      ['b', { searches: 100, misses: MISS_MIN - 1 }], // too few misses
+      ['c', { searches: 100, misses: 50 }], // 0.036 per member: first, and a would not fit beside it
+      ['huge', { searches: 100, misses: 90 }], // more than half the group
+      ['sized', { searches: 100, misses: 90 }], // chosen by size already
+      ['rare', { searches: 100, misses: 90 }] // below minAgents: a scan serves it
+    ])
+    const none = new Set<string>()
+    expect(chooseByMisses(counts, sizes, 3000, none, new Set(['sized']), options)).toEqual(new Set(['c']))
+    expect(chooseByMisses(counts, sizes, 3000, none, new Set(['sized']), { ...options, missBudget: 1 })).toEqual(new Set(['c', 'a']))
+    // The rate counts too: a search more and the misses are below it.
+    expect(chooseByMisses(new Map([['a', { searches: MISS_MIN / MISS_RATE + 1, misses: MISS_MIN }]]), sizes, 3000, none, none, options)).toEqual(new Set())
+    // A kept one needs no misses (its searches go through it now) and comes first; gone below minAgents / 2 or when it no longer exists.
+    expect(chooseByMisses(counts, sizes, 3000, new Set(['a']), new Set(['sized']), options)).toEqual(new Set(['a']))
+    expect(chooseByMisses(counts, new Map([...sizes, ['a', 140]]), 3000, new Set(['a']), new Set(['sized']), options)).toEqual(new Set(['c']))
+    expect(chooseByMisses(counts, sizes, 3000, new Set(['gone']), new Set(['sized']), options)).toEqual(new Set(['c']))
+    expect(chooseByMisses(counts, sizes, 3000, none, none, { ...options, missBudget: 0 })).toEqual(new Set())
+  })
+
+  it('a broad skill whose post-filters miss gets a sub-index, built in slices off the search path, kept across save and load', async () => {
+    const missing = build({ skillIndexBudget: 1 })
+    expect(missing.stats().groups[0]!.skillIndexes.map(s => s.skill)).toEqual(['band'])
+    // Queries near the first latent direction, where few "edge" agents are.
+    const qrand = seeded(77)
+    const near = Array.from({ length: 60 }, () => {
+      const q = lowRank(1, basis, qrand)
+      for (let d = 0; d < DIMS; d++) q[d] = q[d]! + 2 * basis[0]![d]!
+      return unit(q)
+    })
+    const edgeSearch = (index: CapabilityIndex): string[][] => near.map(q => index.search({ vector: q, k: 10, filter: { skills: ['edge'] } }).map(h => h.agent))
+    const before = plansOf(missing, () => edgeSearch(missing))
+    expect((before['post-filter'] ?? 0) + (before['post-filter-missed'] ?? 0)).toBe(near.length)
+    const { skillIndexBuilds } = missing.stats().groups[0]!
+    expect(skillIndexBuilds).toEqual([]) // a search only counts; the choice waits for maintain
+    // Slices: each clock tick is one member. A partial graph serves no search.
+    let tick = 0
+    const clock = (): number => tick++
+    expect(missing.maintain(50, clock)).toBe(true)
+    const building = missing.stats().groups[0]!.skillIndexBuilds
+    expect(building).toEqual([{ skill: 'edge', added: expect.any(Number), queued: edge.filter(Boolean).length, byMisses: true }])
+    expect(building[0]!.added).toBeGreaterThan(0)
+    expect(building[0]!.added).toBeLessThan(building[0]!.queued)
+    expect(plansOf(missing, () => edgeSearch(missing))['skill-index']).toBeUndefined()
+    // Changes reach a build in progress: an agent leaves, one joins the skill.
+    const leaver = edge.findIndex(Boolean)
+    missing.remove(`agent-${leaver}`)
+    missing.upsert(record('agent-new', near[0]!, { skills: ['edge'] }))
+    // A save in the middle of a build: the build starts again after the load.
+    const path = join(dir, 'misses')
+    missing.save(path)
+    for (const index of [missing, CapabilityIndex.load(path)]) {
+      expect(index.stats().groups[0]!.skillIndexBuilds.map(b => b.skill)).toEqual(['edge'])
+      while (index.maintain(100, clock));
+      const subs = index.stats().groups[0]!.skillIndexes
+      expect(subs.map(s => ({ skill: s.skill, live: s.live, byMisses: s.byMisses }))).toEqual([
+        { skill: 'band', live: holders, byMisses: false },
+        { skill: 'edge', live: edge.filter(Boolean).length, byMisses: true }
+      ])
+      let got: string[][] = []
+      expect(plansOf(index, () => { got = edgeSearch(index) })).toEqual({ 'skill-index': near.length })
+      expect(got.every(g => g.length === 10)).toBe(true)
+      // Against the exact answer over the index's agents now (the leaver gone, the newcomer in).
+      const now = near.map(q => index.search({ vector: q, k: 10, filter: { skills: ['edge'] }, exact: true }).map(h => h.agent))
+      expect(recallAt(now, got)).toBeGreaterThanOrEqual(0.95)
+      expect(got[0]![0]).toBe('agent-new')
+      expect(got.flat()).not.toContain(`agent-${leaver}`)
+      // Saved as chosen by misses: a load keeps it, a replan does not drop it.
+      index.save(path)
+      const again = CapabilityIndex.load(path)
+      again.planSkillIndexes()
+      expect(again.stats().groups[0]!.skillIndexes.find(s => s.skill === 'edge')?.byMisses).toBe(true)
+    }
+  }, 60_000)
+
   it('upserts, moves, skill changes, removals, replans and save/load keep every sub-index equal to its skill\'s agents', async () => {
     const D = 16
     const basis16 = latentBasis(D, 4, seeded(41))
@@ -454,12 +539,14 @@ describe('capability index: skill sub-indexes', () => {
     type Op =
       | { t: 'upsert', agent: number, seed: number, skills: number, sameVector: boolean }
       | { t: 'remove', agent: number }
-      | { t: 'plan' }
+      | { t: 'plan', build: boolean }
+      | { t: 'slice', ticks: number }
       | { t: 'save-load' }
     const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 2, arbitrary: fc.record({ t: fc.constant('slice' as const), ticks: fc.integer({ min: 1, max: 8 }) }) },
       { weight: 6, arbitrary: fc.record({ t: fc.constant('upsert' as const), agent: fc.nat(29), seed: fc.nat(1_000_000), skills: fc.nat(7), sameVector: fc.boolean() }) },
       { weight: 3, arbitrary: fc.record({ t: fc.constant('remove' as const), agent: fc.nat(29) }) },
-      { weight: 1, arbitrary: fc.constant({ t: 'plan' as const }) },
+      { weight: 2, arbitrary: fc.record({ t: fc.constant('plan' as const), build: fc.boolean() }) },
       { weight: 1, arbitrary: fc.constant({ t: 'save-load' as const }) }
     )
     let checked = 0
@@ -483,13 +570,19 @@ describe('capability index: skill sub-indexes', () => {
           index.remove(AGENTS[o.agent]!)
           ref.delete(AGENTS[o.agent]!)
         } else if (o.t === 'plan') {
-          index.planSkillIndexes()
+          index.planSkillIndexes(o.build)
+        } else if (o.t === 'slice') {
+          // A few members of the builds in progress.
+          let tick = 0
+          index.maintain(o.ticks, () => tick++)
         } else {
           const path = join(dir, 'property')
           index.save(path)
+          // A build in progress starts again after the load: the same skills, from the start.
+          const restarted = (stats: ReturnType<CapabilityIndex['stats']>): unknown => ({ ...stats, groups: stats.groups.map(g => ({ ...g, skillIndexBuilds: g.skillIndexBuilds.map(b => b.skill) })) })
           const stats = index.stats()
           index = CapabilityIndex.load(path)
-          expect(index.stats()).toEqual(stats)
+          expect(restarted(index.stats())).toEqual(restarted(stats))
         }
         for (const sub of index.stats().groups[0]?.skillIndexes ?? []) {
           const want = [...ref].filter(([, r]) => r.skills.includes(sub.skill))
@@ -884,6 +977,40 @@ describe('index sync with the capability table', () => {
       vi.useRealTimers()
     }
     expect(() => new IndexSync(new CapabilityIndex({ dims: embedder.dims, model: embedder.model }), embedder, { cpuShare: 0 })).toThrow(/cpuShare/)
+  })
+
+  it('maintain builds sub-indexes within the same CPU share, a slice at a time', () => {
+    // Each clock read is 1 ms, so each member added costs at least 1 ms of the budget.
+    let now = 0
+    const clock = (): number => now++
+    // 600 agents at least: the replans during the inserts choose nothing, so the build starts at planSkillIndexes with all 600 queued.
+    const index = new CapabilityIndex({ dims: embedder.dims, model: embedder.model, skillIndexMinAgents: 600, skillIndexMaxShare: 1, skillIndexBudget: 1000 })
+    const rand = seeded(5)
+    for (let i = 0; i < 600; i++) index.upsert(record(`agent-${i}`, unit(Float32Array.from({ length: embedder.dims }, () => rand() - 0.5)), { skills: ['common'] }))
+    index.planSkillIndexes(false)
+    const sync = new IndexSync(index, embedder, { cpuShare: 0.5, clock })
+    const added = (): number => index.stats().groups[0]!.skillIndexBuilds[0]?.added ?? index.stats().groups[0]!.skillIndexes[0]!.live
+    expect(added()).toBe(0)
+    const start = now
+    let calls = 0
+    let idle = 0
+    for (let more = true; more;) {
+      const before = added()
+      more = sync.maintain()
+      const slice = added() - before
+      // At most a 20 ms slice per call, and within the burst (250 ms) plus half the time since.
+      expect(slice).toBeLessThanOrEqual(20)
+      expect(added()).toBeLessThanOrEqual(250 + 0.5 * (now - start) + 20)
+      if (slice === 0) idle++
+      if (++calls > 100_000) throw new Error('maintain never finished')
+    }
+    expect(idle).toBeGreaterThan(0) // the budget ran out and it waited
+    // 600 ms of work at half a core after a 250 ms burst: at least 700 ms went by.
+    expect(now - start).toBeGreaterThan(700)
+    expect(index.stats().groups[0]!.skillIndexes).toEqual([{ skill: 'common', live: 600, slots: 600, capacity: 600, byMisses: false }])
+    expect(index.plans()['skill-index']).toBe(0)
+    index.search({ vector: new Float32Array(embedder.dims).fill(1), k: 5, filter: { skills: ['common'] } })
+    expect(index.plans()['skill-index']).toBe(1)
   })
 
   it('follows added, updated (re-embedding only when the text changes), withdrawn and expired agents', async () => {

@@ -94,7 +94,7 @@ describe('metrics, health and readiness of real peers', () => {
     b.capability.advertise(toLocalAgent(b.agents.get('arithmetic')!))
     await untilTables([a], () => (a.capability.agents().find(v => v.body.agent === id)?.body.version ?? 0) > version)
     await a.whenIndexed()
-    const report = await a.tasks.submit({ subtasks: [{ id: 'x', capability: { skills: ['arithmetic'] }, input: { expression: '6 * 7' } }] }).finished
+    const report = await a.tasks.submit({ subtasks: [{ id: 'x', capability: { skills: ['arithmetic'], text: 'evaluate an arithmetic expression' }, input: { expression: '6 * 7' } }] }).finished
     expect(report.status).toBe('done')
 
     const ready = await get(api_, '/ready')
@@ -112,6 +112,11 @@ describe('metrics, health and readiness of real peers', () => {
     expect(value(text, 'agentmesh_table_agents')).toBe(a.capability.agents().length)
     expect(value(text, 'agentmesh_table_hosts')).toBe(2)
     expect(value(text, 'agentmesh_index_agents')).toBe(a.index.size)
+    // The routing search (the request has a text: semantic screening), by its plan.
+    const plans = a.index.plans()
+    expect(Object.values(plans).reduce((sum, n) => sum + n, 0)).toBeGreaterThanOrEqual(1)
+    for (const [plan, n] of Object.entries(plans)) expect(value(text, 'agentmesh_index_searches_total', { plan })).toBe(n)
+    expect(value(text, 'agentmesh_index_skill_index_members', { chosen: 'misses', state: 'ready' })).toBe(0)
     expect(value(text, 'agentmesh_ready')).toBe(1)
     // The process's metrics, once, after the peer's.
     expect(value(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0)

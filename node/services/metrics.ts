@@ -16,6 +16,7 @@
 import type { Libp2p } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { CapabilityIndex } from '../../capability-index/index.ts'
 import { POLICY_NAMES, type SelectionPolicy } from '../../protocols/routing/index.ts'
 import type { GossipMetrics } from '../network/gossip.ts'
 import { connectionKind, type ConnectionKind } from '../network/status.ts'
@@ -24,8 +25,8 @@ import { gossipsubRegister } from './gossipsub-register.ts'
 import { consensusReason, gossipReason, oneOf, refusalReason, taskReason, VERDICTS, type Verdict } from './metric-labels.ts'
 
 export interface PeerMetricsInit {
-  /** The capability index (its size is read at scrape time). */
-  index: { readonly size: number }
+  /** The capability index (its size, searches by plan and sub-indexes are read at scrape time). */
+  index: Pick<CapabilityIndex, 'size' | 'plans' | 'stats'>
   /** The routing policy: decisions and rewards are labelled with its name. */
   policy: SelectionPolicy
   /** Gossip topic → label for gossipsub's own metrics (any other topic is labelled "other"). */
@@ -85,6 +86,30 @@ export class PeerMetrics {
     this.#tableAgents = new Gauge({ name: 'agentmesh_table_agents', help: 'Verified live VCVs in the capability table', registers })
     this.#tableHosts = new Gauge({ name: 'agentmesh_table_hosts', help: 'Hosts with at least one live VCV in the table', registers })
     new Gauge({ name: 'agentmesh_index_agents', help: 'Agents in the capability index', registers, collect () { this.set(init.index.size) } })
+    new Counter({
+      name: 'agentmesh_index_searches_total',
+      help: 'Capability index searches by the way they went (post-filter-missed: a post-filter fell back to a filtered search, the slow tail)',
+      labelNames: ['plan'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [plan, n] of Object.entries(init.index.plans())) this.inc({ plan }, n)
+      }
+    })
+    new Gauge({
+      name: 'agentmesh_index_skill_index_members',
+      help: 'Members of skill sub-indexes, by why they were chosen (size, misses) and state (ready, building)',
+      labelNames: ['chosen', 'state'],
+      registers,
+      collect () {
+        const members = { size: { ready: 0, building: 0 }, misses: { ready: 0, building: 0 } }
+        for (const g of init.index.stats().groups) {
+          for (const x of g.skillIndexes) members[x.byMisses ? 'misses' : 'size'].ready += x.live
+          for (const b of g.skillIndexBuilds) members[b.byMisses ? 'misses' : 'size'].building += b.added
+        }
+        for (const chosen of ['size', 'misses'] as const) for (const state of ['ready', 'building'] as const) this.set({ chosen, state }, members[chosen][state])
+      }
+    })
     new Gauge({ name: 'agentmesh_ready', help: '1 when GET /ready answers 200', registers, collect () { this.set(self.readiness().ready ? 1 : 0) } })
     this.#decisions = new Counter({ name: 'agentmesh_routing_decisions_total', help: 'Routing decisions by policy: an agent chosen, none found, or the router failed', labelNames: ['policy', 'result'], registers })
     this.#rewards = new Histogram({ name: 'agentmesh_routing_reward', help: 'Rewards the policy learned: at the answer, and the later agreement term', labelNames: ['policy', 'part'], buckets: REWARD_BUCKETS, registers })
