@@ -15,6 +15,9 @@
  * index.search({ vector: query, k: 3, filter: { policy: ['no-network'] }, costWeight: 0.2 })
  * // [{ agent: '12D3Koo…/sort', similarity: 0.52, score: 0.50, cost: 0.1, record: {…} }, …]
  *
+ * // background work (skill sub-indexes chosen after changes or missed searches), in slices
+ * setInterval(() => { sync.maintain() }, 100)
+ *
  * index.save(dir)                                // with the peer's state
  * const again = CapabilityIndex.load(dir, { model: embedder.model, dims: embedder.dims })
  * ```

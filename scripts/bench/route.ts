@@ -16,6 +16,10 @@
  * narrow skill may be answered by its own sub-index or an exact scan of its agents rather than
  * the main HNSW. The 40 random
  * skills (~4.9% each) compete with the topics for that budget, as unrelated skills would.
+ *
+ * Before the timed queries, as a running peer would have: an untimed warm-up on twice as many
+ * other queries per regime from the same distribution, then the index's background work to the
+ * end (the sub-indexes chosen by misses the warm-up saw; a peer builds them in slices).
  */
 import { CapabilityIndex, hnswlibBuild, type PlanName, type SearchFilter } from '../../capability-index/index.ts'
 import { SKILL_INDEX_FIXED_BYTES, skillIndexMemberBytes } from '../../capability-index/skill-index.ts'
