@@ -158,9 +158,18 @@ export class SkillIndexes {
     if (byMisses) this.#byMisses.add(sub.skill)
   }
 
-  /** After a load: a sub-index that was being built when the index was saved starts again. */
+  /**
+   * After a load: a sub-index that was being built when the index was saved starts again, if
+   * its skill still exists and it fits both budgets beside the others (the file may be damaged
+   * or hostile: a list of every skill must not allocate a graph for each).
+   */
   resume (skill: string, byMisses: boolean, group: Group): void {
-    if (this.#ready.has(skill) || this.#building.has(skill) || group.postings.get(skill) === undefined) return
+    const posting = group.postings.get(skill)
+    if (posting === undefined || this.#ready.has(skill) || this.#building.has(skill)) return
+    let members = posting.size
+    for (const sub of this.#ready.values()) members += sub.live
+    for (const build of this.#building.values()) members += build.queue.length
+    if (members > (this.#options.budget + this.#options.missBudget) * group.live) return
     this.#startBuild(skill, group, byMisses)
     if (byMisses) this.#byMisses.add(skill)
   }

@@ -528,6 +528,20 @@ describe('capability index: skill sub-indexes', () => {
       again.planSkillIndexes()
       expect(again.stats().groups[0]!.skillIndexes.find(s => s.skill === 'edge')?.byMisses).toBe(true)
     }
+    // A damaged or hostile file listing builds for every skill: only what fits both budgets starts.
+    const metaPath = join(path, 'capability-index.json')
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { settings: Record<string, number>, groups: Array<{ skillIndexBuilds?: unknown[] }> }
+    meta.groups[0]!.skillIndexBuilds = ['x', 'broad', 'tiny', 'band', 'edge', 'nobody'].map(skill => ({ skill, byMisses: true }))
+    // Budgets of half a member per agent in all: band and edge (ready, ~2,400) leave room for tiny alone.
+    meta.settings.skillIndexBudget = 0.5
+    meta.settings.skillIndexMissBudget = 0
+    writeFileSync(metaPath, JSON.stringify(meta))
+    const loaded = CapabilityIndex.load(path).stats().groups[0]!
+    expect(loaded.skillIndexes.map(x => x.skill)).toEqual(['band', 'edge'])
+    expect(loaded.skillIndexBuilds.map(b => b.skill)).toEqual(['tiny'])
+    meta.groups[0]!.skillIndexBuilds = [{ skill: 42 }]
+    writeFileSync(metaPath, JSON.stringify(meta))
+    expect(() => CapabilityIndex.load(path)).toThrow(/sub-index build without a skill/)
   }, 60_000)
 
   it('upserts, moves, skill changes, removals, replans and save/load keep every sub-index equal to its skill\'s agents', async () => {
