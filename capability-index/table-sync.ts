@@ -75,6 +75,7 @@ export class IndexSync {
   /** CPU ms the upserts may still spend, and when it was last topped up. */
   #budget = BURST_MS
   #budgetAt: number
+  #maintainFailed = false
 
   constructor (index: CapabilityIndex, embedder: Embedder, options: IndexSyncOptions = {}) {
     if (index.model !== embedder.model || index.dims !== embedder.dims) {
@@ -161,13 +162,17 @@ export class IndexSync {
    * MAINTAIN_SLICE_MS per call. A peer calls it on a timer. Returns whether work remains; never throws.
    */
   maintain (): boolean {
+    if (this.#maintainFailed) return false
     const slice = Math.min(MAINTAIN_SLICE_MS, this.#refill())
     if (slice <= 0) return true
     const started = this.#clock()
     try {
       return this.#index.maintain(slice, this.#clock)
     } catch (err) {
-      this.#onError(err instanceof Error ? err : new Error(String(err)), 'capability sub-index maintenance')
+      // Said once, then no more attempts (the same step would fail every 100 ms): searches go on
+      // through the main index, correct but without the sub-indexes still being built.
+      this.#maintainFailed = true
+      process.emitWarning(`capability index: sub-index maintenance failed and stops until restart (searches go on without the sub-indexes being built): ${(err as Error)?.message ?? String(err)}`)
       return false
     } finally {
       if (this.#cpuShare !== undefined) this.#budget -= this.#clock() - started

@@ -1027,6 +1027,23 @@ describe('index sync with the capability table', () => {
     expect(index.plans()['skill-index']).toBe(1)
   })
 
+  it('a failing maintenance step is said once and not retried every tick', () => {
+    const index = new CapabilityIndex({ dims: embedder.dims, model: embedder.model })
+    let calls = 0
+    index.maintain = () => { calls++; throw new Error('out of memory') }
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    try {
+      const sync = new IndexSync(index, embedder)
+      expect(sync.maintain()).toBe(false)
+      expect(sync.maintain()).toBe(false)
+      expect(calls).toBe(1)
+      expect(warn).toHaveBeenCalledTimes(1)
+      expect(String(warn.mock.calls[0]![0])).toMatch(/sub-index maintenance failed .*out of memory/)
+    } finally {
+      warn.mockRestore()
+    }
+  })
+
   it('follows added, updated (re-embedding only when the text changes), withdrawn and expired agents', async () => {
     const host = table(hosts[0]!, { ttlMs: 30_000 })
     const peer = table(hosts[1]!)
