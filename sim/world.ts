@@ -146,8 +146,7 @@ export class World {
     // The index settings the seeded results in docs/simulation.md were measured with (the node's
     // defaults until issue 14 raised them for recall among 100k agents), so those stay
     // comparable; inserts cost about half as much, which counts at scale-10k. For the same reason
-    // no sub-indexes chosen by misses (issue 14's fourth session; at 2,020 agents a post-filter
-    // rarely misses).
+    // no sub-indexes chosen by misses (a node default since issue 14's fourth session).
     this.index = new CapabilityIndex({ dims: this.embedder.dims, model: this.embedder.model, efConstruction: 100, ef: 150, skillIndexMissBudget: 0 })
 
     const population = makePopulation(s)
