@@ -15,6 +15,7 @@ import type { PolicyName } from '../protocols/routing/index.ts'
 import { CHANNELS, percentile, recovery, regretSince, RULES, type Metrics, type TaskRecord } from './metrics.ts'
 import type { Plot, SimReport, Table } from './report/index.ts'
 import type { Fault, Scenario } from './scenario.ts'
+import { SimulationFailure } from './failure.ts'
 import { World } from './world.ts'
 import type { NatSummary } from './nat.ts'
 
@@ -94,10 +95,22 @@ export interface RunHooks {
   progress?: (done: number) => void
 }
 
+/** Builds and runs the world; whatever goes wrong stops the run as a SimulationFailure with its seed. */
+function simulate (scenario: Scenario, policy: PolicyName, onProgress?: (finished: number) => void): World {
+  let world: World | undefined
+  try {
+    world = new World({ scenario, policy, progress: onProgress })
+    world.run()
+    return world
+  } catch (err) {
+    const why = err instanceof Error ? `${err.message}${err.name !== 'Error' && !err.message.startsWith(err.name) ? ` (${err.name})` : ''}` : String(err)
+    throw new SimulationFailure(why, scenario, policy, world?.engine.now ?? 0)
+  }
+}
+
 /** One world, one policy. */
 export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (finished: number) => void, faulty?: number): RunOutput {
-  const world = new World({ scenario, policy, progress: onProgress })
-  world.run()
+  const world = simulate(scenario, policy, onProgress)
   onProgress?.(world.finished)
   const m = world.metrics
   for (const r of world.requesters.values()) {

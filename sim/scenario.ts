@@ -99,6 +99,8 @@ export interface Scenario {
     deadlineMs: number
   }
   policies: PolicyName[]
+  /** Test only, from the command line: a deliberate protocol bug in every consensus peer. */
+  injectBug?: TestBug
   /** Routing settings every policy gets (LinUCB's change detection on or off: `routing: { changeDetection: false }`). */
   routing: { changeDetection: boolean }
   /** Whether tallies use each agent's learned calibration (default true; false: the fixed cap and shrink only). */
@@ -266,7 +268,18 @@ function parseFault (value: unknown, path: string, types: readonly string[]): Fa
 }
 
 /** Validates a parsed scenario, filling defaults. `overrides` come from the command line. */
-export function parseScenario (value: unknown, overrides: { nodes?: number, seed?: number } = {}): Scenario {
+/** What a command line may set over a scenario file. */
+export interface ScenarioOverrides {
+  nodes?: number
+  seed?: number
+  /** Test only: a deliberate protocol bug (`InstanceInit.testBug`), to check the simulator stops loudly. */
+  injectBug?: TestBug
+}
+
+export const TEST_BUGS = ['lock-off-by-one'] as const
+export type TestBug = typeof TEST_BUGS[number]
+
+export function parseScenario (value: unknown, overrides: ScenarioOverrides = {}): Scenario {
   const f = new Fields(value, '')
   const name = f.str('name', undefined)
   if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(name)) throw new ScenarioError(`name must be lower-case letters, digits and dashes, got ${JSON.stringify(name)}`)
@@ -373,7 +386,7 @@ export function parseScenario (value: unknown, overrides: { nodes?: number, seed
   }
   const nat = f.has('nat') ? parseNat(f.sub('nat'), nodes) : undefined
   f.done()
-  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, consensus, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}) }
+  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, consensus, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}), ...(overrides.injectBug !== undefined ? { injectBug: overrides.injectBug } : {}) }
 }
 
 function parseNat (f: Fields, nodes: number): Nat {
@@ -398,7 +411,7 @@ export function builtInScenarios (): string[] {
 }
 
 /** A built-in name or a file path; YAML or JSON. */
-export function loadScenario (nameOrPath: string, overrides: { nodes?: number, seed?: number } = {}): Scenario {
+export function loadScenario (nameOrPath: string, overrides: ScenarioOverrides = {}): Scenario {
   const builtIn = builtInScenarios().includes(nameOrPath)
   const path = builtIn ? join(BUILT_IN_DIR, `${nameOrPath}.yaml`) : nameOrPath
   if (!builtIn && !existsSync(path)) throw new ScenarioError(`no scenario file ${path} and no built-in scenario of that name (built-in: ${builtInScenarios().join(', ')})`)

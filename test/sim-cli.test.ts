@@ -38,6 +38,25 @@ describe('agentmesh sim', () => {
     for (const f of ['summary.json', 'report.html', 'regret.svg', 'policies.csv']) expect(readFileSync(join(b, f), 'utf8'), f).toBe(readFileSync(join(a, f), 'utf8'))
   }, 120_000)
 
+  it('a broken invariant stops the run: exit 3 with the error, its seed and virtual time, and a command that reproduces it', async () => {
+    const scenario = join(dir, 'trusted.yaml')
+    writeFileSync(scenario, 'name: trusted\nnodes: 30\nseed: 7\ndurationS: 60\ntasks: { count: 30, requesters: 2, trusted: 0.5 }\npolicies: [linucb]\n')
+    const failed = await sim(scenario, '--inject-bug', 'lock-off-by-one', '--out', join(dir, 'bug'))
+    expect(failed.code, failed.stderr).toBe(3)
+    const report = failed.stderr.slice(failed.stderr.indexOf('simulation stopped: '))
+    expect(report).toMatch(/^simulation stopped: invariant broken: consensus [0-9a-f]{64}: lock recorded for round \d+ while in round \d+ \(InvariantError\)\n {2}scenario trusted, seed 7, 30 nodes, policy linucb, at virtual time \d+\.\d{3} s, injected bug lock-off-by-one\n {2}reproduce: npx agentmesh sim \S+ --seed 7 --nodes 30 --inject-bug lock-off-by-one\n$/)
+    // The printed command, run as printed, stops at the same place.
+    const command = /reproduce: npx agentmesh sim (.*)\n/.exec(report)![1]!.split(' ')
+    const again = await sim(...command, '--out', join(dir, 'bug-again'))
+    expect(again.code).toBe(3)
+    expect(again.stderr.slice(again.stderr.indexOf('simulation stopped: '))).toBe(report)
+    // Without the bug the same seed runs through.
+    const clean = await sim(scenario, '--json', '--out', join(dir, 'clean'))
+    expect(clean.code, clean.stderr).toBe(0)
+    expect((JSON.parse(clean.stdout) as { safetyViolations: number }).safetyViolations).toBe(0)
+    expect(await sim(scenario, '--inject-bug', 'nope')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--inject-bug must be one of lock-off-by-one/) })
+  }, 120_000)
+
   it('bad input: exit 2 with what is wrong and what to do', async () => {
     const bad = join(dir, 'bad.yaml')
     writeFileSync(bad, 'name: bad\ntasks: { cuont: 3 }\n')

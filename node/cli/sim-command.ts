@@ -2,7 +2,8 @@
 import { resolve } from 'node:path'
 import { createProgress, writeReport } from '../../sim/report/index.ts'
 import { runScenarioParallel } from '../../sim/parallel.ts'
-import { builtInScenarios, loadScenario, ScenarioError } from '../../sim/scenario.ts'
+import { isSimulationFailure, reproduceCommand } from '../../sim/failure.ts'
+import { builtInScenarios, loadScenario, ScenarioError, TEST_BUGS, type TestBug } from '../../sim/scenario.ts'
 import { crossCheck, crossCheckProblem, CROSS_CHECK_MAX_NODES } from '../../sim/crosscheck.ts'
 import { integer, parse, UsageError } from './args.ts'
 
@@ -24,6 +25,13 @@ Built-in scenarios: ${builtInScenarios().join(', ')}
               table comparing the two runs with the tolerance of each metric; exit 1 if any
               metric is outside it. The real run is not deterministic.
   --time-scale X  real seconds per simulated second in the cross-check (default 0.05)
+  --inject-bug B  test only: run with a deliberate protocol bug (${TEST_BUGS.join(', ')}), to
+              see the simulator stop on it
+
+A run that breaks an invariant of a protocol machine, violates consensus safety (honest members
+committing different values with less than a third of Byzantine power) or throws stops there:
+the error, its seed, policy and virtual time and the command that reproduces it go to stderr,
+and the exit code is 3.
 
 Writes summary.json, a CSV per table and per plot, SVG plots and report.html to the output
 directory. Progress goes to stderr.`
@@ -35,15 +43,18 @@ export async function simCommand (argv: string[]): Promise<number> {
     out: { type: 'string' },
     json: { type: 'boolean' },
     'cross-check': { type: 'boolean' },
-    'time-scale': { type: 'string' }
+    'time-scale': { type: 'string' },
+    'inject-bug': { type: 'string' }
   }, true)
   const name = positionals[0]
   if (name === undefined || positionals.length > 1) throw new UsageError(`sim: give one scenario file or built-in name, e.g. agentmesh sim quickstart (built-in: ${builtInScenarios().join(', ')})`)
   const nodes = values.nodes === undefined ? undefined : integer('sim', 'nodes', values.nodes, 100, 4, 1_000_000)
   const seed = values.seed === undefined ? undefined : integer('sim', 'seed', values.seed, 1, 0, 2 ** 32 - 1)
+  const injectBug = values['inject-bug']
+  if (injectBug !== undefined && !(TEST_BUGS as readonly string[]).includes(injectBug)) throw new UsageError(`sim: --inject-bug must be one of ${TEST_BUGS.join(', ')}, not "${injectBug}"`)
   let scenario
   try {
-    scenario = loadScenario(name, { ...(nodes !== undefined ? { nodes } : {}), ...(seed !== undefined ? { seed } : {}) })
+    scenario = loadScenario(name, { ...(nodes !== undefined ? { nodes } : {}), ...(seed !== undefined ? { seed } : {}), ...(injectBug !== undefined ? { injectBug: injectBug as TestBug } : {}) })
   } catch (err) {
     if (err instanceof ScenarioError) throw new UsageError(`sim: ${err.message}`)
     throw err
@@ -56,10 +67,18 @@ export async function simCommand (argv: string[]): Promise<number> {
   const out = resolve(values.out ?? `sim-results/${scenario.name}-${scenario.nodes}n-seed${scenario.seed}`)
   let progress: ReturnType<typeof createProgress> | undefined
   const started = performance.now()
-  const result = await runScenarioParallel(scenario, {
-    start: total => { progress = createProgress({ total, label: `sim ${scenario.name}` }) },
-    progress: done => progress?.update(done)
-  })
+  let result
+  try {
+    result = await runScenarioParallel(scenario, {
+      start: total => { progress = createProgress({ total, label: `sim ${scenario.name}` }) },
+      progress: done => progress?.update(done)
+    })
+  } catch (err) {
+    if (!isSimulationFailure(err)) throw err
+    progress?.finish()
+    console.error(`\n${err.message}\n  reproduce: ${reproduceCommand(name, scenario)}`)
+    return 3
+  }
   progress?.finish()
   let agrees = true
   if (values['cross-check'] === true) {

@@ -7,6 +7,7 @@
  * connect, peers swap digests and push each other what is missing (anti-entropy).
  */
 import { toString } from 'uint8arrays'
+import { invariant } from '../assert.ts'
 import { bytesEqual, oncePerArray } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import { canonicalJson, sha256 } from '../hash.ts'
@@ -419,6 +420,9 @@ export class CapabilityTable {
     const agent = vcv.body.agent
     const knownHost = this.#knownHost(agent)
     const previous = this.#entries.get(agent)
+    const withdrawn = this.#tombstones.get(agent)
+    invariant(previous === undefined || vcv.body.version > previous.body.version, () => `capability table: ${agent} would go from version ${previous!.body.version} to ${vcv.body.version}`)
+    invariant(withdrawn === undefined || vcv.body.version > withdrawn.body.version, () => `capability table: ${agent} would come back at version ${vcv.body.version} after its tombstone at ${withdrawn!.body.version}`)
     this.#forget(previous)
     this.#stored.add(wireKey(vcv.wire))
     const held = this.#held(agent)
@@ -439,6 +443,8 @@ export class CapabilityTable {
   #applyTombstone (tomb: SignedTombstone, via: Via, now: number): Array<Effect<TableEvent>> {
     const agent = tomb.body.agent
     const knownHost = this.#knownHost(agent)
+    const live = this.#entries.get(agent)
+    invariant(live === undefined || tomb.body.version >= live.body.version, () => `capability table: ${agent} withdrawn at version ${tomb.body.version} below its live ${live!.body.version}`)
     this.#forget(this.#tombstones.get(agent))
     this.#stored.add(wireKey(tomb.wire))
     const held = this.#held(agent)

@@ -23,6 +23,7 @@
  * Outputs: `send` effects to members, one `timer`, and events (`committed`, `equivocation`,
  * `rejected`).
  */
+import { invariant, InvariantError } from '../assert.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
 import { decodeAnswer, verifyAnswer, type SignedAnswer } from './answer.ts'
@@ -53,6 +54,12 @@ export interface InstanceInit {
   verifier: Verifier
   timeouts?: Partial<Timeouts>
   embed?: Embed
+  /**
+   * Test only: a deliberate bug, to check that the simulator stops on a broken invariant with a
+   * command that reproduces it (FoundationDB's BUGGIFY, one switch). `lock-off-by-one`: a member
+   * records its lock one round ahead of the round it locked in.
+   */
+  testBug?: 'lock-off-by-one'
 }
 
 export type InstanceEvent =
@@ -91,6 +98,7 @@ export class ConsensusInstance {
   readonly #verifier: Verifier
   readonly #timeouts: Timeouts
   readonly #embed: Embed | undefined
+  readonly #testBug: InstanceInit['testBug']
   readonly #power: ReadonlyMap<string, number>
   readonly #total: number
   readonly #members: readonly string[]
@@ -137,6 +145,7 @@ export class ConsensusInstance {
     this.#verifier = init.verifier
     this.#timeouts = { ...defaultTimeouts, ...init.timeouts }
     this.#embed = init.embed
+    this.#testBug = init.testBug
     this.#power = new Map(this.statement.members.map(m => [m.id, m.power]))
     this.#total = totalPower(this.statement.members)
     this.#members = this.statement.members.map(m => m.id)
@@ -242,6 +251,7 @@ export class ConsensusInstance {
         throw new ConsensusError(`unknown message type ${JSON.stringify(kind)}`)
       }
     } catch (err) {
+      if (err instanceof InvariantError) throw err // our bug, not the sender's fault
       out.push(rejected(from, (err as Error).message))
       return out
     }
@@ -311,6 +321,7 @@ export class ConsensusInstance {
     if (!bytesEqual(certificate.statement, this.#statementWire)) return void out.push(rejected(from, 'certificate for another instance'))
     const check = verifyCertificate(certificate, this.#verifier, this.#embed)
     if (!check.ok) return void out.push(rejected(from, `certificate: ${check.problems.join('; ')}`))
+    invariant(this.#decided === undefined, () => `consensus ${this.id}: a certificate after deciding`)
     this.#decided = certificate
     this.#pending = []
     out.push({ type: 'event', event: { type: 'committed', certificate } })
@@ -378,6 +389,7 @@ export class ConsensusInstance {
         if (vote.kind !== 'vote' || v.type !== 'prevote' || v.round !== b.validRound || v.value !== value.id) throw new ConsensusError('is not a prevote of the validRound for this value')
         this.#receiveVote(from, vote as SignedVote, out)
       } catch (err) {
+        if (err instanceof InvariantError) throw err
         out.push(rejected(from, `proposal pol: ${(err as Error).message}`))
       }
     }
@@ -410,6 +422,7 @@ export class ConsensusInstance {
   // ---- the algorithm -----------------------------------------------------------------------------
 
   #startRound (round: number, now: number, out: Out): void {
+    invariant(round > this.#round || (round === 0 && this.#round === 0), () => `consensus ${this.id}: round ${round} after round ${this.#round}`)
     this.#round = round
     this.#step = 'propose'
     // A new round is progress: resend at the base interval again.
@@ -497,7 +510,8 @@ export class ConsensusInstance {
         this.#isValid(p, false) && this.#once(`polka:${r}`)) { // line 36
       if (this.#step === 'prevote') {
         this.#locked = p.value
-        this.#lockedRound = r
+        this.#lockedRound = this.#testBug === 'lock-off-by-one' ? r + 1 : r
+        invariant(this.#lockedRound <= this.#round, () => `consensus ${this.id}: lock recorded for round ${this.#lockedRound} while in round ${this.#round}`)
         this.#vote('precommit', p.value.id, out)
         this.#step = 'precommit'
       }
@@ -559,6 +573,8 @@ export class ConsensusInstance {
   }
 
   #decide (round: number, p: Proposal, out: Out): void {
+    invariant(this.#decided === undefined, () => `consensus ${this.id}: deciding in round ${round} after deciding in round ${this.#decided!.round}`)
+    invariant(this.#lockedRound <= this.#round, () => `consensus ${this.id}: locked in round ${this.#lockedRound}, past the current round ${this.#round}`)
     const precommits = this.#votesFor(round, 'precommit', p.value.id)
     this.#decided = {
       statement: this.#statementWire,

@@ -17,7 +17,8 @@
 import { bytesEqual, cachingPerArray, decodeCanonical, encodeCanonical, oncePerArray } from '../cbor.ts'
 import type { Effect } from '../effects.ts'
 import type { Signer, Verifier } from '../identity.ts'
-import { ConsensusInstance, type InstanceEvent, type Timeouts } from './bft.ts'
+import { InvariantError } from '../assert.ts'
+import { ConsensusInstance, type InstanceEvent, type InstanceInit, type Timeouts } from './bft.ts'
 import { CatchUp, CERTS_REPLY_BYTES, GET_IDS, PAGE_IDS } from './catch-up.ts'
 import { decodeCertificate, encodeCertificate, verifyCertificate, type Certificate, type CertificateCheck, type CertificateSummary } from './certificate.ts'
 import { CertificateStore } from './certificate-store.ts'
@@ -72,6 +73,8 @@ export interface ConsensusPeerInit {
   memberGiveUpMs?: number
   /** Each certificate newly kept (committed here or accepted from elsewhere; not restored ones), to store it. */
   onCertificate?: (bytes: Uint8Array) => void
+  /** Test only: a deliberate bug in every instance (`InstanceInit.testBug`). */
+  testBug?: InstanceInit['testBug']
 }
 
 type Out = Array<Effect<ConsensusPeerEvent>>
@@ -134,6 +137,7 @@ export class ConsensusPeer {
   readonly #maxPerRequester: number
   readonly #onJoin: ((instance: string) => void) | undefined
   readonly #onCertificate: ((bytes: Uint8Array) => void) | undefined
+  readonly #testBug: InstanceInit['testBug']
   readonly #giveUpMs: number
   readonly #joinedUnknownUntil: number
   readonly #instances = new Map<string, Slot>()
@@ -164,6 +168,7 @@ export class ConsensusPeer {
     this.#joined = new Set(init.joined ?? [])
     this.#onJoin = init.onJoin
     this.#onCertificate = init.onCertificate
+    this.#testBug = init.testBug
     this.#giveUpMs = init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS
     this.#joinedUnknownUntil = init.joinedUnknownUntil ?? -Infinity
     this.#certificates = new CertificateStore(this.#maxCertificates)
@@ -197,7 +202,7 @@ export class ConsensusPeer {
       this.#joined.add(id)
       if (this.#joined.size > RETIRED) this.#joined.delete(this.#joined.values().next().value!)
       this.#onJoin?.(id)
-      const instance = new ConsensusInstance({ statement, signer: this.#signer, verifier: this.#verifier, timeouts: this.#timeouts, embed: this.#embed })
+      const instance = new ConsensusInstance({ statement, signer: this.#signer, verifier: this.#verifier, timeouts: this.#timeouts, embed: this.#embed, ...this.#testBug !== undefined ? { testBug: this.#testBug } : {} })
       slot = { instance, timer: Infinity, finished: false, heard: now }
       this.#instances.set(id, slot)
       if (statement.body.requester === this.#signer.peerId) {
@@ -319,6 +324,7 @@ export class ConsensusPeer {
           throw new ConsensusError(`unknown consensus message ${JSON.stringify(m.k)}`)
       }
     } catch (err) {
+      if (err instanceof InvariantError) throw err // our bug, not the sender's fault
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
     }
     return this.#withTimer(out)
@@ -378,7 +384,8 @@ export class ConsensusPeer {
       if (slot.timer > now) continue
       try {
         this.#apply(id, slot, slot.instance.tick(now), out)
-      } catch (err) { // a bug must not take the other instances (or the process) down
+      } catch (err) { // an unexpected error must not take the other instances down; a broken invariant stops all
+        if (err instanceof InvariantError) throw err
         slot.timer = Infinity
         out.push({ type: 'event', event: { type: 'rejected', from: this.#signer.peerId, reason: `instance ${id.slice(0, 12)}… stopped: ${(err as Error).message}` } })
       }
@@ -462,6 +469,7 @@ export class ConsensusPeer {
       if (slot !== undefined && !slot.finished) this.#apply(check.summary.instance, slot, slot.instance.receive(from, bytes, now), out)
       return 'accept'
     } catch (err) {
+      if (err instanceof InvariantError) throw err
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
       return 'reject'
     }
@@ -491,6 +499,7 @@ export class ConsensusPeer {
       out.push({ type: 'event', event: { type: 'equivocator', host: proof.host, id: proof.id } })
       return 'accept'
     } catch (err) {
+      if (err instanceof InvariantError) throw err
       out.push({ type: 'event', event: { type: 'rejected', from, reason: (err as Error).message } })
       return 'reject'
     }

@@ -6,6 +6,7 @@
  * candidate takes the slot (a `reroute` in the trace). When no candidate is left the task ends in
  * an explicit `escalate` with the reason. No failure is silent: the trace shows each one.
  */
+import { invariant } from '../assert.ts'
 import { splitAgentId } from '../capability/schema.ts'
 import { canonicalJson } from '../hash.ts'
 import { PointerError, resolvePointer } from '../json.ts'
@@ -379,6 +380,8 @@ export class TaskExecution {
   }
 
   #finish (run: SubtaskRun, value: unknown, now: number): TaskEffect[] {
+    invariant(this.#status === 'running' && run.status !== 'done', () => `task: subtask "${run.spec.id}" finishing while it is ${run.status} and the task ${this.#status}`)
+    invariant(![...this.#attempts.values()].includes(run.spec.id), () => `task: subtask "${run.spec.id}" done with an attempt still pending`)
     run.output = value
     run.status = 'done'
     this.#log(now, { kind: 'done', subtask: run.spec.id })
@@ -408,6 +411,7 @@ export class TaskExecution {
   }
 
   #end (status: Exclude<TaskStatus, 'running'>, reason: string | undefined, now: number): TaskEffect[] {
+    invariant(this.#status === 'running', () => `task: ending as ${status} after it ended as ${this.#status}`)
     const effects: TaskEffect[] = []
     for (const [attempt, subtask] of this.#attempts) {
       const run = this.#runs.get(subtask)!
