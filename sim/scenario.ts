@@ -11,6 +11,7 @@ import YAML from 'yaml'
 import { POLICY_NAMES, type PolicyName } from '../protocols/routing/index.ts'
 import { CATALOGUE } from './catalogue.ts'
 import type { ByzantineBehaviour } from './byzantine.ts'
+import { randomScenario } from './random-scenario.ts'
 
 export type Range = [number, number]
 
@@ -407,11 +408,12 @@ function parseNat (f: Fields, nodes: number): Nat {
 const BUILT_IN_DIR = join(fileURLToPath(new URL('.', import.meta.url)), 'scenarios')
 
 export function builtInScenarios (): string[] {
-  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'collusion-7', 'sleepers-7', 'calibrated-7', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k']
+  return ['quickstart', 'scale-10k', 'byzantine-sweep', 'collusion-7', 'sleepers-7', 'calibrated-7', 'shock-recovery', 'shock-fail', 'churn', 'partition-heal', 'nat-10k', 'random']
 }
 
-/** A built-in name or a file path; YAML or JSON. */
+/** A built-in name or a file path; YAML or JSON. `random` is drawn from the seed (`random-scenario.ts`). */
 export function loadScenario (nameOrPath: string, overrides: ScenarioOverrides = {}): Scenario {
+  if (nameOrPath === 'random') return randomScenario(overrides)
   const builtIn = builtInScenarios().includes(nameOrPath)
   const path = builtIn ? join(BUILT_IN_DIR, `${nameOrPath}.yaml`) : nameOrPath
   if (!builtIn && !existsSync(path)) throw new ScenarioError(`no scenario file ${path} and no built-in scenario of that name (built-in: ${builtInScenarios().join(', ')})`)

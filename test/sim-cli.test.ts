@@ -57,6 +57,24 @@ describe('agentmesh sim', () => {
     expect(await sim(scenario, '--inject-bug', 'nope')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--inject-bug must be one of lock-off-by-one/) })
   }, 120_000)
 
+  it('--seeds runs seed after seed of the random scenario and stops at the first failure with its command', async () => {
+    const passing = await sim('random', '--seeds', '4', '--seed', '11', '--json')
+    expect(passing.code, passing.stderr).toBe(0)
+    expect(JSON.parse(passing.stdout)).toEqual({ scenario: 'random', seeds: 4, passed: 4, failed: null })
+    expect(passing.stderr).toMatch(/seed 14 passed \(4\/4/)
+    // With the injected bug the first seed that runs consensus fails; its command reproduces it.
+    const failing = await sim('random', '--seeds', '20', '--inject-bug', 'lock-off-by-one', '--json')
+    expect(failing.code, failing.stderr).toBe(3)
+    const { failed, passed } = JSON.parse(failing.stdout) as { failed: number, passed: number }
+    expect(failed).toBe(1 + passed)
+    const report = failing.stderr.slice(failing.stderr.indexOf('simulation stopped: '))
+    expect(report).toMatch(new RegExp(`reproduce: npx agentmesh sim random --seed ${failed} --nodes \\d+ --inject-bug lock-off-by-one\n$`))
+    const command = /reproduce: npx agentmesh sim (.*)\n/.exec(report)![1]!.split(' ')
+    const again = await sim(...command, '--out', join(dir, 'random-again'))
+    expect(again.code).toBe(3)
+    expect(again.stderr.slice(again.stderr.indexOf('simulation stopped: '))).toBe(report)
+  }, 120_000)
+
   it('bad input: exit 2 with what is wrong and what to do', async () => {
     const bad = join(dir, 'bad.yaml')
     writeFileSync(bad, 'name: bad\ntasks: { cuont: 3 }\n')

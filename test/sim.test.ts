@@ -83,6 +83,17 @@ describe('simulator scenarios', () => {
     const s = loadScenario('quickstart', { nodes: 50, seed: 9 })
     expect([s.nodes, s.seed]).toEqual([50, 9])
   })
+
+  it('random: the same seed draws the same scenario, and seeds between them cover every fault kind it draws', () => {
+    expect(loadScenario('random', { seed: 5 })).toEqual(loadScenario('random', { seed: 5 }))
+    const drawn = Array.from({ length: 40 }, (_, i) => loadScenario('random', { seed: i + 1 }))
+    expect(new Set(drawn.map(s => s.nodes)).size).toBeGreaterThan(20)
+    expect(new Set(drawn.map(s => s.policies[0])).size).toBeGreaterThan(3)
+    const kinds = new Set(drawn.flatMap(s => s.faults.map(f => f.kind)))
+    expect([...kinds].sort()).toEqual(['byzantine-members', 'churn', 'crash', 'delay', 'drop', 'duplicate', 'partition', 'sybil', 'wrong-answers'])
+    expect(drawn.some(s => s.faults.length === 0 || s.faults.length >= 4)).toBe(true)
+    expect(loadScenario('random', { seed: 5, nodes: 33 }).nodes).toBe(33)
+  })
 })
 
 describe('simulator determinism', () => {

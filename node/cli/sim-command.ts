@@ -3,21 +3,25 @@ import { resolve } from 'node:path'
 import { createProgress, writeReport } from '../../sim/report/index.ts'
 import { runScenarioParallel } from '../../sim/parallel.ts'
 import { isSimulationFailure, reproduceCommand } from '../../sim/failure.ts'
-import { builtInScenarios, loadScenario, ScenarioError, TEST_BUGS, type TestBug } from '../../sim/scenario.ts'
+import { builtInScenarios, loadScenario, ScenarioError, TEST_BUGS, type ScenarioOverrides, type TestBug } from '../../sim/scenario.ts'
 import { crossCheck, crossCheckProblem, CROSS_CHECK_MAX_NODES } from '../../sim/crosscheck.ts'
 import { integer, parse, UsageError } from './args.ts'
 
-export const simHelp = `agentmesh sim <scenario.yaml | built-in name> [--nodes N] [--seed S] [--out DIR] [--json] [--cross-check [--time-scale X]]
+export const simHelp = `agentmesh sim <scenario.yaml | built-in name> [--nodes N] [--seed S] [--seeds K] [--out DIR] [--json] [--cross-check [--time-scale X]]
 
 Runs a network simulation: the same protocol state machines a real peer runs (capability
 tables, routing core and policies, beacon rounds, task execution, consensus), driven in virtual
 time over a modelled network with modelled agents and the scenario's faults. Each routing policy
 the scenario lists runs on the same seed and task stream, side by side.
 
-Built-in scenarios: ${builtInScenarios().join(', ')}
+Built-in scenarios: ${builtInScenarios().join(', ')} (random: size, topology, loss, agents,
+tasks and faults drawn from the seed)
 
   --nodes N   override the scenario's node count
   --seed S    override the scenario's seed (same seed, same bytes out)
+  --seeds K   run seeds S, S+1, …, S+K-1 (S from --seed, default 1) without writing reports,
+              and stop at the first that fails, with its reproduce command (exit 3); e.g.
+              agentmesh sim random --seeds 200
   --out DIR   where the report goes (default: sim-results/<scenario>-<nodes>n-seed<S>)
   --json      print the summary metrics as one JSON object on stdout
   --cross-check  also run the scenario on real peers (libp2p over TCP on 127.0.0.1, at most
@@ -44,7 +48,8 @@ export async function simCommand (argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     'cross-check': { type: 'boolean' },
     'time-scale': { type: 'string' },
-    'inject-bug': { type: 'string' }
+    'inject-bug': { type: 'string' },
+    seeds: { type: 'string' }
   }, true)
   const name = positionals[0]
   if (name === undefined || positionals.length > 1) throw new UsageError(`sim: give one scenario file or built-in name, e.g. agentmesh sim quickstart (built-in: ${builtInScenarios().join(', ')})`)
@@ -62,6 +67,11 @@ export async function simCommand (argv: string[]): Promise<number> {
   const timeScale = values['time-scale'] === undefined ? 0.05 : Number(values['time-scale'])
   if (!(timeScale > 0 && timeScale <= 10)) throw new UsageError(`sim: --time-scale must be a number of real seconds per simulated second, above 0 and at most 10, not "${values['time-scale']}"`)
   if (values['time-scale'] !== undefined && values['cross-check'] !== true) throw new UsageError('sim: --time-scale only applies with --cross-check')
+  if (values.seeds !== undefined) {
+    if (values['cross-check'] === true || values.out !== undefined) throw new UsageError('sim: --seeds runs many seeds without reports: it takes neither --cross-check nor --out')
+    const count = integer('sim', 'seeds', values.seeds, 1, 1, 1_000_000)
+    return await runSeeds(name, count, { ...(nodes !== undefined ? { nodes } : {}), ...(injectBug !== undefined ? { injectBug: injectBug as TestBug } : {}) }, seed ?? scenario.seed, values.json === true)
+  }
   const problem = values['cross-check'] === true ? crossCheckProblem(scenario) : undefined
   if (problem !== undefined) throw new UsageError(`sim --cross-check: ${problem}`)
   const out = resolve(values.out ?? `sim-results/${scenario.name}-${scenario.nodes}n-seed${scenario.seed}`)
@@ -109,4 +119,24 @@ export async function simCommand (argv: string[]): Promise<number> {
     console.log(`\nsafety violations: ${String(result.report.summary.safetyViolations)}\nreport: ${out}/report.html`)
   }
   return agrees ? 0 : 1
+}
+
+/** Seeds `first`, `first + 1`, … of one scenario, no reports; the first failure stops with its command. */
+async function runSeeds (name: string, count: number, overrides: Omit<ScenarioOverrides, 'seed'>, first: number, json: boolean): Promise<number> {
+  const started = performance.now()
+  for (let k = 0; k < count; k++) {
+    const scenario = loadScenario(name, { ...overrides, seed: first + k })
+    try {
+      await runScenarioParallel(scenario)
+    } catch (err) {
+      if (!isSimulationFailure(err)) throw err
+      console.error(`\nseed ${scenario.seed} failed after ${k} passed\n${err.message}\n  reproduce: ${reproduceCommand(name, scenario)}`)
+      if (json) console.log(JSON.stringify({ scenario: scenario.name, seeds: k + 1, passed: k, failed: scenario.seed }))
+      return 3
+    }
+    console.error(`sim ${scenario.name}: seed ${scenario.seed} passed (${k + 1}/${count}, ${scenario.nodes} nodes, ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+  }
+  if (json) console.log(JSON.stringify({ scenario: name, seeds: count, passed: count, failed: null }))
+  else console.log(`${count} seed${count === 1 ? '' : 's'} passed (${first}..${first + count - 1})`)
+  return 0
 }
