@@ -26,6 +26,7 @@ import { openStreamTo } from '../network/streams.ts'
 import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '../network/gossip.ts'
 import { PeerLimits } from '../network/peer-limits.ts'
 import { TimeSlicer } from './time-slicer.ts'
+import { failStopOnBug } from './fail-stop.ts'
 
 /** A gossip message waiting for validation counts one unit of its sender's queue share per this many bytes. */
 const WEIGHT_UNIT_BYTES = 16 * 1024
@@ -154,7 +155,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     // the event loop, and past the queue's bound (or the sender's share of it) a record is ignored:
     // not forwarded, not penalised; anti-entropy or the next re-issue brings it again.
     pubsub.topicValidators.set(this.#topic, async (peer, message) => await this.#slicer.run(peer.toString(), () => {
-      const outcome = this.#table.receiveGossip(message.data, peer.toString(), this.#now())
+      const outcome = failStopOnBug(() => this.#table.receiveGossip(message.data, peer.toString(), this.#now()))
       this.#run(outcome.effects)
       if (outcome.flood !== undefined) this.#limits.allow(peer.toString(), outcome.flood === 'quota' ? 'over-quota' : 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
@@ -296,7 +297,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
         const message = await lp.read()
         // Over budget: dropped unread (a batch can hold many records, each a signature check).
         if (!this.#limits.allow(peer.toString(), 'anti-entropy')) continue
-        const outcome = this.#table.receiveDirect(peer.toString(), message.subarray(), this.#now())
+        const outcome = failStopOnBug(() => this.#table.receiveDirect(peer.toString(), message.subarray(), this.#now()))
         this.#run(outcome.effects)
         if (outcome.verdict === 'reject') {
           // A peer that sends garbage gets its stream closed, not a hanging read.

@@ -29,6 +29,7 @@ import { missing, readOrSetAside, setAside, type Damage } from '../storage/damag
 import { CertificateLog } from '../storage/certificate-log.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
+import { failStopOnBug } from './fail-stop.ts'
 
 export const CERTIFICATE_TOPIC = networkIds(LOCAL_NETWORK).certificateTopic
 
@@ -212,7 +213,7 @@ export class ConsensusService {
 
   /** A one-way message from another peer (wire it to the RPC service's `onNotify`). */
   receive (from: string, data: Uint8Array): void {
-    if (!this.#stopped) this.#run(this.#machine.receive(from, data, Date.now()))
+    if (!this.#stopped) this.#run(failStopOnBug(() => this.#machine.receive(from, data, Date.now())))
   }
 
   async stop (): Promise<void> {
@@ -242,7 +243,7 @@ export class ConsensusService {
 
   readonly #validate = (peer: PeerId, message: { data: Uint8Array }): TopicValidatorResult => {
     if (this.#stopped) return TopicValidatorResult.Ignore
-    const { verdict, effects } = this.#machine.receiveGossip(peer.toString(), message.data, Date.now())
+    const { verdict, effects } = failStopOnBug(() => this.#machine.receiveGossip(peer.toString(), message.data, Date.now()))
     // An accepted message travels on through gossipsub itself; publishing it again would send it twice.
     this.#run(effects.filter(e => !(e.type === 'broadcast' && bytesEqual(e.data, message.data))))
     return VALIDATOR_RESULT[verdict]
