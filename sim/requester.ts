@@ -1,14 +1,13 @@
 /**
- * A requester node in the simulation: it drives the same machines a peer's task runner, router
- * and agreement drive over libp2p (node/task-runner.ts, node/router.ts, node/agreement.ts) —
- * TaskExecution, RoutingCore with a selection policy, BeaconRound, ConsensusPeer — with virtual
- * time and simulated messages instead of sockets and timers. What differs is only I/O.
+ * A requester node in the simulation. Its tasks run on the same driver a peer's task runner uses
+ * (protocols/task/driver.ts), given the simulator's I/O: virtual time, simulated messages. The
+ * routing (RoutingCore, BeaconRound) and agreement (ConsensusPeer, canaries) it does as
+ * node/router.ts, node/agreement.ts and node/canaries.ts do, over the same protocol machines.
  *
  * It also measures: per routing decision the regret against an oracle that knows every agent's
  * true expected reward (success probability, latency and cost, weighted as the router's reward); per trusted subtask, how the mesh's aggregation, plain majority and
  * CP-WBFT's rule (complete topology, protocols/consensus/cp-wbft.ts) each decide on the same signed answers.
  */
-import { canonicalJson, sha256Hex } from '../protocols/hash.ts'
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
@@ -17,7 +16,7 @@ import {
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, wireDeadline, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
 import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
-import { TaskExecution, type TaskEffect } from '../protocols/task/index.ts'
+import { driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
 import type { RuleName } from './metrics.ts'
@@ -35,22 +34,19 @@ const NEIGHBOURS = 24
 const CANARIES = defaultCanaryPolicy
 const CANARY_DEADLINE_MS = 10_000
 
+type Agreed = (result: AgreementResult) => void
+
 interface Running {
   task: SimTask
-  execution: TaskExecution
-  wakeAt: number
-  /** Signed answers of trusted subtasks' attempts. */
-  answers: Map<number, Uint8Array>
-  signed: Map<string, { subtask: string, inputHash: string }>
-  /** Consensus instances under way: instance → subtask. */
-  agreeing: Map<string, string>
-  reroutes: number
+  driven: DrivenTask
+  /** Consensus instances under way: instance → subtask, and where its result goes. */
+  agreeing: Map<string, { subtask: string, done: Agreed }>
   /** With NAT: whether the task's first execute call went through a relay (undefined before it). */
   relayed?: boolean
   /** Trusted subtasks whose tally waits for their executors' first canaries (qualification), until a deadline. */
-  qualifying?: Map<string, { attempts: Array<{ attempt: number, agent: string }>, final: boolean, until: number }>
+  qualifying?: Map<string, { request: AgreementRequest, done: Agreed, until: number }>
   /** Trusted subtasks whose undecided tally waits for retests of suspended executors that would decide it (see `decisiveSuspects`). */
-  retesting?: Map<string, { round: string, agents: string[], until: number, attempts: Array<{ attempt: number, agent: string }>, final: boolean, pending: boolean }>
+  retesting?: Map<string, { round: string, agents: string[], until: number, request: AgreementRequest, done: Agreed, pending: boolean }>
 }
 
 interface Call {
@@ -59,6 +55,8 @@ interface Call {
   subtask: string
   agent: string
   started: number
+  /** Where a task's result goes (the driver); a canary's is judged here. */
+  done?: (result: ExecuteResult, latencyMs: number) => void
   canary?: { type: string, truth: number }
 }
 
@@ -69,7 +67,7 @@ export class Requester {
   readonly #rng: Rng
   readonly #neighbours: number[]
   readonly #running = new Map<number, Running>()
-  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string, excluded: Set<string> }>()
+  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string, excluded: Set<string>, done: (answer: RouteAnswer) => void }>()
   readonly #calls = new Map<number, Call>()
   readonly #instances = new Map<string, number>() // instance → task index
   #nextRpc = 1
@@ -97,76 +95,57 @@ export class Requester {
   get #now (): number { return this.#world.engine.now }
 
   arrive (task: SimTask): void {
-    const execution = new TaskExecution(task.spec)
-    const run: Running = { task, execution, wakeAt: Infinity, answers: new Map(), signed: new Map(), agreeing: new Map(), reroutes: 0 }
+    const world = this.#world
+    const run: Running = { task, driven: undefined!, agreeing: new Map() }
+    run.driven = driveTask<ExecuteResult>(task.spec, {
+      now: () => this.#now,
+      // Virtual time has no cancelled events: the driver ignores a wake-up it no longer wants.
+      timer: (at, wake) => { world.later(at, wake); return () => {} },
+      route: (subtask, request, exclude, done) => { this.#route(run, subtask, request, exclude, done) },
+      execute: (call, done) => { this.#execute(run, call, done) },
+      cancel: call => { this.#cancel(task.index, call) },
+      agree: (subtask, request, done) => { this.#agree(run, subtask, request, done) },
+      outcome: o => {
+        this.core.outcome(o.agent, { ok: o.result.ok, latencyMs: o.latencyMs }, this.#now)
+        if (o.result.ok) this.#maybeCanary(o.agent, 'dispatch') // as node/peer.ts wires canaries.afterDispatch
+      },
+      settle: (_subtask, agent, teach) => {
+        if (teach === 'nothing') this.core.withdraw(agent)
+        else this.core.outcome(agent, { ok: false, latencyMs: 0 }, this.#now)
+      },
+      finished: report => { this.#finished(run, report) }
+    })
     this.#running.set(task.index, run)
-    this.#run(run, execution.start(this.#now))
+    run.driven.start()
   }
 
-  #run (run: Running, effects: TaskEffect[]): void {
+  #execute (run: Running, call: ExecuteCall, done: (result: ExecuteResult, latencyMs: number) => void): void {
     const now = this.#now
-    for (const effect of effects) {
-      switch (effect.type) {
-        case 'route':
-          this.#route(run, effect.subtask, effect.request, effect.exclude)
-          break
-        case 'dispatch': {
-          const id = this.#nextRpc++
-          const target = splitAgentId(effect.agent)
-          const host = target === undefined ? undefined : this.#world.nodeOf(target.host)
-          let sign: { subtask: string, inputHash: string } | undefined
-          if (run.task.spec.subtasks.find(s => s.id === effect.subtask)?.trust !== undefined) {
-            sign = { subtask: `${run.task.spec.id}/${effect.subtask}`, inputHash: sha256Hex(canonicalJson(effect.input)) }
-            run.signed.set(effect.subtask, sign)
-          }
-          this.#calls.set(id, { task: run.task.index, attempt: effect.attempt, subtask: effect.subtask, agent: effect.agent, started: now })
-          const dispatched = this.#world.agentByName.get(effect.agent)
-          if (dispatched !== undefined && this.#world.agents[dispatched]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
-          if (dispatched !== undefined && this.#world.shocked.has(dispatched)) this.#world.metrics.shockedDispatches++
-          if (host === undefined) break // an agent id naming no simulated node: the attempt times out
-          const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: effect.input, deadlineMs: wireDeadline(effect.deadline - now), ...(sign !== undefined ? { sign } : {}) }))
-          run.relayed ??= relayed
-          break
-        }
-        case 'cancel': {
-          for (const [id, call] of this.#calls) {
-            if (call.task !== run.task.index || call.attempt !== effect.attempt) continue
-            this.#calls.delete(id)
-            const parts = splitAgentId(call.agent)
-            const host = parts === undefined ? undefined : this.#world.nodeOf(parts.host)
-            if (host !== undefined) this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'cancel', id }))
-          }
-          // A timed-out agent still taught the router something; one cut short by the task's end did not.
-          if (effect.why === 'timeout') this.core.outcome(effect.agent, { ok: false, latencyMs: Infinity }, now)
-          break
-        }
-        case 'timer':
-          if (effect.at < run.wakeAt) {
-            run.wakeAt = effect.at
-            this.#world.later(effect.at, () => {
-              if (run.wakeAt > this.#now) return
-              run.wakeAt = Infinity
-              this.#run(run, run.execution.tick(this.#now))
-            })
-          }
-          break
-        case 'agree':
-          this.#agree(run, effect.subtask, effect.attempts, effect.final)
-          break
-        case 'settle':
-          if (effect.teach === 'nothing') this.core.withdraw(effect.agent)
-          else this.core.outcome(effect.agent, { ok: false, latencyMs: 0 }, now)
-          break
-        case 'finished':
-          this.#finished(run, effect.status, effect.reason)
-          break
-      }
+    const id = this.#nextRpc++
+    const target = splitAgentId(call.agent)
+    const host = target === undefined ? undefined : this.#world.nodeOf(target.host)
+    this.#calls.set(id, { task: run.task.index, attempt: call.attempt, subtask: call.subtask, agent: call.agent, started: now, done })
+    const dispatched = this.#world.agentByName.get(call.agent)
+    if (dispatched !== undefined && this.#world.agents[dispatched]!.behaviour === 'sybil') this.#world.metrics.sybilDispatches++
+    if (dispatched !== undefined && this.#world.shocked.has(dispatched)) this.#world.metrics.shockedDispatches++
+    if (host === undefined) return // an agent id naming no simulated node: the attempt times out
+    const relayed = this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: target!.name, input: call.input, deadlineMs: wireDeadline(call.deadline - now), ...(call.sign !== undefined ? { sign: call.sign } : {}) }))
+    run.relayed ??= relayed
+  }
+
+  #cancel (task: number, call: ExecuteCall): void {
+    for (const [id, c] of this.#calls) {
+      if (c.task !== task || c.attempt !== call.attempt) continue
+      this.#calls.delete(id)
+      const parts = splitAgentId(c.agent)
+      const host = parts === undefined ? undefined : this.#world.nodeOf(parts.host)
+      if (host !== undefined) this.#world.send(this.node, host, 'rpc', encodeRpc({ t: 'cancel', id }))
     }
   }
 
   // ---- routing: index screening, beacon, policy (as node/router.ts) ------------------------
 
-  #route (run: Running, subtask: string, request: { text?: string, skills?: string[] }, exclude: string[]): void {
+  #route (run: Running, subtask: string, request: { text?: string, skills?: string[] }, exclude: string[], done: (answer: RouteAnswer) => void): void {
     const now = this.#now
     const table = this.#world.table(this.node)
     const excluded = new Set(exclude)
@@ -189,7 +168,7 @@ export class Requester {
     const screened = this.core.shortlist(hits, this.#rng)
     const agents = screened.map(h => h.agent)
     const round = new BeaconRound(this.#nextRound++, agents, this.core.beaconDeadline(agents))
-    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits), excluded })
+    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits), excluded, done })
     this.#beacon(round.id, round.start(now))
   }
 
@@ -206,19 +185,18 @@ export class Requester {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
         this.#world.later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
-        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType, r.excluded)
+        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType, r.excluded, r.done)
       }
     }
   }
 
-  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string, excluded: ReadonlySet<string>): void {
+  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string, excluded: ReadonlySet<string>, done: (answer: RouteAnswer) => void): void {
     const run = this.#running.get(taskIndex)
     if (run === undefined) return
-    const now = this.#now
-    const decision = this.core.decide(screened, states, skipped, this.#rng, now, rtts, taskType)
+    const decision = this.core.decide(screened, states, skipped, this.#rng, this.#now, rtts, taskType)
     const chosen = decision.candidates[0]?.agent
     if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent), excluded)
-    this.#run(run, run.execution.routed(subtask, decision.candidates, now, decision.explanation))
+    done(decision)
   }
 
   /**
@@ -261,26 +239,8 @@ export class Requester {
     const call = this.#calls.get(m.id)
     if (call === undefined) return // cancelled or timed out already
     this.#calls.delete(m.id)
-    const now = this.#now
-    if (call.canary !== undefined) {
-      this.#canaryResult(call, m)
-      return
-    }
-    const run = this.#running.get(call.task)
-    // "Your input is wrong" teaches nothing yet: the task machine settles it (as node/services/task-runner.ts).
-    if (m.ok || m.kind !== 'input') this.core.outcome(call.agent, { ok: m.ok, latencyMs: now - call.started }, now)
-    if (run === undefined) return
-    if (!m.ok) {
-      this.#run(run, run.execution.failure(call.attempt, `${m.kind}: ${m.error}`, now, m.kind))
-      return
-    }
-    if (run.signed.has(call.subtask) && m.answer === undefined) {
-      this.#run(run, run.execution.failure(call.attempt, 'unsigned: a trusted subtask needs the answer signed by its host', now))
-      return
-    }
-    if (m.answer !== undefined) run.answers.set(call.attempt, m.answer)
-    this.#maybeCanary(call.agent, 'dispatch')
-    this.#run(run, run.execution.succeeded(call.attempt, m.output, now))
+    if (call.canary !== undefined) this.#canaryResult(call, m)
+    else call.done?.(m, this.#now - call.started) // the driver: what it teaches, and the task machine
   }
 
   // ---- spot-checks (as node/canaries.ts) ---------------------------------------------------
@@ -341,34 +301,35 @@ export class Requester {
   #requalify (agent: string): void {
     for (const run of [...this.#running.values()]) {
       for (const [subtask, w] of [...(run.qualifying ?? [])]) {
-        if (w.attempts.some(a => a.agent === agent)) this.#agree(run, subtask, w.attempts, w.final)
+        if (w.request.answers.some(a => a.agent === agent)) this.#agree(run, subtask, w.request, w.done)
       }
       for (const [subtask, r] of [...(run.retesting ?? [])]) {
-        if (r.pending && r.agents.includes(agent)) this.#agree(run, subtask, r.attempts, r.final)
+        if (r.pending && r.agents.includes(agent)) this.#agree(run, subtask, r.request, r.done)
       }
     }
   }
 
   // ---- trusted subtasks (as node/agreement.ts) --------------------------------------------
 
-  #agree (run: Running, subtask: string, attempts: Array<{ attempt: number, agent: string }>, final: boolean): void {
+  #agree (run: Running, subtask: string, request: AgreementRequest, done: Agreed): void {
     const now = this.#now
     const world = this.#world
-    const spec = run.task.spec.subtasks.find(s => s.id === subtask)!
-    const rule = spec.trust!.rule
-    const wires = attempts.map(a => run.answers.get(a.attempt)!)
+    const rule = request.trust.rule
+    const { final } = request
+    const agents = request.answers.map(a => a.agent)
+    const wires = request.answers.map(a => a.answer)
     const bodies = wires.map(w => decodeAnswer(w).body)
     const peer = world.consensusPeer(this.node)
     // Qualification (as node/services/agreement.ts): executors without a judged canary get one,
     // and the tally waits for them until the canary deadline.
     const waiting = run.qualifying?.get(subtask)
-    const unchecked = unqualified(CANARIES, peer.book, attempts.map(a => a.agent))
+    const unchecked = unqualified(CANARIES, peer.book, agents)
     if (unchecked.length > 0 && (waiting === undefined || now < waiting.until)) {
       if (waiting === undefined) {
         for (const agent of unchecked) this.#maybeCanary(agent, 'qualify')
         run.qualifying ??= new Map()
-        run.qualifying.set(subtask, { attempts, final, until: now + CANARY_DEADLINE_MS })
-        world.later(now + CANARY_DEADLINE_MS, () => { if (this.#running.get(run.task.index) === run && run.qualifying?.has(subtask)) this.#agree(run, subtask, attempts, final) })
+        run.qualifying.set(subtask, { request, done, until: now + CANARY_DEADLINE_MS })
+        world.later(now + CANARY_DEADLINE_MS, () => { if (this.#running.get(run.task.index) === run && run.qualifying?.has(subtask)) this.#agree(run, subtask, request, done) })
       }
       return
     }
@@ -376,14 +337,14 @@ export class Requester {
     const standings = this.#standings()
     // An undecided tally that its suspended executors would decide waits for their retests (once per round).
     const retesting = run.retesting?.get(subtask)
-    if (retesting === undefined || retesting.round !== `${attempts.length}/${final}`) {
+    if (retesting === undefined || retesting.round !== `${agents.length}/${final}`) {
       const decisive = decisiveSuspects(bodies, rule, standings, this.#standings(true), a => this.#suspects.has(a))
       if (decisive.length > 0) {
-        const entry = { round: `${attempts.length}/${final}`, agents: decisive, until: now + CANARY_DEADLINE_MS, attempts, final, pending: true }
+        const entry = { round: `${agents.length}/${final}`, agents: decisive, until: now + CANARY_DEADLINE_MS, request, done, pending: true }
         run.retesting ??= new Map()
         run.retesting.set(subtask, entry)
         for (const agent of decisive) this.#maybeCanary(agent, 'retest')
-        world.later(entry.until, () => { if (entry.pending && this.#running.get(run.task.index) === run) this.#agree(run, subtask, attempts, final) })
+        world.later(entry.until, () => { if (entry.pending && this.#running.get(run.task.index) === run) this.#agree(run, subtask, request, done) })
         return
       }
     } else if (retesting.pending) {
@@ -392,20 +353,18 @@ export class Requester {
     }
     const ready = readyToAgree(bodies, rule, standings, final)
     if (!ready.ready) {
-      for (const a of attempts) this.#maybeCanary(a.agent, 'dissent')
-      this.#run(run, run.execution.more(subtask, ready.reason, now))
-      return
+      for (const agent of agents) this.#maybeCanary(agent, 'dissent')
+      return done({ kind: 'more', reason: ready.reason })
     }
     this.#compareRules(run, subtask, bodies)
-    const sign = run.signed.get(subtask)!
+    const spec = run.task.spec.subtasks.find(s => s.id === subtask)!
     let statement
     try {
       // Peers the requester can reach now, as a node draws from its live connections.
       const candidates = this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId)
-      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: sign.subtask, inputHash: sign.inputHash, executors: attempts.map(a => a.agent), candidates, size: spec.trust!.committee, rule }, standings), world.signer(this.node))
+      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: request.key, inputHash: request.inputHash, executors: agents, candidates, size: spec.trust!.committee, rule }, standings), world.signer(this.node))
     } catch (err) {
-      this.#run(run, run.execution.disagreed(subtask, `no committee: ${(err as Error).message}`, now))
-      return
+      return done({ kind: 'escalate', reason: `no committee: ${(err as Error).message}` })
     }
     let started: ReturnType<typeof peer.start>
     try {
@@ -413,8 +372,7 @@ export class Requester {
     } catch (err) {
       // A full instance table, as node/task-runner.ts turns a failed agreement into an escalation.
       world.metrics.consensus.refused++
-      this.#run(run, run.execution.disagreed(subtask, `consensus failed: ${(err as Error).message}`, now))
-      return
+      return done({ kind: 'escalate', reason: `consensus failed: ${(err as Error).message}` })
     }
     const { instance, effects } = started
     world.metrics.consensus.instances++
@@ -424,7 +382,7 @@ export class Requester {
       world.overThreshold.add(instance)
       world.metrics.consensus.overThreshold++
     }
-    run.agreeing.set(instance, subtask)
+    run.agreeing.set(instance, { subtask, done })
     this.#instances.set(instance, run.task.index)
     world.later(now + CONSENSUS_TIMEOUT_MS, () => {
       if (!run.agreeing.has(instance)) return
@@ -432,7 +390,7 @@ export class Requester {
       this.#instances.delete(instance)
       world.consensusPeer(this.node).abandon(instance)
       world.metrics.consensus.timeouts++
-      this.#run(run, run.execution.disagreed(subtask, `the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms`, this.#now))
+      done({ kind: 'escalate', reason: `the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms` })
     })
     world.runConsensus(this.node, effects)
   }
@@ -443,8 +401,8 @@ export class Requester {
     if (taskIndex === undefined) return
     this.#instances.delete(instance)
     const run = this.#running.get(taskIndex)
-    const subtask = run?.agreeing.get(instance)
-    if (run === undefined || subtask === undefined) return
+    const agreeing = run?.agreeing.get(instance)
+    if (run === undefined || agreeing === undefined) return
     run.agreeing.delete(instance)
     const now = this.#now
     this.#world.metrics.consensus.committed++
@@ -455,10 +413,10 @@ export class Requester {
     if (summary.outcome.kind === 'answer') this.#cohorts.note(summary.agreed)
     const detail = { certificate: instance, power: `${summary.power}/${summary.total}`, agreed: summary.agreed.length, disagreed: summary.disagreed.length }
     if (summary.outcome.kind === 'answer') {
-      this.#run(run, run.execution.agreed(subtask, summary.outcome.answer, now, detail))
+      agreeing.done({ kind: 'decided', value: summary.outcome.answer, detail })
     } else {
       this.#world.metrics.consensus.escalatedByCommittee++
-      this.#run(run, run.execution.disagreed(subtask, 'the committee found no answer ahead by the margin', now, detail))
+      agreeing.done({ kind: 'escalate', reason: 'the committee found no answer ahead by the margin', detail })
     }
   }
 
@@ -503,11 +461,10 @@ export class Requester {
     return total > 0 ? liars / total : undefined
   }
 
-  #finished (run: Running, status: 'done' | 'escalated' | 'cancelled', reason: string | undefined): void {
+  #finished (run: Running, { status, reason, outputs, trace }: TaskReport): void {
     this.#running.delete(run.task.index)
-    const outputs = run.execution.outputs()
     const accurate = status === 'done' && [...run.task.truth].every(([id, t]) => (outputs[id] as { value?: unknown } | undefined)?.value === t.value)
-    const reroutes = run.execution.trace.filter(e => e.kind === 'reroute').length
+    const reroutes = trace.filter(e => e.kind === 'reroute').length
     this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}), ...(run.relayed === true ? { relayed: true } : {}) })
     this.#world.finished++
   }

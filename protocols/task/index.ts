@@ -15,3 +15,5 @@ export type { CapabilityRequest, InputRef, SubtaskSpec, TaskSpec, TrustSpec } fr
 export { TaskExecution, majority, substitute } from './execution.ts'
 export type { Aggregate, Candidate, SubtaskStatus, TaskEffect, TaskExecutionOptions, TaskStatus, TraceEntry, TraceKind } from './execution.ts'
 export { describeInput, inputFromText, inputProblem, prepareFromSchema } from './input-check.ts'
+export { driveTask } from './driver.ts'
+export type { AgreementRequest, AgreementResult, DispatchOutcome, DrivenTask, ExecuteCall, ExecuteResult, RouteAnswer, TaskIo, TaskReport } from './driver.ts'
