@@ -26,7 +26,7 @@ const SMALL_EF_CONSTRUCTION = 40
 const LARGE_EF_CONSTRUCTION = 200
 const SMALL_MEMBERS = 12_000
 
-export function skillIndexEfConstruction (members: number, byMisses: boolean): number {
+function skillIndexEfConstruction (members: number, byMisses: boolean): number {
   return members <= SMALL_MEMBERS && !byMisses ? SMALL_EF_CONSTRUCTION : LARGE_EF_CONSTRUCTION
 }
 
@@ -67,8 +67,6 @@ export class SkillIndex {
   }
 
   get live (): number { return this.#labels.size }
-
-  has (entry: Entry): boolean { return this.#labels.has(entry) }
 
   setEf (ef: number): void {
     if (ef !== this.#ef) this.hnsw.setEf(this.#ef = ef)

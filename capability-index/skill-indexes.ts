@@ -60,7 +60,7 @@ export const MISS_RATE = 1 / 100
 /** A skill's counts halve once it has seen this many searches: recent traffic weighs most, and they stay bounded. */
 const MISS_WINDOW = 4096
 /** Largest share of the group a skill chosen by misses may hold: past half, a sub-index is nearly a copy. */
-export const MISS_MAX_SHARE = 1 / 2
+const MISS_MAX_SHARE = 1 / 2
 
 /** Post-filter searches and misses of one skill. */
 export interface MissCount { searches: number, misses: number }

@@ -8,7 +8,7 @@
 import type { Scenario } from './scenario.ts'
 
 /** Every SimulationFailure's message starts with this (what crosses a worker thread is the message). */
-export const FAILURE_PREFIX = 'simulation stopped: '
+const FAILURE_PREFIX = 'simulation stopped: '
 
 export class SimulationFailure extends Error {
   constructor (why: string, scenario: Scenario, policy: string, virtualMs: number) {

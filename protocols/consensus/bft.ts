@@ -574,7 +574,6 @@ export class ConsensusInstance {
 
   #decide (round: number, p: Proposal, out: Out): void {
     invariant(this.#decided === undefined, () => `consensus ${this.id}: deciding in round ${round} after deciding in round ${this.#decided!.round}`)
-    invariant(this.#lockedRound <= this.#round, () => `consensus ${this.id}: locked in round ${this.#lockedRound}, past the current round ${this.#round}`)
     const precommits = this.#votesFor(round, 'precommit', p.value.id)
     this.#decided = {
       statement: this.#statementWire,

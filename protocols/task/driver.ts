@@ -116,7 +116,7 @@ export function driveTask<R extends ExecuteResult> (spec: TaskSpec, io: TaskIo<R
   const signed = new Map<string, SignRequest>()
   /** The earliest wake-up asked for; a later one waits until it has fired (the machine asks again). */
   let wakeAt = Infinity
-  const timers = new Set<() => void>()
+  /** Cancels the pending wake-up (a superseded one was cancelled when it was replaced). */
   let pendingWake: (() => void) | undefined
   let ended = false
   let traced = 0
@@ -192,21 +192,19 @@ export function driveTask<R extends ExecuteResult> (spec: TaskSpec, io: TaskIo<R
           pendingWake?.()
           const at = wakeAt = effect.at
           const cancel = io.timer(at, () => {
-            timers.delete(cancel)
             if (pendingWake === cancel) pendingWake = undefined
             // Superseded by an earlier wake-up, which fired and asked again (or the task ended).
             if (ended || wakeAt !== at) return
             wakeAt = Infinity
             run(execution.tick(io.now()))
           })
-          timers.add(cancel)
           pendingWake = cancel
           break
         }
         case 'finished':
           ended = true
-          for (const cancel of timers) cancel()
-          timers.clear()
+          pendingWake?.()
+          pendingWake = undefined
           io.finished({
             id: spec.id,
             status: effect.status,
