@@ -14,8 +14,8 @@ import {
   aggregate, canaryPassed, Cohorts, committeeBody, decisiveSuspects, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
   type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
-import { encodeRpc, wireDeadline, type LiveState, type RpcMessage } from '../protocols/rpc/index.ts'
-import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../protocols/routing/index.ts'
+import { encodeRpc, wireDeadline, type RpcMessage } from '../protocols/rpc/index.ts'
+import { routeRequest, RoutingCore, type LiveStates, type SelectionPolicy } from '../protocols/routing/index.ts'
 import { driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
@@ -67,7 +67,8 @@ export class Requester {
   readonly #rng: Rng
   readonly #neighbours: number[]
   readonly #running = new Map<number, Running>()
-  readonly #rounds = new Map<number, { round: BeaconRound, task: number, subtask: string, screened: ScreenHit[], taskType: string, excluded: Set<string>, done: (answer: RouteAnswer) => void }>()
+  /** Beacon rounds under way, and a while after (late replies): where their answers go. */
+  readonly #rounds = new Map<number, { round: BeaconRound, late: (host: string, rttMs: number) => void, done: (live: LiveStates) => void }>()
   readonly #calls = new Map<number, Call>()
   readonly #instances = new Map<string, number>() // instance → task index
   #nextRpc = 1
@@ -143,33 +144,33 @@ export class Requester {
     }
   }
 
-  // ---- routing: index screening, beacon, policy (as node/router.ts) ------------------------
+  // ---- routing: the shared loop (protocols/routing/route-driver.ts) with virtual-time beacons ----
 
   #route (run: Running, subtask: string, request: { text?: string, skills?: string[] }, exclude: string[], done: (answer: RouteAnswer) => void): void {
-    const now = this.#now
-    const table = this.#world.table(this.node)
-    const excluded = new Set(exclude)
-    let hits: ScreenHit[] = []
-    if (table !== undefined && request.text !== undefined) {
-      const vector = this.#world.embedder.embedSync(request.text)
-      const search = (keep: (agent: string) => boolean): ScreenHit[] => this.#world.index.search({
-        vector,
-        k: TOP_K,
-        filter: { skills: request.skills, exclude: excluded, available: keep },
-        costWeight: COST_WEIGHT
-      }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
-      // Only what this requester's own table verified, minus hosts sitting out for a missed beacon.
-      const available = (a: string): boolean => table.get(a) !== undefined && this.core.available(a, now)
-      hits = search(available)
-      if (this.core.wantsEstablished(hits)) {
-        hits = this.core.mergeScreens(hits, search(a => available(a) && !this.core.isNewcomer(a)))
-      }
-    }
-    const screened = this.core.shortlist(hits, this.#rng)
-    const agents = screened.map(h => h.agent)
-    const round = new BeaconRound(this.#nextRound++, agents, this.core.beaconDeadline(agents))
-    this.#rounds.set(round.id, { round, task: run.task.index, subtask, screened, taskType: this.core.taskType(hits), excluded, done })
-    this.#beacon(round.id, round.start(now))
+    const world = this.#world
+    const table = world.table(this.node)
+    routeRequest(this.core, {
+      now: () => this.#now,
+      random: this.#rng,
+      topK: TOP_K,
+      // Only what this requester's own table verified (the simulated index is shared).
+      eligible: agent => table?.get(agent) !== undefined,
+      index: (req, excluded, k, found) => {
+        const vector = world.embedder.embedSync(req.text!)
+        found(keep => world.index.search({ vector, k, filter: { skills: req.skills, exclude: excluded, available: keep }, costWeight: COST_WEIGHT })
+          .map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs })))
+      },
+      beacon: (agents, deadlineMs, late, live) => {
+        const round = new BeaconRound(this.#nextRound++, agents, deadlineMs)
+        this.#rounds.set(round.id, { round, late, done: live })
+        this.#beacon(round.id, round.start(this.#now))
+      },
+      wanted: () => this.#running.get(run.task.index) === run
+    }, request, exclude, decision => {
+      const chosen = decision.candidates[0]?.agent
+      if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent), new Set(exclude))
+      done(decision)
+    }, () => {})
   }
 
   #beacon (id: number, effects: BeaconEffect[]): void {
@@ -180,23 +181,14 @@ export class Requester {
       } else if (e.type === 'timer') {
         this.#world.later(e.at, () => { const r = this.#rounds.get(id); if (r !== undefined) this.#beacon(id, r.round.tick()) })
       } else if (e.type === 'late') {
-        this.core.observeRtt(e.host, e.rttMs)
+        this.#rounds.get(id)?.late(e.host, e.rttMs)
       } else {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
         this.#world.later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
-        this.#decide(r.task, r.subtask, r.screened, e.states, e.skipped, e.rtts, r.taskType, r.excluded, r.done)
+        r.done(e)
       }
     }
-  }
-
-  #decide (taskIndex: number, subtask: string, screened: ScreenHit[], states: Map<string, LiveState>, skipped: string[], rtts: Map<string, number>, taskType: string, excluded: ReadonlySet<string>, done: (answer: RouteAnswer) => void): void {
-    const run = this.#running.get(taskIndex)
-    if (run === undefined) return
-    const decision = this.core.decide(screened, states, skipped, this.#rng, this.#now, rtts, taskType)
-    const chosen = decision.candidates[0]?.agent
-    if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent), excluded)
-    done(decision)
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The mesh router: semantic screening in the HNSW index, a beacon to the top-L candidates' hosts,
  * and selection by a bandit policy that learns from every dispatch's outcome. The decisions are
- * protocols/routing's `RoutingCore`; this file does the I/O (embedding, index, beacon RPC).
+ * protocols/routing's `RoutingCore` and the loop around them its `routeRequest` (the simulator
+ * runs the same two); this file gives them the peer's I/O: embedder, index, table, beacon RPC.
  *
  * @example
  * ```ts
@@ -14,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { toString } from 'uint8arrays'
 import type { CapabilityIndex, Embedder } from '../../capability-index/index.ts'
 import { splitAgentId, type SignedVcv } from '../../protocols/capability/index.ts'
-import { RoutingCore, type ScreenHit, type SelectionPolicy } from '../../protocols/routing/index.ts'
+import { routeRequest, RoutingCore, screen, type RouteIo, type ScreenHit, type SelectionPolicy } from '../../protocols/routing/index.ts'
 import type { CapabilityRequest } from '../../protocols/task/index.ts'
 import type { BeaconResult } from './rpc-service.ts'
 import type { DispatchOutcome, RouteAnswer, Router } from './task-runner.ts'
@@ -53,6 +54,8 @@ export interface MeshRouterInit {
 export class MeshRouter implements Router {
   readonly #init: MeshRouterInit
   readonly #core: RoutingCore
+  /** The I/O of the shared routing loop (protocols/routing/route-driver.ts). */
+  readonly #io: RouteIo
 
   constructor (init: MeshRouterInit) {
     this.#init = init
@@ -69,16 +72,45 @@ export class MeshRouter implements Router {
       // The bandit's pending dispatches are saved with it: a new run must not reuse their ids.
       dispatchPrefix: `${randomBytes(4).toString('hex')}-`
     })
+    const refused = init.refused
+    this.#io = {
+      now: () => this.#now(),
+      random: init.random ?? Math.random,
+      topK: init.topK ?? 10,
+      ...(refused === undefined ? {} : { eligible: (agent: string) => !refused(splitAgentId(agent)?.host ?? '') }),
+      index: (request, exclude, k, done, fail) => {
+        if (request.text === undefined) return done(() => [])
+        init.embedder.embed([request.text]).then(([vector]) => {
+          done(keep => init.index.search({
+            vector: vector!,
+            k,
+            filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available: keep },
+            costWeight: init.costWeight ?? 0.1
+          }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs })))
+        }, fail)
+      },
+      bySkills: (request, exclude, keep, k) => {
+        const wanted = (request.skills ?? []).map(s => s.toLowerCase())
+        return init.table.agents()
+          .filter(v => !exclude.has(v.body.agent) && keep(v.body.agent) &&
+            wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)) &&
+            (request.policy ?? []).every(p => v.body.policy.includes(p)) &&
+            (request.schemaHash === undefined || toString(v.body.schemaHash, 'base16') === request.schemaHash))
+          .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost, latencyMs: v.body.latencyMs }))
+          .sort((a, b) => a.cost - b.cost || a.agent.localeCompare(b.agent))
+          .slice(0, k)
+      },
+      beacon: (agents, ms, late, done, fail) => {
+        if (agents.length === 0) return done({ states: new Map(), skipped: [] })
+        init.beacon(agents, ms, late).then(done, fail)
+      }
+    }
   }
 
   get policy (): SelectionPolicy { return this.#init.policy }
 
   async route (request: CapabilityRequest, exclude: string[]): Promise<RouteAnswer> {
-    const hits = await this.#screen(request, new Set(exclude), this.#init.topK ?? 10)
-    const screened = this.#core.shortlist(hits, this.#init.random ?? Math.random)
-    const agents = screened.map(h => h.agent)
-    const live: BeaconResult = screened.length === 0 ? { states: new Map(), skipped: [] } : await this.#init.beacon(agents, this.#core.beaconDeadline(agents), (host, ms) => { this.#core.observeRtt(host, ms) })
-    return this.#core.decide(screened, live.states, live.skipped, this.#init.random ?? Math.random, this.#now(), live.rtts, this.#core.taskType(hits))
+    return await new Promise((resolve, reject) => { routeRequest(this.#core, this.#io, request, exclude, resolve, reject) })
   }
 
   /**
@@ -86,7 +118,7 @@ export class MeshRouter implements Router {
    * policy scores with each agent's last known state, and nothing is beaconed, recorded or learned.
    */
   async preview (request: CapabilityRequest): Promise<RouteAnswer> {
-    const hits = await this.#screen(request, new Set(), this.#init.topK ?? 10)
+    const hits = await new Promise<ScreenHit[]>((resolve, reject) => { screen(this.#core, this.#io, request, new Set(), resolve, reject) })
     // Never the router's own (possibly seeded) random stream: a preview must not shift later choices.
     return this.#core.preview(hits, Math.random, this.#core.taskType(hits))
   }
@@ -105,34 +137,6 @@ export class MeshRouter implements Router {
   /** Consensus committed a result: the agent's latest answered dispatch agreed with it, or not. */
   agreement (agent: string, agreed: boolean): void {
     this.#core.agreement(agent, agreed, this.#now())
-  }
-
-  /** Nearest agents to the request text (skills filtered inside the search), or by skills alone. */
-  async #screen (request: CapabilityRequest, exclude: ReadonlySet<string>, k: number): Promise<ScreenHit[]> {
-    const now = this.#now()
-    const refused = this.#init.refused
-    const available = (agent: string): boolean => this.#core.available(agent, now) && refused?.(splitAgentId(agent)?.host ?? '') !== true
-    if (request.text !== undefined) {
-      const [vector] = await this.#init.embedder.embed([request.text])
-      const search = (keep: (agent: string) => boolean): ScreenHit[] => this.#init.index.search({
-        vector: vector!,
-        k,
-        filter: { skills: request.skills, policy: request.policy, schemaHash: request.schemaHash, exclude, available: keep },
-        costWeight: this.#init.costWeight ?? 0.1
-      }).map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs }))
-      const nearest = search(available)
-      if (!this.#core.wantsEstablished(nearest)) return nearest
-      return this.#core.mergeScreens(nearest, search(a => available(a) && !this.#core.isNewcomer(a)))
-    }
-    const wanted = (request.skills ?? []).map(s => s.toLowerCase())
-    return this.#init.table.agents()
-      .filter(v => !exclude.has(v.body.agent) && available(v.body.agent) &&
-        wanted.every(w => v.body.skills.some(s => s.toLowerCase() === w)) &&
-        (request.policy ?? []).every(p => v.body.policy.includes(p)) &&
-        (request.schemaHash === undefined || toString(v.body.schemaHash, 'base16') === request.schemaHash))
-      .map(v => ({ agent: v.body.agent, similarity: 1, cost: v.body.cost, latencyMs: v.body.latencyMs }))
-      .sort((a, b) => a.cost - b.cost || a.agent.localeCompare(b.agent))
-      .slice(0, k)
   }
 
   #now (): number { return (this.#init.now ?? Date.now)() }
