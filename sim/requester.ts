@@ -11,12 +11,12 @@
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
-  aggregate, canaryPassed, Cohorts, committeeBody, decisiveSuspects, Suspects, cpWbftVerdict, decodeAnswer, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, readyToAgree, signCommittee, unit, unqualified, wantsCanary,
+  aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, signCommittee, unit, unqualified, wantsCanary,
   type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, wireDeadline, type RpcMessage } from '../protocols/rpc/index.ts'
 import { routeRequest, RoutingCore, type LiveStates, type SelectionPolicy } from '../protocols/routing/index.ts'
-import { driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
+import { agree, driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
 import type { RuleName } from './metrics.ts'
@@ -34,19 +34,12 @@ const NEIGHBOURS = 24
 const CANARIES = defaultCanaryPolicy
 const CANARY_DEADLINE_MS = 10_000
 
-type Agreed = (result: AgreementResult) => void
 
 interface Running {
   task: SimTask
   driven: DrivenTask
-  /** Consensus instances under way: instance → subtask, and where its result goes. */
-  agreeing: Map<string, { subtask: string, done: Agreed }>
   /** With NAT: whether the task's first execute call went through a relay (undefined before it). */
   relayed?: boolean
-  /** Trusted subtasks whose tally waits for their executors' first canaries (qualification), until a deadline. */
-  qualifying?: Map<string, { request: AgreementRequest, done: Agreed, until: number }>
-  /** Trusted subtasks whose undecided tally waits for retests of suspended executors that would decide it (see `decisiveSuspects`). */
-  retesting?: Map<string, { round: string, agents: string[], until: number, request: AgreementRequest, done: Agreed, pending: boolean }>
 }
 
 interface Call {
@@ -70,7 +63,10 @@ export class Requester {
   /** Beacon rounds under way, and a while after (late replies): where their answers go. */
   readonly #rounds = new Map<number, { round: BeaconRound, late: (host: string, rttMs: number) => void, done: (live: LiveStates) => void }>()
   readonly #calls = new Map<number, Call>()
-  readonly #instances = new Map<string, number>() // instance → task index
+  /** Consensus instances this requester started, and where each one's summary goes. */
+  readonly #instances = new Map<string, (summary: CertificateSummary) => void>()
+  /** Agreements waiting for canaries (qualification, retests): each goes on once `settled()` holds or at `until`. */
+  readonly #waiting = new Set<{ run: Running, agents: readonly string[], settled: () => boolean, next: () => void }>()
   #nextRpc = 1
   #nextRound = 1
   #nextCanary = 1
@@ -97,7 +93,7 @@ export class Requester {
 
   arrive (task: SimTask): void {
     const world = this.#world
-    const run: Running = { task, driven: undefined!, agreeing: new Map() }
+    const run: Running = { task, driven: undefined! }
     run.driven = driveTask<ExecuteResult>(task.spec, {
       now: () => this.#now,
       // Virtual time has no cancelled events: the driver ignores a wake-up it no longer wants.
@@ -289,127 +285,93 @@ export class Requester {
     return { standing: a => { const { calibration: _, ...s } = view.standing(a); return s }, hostReputation: h => view.hostReputation(h) }
   }
 
-  /** Re-tries the tallies that waited for `agent`'s canary. */
+  /** A canary to `agent` ended: agreements waiting on it go on if what they wait for now holds. */
   #requalify (agent: string): void {
-    for (const run of [...this.#running.values()]) {
-      for (const [subtask, w] of [...(run.qualifying ?? [])]) {
-        if (w.request.answers.some(a => a.agent === agent)) this.#agree(run, subtask, w.request, w.done)
-      }
-      for (const [subtask, r] of [...(run.retesting ?? [])]) {
-        if (r.pending && r.agents.includes(agent)) this.#agree(run, subtask, r.request, r.done)
-      }
+    for (const w of [...this.#waiting]) {
+      if (w.agents.includes(agent) && w.settled()) this.#goOn(w)
     }
   }
 
-  // ---- trusted subtasks (as node/agreement.ts) --------------------------------------------
+  #goOn (w: { run: Running, next: () => void }): void {
+    if (!this.#waiting.delete(w as never)) return
+    if (this.#running.get(w.run.task.index) === w.run) w.next()
+  }
 
-  #agree (run: Running, subtask: string, request: AgreementRequest, done: Agreed): void {
-    const now = this.#now
+  /** Waits (until the canary deadline at most) for `settled`, re-checked as each of `agents`' canaries ends. */
+  #await (run: Running, agents: readonly string[], settled: () => boolean, next: () => void): void {
+    const w = { run, agents, settled, next }
+    this.#waiting.add(w)
+    this.#world.later(this.#now + CANARY_DEADLINE_MS, () => { this.#goOn(w) })
+  }
+
+  // ---- trusted subtasks: the shared agreement driver (protocols/task/agreement-driver.ts) ------
+
+  #agree (run: Running, subtask: string, request: AgreementRequest, done: (result: AgreementResult) => void): void {
     const world = this.#world
-    const rule = request.trust.rule
-    const { final } = request
-    const agents = request.answers.map(a => a.agent)
-    const wires = request.answers.map(a => a.answer)
-    const bodies = wires.map(w => decodeAnswer(w).body)
     const peer = world.consensusPeer(this.node)
-    // Qualification (as node/services/agreement.ts): executors without a judged canary get one,
-    // and the tally waits for them until the canary deadline.
-    const waiting = run.qualifying?.get(subtask)
-    const unchecked = unqualified(CANARIES, peer.book, agents)
-    if (unchecked.length > 0 && (waiting === undefined || now < waiting.until)) {
-      if (waiting === undefined) {
+    const signer = world.signer(this.node)
+    agree(request, {
+      standings: () => this.#standings(),
+      cleared: this.#standings(true),
+      suspended: agent => this.#suspects.has(agent),
+      // Executors without a judged canary get one; the tally waits until all are judged.
+      qualify: (executors, next) => {
+        const unchecked = unqualified(CANARIES, peer.book, executors)
+        if (unchecked.length === 0) return next()
         for (const agent of unchecked) this.#maybeCanary(agent, 'qualify')
-        run.qualifying ??= new Map()
-        run.qualifying.set(subtask, { request, done, until: now + CANARY_DEADLINE_MS })
-        world.later(now + CANARY_DEADLINE_MS, () => { if (this.#running.get(run.task.index) === run && run.qualifying?.has(subtask)) this.#agree(run, subtask, request, done) })
-      }
-      return
-    }
-    run.qualifying?.delete(subtask)
-    const standings = this.#standings()
-    // An undecided tally that its suspended executors would decide waits for their retests (once per round).
-    const retesting = run.retesting?.get(subtask)
-    if (retesting === undefined || retesting.round !== `${agents.length}/${final}`) {
-      const decisive = decisiveSuspects(bodies, rule, standings, this.#standings(true), a => this.#suspects.has(a))
-      if (decisive.length > 0) {
-        const entry = { round: `${agents.length}/${final}`, agents: decisive, until: now + CANARY_DEADLINE_MS, request, done, pending: true }
-        run.retesting ??= new Map()
-        run.retesting.set(subtask, entry)
-        for (const agent of decisive) this.#maybeCanary(agent, 'retest')
-        world.later(entry.until, () => { if (entry.pending && this.#running.get(run.task.index) === run) this.#agree(run, subtask, request, done) })
-        return
-      }
-    } else if (retesting.pending) {
-      if (now < retesting.until && retesting.agents.some(a => this.#canariesInFlight.has(a))) return
-      retesting.pending = false
-    }
-    const ready = readyToAgree(bodies, rule, standings, final)
-    if (!ready.ready) {
-      for (const agent of agents) this.#maybeCanary(agent, 'dissent')
-      return done({ kind: 'more', reason: ready.reason })
-    }
-    this.#compareRules(run, subtask, bodies)
-    const spec = run.task.spec.subtasks.find(s => s.id === subtask)!
-    let statement
-    try {
+        this.#await(run, executors, () => unqualified(CANARIES, peer.book, executors).length === 0, next)
+      },
+      retest: (agents, next) => {
+        for (const agent of agents) this.#maybeCanary(agent, 'retest')
+        this.#await(run, agents, () => !agents.some(a => this.#canariesInFlight.has(a)), next)
+      },
+      dissent: agents => { for (const agent of agents) this.#maybeCanary(agent, 'dissent') },
+      ready: bodies => { this.#compareRules(run, subtask, bodies) },
       // Peers the requester can reach now, as a node draws from its live connections.
-      const candidates = this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId)
-      statement = signCommittee(committeeBody({ requester: world.signer(this.node).peerId, subtask: request.key, inputHash: request.inputHash, executors: agents, candidates, size: spec.trust!.committee, rule }, standings), world.signer(this.node))
-    } catch (err) {
-      return done({ kind: 'escalate', reason: `no committee: ${(err as Error).message}` })
-    }
-    let started: ReturnType<typeof peer.start>
-    try {
-      started = peer.start(statement.wire, wires, now)
-    } catch (err) {
-      // A full instance table, as node/task-runner.ts turns a failed agreement into an escalation.
-      world.metrics.consensus.refused++
-      return done({ kind: 'escalate', reason: `consensus failed: ${(err as Error).message}` })
-    }
-    const { instance, effects } = started
-    world.metrics.consensus.instances++
-    const members = statement.body.members
-    const byzantine = members.filter(m => world.byzantine.has(world.nodeOf(m.id) ?? -1)).reduce((s, m) => s + m.power, 0)
-    if (3 * byzantine >= members.reduce((s, m) => s + m.power, 0)) {
-      world.overThreshold.add(instance)
-      world.metrics.consensus.overThreshold++
-    }
-    run.agreeing.set(instance, { subtask, done })
-    this.#instances.set(instance, run.task.index)
-    world.later(now + CONSENSUS_TIMEOUT_MS, () => {
-      if (!run.agreeing.has(instance)) return
-      run.agreeing.delete(instance)
-      this.#instances.delete(instance)
-      world.consensusPeer(this.node).abandon(instance)
-      world.metrics.consensus.timeouts++
-      done({ kind: 'escalate', reason: `the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms` })
-    })
-    world.runConsensus(this.node, effects)
+      candidates: () => this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId),
+      committee: (o, standings) => signCommittee(committeeBody({ ...o, requester: signer.peerId }, standings), signer),
+      run: (statement, wires, committed, fail) => {
+        const now = this.#now
+        let started: ReturnType<typeof peer.start>
+        try {
+          started = peer.start(statement.wire, wires, now)
+        } catch (err) {
+          world.metrics.consensus.refused++ // a full instance table
+          return fail((err as Error).message)
+        }
+        const { instance, effects } = started
+        world.metrics.consensus.instances++
+        const members = statement.body.members
+        const byzantine = members.filter(m => world.byzantine.has(world.nodeOf(m.id) ?? -1)).reduce((sum, m) => sum + m.power, 0)
+        if (3 * byzantine >= members.reduce((sum, m) => sum + m.power, 0)) {
+          world.overThreshold.add(instance)
+          world.metrics.consensus.overThreshold++
+        }
+        this.#instances.set(instance, summary => {
+          world.metrics.consensus.committed++
+          if (!world.overThreshold.has(instance)) world.metrics.consensus.committedUnderThreshold++
+          if (summary.outcome.kind !== 'answer') world.metrics.consensus.escalatedByCommittee++
+          committed(summary)
+        })
+        world.later(now + CONSENSUS_TIMEOUT_MS, () => {
+          if (!this.#instances.delete(instance)) return
+          peer.abandon(instance)
+          world.metrics.consensus.timeouts++
+          fail(`the committee did not commit within ${CONSENSUS_TIMEOUT_MS} ms`)
+        })
+        world.runConsensus(this.node, effects)
+      },
+      agreed: (agent, agreed) => { this.core.agreement(agent, agreed, this.#now) },
+      committed: agreed => { this.#cohorts.note(agreed) }
+    }, done)
   }
 
   /** The committee committed (this requester is a member). */
   committed (instance: string, summary: CertificateSummary): void {
-    const taskIndex = this.#instances.get(instance)
-    if (taskIndex === undefined) return
+    const to = this.#instances.get(instance)
+    if (to === undefined) return
     this.#instances.delete(instance)
-    const run = this.#running.get(taskIndex)
-    const agreeing = run?.agreeing.get(instance)
-    if (run === undefined || agreeing === undefined) return
-    run.agreeing.delete(instance)
-    const now = this.#now
-    this.#world.metrics.consensus.committed++
-    if (!this.#world.overThreshold.has(instance)) this.#world.metrics.consensus.committedUnderThreshold++
-    for (const agent of summary.agreed) this.core.agreement(agent, true, now)
-    for (const agent of summary.disagreed) this.core.agreement(agent, false, now)
-    if (summary.disagreed.length > 0 || summary.outcome.kind !== 'answer') for (const agent of [...summary.agreed, ...summary.disagreed]) this.#maybeCanary(agent, 'dissent')
-    if (summary.outcome.kind === 'answer') this.#cohorts.note(summary.agreed)
-    const detail = { certificate: instance, power: `${summary.power}/${summary.total}`, agreed: summary.agreed.length, disagreed: summary.disagreed.length }
-    if (summary.outcome.kind === 'answer') {
-      agreeing.done({ kind: 'decided', value: summary.outcome.answer, detail })
-    } else {
-      this.#world.metrics.consensus.escalatedByCommittee++
-      agreeing.done({ kind: 'escalate', reason: 'the committee found no answer ahead by the margin', detail })
-    }
+    to(summary)
   }
 
   /** The three aggregation rules on the same signed answers, scored against the ground truth. */

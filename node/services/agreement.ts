@@ -1,9 +1,9 @@
 /**
- * Trusted subtasks, requester side: decide whether the answers so far can be committed (or one
- * more execution is needed, first-to-ahead-by-margin), form the committee, run consensus, and
- * tell the router which agents agreed with the committed result.
+ * Trusted subtasks, requester side: the shared agreement driver (protocols/task/agreement-driver.ts,
+ * which the simulator runs too) with the peer's canaries and consensus service.
  */
-import { aggregate, decisiveSuspects, decodeAnswer, readyToAgree, tally, type Standings } from '../../protocols/consensus/index.ts'
+import type { Standings } from '../../protocols/consensus/index.ts'
+import { agree } from '../../protocols/task/index.ts'
 import { consensusEmbed, type ConsensusService } from './consensus-service.ts'
 import type { Agreement, AgreementRequest, AgreementResult } from './task-runner.ts'
 
@@ -29,45 +29,31 @@ export interface AgreementInit {
   timeoutMs?: number
 }
 
+/** The peer's I/O for the shared agreement driver (protocols/task/agreement-driver.ts): promises from the canaries and the consensus service. */
 export function consensusAgreement (init: AgreementInit): Agreement {
+  const { qualify, retest } = init
   return {
     async agree (request: AgreementRequest): Promise<AgreementResult> {
-      const bodies = request.answers.map(a => decodeAnswer(a.answer).body)
-      await init.qualify?.(request.answers.map(a => a.agent))
-      const book = init.standings?.() ?? init.consensus.book
-      if (init.retest !== undefined && init.suspended !== undefined) {
-        // An answer only suspension silenced is checked before the tally gives up on it (the view reads live suspension).
-        const decisive = decisiveSuspects(bodies, request.trust.rule, book, init.consensus.book, init.suspended, consensusEmbed)
-        if (decisive.length > 0) await init.retest(decisive).catch(() => {})
-      }
-      const ready = readyToAgree(bodies, request.trust.rule, book, request.final, consensusEmbed)
-      const executors = request.answers.map(a => a.agent)
-      if (!ready.ready) {
-        init.onDissent?.(executors)
-        return { kind: 'more', reason: ready.reason }
-      }
-      const statement = init.consensus.committee({
-        subtask: request.key,
-        inputHash: request.inputHash,
-        executors: request.answers.map(a => a.agent),
-        candidates: init.candidates(),
-        size: request.trust.committee,
-        rule: request.trust.rule
-      }, book)
-      const { summary } = await init.consensus.run(statement, request.answers.map(a => a.answer), init.timeoutMs ?? 20_000)
-      for (const agent of summary.agreed) init.onAgreement?.(agent, true)
-      for (const agent of summary.disagreed) init.onAgreement?.(agent, false)
-      if (summary.disagreed.length > 0 || summary.outcome.kind !== 'answer') init.onDissent?.(executors)
-      if (summary.outcome.kind === 'answer') init.onCommit?.(summary.agreed)
-      const detail = {
-        certificate: summary.instance,
-        committee: statement.body.members.length,
-        power: `${summary.power}/${summary.total}`,
-        agreed: summary.agreed,
-        disagreed: summary.disagreed
-      }
-      if (summary.outcome.kind === 'answer') return { kind: 'decided', value: summary.outcome.answer, detail }
-      return { kind: 'escalate', reason: `the committee found no answer ahead by the margin: ${tally(aggregate(bodies, request.trust.rule, agent => book.standing(agent), {}, consensusEmbed))}`, detail }
+      return await new Promise((resolve, reject) => {
+        // What throws after an await rejects, as it would in an async function (the task runner escalates).
+        const safely = (f: () => void): void => { try { f() } catch (err) { reject(err) } }
+        agree(request, {
+          standings: () => init.standings?.() ?? init.consensus.book,
+          cleared: init.consensus.book,
+          ...(init.suspended === undefined ? {} : { suspended: init.suspended }),
+          embed: consensusEmbed,
+          ...(qualify === undefined ? {} : { qualify: (agents: string[], done: () => void) => { void qualify(agents).catch(() => {}).then(() => { safely(done) }) } }),
+          ...(retest === undefined ? {} : { retest: (agents: string[], done: () => void) => { void retest(agents).catch(() => {}).then(() => { safely(done) }) } }),
+          dissent: agents => { init.onDissent?.(agents) },
+          candidates: init.candidates,
+          committee: (o, standings) => init.consensus.committee(o, standings),
+          run: (statement, answers, done, fail) => {
+            init.consensus.run(statement, answers, init.timeoutMs ?? 20_000).then(({ summary }) => { safely(() => { done(summary) }) }, (err: Error) => { safely(() => { fail(err.message) }) })
+          },
+          agreed: (agent, agreed) => { init.onAgreement?.(agent, agreed) },
+          committed: agreed => { init.onCommit?.(agreed) }
+        }, resolve)
+      })
     }
   }
 }

@@ -17,3 +17,5 @@ export type { Aggregate, Candidate, SubtaskStatus, TaskEffect, TaskExecutionOpti
 export { describeInput, inputFromText, inputProblem, prepareFromSchema } from './input-check.ts'
 export { driveTask } from './driver.ts'
 export type { AgreementRequest, AgreementResult, DispatchOutcome, DrivenTask, ExecuteCall, ExecuteResult, RouteAnswer, TaskIo, TaskReport } from './driver.ts'
+export { agree } from './agreement-driver.ts'
+export type { AgreementIo } from './agreement-driver.ts'
