@@ -44,6 +44,8 @@ export class Metrics {
   /** Dispatches to sybil agents. */
   sybilDispatches = 0
   canaries = 0
+  /** VCVs requesters ignored as issued in the future (clock skew). */
+  futureRecords = 0
   /** The colluders' and liars' share of the mesh rule's weight over all agents, at each trusted tally: the largest seen, the sum and how many. */
   readonly liarWeight = { max: 0, sum: 0, n: 0 }
   /** Safety violations count instances where Byzantine power < 1/3; those at or over it are counted apart. */

@@ -41,6 +41,10 @@ export function randomScenario (overrides: ScenarioOverrides = {}): Scenario {
     agents: { hostShare: round(between(0.3, 0.8)), perHost: int(1, 3) },
     tasks: { count: int(50, 200), requesters: int(1, 5), trusted: round(between(0, 0.6)) },
     policies: [POLICY_NAMES[int(0, POLICY_NAMES.length - 1)]],
-    faults
+    faults,
+    // Drawn last, so the draws above keep the shapes they had before clocks were drawn. One seed in
+    // four spreads clocks past the tables' 60 s allowance: some hosts' records then arrive
+    // "issued in the future" and are ignored (and counted), as on a real network.
+    clocks: chance(0.25) ? { offsetMs: int(60_000, 180_000), driftPpm: int(0, 500) } : { offsetMs: int(0, 2000), driftPpm: int(0, 500) }
   }, overrides)
 }

@@ -89,15 +89,18 @@ export class Requester {
     this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
   }
 
-  get #now (): number { return this.#world.engine.now }
+  /** This requester's clock (sim/clock.ts): what its machines read. Metrics use true time. */
+  get #now (): number { return this.#world.clocks.local(this.node, this.#world.engine.now) }
+
+  /** Runs `f` when this requester's clock reads `at`. */
+  #later (at: number, f: () => void): void { this.#world.laterOn(this.node, at, f) }
 
   arrive (task: SimTask): void {
-    const world = this.#world
     const run: Running = { task, driven: undefined! }
     run.driven = driveTask<ExecuteResult>(task.spec, {
       now: () => this.#now,
       // Virtual time has no cancelled events: the driver ignores a wake-up it no longer wants.
-      timer: (at, wake) => { world.later(at, wake); return () => {} },
+      timer: (at, wake) => { this.#later(at, wake); return () => {} },
       route: (subtask, request, exclude, done) => { this.#route(run, subtask, request, exclude, done) },
       execute: (call, done) => { this.#execute(run, call, done) },
       cancel: call => { this.#cancel(task.index, call) },
@@ -175,13 +178,13 @@ export class Requester {
         const host = this.#world.nodeOf(e.to)
         if (host !== undefined) this.#world.send(this.node, host, 'rpc', e.data)
       } else if (e.type === 'timer') {
-        this.#world.later(e.at, () => { const r = this.#rounds.get(id); if (r !== undefined) this.#beacon(id, r.round.tick()) })
+        this.#later(e.at, () => { const r = this.#rounds.get(id); if (r !== undefined) this.#beacon(id, r.round.tick()) })
       } else if (e.type === 'late') {
         this.#rounds.get(id)?.late(e.host, e.rttMs)
       } else {
         const r = this.#rounds.get(id)!
         // Kept a while after it ends: a late reply still measures its host's round trip.
-        this.#world.later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
+        this.#later(this.#now + LATE_REPLY_WINDOW_MS, () => this.#rounds.delete(id))
         r.done(e)
       }
     }
@@ -212,7 +215,7 @@ export class Requester {
     for (const a of shown) bestShown = Math.max(bestShown, reward(world.agentByName.get(a)))
     const c = world.agentByName.get(chosen)
     const got = reward(c)
-    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type && world.agents[c]!.behaviour !== 'sybil', this.#now)
+    world.metrics.decision(best - got, best - bestShown, c !== undefined && world.agents[c]!.type === truth.type && world.agents[c]!.behaviour !== 'sybil', world.engine.now)
   }
 
   // ---- replies -----------------------------------------------------------------------------
@@ -247,7 +250,7 @@ export class Requester {
     const id = this.#nextRpc++
     this.#canariesInFlight.add(agent)
     // A canary that never answers stops counting as in flight at its deadline.
-    world.later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) { this.#canariesInFlight.delete(agent); this.#retest(agent) } })
+    this.#later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) { this.#canariesInFlight.delete(agent); this.#retest(agent) } })
     this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
     world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: parts!.name, input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
   }
@@ -255,7 +258,7 @@ export class Requester {
   #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
     this.#canariesInFlight.delete(call.agent)
     // Tallies waiting for this agent's first canary may go on (after it is judged, below).
-    this.#world.later(this.#now, () => this.#requalify(call.agent))
+    this.#later(this.#now, () => this.#requalify(call.agent))
     // Not answering is not lying: only an answer is judged (as node/canaries.ts).
     if (!m.ok) {
       this.#retest(call.agent)
@@ -274,7 +277,7 @@ export class Requester {
   /** A canary to `agent` ended: if it is suspended, schedule its retest (protocols/consensus/canary.ts `Suspects`). */
   #retest (agent: string): void {
     const at = this.#suspects.retestAt(agent, this.#now)
-    if (at !== undefined) this.#world.later(at, () => { if (this.#suspects.retestDue(agent)) this.#maybeCanary(agent, 'retest') })
+    if (at !== undefined) this.#later(at, () => { if (this.#suspects.retestDue(agent)) this.#maybeCanary(agent, 'retest') })
   }
 
   /** The book as tallies read it: suspended agents at 0; without learned calibration if the scenario says so. */
@@ -301,7 +304,7 @@ export class Requester {
   #await (run: Running, agents: readonly string[], settled: () => boolean, next: () => void): void {
     const w = { run, agents, settled, next }
     this.#waiting.add(w)
-    this.#world.later(this.#now + CANARY_DEADLINE_MS, () => { this.#goOn(w) })
+    this.#later(this.#now + CANARY_DEADLINE_MS, () => { this.#goOn(w) })
   }
 
   // ---- trusted subtasks: the shared agreement driver (protocols/task/agreement-driver.ts) ------
@@ -353,7 +356,7 @@ export class Requester {
           if (summary.outcome.kind !== 'answer') world.metrics.consensus.escalatedByCommittee++
           committed(summary)
         })
-        world.later(now + CONSENSUS_TIMEOUT_MS, () => {
+        this.#later(now + CONSENSUS_TIMEOUT_MS, () => {
           if (!this.#instances.delete(instance)) return
           peer.abandon(instance)
           world.metrics.consensus.timeouts++
@@ -419,7 +422,7 @@ export class Requester {
     this.#running.delete(run.task.index)
     const accurate = status === 'done' && [...run.task.truth].every(([id, t]) => (outputs[id] as { value?: unknown } | undefined)?.value === t.value)
     const reroutes = trace.filter(e => e.kind === 'reroute').length
-    this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}), ...(run.relayed === true ? { relayed: true } : {}) })
+    this.#world.metrics.tasks.push({ index: run.task.index, arrivedAt: run.task.at, finishedAt: this.#world.engine.now, status, accurate, reroutes, ...(reason !== undefined ? { reason } : {}), ...(run.relayed === true ? { relayed: true } : {}) })
     this.#world.finished++
   }
 

@@ -53,6 +53,8 @@ export interface RunSummary {
   instancesOverThreshold: number
   violationsOverThreshold: number
   certificatesAccepted: number
+  /** VCVs a requester ignored as issued in the future: their host's clock was ahead by more than the table allows (sim/clock.ts). */
+  futureRecords: number
   canaries: number
   /** Accuracy of each aggregation rule over trusted subtasks (correct / all). */
   ruleAccuracy: Record<string, number>
@@ -161,6 +163,7 @@ export function runOnce (scenario: Scenario, policy: PolicyName, onProgress?: (f
     instancesOverThreshold: m.consensus.overThreshold,
     violationsOverThreshold: m.consensus.violationsOverThreshold,
     certificatesAccepted: m.consensus.certificatesAccepted,
+    futureRecords: m.futureRecords,
     canaries: m.canaries,
     ruleAccuracy,
     ruleWrong,

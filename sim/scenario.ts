@@ -11,6 +11,7 @@ import YAML from 'yaml'
 import { POLICY_NAMES, type PolicyName } from '../protocols/routing/index.ts'
 import { CATALOGUE } from './catalogue.ts'
 import type { ByzantineBehaviour } from './byzantine.ts'
+import type { ClockSpread } from './clock.ts'
 import { randomScenario } from './random-scenario.ts'
 
 export type Range = [number, number]
@@ -106,6 +107,8 @@ export interface Scenario {
   routing: { changeDetection: boolean }
   /** Whether tallies use each agent's learned calibration (default true; false: the fixed cap and shrink only). */
   consensus: { calibration: boolean }
+  /** How far apart the nodes' clocks are (sim/clock.ts): offsets in [0, offsetMs], drift in ±driftPpm. */
+  clocks: ClockSpread
   faults: Fault[]
   /**
    * Re-run the scenario for each value with the first policy, setting the fraction of every
@@ -277,6 +280,12 @@ export interface ScenarioOverrides {
   injectBug?: TestBug
 }
 
+/**
+ * Clocks as NTP keeps hosts on the internet: within 100 ms of each other, running up to 50 ppm
+ * fast or slow (a quartz oscillator's spec).
+ */
+export const DEFAULT_CLOCKS: ClockSpread = { offsetMs: 100, driftPpm: 50 }
+
 export const TEST_BUGS = ['lock-off-by-one'] as const
 export type TestBug = typeof TEST_BUGS[number]
 
@@ -373,6 +382,9 @@ export function parseScenario (value: unknown, overrides: ScenarioOverrides = {}
   const cs = f.sub('consensus')
   const consensus = { calibration: cs.bool('calibration', true) }
   cs.done()
+  const c = f.sub('clocks')
+  const clocks = { offsetMs: c.num('offsetMs', DEFAULT_CLOCKS.offsetMs, { min: 0, max: 3_600_000, int: true }), driftPpm: c.num('driftPpm', DEFAULT_CLOCKS.driftPpm, { min: 0, max: 100_000 }) }
+  c.done()
   const faults = (f.list('faults') ?? []).map((x, i) => parseFault(x, `faults[${i}]`, types))
   let sweep: Scenario['sweep']
   if (f.has('sweep')) {
@@ -387,7 +399,7 @@ export function parseScenario (value: unknown, overrides: ScenarioOverrides = {}
   }
   const nat = f.has('nat') ? parseNat(f.sub('nat'), nodes) : undefined
   f.done()
-  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, consensus, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}), ...(overrides.injectBug !== undefined ? { injectBug: overrides.injectBug } : {}) }
+  return { name, description, seed, nodes, durationS, crypto, topology, network, agents, tasks, policies, routing, consensus, clocks, faults, ...(sweep !== undefined ? { sweep } : {}), ...(nat !== undefined ? { nat } : {}), ...(overrides.injectBug !== undefined ? { injectBug: overrides.injectBug } : {}) }
 }
 
 function parseNat (f: Fields, nodes: number): Nat {

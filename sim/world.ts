@@ -22,6 +22,7 @@ import { decodeRpc, encodeRpc, type RpcMessage } from '../protocols/rpc/index.ts
 import { signAnswer } from '../protocols/consensus/index.ts'
 import { callResult, liveState, serviceTime, type AgentModel, type Difficulty } from './agents.ts'
 import { makeIdentities, type Identities } from './crypto.ts'
+import { Clocks } from './clock.ts'
 import { Engine } from './engine.ts'
 import { Metrics, type Channel } from './metrics.ts'
 import { GossipModel, Network } from './network.ts'
@@ -66,6 +67,8 @@ export interface WorldOptions {
 export class World {
   readonly scenario: Scenario
   readonly engine = new Engine()
+  /** Each node's own clock (offset and drift): what its machines read. */
+  readonly clocks: Clocks
   readonly metrics = new Metrics()
   readonly net: Network
   readonly gossip: GossipModel
@@ -141,6 +144,7 @@ export class World {
     // One broadcast array reaches every simulated node: decode, hash and check it once.
     cachePerArray(true)
     this.#epoch = new Uint32Array(nodes)
+    this.clocks = new Clocks(nodes, s.clocks, seed)
     this.ids = makeIdentities(nodes, s.crypto, stream(seed, 'identities'))
     this.net = new Network(s, nodes, stream(seed, 'topology'))
     // The index settings the seeded results in docs/simulation.md were measured with (the node's
@@ -185,7 +189,7 @@ export class World {
         table = this.#newTable(agent.host, ttlMs)
         this.#tables.set(agent.host, table)
       }
-      for (const e of table.advertise(adverts[agent.index]!, 0)) {
+      for (const e of table.advertise(adverts[agent.index]!, this.clocks.local(agent.host, 0))) {
         if (e.type === 'broadcast') this.#publishVcv(agent.host, e.data)
       }
     }
@@ -280,8 +284,9 @@ export class World {
           table = this.#newTable(to, 1)
           this.#tables.set(to, table)
         }
-        const outcome = table.receiveGossip(m.data, this.signer(m.from).peerId, now)
+        const outcome = table.receiveGossip(m.data, this.signer(m.from).peerId, this.clocks.local(to, now))
         for (const e of outcome.effects) if (e.type === 'event') this.#onTableEvent(e.event)
+        if (outcome.verdict === 'ignore' && outcome.reason?.startsWith('issued in the future') === true) this.metrics.futureRecords++
         const requester = this.requesters.get(to)
         if (requester !== undefined && outcome.verdict === 'accept') {
           requester.verified++
@@ -305,10 +310,10 @@ export class World {
         break
       }
       case 'consensus':
-        this.runConsensus(to, this.#peer(to).receive(this.signer(m.from).peerId, m.data, now))
+        this.runConsensus(to, this.#peer(to).receive(this.signer(m.from).peerId, m.data, this.clocks.local(to, now)))
         break
       case 'certificate-gossip':
-        this.runConsensus(to, this.#peer(to).gossip(this.signer(m.from).peerId, m.data, now))
+        this.runConsensus(to, this.#peer(to).gossip(this.signer(m.from).peerId, m.data, this.clocks.local(to, now)))
         break
     }
   }
@@ -440,7 +445,7 @@ export class World {
     const after = this.#newPeer(node, this.#joined.get(node) ?? new Set(), before.book)
     this.#consensus.set(node, after)
     this.#consensusWake.delete(node)
-    this.runConsensus(node, after.restore(before.certificateIds().map(id => before.certificate(id)!), this.engine.now))
+    this.runConsensus(node, after.restore(before.certificateIds().map(id => before.certificate(id)!), this.clocks.local(node, this.engine.now)))
   }
 
   /** A partition heals: gossip held at its border crosses now (anti-entropy after reconnection). */
@@ -489,10 +494,12 @@ export class World {
           this.engine.at(this.engine.now + d, this.#DELIVER, r, { from: node, channel: 'certificate-gossip', data: e.data } satisfies Delivery)
         }
       } else if (e.type === 'timer') {
+        // The machine asks in its node's clock; the wake-up is kept in virtual time.
+        const at = this.clocks.virtual(node, e.at)
         const wake = this.#consensusWake.get(node) ?? Infinity
-        if (e.at < wake) {
-          this.#consensusWake.set(node, e.at)
-          this.engine.at(e.at, this.#CONSENSUS_TIMER, node)
+        if (at < wake) {
+          this.#consensusWake.set(node, at)
+          this.engine.at(at, this.#CONSENSUS_TIMER, node)
         }
       } else {
         this.#consensusEvent(node, e.event)
@@ -514,7 +521,7 @@ export class World {
     const wake = this.#consensusWake.get(node)
     if (wake === undefined || wake > this.engine.now) return
     this.#consensusWake.delete(node)
-    if (this.net.up[node] === 1) this.runConsensus(node, this.#peer(node).tick(this.engine.now))
+    if (this.net.up[node] === 1) this.runConsensus(node, this.#peer(node).tick(this.clocks.local(node, this.engine.now)))
   }
 
   #consensusEvent (node: number, event: ConsensusPeerEvent): void {
@@ -540,6 +547,11 @@ export class World {
   /** Schedules `f` at virtual time `at` (ms). */
   later (at: number, f: () => void): void {
     this.engine.at(at, this.#CALL, 0, f)
+  }
+
+  /** Schedules `f` for when `node`'s clock reads `at`. */
+  laterOn (node: number, at: number, f: () => void): void {
+    this.engine.at(this.clocks.virtual(node, at), this.#CALL, 0, f)
   }
 }
 
