@@ -31,7 +31,8 @@ import { Activity } from './services/activity.ts'
 import { TaskJournal } from './storage/task-journal.ts'
 import { removeStaleTemps } from './storage/temp-files.ts'
 import { rpcService, type RpcService } from './services/rpc-service.ts'
-import { ConsensusService } from './services/consensus-service.ts'
+import { consensusService, type ConsensusService } from './services/consensus-service.ts'
+import { peerLogger, type Warn } from './services/logger.ts'
 import { consensusAgreement } from './services/agreement.ts'
 import { Suspects } from '../protocols/consensus/index.ts'
 import { Canaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
@@ -85,11 +86,13 @@ export interface PeerConfig {
   network?: NetworkSettings
   /** Runs alone on purpose: GET /ready needs no connection (a public node with no bootstrap list is always so). */
   lone?: boolean
-  /** libp2p's and gossipsub's own metrics in GET /metrics (default true). */
+  /** libp2p's and gossipsub's own metrics in GET /metrics (default true; the consensus service registers its own through them). */
   libp2pMetrics?: boolean
+  /** Where the services' errors are said (default: a process warning; see services/logger.ts). */
+  warn?: Warn
 }
 
-export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, identify: unknown, ping: unknown, dht: unknown }
+export type PeerServices = { pubsub: GossipSub, capability: CapabilityService, rpc: RpcService, consensus: ConsensusService, identify: unknown, ping: unknown, dht: unknown }
 
 export interface Peer {
   readonly peerId: string
@@ -261,8 +264,11 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     ? { topics: [ids.capabilityTopic, ids.certificateTopic], appScore: (peer: string) => equivocator(peer) ? EQUIVOCATOR_SCORE : 0 }
     : {}
   const metrics = new PeerMetrics({ index, policy, topics: { [ids.capabilityTopic]: 'capability', [ids.certificateTopic]: 'certificate' }, lone: config.lone === true || (settings.public && settings.network.bootstrap.length === 0), libp2p: config.libp2pMetrics })
+  const activity = new Activity()
+  metrics.follow(activity)
   const libp2p = await createLibp2p({
     start: false,
+    logger: peerLogger(config.warn),
     privateKey: key,
     ...host,
     metrics: metrics.libp2pMetrics(),
@@ -270,7 +276,22 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       ...host.services,
       pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored, metrics: metrics.gossipsubMetrics() }),
       capability: capabilityService({ verifier, bundle: config.gossipProfile !== 'default', ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits, onGossipVerdict: metrics.capabilityVerdict }),
-      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits, onRoundTrip: metrics.roundTrip })
+      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits, onRoundTrip: metrics.roundTrip }),
+      // After pubsub and rpc, which it depends on (it loads its data directory in start()).
+      consensus: consensusService({
+        signer,
+        verifier,
+        dir: join(config.dataDir, CONSENSUS_DIR),
+        topic: ids.certificateTopic,
+        onEvent: e => {
+          if (e.type === 'committed') activity.emit({ type: 'consensus-committed', instance: e.instance, outcome: e.summary.outcome.kind === 'escalate' ? 'escalate' : 'answer', requester: e.summary.requester === signer.peerId })
+          else if (e.type === 'accepted') activity.emit({ type: 'consensus-accepted', instance: e.id })
+          else if (e.type === 'timeout') activity.emit({ type: 'consensus-timeout', instance: e.instance, reason: `the committee did not commit within ${e.timeoutMs} ms` })
+          else if (e.type === 'abandoned') activity.emit({ type: 'consensus-abandoned', instance: e.instance, reason: e.reason })
+          else if (e.type === 'rejected') activity.emit({ type: 'consensus-rejected', from: e.from, reason: e.reason })
+          else if (e.type === 'equivocator') activity.emit({ type: 'equivocation', host: e.host, source: 'consensus' })
+        }
+      })
     }
   }) as unknown as Libp2p<PeerServices>
   metrics.watchHost(libp2p)
@@ -289,26 +310,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
   const capability = libp2p.services.capability
   const rpc = libp2p.services.rpc
-  const activity = new Activity()
-  metrics.follow(activity)
-  const self = libp2p.peerId.toString()
-  const consensus = await ConsensusService.start({
-    signer,
-    verifier,
-    pubsub: libp2p.services.pubsub,
-    send: (to, data) => { rpc.notify(to, data) },
-    dir: join(config.dataDir, CONSENSUS_DIR),
-    topic: ids.certificateTopic,
-    onEvent: e => {
-      if (e.type === 'committed') activity.emit({ type: 'consensus-committed', instance: e.instance, outcome: e.summary.outcome.kind === 'escalate' ? 'escalate' : 'answer', requester: e.summary.requester === self })
-      else if (e.type === 'accepted') activity.emit({ type: 'consensus-accepted', instance: e.id })
-      else if (e.type === 'timeout') activity.emit({ type: 'consensus-timeout', instance: e.instance, reason: `the committee did not commit within ${e.timeoutMs} ms` })
-      else if (e.type === 'abandoned') activity.emit({ type: 'consensus-abandoned', instance: e.instance, reason: e.reason })
-      else if (e.type === 'rejected') activity.emit({ type: 'consensus-rejected', from: e.from, reason: e.reason })
-      else if (e.type === 'equivocator') activity.emit({ type: 'equivocation', host: e.host, source: 'consensus' })
-    }
-  })
-  rpc.onNotify = (from, data) => { consensus.receive(from, data) }
+  const consensus = libp2p.services.consensus
   const flagged = new Set(capability.flaggedHosts())
   capability.addEventListener('equivocation', e => { flagged.add(e.detail.host); activity.emit({ type: 'equivocation', host: e.detail.host, source: 'capability' }) })
   capability.addEventListener('rejected', e => { activity.emit({ type: 'gossip-rejected', from: e.detail.from, reason: e.detail.reason }) })
@@ -346,8 +348,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     for (const agent of index.agents()) if (!live.has(agent)) index.remove(agent)
   } catch (err) {
     clearInterval(maintenance)
-    await consensus.stop()
-    await libp2p.stop()
+    await libp2p.stop() // its services too, consensus among them
     throw err
   }
 
@@ -512,12 +513,11 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       // Cancelled tasks end at once; their reports reach the journal before it closes.
       await tasks.settled()
       journal.close()
-      rpc.onNotify = undefined
       stopBans()
       clearInterval(maintenance)
       canaries?.stop()
-      await consensus.stop()
-      await libp2p.stop()
+      await libp2p.stop() // its services too: consensus flushes its log and book
+
       upgrades?.stop()
       await Promise.all([policyFile.flush(), sync.idle()])
       await savePeerState(config.dataDir, capability.records(), index, sync.texts())

@@ -249,7 +249,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       if (!this.#running) return
       for (const bundle of this.#bundle ? packBundles(records) : records) {
         this.#components.pubsub.publish(this.#topic, bundle)
-          .catch(err => { this.#log.error('publish failed: %e', err) })
+          .catch(err => { this.#log('publish failed: %e', err) }) // no subscribers yet, say: routine
       }
     })
   }
@@ -261,7 +261,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       case 'removed': this.safeDispatchEvent('agent:removed', { detail: { agent: e.agent, reason: e.reason } }); break
       case 'advertised': this.safeDispatchEvent('agent:advertised', { detail: e.vcv }); break
       case 'equivocation':
-        this.#log.error('host %s signed two different VCVs with one version', e.host)
+        this.#log('host %s signed two different VCVs with one version', e.host) // said as an `equivocation` event
         this.safeDispatchEvent('equivocation', { detail: { host: e.host, evidence: e.evidence } })
         break
       case 'rejected':
@@ -284,7 +284,7 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
         return stream
       })
       .catch(err => {
-        this.#log.error('send to %s failed: %e', peer, err)
+        this.#log('send to %s failed: %e', peer, err) // the peer went away: routine
         return undefined
       })
     this.#outbound.set(peer, next)

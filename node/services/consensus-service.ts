@@ -15,7 +15,7 @@
 import { appendFileSync } from 'node:fs'
 import { mkdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { PeerId } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies, type ComponentLogger, type Logger, type Metrics, type PeerId, type Startable } from '@libp2p/interface'
 import { bytesEqual, decodeCanonical } from '../../protocols/cbor.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import {
@@ -30,6 +30,7 @@ import { CertificateLog } from '../storage/certificate-log.ts'
 import { HashEmbedder } from '../../capability-index/index.ts'
 import { LOCAL_NETWORK, networkIds } from '../../protocols/network/index.ts'
 import { failStopOnBug } from './fail-stop.ts'
+import type { RpcService } from './rpc-service.ts'
 
 export const CERTIFICATE_TOPIC = networkIds(LOCAL_NETWORK).certificateTopic
 
@@ -53,9 +54,6 @@ const JOINED_KEEP = 100_000
 export interface ConsensusServiceInit {
   signer: Signer
   verifier: Verifier
-  pubsub: GossipSub
-  /** One-way delivery to a peer (the RPC service's `notify`). */
-  send: (peer: string, data: Uint8Array) => void
   /** Where certificates and the reputation book are kept (none: memory only). */
   dir?: string
   timeouts?: Partial<Timeouts>
@@ -70,6 +68,14 @@ export interface ConsensusServiceInit {
   memberGiveUpMs?: number
 }
 
+/** What the service takes from the libp2p node: gossipsub and the RPC service are services it depends on. */
+export interface ConsensusServiceComponents {
+  logger: ComponentLogger
+  metrics?: Metrics
+  pubsub: GossipSub
+  rpc: RpcService
+}
+
 /** The machine's events, and a requester's instance that timed out here. */
 export type ConsensusServiceEvent = ConsensusPeerEvent | { type: 'timeout', instance: string, timeoutMs: number }
 
@@ -77,25 +83,77 @@ export class ConsensusTimeoutError extends Error {
   override name = 'ConsensusTimeoutError'
 }
 
-export class ConsensusService {
-  readonly #machine: ConsensusPeer
+/** A libp2p service: `services: { consensus: consensusService({ signer, verifier, dir }) }` after `pubsub` and `rpc`. */
+export function consensusService (init: ConsensusServiceInit): (components: ConsensusServiceComponents) => ConsensusService {
+  return components => new ConsensusService(components, init)
+}
+
+export class ConsensusService implements Startable {
+  readonly [Symbol.toStringTag] = 'agentmesh/consensus'
+  readonly [serviceCapabilities] = ['agentmesh/consensus']
+  readonly [serviceDependencies] = ['@libp2p/pubsub', 'agentmesh/rpc']
+  readonly #components: ConsensusServiceComponents
   readonly #init: ConsensusServiceInit
+  readonly #logger: Logger
   readonly #waiting = new Map<string, Array<(result: { certificate: Certificate, summary: CertificateSummary }) => void>>()
-  readonly #log: CertificateLog | undefined
   readonly #maxCertificates: number
-  readonly #saveBook: ReturnType<typeof coalescedWriter> | undefined
+  readonly #topic: string
+  /** Made in `start`, from what the data directory holds. */
+  #peer: ConsensusPeer | undefined
+  #log: CertificateLog | undefined
+  #saveBook: ReturnType<typeof coalescedWriter> | undefined
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
   #stopped = false
-  readonly #topic: string
 
-  private constructor (init: ConsensusServiceInit, book: ReputationBook, joined: string[], log: CertificateLog | undefined, joinedUnknownUntil?: number) {
+  constructor (components: ConsensusServiceComponents, init: ConsensusServiceInit) {
+    this.#components = components
     this.#init = init
-    this.#log = log
+    this.#logger = components.logger.forComponent('agentmesh:consensus')
     this.#maxCertificates = init.maxCertificates ?? DEFAULT_MAX_CERTIFICATES
     this.#topic = init.topic ?? CERTIFICATE_TOPIC
+    components.metrics?.registerMetric('agentmesh_consensus_certificates', { help: 'Certificates this peer holds (verified, at most maxCertificates)', calculate: () => this.#peer?.certificateIds().length ?? 0 })
+    components.metrics?.registerMetric('agentmesh_certificate_log_failures', { help: 'Certificates that could not be appended to the log since start (0: the log holds all)', calculate: () => this.logFailures })
+  }
+
+  get #machine (): ConsensusPeer {
+    if (this.#peer === undefined) throw new Error('the consensus service has not started')
+    return this.#peer
+  }
+
+  /** Restores the saved book and certificates (verified again) from the data directory. */
+  async start (): Promise<void> {
+    const init = this.#init
+    let book = new ReputationBook()
+    let saved: Uint8Array[] = []
+    let old: Uint8Array[] | undefined
+    let joined: string[] = []
+    let joinedUnknownUntil: number | undefined
+    const damaged: Damage[] = []
+    if (init.dir !== undefined) {
+      await mkdir(init.dir, { recursive: true })
+      const before = damaged.length
+      joined = await readJoined(join(init.dir, JOINED_FILE), damaged)
+      // Which instances it signed in is partly unknown: it sits out others' instances for as
+      // long as members keep one alive (protocols/consensus/peer.ts joinedUnknownUntil).
+      if (damaged.length > before) joinedUnknownUntil = Date.now() + (init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS)
+      // A file that does not read back is set aside (the next save would overwrite it) and said.
+      const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
+        await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
+      book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8'))), 'the reputation book: it starts again from the certificates kept (canary and feedback results are lost)') ?? book
+      const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG))
+      this.#log = opened.log
+      saved = opened.records
+      damaged.push(...opened.damaged)
+      old = await load(OLD_CERTIFICATES_FILE, b => {
+        const list = decodeCanonical(b)
+        if (!Array.isArray(list) || !list.every(x => x instanceof Uint8Array)) throw new Error('not a list of certificates')
+        return list as Uint8Array[]
+      }, 'the certificates in it: peers send them again on catch-up')
+    }
+    const log = this.#log
     const joinedFile = init.dir === undefined ? undefined : join(init.dir, JOINED_FILE)
-    this.#machine = new ConsensusPeer({
+    this.#peer = new ConsensusPeer({
       signer: init.signer,
       verifier: init.verifier,
       timeouts: init.timeouts,
@@ -113,55 +171,27 @@ export class ConsensusService {
     if (init.dir !== undefined) {
       this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
     }
-  }
-
-  /** Restores the saved book and certificates (verified again), subscribes, and starts syncing. */
-  static async start (init: ConsensusServiceInit): Promise<ConsensusService> {
-    let book = new ReputationBook()
-    let saved: Uint8Array[] = []
-    let old: Uint8Array[] | undefined
-    let log: CertificateLog | undefined
-    let joined: string[] = []
-    let joinedUnknownUntil: number | undefined
-    const damaged: Damage[] = []
-    if (init.dir !== undefined) {
-      await mkdir(init.dir, { recursive: true })
-      const before = damaged.length
-      joined = await readJoined(join(init.dir, JOINED_FILE), damaged)
-      // Which instances it signed in is partly unknown: it sits out others' instances for as
-      // long as members keep one alive (protocols/consensus/peer.ts joinedUnknownUntil).
-      if (damaged.length > before) joinedUnknownUntil = Date.now() + (init.memberGiveUpMs ?? MEMBER_GIVE_UP_MS)
-      // A file that does not read back is set aside (the next save would overwrite it) and said.
-      const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
-        await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
-      book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8'))), 'the reputation book: it starts again from the certificates kept (canary and feedback results are lost)') ?? book
-      const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG))
-      log = opened.log
-      saved = opened.records
-      damaged.push(...opened.damaged)
-      old = await load(OLD_CERTIFICATES_FILE, b => {
-        const list = decodeCanonical(b)
-        if (!Array.isArray(list) || !list.every(x => x instanceof Uint8Array)) throw new Error('not a list of certificates')
-        return list as Uint8Array[]
-      }, 'the certificates in it: peers send them again on catch-up')
-    }
-    const service = new ConsensusService(init, book, joined, log, joinedUnknownUntil)
-    service.damaged = damaged
-    service.#run(service.#machine.restore([...old ?? [], ...saved], Date.now()))
+    this.damaged = damaged
+    this.#run(this.#machine.restore([...old ?? [], ...saved], Date.now()))
     if (old !== undefined) {
       // Migration: the old file's certificates (verified) go into the log, which is durable before
       // the old file is deleted; a crash in between only migrates it again.
-      await log!.compact(service.#retained())
+      await log!.compact(this.#retained())
       await unlink(join(init.dir!, OLD_CERTIFICATES_FILE))
-    } else if (log !== undefined && log.records > 2 * service.#maxCertificates) {
-      await log.compact(service.#retained())
+    } else if (log !== undefined && log.records > 2 * this.#maxCertificates) {
+      await log.compact(this.#retained())
     }
+  }
+
+  /** Once gossipsub runs: judge the certificate topic, subscribe to it, and take consensus traffic from the RPC service. */
+  afterStart (): void {
+    const { pubsub, rpc } = this.#components
     // Every certificate-topic message is judged before gossipsub forwards it: junk and forgeries
     // are rejected (the sender's topic score pays for them), known certificates ignored.
-    init.pubsub.topicValidators.set(service.#topic, service.#validate)
-    init.pubsub.addEventListener('subscription-change', service.#onSubscriptionChange)
-    init.pubsub.subscribe(service.#topic)
-    return service
+    pubsub.topicValidators.set(this.#topic, this.#validate)
+    pubsub.addEventListener('subscription-change', this.#onSubscriptionChange)
+    pubsub.subscribe(this.#topic)
+    rpc.addEventListener('notify', this.#onNotify)
   }
 
   /** Files found damaged at start and set aside: the reputation book or certificates they held are lost here (peers resend certificates on connection). */
@@ -211,17 +241,19 @@ export class ConsensusService {
     this.#saveBook?.save()
   }
 
-  /** A one-way message from another peer (wire it to the RPC service's `onNotify`). */
-  receive (from: string, data: Uint8Array): void {
-    if (!this.#stopped) this.#run(failStopOnBug(() => this.#machine.receive(from, data, Date.now())))
+  /** A one-way message from another peer, through the RPC service. */
+  readonly #onNotify = (e: CustomEvent<{ from: string, data: Uint8Array }>): void => {
+    if (!this.#stopped && this.#peer !== undefined) this.#run(failStopOnBug(() => this.#machine.receive(e.detail.from, e.detail.data, Date.now())))
   }
 
   async stop (): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
-    this.#init.pubsub.topicValidators.delete(this.#topic)
-    this.#init.pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
-    try { this.#init.pubsub.unsubscribe(this.#topic) } catch {}
+    const { pubsub, rpc } = this.#components
+    rpc.removeEventListener('notify', this.#onNotify)
+    pubsub.topicValidators.delete(this.#topic)
+    pubsub.removeEventListener('subscription-change', this.#onSubscriptionChange)
+    try { pubsub.unsubscribe(this.#topic) } catch {}
     await Promise.all([this.#log?.close(), this.#saveBook?.flush()])
   }
 
@@ -237,7 +269,7 @@ export class ConsensusService {
     const log = this.#log!
     log.append(bytes)
     if (log.records > 2 * this.#maxCertificates && !log.compacting) {
-      void log.compact(this.#retained()).catch(err => { process.emitWarning(`could not compact ${log.path}: ${(err as Error).message}`) })
+      void log.compact(this.#retained()).catch(err => { this.#logger.error('could not compact %s: %s', log.path, (err as Error).message) })
     }
   }
 
@@ -260,8 +292,8 @@ export class ConsensusService {
 
   #run (effects: Array<Effect<ConsensusPeerEvent>>): void {
     for (const e of effects) {
-      if (e.type === 'send') this.#init.send(e.to, e.data)
-      else if (e.type === 'broadcast') void this.#init.pubsub.publish(this.#topic, e.data).catch(() => {})
+      if (e.type === 'send') this.#components.rpc.notify(e.to, e.data)
+      else if (e.type === 'broadcast') void this.#components.pubsub.publish(this.#topic, e.data).catch(() => {})
       else if (e.type === 'timer') this.#arm(e.at)
       else this.#event(e.event)
     }

@@ -9,7 +9,7 @@
  * const result = await node.services.rpc.execute('<peer>/calc', { expression: '6*7' }, 5000)
  * ```
  */
-import type { ComponentLogger, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import { serviceCapabilities, TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type Startable, type Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
@@ -50,7 +50,12 @@ export interface BeaconResult {
   rtts?: Map<string, number>
 }
 
-export interface RpcService {
+export interface RpcEvents {
+  /** A one-way message from a peer (consensus traffic), or from this peer to itself. */
+  notify: CustomEvent<{ from: string, data: Uint8Array }>
+}
+
+export interface RpcService extends TypedEventEmitter<RpcEvents> {
   /**
    * Live state of agents (full ids), from their hosts; hosts silent past `deadlineMs` are
    * skipped. A skipped host's reply that comes within a few seconds more goes to `onLate`.
@@ -61,10 +66,8 @@ export interface RpcService {
    * With `sign`, a successful result carries the answer signed by the agent's host.
    */
   execute (agent: string, input: unknown, deadlineMs: number, signal?: AbortSignal, sign?: SignRequest): Promise<RunResult>
-  /** Sends a one-way message to a peer's `onNotify` (consensus traffic); drops it if unreachable. */
+  /** Sends a one-way message to a peer (its `notify` event: consensus traffic); drops it if unreachable. */
   notify (peer: string, data: Uint8Array): void
-  /** Where one-way messages from other peers go. */
-  onNotify: ((peer: string, data: Uint8Array) => void) | undefined
 }
 
 /** Calls one requester may have running on this host at once (per stream; streams per peer are capped by libp2p). */
@@ -80,7 +83,7 @@ interface Outbound {
   limited: boolean
 }
 
-class DefaultRpcService implements RpcService, Startable {
+class DefaultRpcService extends TypedEventEmitter<RpcEvents> implements RpcService, Startable {
   readonly #components: RpcServiceComponents
   readonly #host: AgentHost
   readonly #graceMs: number
@@ -91,7 +94,6 @@ class DefaultRpcService implements RpcService, Startable {
   readonly #limits: PeerLimits
   readonly #onRoundTrip: RpcServiceInit['onRoundTrip']
   readonly #outbound = new Map<string, Promise<Outbound>>()
-  onNotify: ((peer: string, data: Uint8Array) => void) | undefined
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
   readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void, via?: Promise<Outbound> }>()
   /** Outbound streams known to run over a relayed connection. */
@@ -100,6 +102,7 @@ class DefaultRpcService implements RpcService, Startable {
   #running = false
 
   constructor (components: RpcServiceComponents, init: RpcServiceInit) {
+    super()
     this.#components = components
     this.#host = init.host
     this.#graceMs = init.graceMs ?? 1000
@@ -112,6 +115,7 @@ class DefaultRpcService implements RpcService, Startable {
   }
 
   readonly [Symbol.toStringTag] = 'agentmesh/rpc'
+  readonly [serviceCapabilities] = ['agentmesh/rpc']
 
   async start (): Promise<void> {
     this.#running = true
@@ -162,7 +166,7 @@ class DefaultRpcService implements RpcService, Startable {
   }
 
   notify (peer: string, data: Uint8Array): void {
-    if (peer === this.#self) return void this.onNotify?.(peer, data)
+    if (peer === this.#self) return void this.safeDispatchEvent('notify', { detail: { from: peer, data } })
     this.#send(peer, { t: 'notify', id: 0, data }, error => { this.#log('notify to %s dropped: %s', peer, error) })
   }
 
@@ -307,7 +311,7 @@ class DefaultRpcService implements RpcService, Startable {
         // one-way message dropped (the requester's deadline covers it).
         if (message.t === 'beacon' && this.#limits.allow(peer, 'beacon')) reply(answerBeacon(message, n => this.#host.liveState(n)))
         if (message.t === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the requester'))
-        if (message.t === 'notify' && this.#limits.allow(peer, 'notify')) this.onNotify?.(peer, message.data)
+        if (message.t === 'notify' && this.#limits.allow(peer, 'notify')) this.safeDispatchEvent('notify', { detail: { from: peer, data: message.data } })
         if (message.t === 'execute' && !this.#limits.allow(peer, 'execute')) {
           reply({ t: 'result', id: message.id, ok: false, kind: 'unavailable', error: `rate limited: this host takes ${this.#limits.rate('execute')} executions per second from one peer` })
         } else if (message.t === 'execute' && running.size >= MAX_RUNNING_PER_STREAM) {

@@ -48,6 +48,11 @@ describe('consensus over libp2p', () => {
     const books = peers.map(p => JSON.stringify(p.consensus.book.toJSON()))
     expect(new Set(books).size).toBe(1)
     expect(peers[5]!.consensus.book.counts(`${peers[1]!.peerId}/arithmetic`).agreed).toBe(1)
+    // The consensus service is a libp2p service, its metrics registered through the node's metrics component.
+    expect(peers[5]!.libp2p.services.consensus).toBe(peers[5]!.consensus)
+    const text = await peers[5]!.metrics.text()
+    expect(text).toMatch(/^agentmesh_consensus_certificates 1$/m)
+    expect(text).toMatch(/^agentmesh_certificate_log_failures 0$/m)
   }, 60_000)
 
   it('a committee of 7 commits, and a peer that was down accepts the certificate it missed', async () => {

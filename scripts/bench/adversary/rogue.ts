@@ -41,20 +41,18 @@ export async function startRogue (dataDir: string, networkFile: string): Promise
   return rogue
 }
 
-/** Listens in on consensus traffic (before the rogue's own machine sees it) for committee statements. */
+/** Listens in on consensus traffic (beside the rogue's own machine) for committee statements. */
 function watchCommittees (rogue: Rogue): void {
-  const deliver = rogue.peer.rpc.onNotify
-  rogue.peer.rpc.onNotify = (from, data) => {
+  rogue.peer.rpc.addEventListener('notify', e => {
     try {
-      const m = decodeCanonical(data) as { k?: unknown, statement?: unknown }
+      const m = decodeCanonical(e.detail.data) as { k?: unknown, statement?: unknown }
       if (m.k === 'start' && m.statement instanceof Uint8Array) {
         const statement = decodeCommittee(m.statement)
         rogue.committees.set(instanceId(statement), statement.body.members.map(x => x.id))
         if (rogue.committees.size > 500) rogue.committees.delete(rogue.committees.keys().next().value!)
       }
     } catch {}
-    deliver?.(from, data)
-  }
+  })
 }
 
 /** Counts what an attack sent; the first send stamps the time rogueBannedMs is measured from. */
