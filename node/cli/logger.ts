@@ -83,7 +83,8 @@ const SAY_LEVELS: Record<string, Level> = {
   'mqtt-subscribe-refused': 'error',
   'mqtt-subscribe-failed': 'error',
   'mqtt-pins-not-saved': 'error',
-  'mqtt-pins-damaged': 'error'
+  'mqtt-pins-damaged': 'error',
+  'service-error': 'error'
 }
 
 /** The `say(event, detail, text)` that progress, reload and the MQTT bridge call, as log records. */

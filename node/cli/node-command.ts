@@ -177,6 +177,8 @@ export async function launch (config: NodeConfig, say: (event: string, detail: R
     network,
     ...(config.policy !== undefined ? { routingPolicy: config.policy } : {}),
     ...(config.canaries !== undefined ? { canaries: config.canaries } : {}),
+    // A service's error an operator must hear of (services/logger.ts) goes into the log, not to stray stderr.
+    warn: (component, message) => { say('service-error', { component, message }) },
     ...shared
   })
   let bridge: MqttBridge | undefined
