@@ -612,6 +612,8 @@ async function readState (path: string, damaged: Damage[]): Promise<{ versions: 
 }
 
 function explainStartError (err: NodeJS.ErrnoException, listen: string[]): Error {
+  // A file system error (the consensus service loads the data directory as it starts) is not about listening.
+  if (err.path !== undefined) return err
   const text = `${err.code ?? ''} ${err.message}`
   if (text.includes('EADDRINUSE')) {
     return new PeerStartError(`cannot listen on ${listen.join(', ')}: the port is already in use — choose another port (--port / --base-port) or stop the process holding it`)

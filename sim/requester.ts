@@ -169,7 +169,7 @@ export class Requester {
       const chosen = decision.candidates[0]?.agent
       if (chosen !== undefined) this.#regret(run, subtask, chosen, decision.candidates.map(c => c.agent), new Set(exclude))
       done(decision)
-    }, () => {})
+    }, err => { throw err }) // a simulated requester's route has no I/O to fail: what throws is a bug, and stops the run
   }
 
   #beacon (id: number, effects: BeaconEffect[]): void {

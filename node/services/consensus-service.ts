@@ -105,6 +105,7 @@ export class ConsensusService implements Startable {
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
   #stopped = false
+  #starting: Promise<void> | undefined
 
   constructor (components: ConsensusServiceComponents, init: ConsensusServiceInit) {
     this.#components = components
@@ -123,6 +124,11 @@ export class ConsensusService implements Startable {
 
   /** Restores the saved book and certificates (verified again) from the data directory. */
   async start (): Promise<void> {
+    this.#starting = this.#load()
+    await this.#starting
+  }
+
+  async #load (): Promise<void> {
     const init = this.#init
     let book = new ReputationBook()
     let saved: Uint8Array[] = []
@@ -248,6 +254,9 @@ export class ConsensusService implements Startable {
 
   async stop (): Promise<void> {
     this.#stopped = true
+    // libp2p starts services in parallel and stops them all when one fails: let a load under way
+    // finish (its files opened, a migration written) before closing what it opened.
+    await this.#starting?.catch(() => {})
     clearTimeout(this.#timer)
     const { pubsub, rpc } = this.#components
     rpc.removeEventListener('notify', this.#onNotify)

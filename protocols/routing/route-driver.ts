@@ -53,20 +53,42 @@ export function screen (core: RoutingCore, io: RouteIo, request: ScreenRequest, 
   const keep = (agent: string): boolean => core.available(agent, now) && (io.eligible?.(agent) ?? true)
   if (request.text === undefined) return done(io.bySkills?.(request, exclude, keep, io.topK) ?? [])
   io.index(request, exclude, io.topK, search => {
-    const nearest = search(keep)
-    done(core.wantsEstablished(nearest) ? core.mergeScreens(nearest, search(a => keep(a) && !core.isNewcomer(a))) : nearest)
+    let hits: ScreenHit[]
+    try {
+      const nearest = search(keep)
+      hits = core.wantsEstablished(nearest) ? core.mergeScreens(nearest, search(a => keep(a) && !core.isNewcomer(a))) : nearest
+    } catch (err) {
+      return fail(err as Error) // after an await in the peer: a throw here would be an unhandled rejection
+    }
+    done(hits)
   }, fail)
 }
 
-/** Screens, beacons the shortlist and decides; `done` gets the candidates (best first) and why, `fail` an I/O error. */
+/**
+ * Screens, beacons the shortlist and decides; `done` gets the candidates (best first) and why,
+ * `fail` an I/O error or what the core threw: exactly one of them is called, or neither when the
+ * answer is no longer wanted.
+ */
 export function routeRequest (core: RoutingCore, io: RouteIo, request: ScreenRequest, exclude: readonly string[], done: (decision: RouteDecision) => void, fail: (err: Error) => void): void {
   screen(core, io, request, new Set(exclude), hits => {
-    const screened = core.shortlist(hits, io.random)
-    const agents = screened.map(h => h.agent)
-    const taskType = core.taskType(hits)
-    io.beacon(agents, core.beaconDeadline(agents), (host, ms) => { core.observeRtt(host, ms) }, live => {
+    let screened: ScreenHit[], agents: string[], taskType: string, deadlineMs: number
+    try {
+      screened = core.shortlist(hits, io.random)
+      agents = screened.map(h => h.agent)
+      taskType = core.taskType(hits)
+      deadlineMs = core.beaconDeadline(agents)
+    } catch (err) {
+      return fail(err as Error)
+    }
+    io.beacon(agents, deadlineMs, (host, ms) => { core.observeRtt(host, ms) }, live => {
       if (io.wanted?.() === false) return
-      done(core.decide(screened, live.states, live.skipped, io.random, io.now(), live.rtts, taskType))
+      let decision: RouteDecision
+      try {
+        decision = core.decide(screened, live.states, live.skipped, io.random, io.now(), live.rtts, taskType)
+      } catch (err) {
+        return fail(err as Error) // a policy that cannot score (say, a non-finite feature) fails this route, not the peer
+      }
+      done(decision)
     }, fail)
   }, fail)
 }

@@ -106,4 +106,14 @@ describe('the routing loop', () => {
     const b = route(core, silent.io)
     expect([b.errors.map(e => e.message), b.decisions]).toEqual([['no streams'], []])
   })
+
+  it('a policy that throws while deciding fails that route through `fail` (a peer would otherwise leave the route pending)', () => {
+    const policy = createPolicy('linucb')
+    policy.select = () => { throw new Error('matrix is not positive definite') }
+    const core = new RoutingCore({ policy })
+    const s = scripted([hit(`${H1}/calc`, 0.9)])
+    const out = route(core, s.io)
+    s.beacons[0]!.done({ states: new Map([[`${H1}/calc`, up]]), skipped: [] })
+    expect([out.errors.map(e => e.message), out.decisions]).toEqual([['matrix is not positive definite'], []])
+  })
 })
