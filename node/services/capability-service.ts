@@ -11,7 +11,7 @@
  * node.services.capability.addEventListener('agent:added', e => console.log(e.detail.body.agent))
  * ```
  */
-import { TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type PrivateKey, type Startable, type Stream } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies, TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type PrivateKey, type Startable, type Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
@@ -141,6 +141,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   }
 
   readonly [Symbol.toStringTag] = 'agentmesh/capability'
+  readonly [serviceCapabilities] = ['agentmesh/capability']
+  readonly [serviceDependencies] = ['@libp2p/pubsub']
 
   async start (): Promise<void> {
     this.#running = true

@@ -2,6 +2,7 @@
 // errors reach the peer's warning sink through the component logger instead of vanishing in DEBUG.
 import { describe, it, expect } from 'vitest'
 import { createLibp2p } from 'libp2p'
+import { capabilityService } from '../../node/services/capability-service.ts'
 import { consensusService } from '../../node/services/consensus-service.ts'
 import { peerLogger } from '../../node/services/logger.ts'
 import { fastSigners } from '../helpers/committee.ts'
@@ -11,6 +12,11 @@ describe('the consensus service as a libp2p service', () => {
     const { signers, verifier } = fastSigners(1, 9)
     await expect(createLibp2p({ start: false, services: { consensus: consensusService({ signer: signers[0]!, verifier }) as never } }))
       .rejects.toThrow(/Service "agentmesh\/consensus" required capability "@libp2p\/pubsub"/)
+  })
+
+  it('so does a node with the capability service but no gossipsub', async () => {
+    await expect(createLibp2p({ start: false, services: { capability: capabilityService({ verifier: fastSigners(1, 9).verifier }) as never } }))
+      .rejects.toThrow(/Service "agentmesh\/capability" required capability "@libp2p\/pubsub"/)
   })
 
   it('an error of our own services is said (libp2p\'s formats as text); plain lines and libp2p\'s own errors stay in DEBUG', () => {
