@@ -41,9 +41,4 @@ export class Clocks {
     while (o + t * r < at) t += Math.max(Number.MIN_VALUE, Math.abs(t) * Number.EPSILON)
     return t
   }
-
-  /** How far ahead of virtual time `node` reads at `t` (ms). */
-  skew (node: number, t: number): number {
-    return this.local(node, t) - t
-  }
 }

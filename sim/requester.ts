@@ -42,6 +42,9 @@ interface Running {
   relayed?: boolean
 }
 
+/** An agreement waiting for canaries: it goes on once `settled()` holds, or at the canary deadline. */
+interface Waiter { run: Running, agents: readonly string[], settled: () => boolean, next: () => void }
+
 interface Call {
   task: number
   attempt: number
@@ -66,7 +69,7 @@ export class Requester {
   /** Consensus instances this requester started, and where each one's summary goes. */
   readonly #instances = new Map<string, (summary: CertificateSummary) => void>()
   /** Agreements waiting for canaries (qualification, retests): each goes on once `settled()` holds or at `until`. */
-  readonly #waiting = new Set<{ run: Running, agents: readonly string[], settled: () => boolean, next: () => void }>()
+  readonly #waiting = new Set<Waiter>()
   #nextRpc = 1
   #nextRound = 1
   #nextCanary = 1
@@ -154,8 +157,8 @@ export class Requester {
       topK: TOP_K,
       // Only what this requester's own table verified (the simulated index is shared).
       eligible: agent => table?.get(agent) !== undefined,
-      index: (req, excluded, k, found) => {
-        const vector = world.embedder.embedSync(req.text!)
+      index: (text, req, excluded, k, found) => {
+        const vector = world.embedder.embedSync(text)
         found(keep => world.index.search({ vector, k, filter: { skills: req.skills, exclude: excluded, available: keep }, costWeight: COST_WEIGHT })
           .map(h => ({ agent: h.agent, similarity: h.similarity, cost: h.cost, latencyMs: h.record.latencyMs })))
       },
@@ -295,14 +298,14 @@ export class Requester {
     }
   }
 
-  #goOn (w: { run: Running, next: () => void }): void {
-    if (!this.#waiting.delete(w as never)) return
+  #goOn (w: Waiter): void {
+    if (!this.#waiting.delete(w)) return
     if (this.#running.get(w.run.task.index) === w.run) w.next()
   }
 
   /** Waits (until the canary deadline at most) for `settled`, re-checked as each of `agents`' canaries ends. */
   #await (run: Running, agents: readonly string[], settled: () => boolean, next: () => void): void {
-    const w = { run, agents, settled, next }
+    const w: Waiter = { run, agents, settled, next }
     this.#waiting.add(w)
     this.#later(this.#now + CANARY_DEADLINE_MS, () => { this.#goOn(w) })
   }

@@ -284,7 +284,7 @@ export interface ScenarioOverrides {
  * Clocks as NTP keeps hosts on the internet: within 100 ms of each other, running up to 50 ppm
  * fast or slow (a quartz oscillator's spec).
  */
-export const DEFAULT_CLOCKS: ClockSpread = { offsetMs: 100, driftPpm: 50 }
+const DEFAULT_CLOCKS: ClockSpread = { offsetMs: 100, driftPpm: 50 }
 
 export const TEST_BUGS = ['lock-off-by-one'] as const
 export type TestBug = typeof TEST_BUGS[number]

@@ -18,7 +18,7 @@ import type { ComponentLogger, Logger } from '@libp2p/interface'
 export type Warn = (component: string, message: string) => void
 
 /** Node's process warning, as the peer said such things before it had a logger. */
-export const processWarning: Warn = (component, message) => { process.emitWarning(`${component}: ${message}`) }
+const processWarning: Warn = (component, message) => { process.emitWarning(`${component}: ${message}`) }
 
 export function peerLogger (warn: Warn = processWarning): ComponentLogger {
   const base = defaultLogger()

@@ -78,9 +78,8 @@ export class MeshRouter implements Router {
       random: init.random ?? Math.random,
       topK: init.topK ?? 10,
       ...(refused === undefined ? {} : { eligible: (agent: string) => !refused(splitAgentId(agent)?.host ?? '') }),
-      index: (request, exclude, k, done, fail) => {
-        if (request.text === undefined) return done(() => [])
-        init.embedder.embed([request.text]).then(([vector]) => {
+      index: (text, request, exclude, k, done, fail) => {
+        init.embedder.embed([text]).then(([vector]) => {
           done(keep => init.index.search({
             vector: vector!,
             k,

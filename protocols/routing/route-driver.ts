@@ -38,7 +38,7 @@ export interface RouteIo {
   /** Whether an agent may be screened at all here (verified by this requester, host not banned); the core's own gate is checked too. */
   eligible?: (agent: string) => boolean
   /** Prepares a search for the request's text (embedding may take time) and hands it to `done`. */
-  index: (request: ScreenRequest, exclude: ReadonlySet<string>, k: number, done: (search: IndexSearch) => void, fail: (err: Error) => void) => void
+  index: (text: string, request: ScreenRequest, exclude: ReadonlySet<string>, k: number, done: (search: IndexSearch) => void, fail: (err: Error) => void) => void
   /** A request without text: agents by skills, policy and schema alone (absent: nobody). */
   bySkills?: (request: ScreenRequest, exclude: ReadonlySet<string>, keep: (agent: string) => boolean, k: number) => ScreenHit[]
   /** Asks the agents' hosts for live state (an empty list answers at once); replies after the deadline go to `late`. */
@@ -52,7 +52,7 @@ export function screen (core: RoutingCore, io: RouteIo, request: ScreenRequest, 
   const now = io.now()
   const keep = (agent: string): boolean => core.available(agent, now) && (io.eligible?.(agent) ?? true)
   if (request.text === undefined) return done(io.bySkills?.(request, exclude, keep, io.topK) ?? [])
-  io.index(request, exclude, io.topK, search => {
+  io.index(request.text, request, exclude, io.topK, search => {
     let hits: ScreenHit[]
     try {
       const nearest = search(keep)

@@ -18,7 +18,7 @@ function scripted (hits: ScreenHit[], extra: Partial<RouteIo> = {}) {
     now: () => 1000,
     random: mulberry32(7),
     topK: 10,
-    index: (_request, exclude, _k, done) => {
+    index: (_text, _request, exclude, _k, done) => {
       const search: IndexSearch = keep => { const found = hits.filter(h => !exclude.has(h.agent) && keep(h.agent)); searches.push(found.map(h => h.agent)); return found }
       done(search)
     },
@@ -98,7 +98,7 @@ describe('the routing loop', () => {
 
   it('an embedding or beacon failure reaches the caller once, and nothing is decided', () => {
     const core = new RoutingCore({ policy: createPolicy('linucb') })
-    const broken = scripted([hit(`${H1}/calc`, 0.9)], { index: (_r, _e, _k, _done, fail) => { fail(new Error('embedder down')) } })
+    const broken = scripted([hit(`${H1}/calc`, 0.9)], { index: (_t, _r, _e, _k, _done, fail) => { fail(new Error('embedder down')) } })
     const a = route(core, broken.io)
     expect(a.errors.map(e => e.message)).toEqual(['embedder down'])
     expect(broken.beacons).toEqual([])
