@@ -35,7 +35,7 @@ import { consensusService, type ConsensusService } from './services/consensus-se
 import { peerLogger, type Warn } from './services/logger.ts'
 import { consensusAgreement } from './services/agreement.ts'
 import { Suspects } from '../protocols/consensus/index.ts'
-import { Canaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
+import { peerCanaries, resolveCanaries, type CanaryConfig } from './services/canaries.ts'
 import type { DispatchOutcome } from './services/task-runner.ts'
 import { prepareFromSchema, type CapabilityRequest } from '../protocols/task/index.ts'
 import { ed25519Signer, ed25519Verifier } from './network/crypto.ts'
@@ -354,7 +354,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
   const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()))
   // Suspension is the canaries' judgement (declared below; read only once the peer runs): routing and tallies share it.
-  const suspended = (agent: string): boolean => canaries?.suspects.has(agent) === true
+  const suspended = (agent: string): boolean => canaries?.desk.suspects.has(agent) === true
   const router = new MeshRouter({
     index,
     embedder,
@@ -375,30 +375,34 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
   })
   const canaries = config.canaries === false
     ? undefined
-    : new Canaries({
+    : peerCanaries({
       config: resolveCanaries(config.canaries),
       book: consensus.book,
       skillsOf: agent => capability.agents().find(v => v.body.agent === agent)?.body.skills,
-      execute: async (agent, input, ms) => await rpc.execute(agent, input, ms),
+      execute: async (agent, input, ms, signal) => await rpc.execute(agent, input, ms, signal),
       onResult: () => { consensus.bookChanged() }
     })
   const agreement = consensusAgreement({
     consensus,
     candidates: () => [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))],
     onAgreement: (agent, agreed) => { router.agreement(agent, agreed) },
-    onDissent: agents => { if (canaries !== undefined) for (const a of new Set(agents)) void canaries.afterDissent(a).catch(() => {}) },
-    qualify: async agents => { await canaries?.qualify(agents).catch(() => {}) },
-    onCommit: agreed => { canaries?.noteAgreement(agreed) },
-    standings: () => canaries?.suspects.view(consensus.book) ?? consensus.book,
-    suspended,
-    retest: async agents => { await canaries?.retest(agents) }
+    ...(canaries === undefined
+      ? {}
+      : {
+          onDissent: agents => { canaries.desk.dissent(agents) },
+          qualify: (agents, done) => { canaries.desk.qualify(agents, done) },
+          onCommit: agreed => { canaries.desk.noteAgreement(agreed) },
+          standings: () => canaries.desk.suspects.view(consensus.book),
+          suspended,
+          retest: (agents, done) => { canaries.desk.retest(agents, done) }
+        })
   })
   const taskRouter = {
     route: async (request: CapabilityRequest, exclude: string[]) => await router.route(request, exclude),
     settle: (subtask: string, agent: string, teach: 'nothing' | 'failure') => { router.settle(subtask, agent, teach) },
     outcome: (o: DispatchOutcome) => {
       router.outcome(o)
-      if (o.result.ok && canaries !== undefined) void canaries.afterDispatch(o.agent).catch(() => {})
+      if (o.result.ok) canaries?.desk.check(o.agent, 'dispatch')
     }
   }
   const journal = TaskJournal.open(join(config.dataDir, TASKS_FILE))
@@ -432,7 +436,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     capability,
     rpc: libp2p.services.rpc,
     consensus,
-    suspects: canaries?.suspects ?? new Suspects(),
+    suspects: canaries?.desk.suspects ?? new Suspects(),
     router,
     index,
     whenIndexed: async () => { await sync.idle() },

@@ -2,7 +2,7 @@
  * A requester node in the simulation. Its tasks run on the same driver a peer's task runner uses
  * (protocols/task/driver.ts), given the simulator's I/O: virtual time, simulated messages. The
  * routing (RoutingCore, BeaconRound) and agreement (ConsensusPeer, canaries) it does as
- * node/router.ts, node/agreement.ts and node/canaries.ts do, over the same protocol machines.
+ * node/services/router.ts, agreement.ts and canaries.ts do, on the same shared drivers.
  *
  * It also measures: per routing decision the regret against an oracle that knows every agent's
  * true expected reward (success probability, latency and cost, weighted as the router's reward); per trusted subtask, how the mesh's aggregation, plain majority and
@@ -11,12 +11,12 @@
 import { BeaconRound, LATE_REPLY_WINDOW_MS, type BeaconEffect } from '../protocols/beacon/index.ts'
 import { splitAgentId } from '../protocols/capability/index.ts'
 import {
-  aggregate, canaryPassed, Cohorts, committeeBody, Suspects, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, signCommittee, unit, unqualified, wantsCanary,
-  type AnswerBody, type CanaryReason, type Standings, type CertificateSummary, type Verdict
+  aggregate, committeeBody, cpWbftVerdict, defaultAggregationConfig, defaultCanaryPolicy, effectiveConfidence, majorityVerdict, signCommittee, unit,
+  type AnswerBody, type Standings, type CertificateSummary, type Verdict
 } from '../protocols/consensus/index.ts'
 import { encodeRpc, wireDeadline, type RpcMessage } from '../protocols/rpc/index.ts'
 import { routeRequest, RoutingCore, type LiveStates, type SelectionPolicy } from '../protocols/routing/index.ts'
-import { agree, driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
+import { agree, CanaryDesk, driveTask, type AgreementRequest, type AgreementResult, type DrivenTask, type ExecuteCall, type ExecuteResult, type RouteAnswer, type TaskReport } from '../protocols/task/index.ts'
 import { expectedReward, type Difficulty } from './agents.ts'
 import { sample, type Rng } from './rng.ts'
 import type { RuleName } from './metrics.ts'
@@ -32,8 +32,6 @@ const CONSENSUS_TIMEOUT_MS = 20_000
 const NEIGHBOURS = 24
 /** Spot-checks, as a node runs them by default: 5% of dispatches, every newcomer twice, and every executor of a split tally. */
 const CANARIES = defaultCanaryPolicy
-const CANARY_DEADLINE_MS = 10_000
-
 
 interface Running {
   task: SimTask
@@ -42,18 +40,14 @@ interface Running {
   relayed?: boolean
 }
 
-/** An agreement waiting for canaries: it goes on once `settled()` holds, or at the canary deadline. */
-interface Waiter { run: Running, agents: readonly string[], settled: () => boolean, next: () => void }
-
 interface Call {
   task: number
   attempt: number
   subtask: string
   agent: string
   started: number
-  /** Where a task's result goes (the driver); a canary's is judged here. */
-  done?: (result: ExecuteResult, latencyMs: number) => void
-  canary?: { type: string, truth: number }
+  /** Where the result goes: the task driver, or the canary desk. */
+  done: (result: ExecuteResult, latencyMs: number) => void
 }
 
 export class Requester {
@@ -68,16 +62,11 @@ export class Requester {
   readonly #calls = new Map<number, Call>()
   /** Consensus instances this requester started, and where each one's summary goes. */
   readonly #instances = new Map<string, (summary: CertificateSummary) => void>()
-  /** Agreements waiting for canaries (qualification, retests): each goes on once `settled()` holds or at `until`. */
-  readonly #waiting = new Set<Waiter>()
   #nextRpc = 1
   #nextRound = 1
   #nextCanary = 1
-  readonly #canariesInFlight = new Set<string>()
-  /** Who agreed with whom lately: a failed canary checks the partners next (as node/services/canaries.ts). */
-  readonly #cohorts = new Cohorts()
-  /** Agents whose latest canary failed: no weight until they pass one (as node/services/canaries.ts). */
-  readonly #suspects = new Suspects()
+  /** Spot-checks: the shared driver (protocols/task/canary-driver.ts) over simulated calls. */
+  readonly #canaries: CanaryDesk
   /** Whether any agent lies or colludes (the liars' weight is scanned only then). */
   #hasLiars: boolean | undefined
   /** VCVs this requester's table accepted. */
@@ -88,7 +77,8 @@ export class Requester {
     this.#world = world
     this.#rng = rng
     const book = world.consensusPeer(node).book
-    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent), suspended: agent => this.#suspects.has(agent), newcomer: agent => !book.vetted(agent) })
+    this.#canaries = this.#canaryDesk()
+    this.core = new RoutingCore({ policy, reputation: agent => book.reputation(agent), suspended: agent => this.#canaries.suspects.has(agent), newcomer: agent => !book.vetted(agent) })
     this.#neighbours = sample(neighbourRng, world.net.size, NEIGHBOURS + 1).filter(n => n !== node).slice(0, NEIGHBOURS)
   }
 
@@ -110,7 +100,7 @@ export class Requester {
       agree: (subtask, request, done) => { this.#agree(run, subtask, request, done) },
       outcome: o => {
         this.core.outcome(o.agent, { ok: o.result.ok, latencyMs: o.latencyMs }, this.#now)
-        if (o.result.ok) this.#maybeCanary(o.agent, 'dispatch') // as node/peer.ts wires canaries.afterDispatch
+        if (o.result.ok) this.#canaries.check(o.agent, 'dispatch') // as node/peer.ts wires it
       },
       settle: (_subtask, agent, teach) => {
         if (teach === 'nothing') this.core.withdraw(agent)
@@ -233,81 +223,51 @@ export class Requester {
     const call = this.#calls.get(m.id)
     if (call === undefined) return // cancelled or timed out already
     this.#calls.delete(m.id)
-    if (call.canary !== undefined) this.#canaryResult(call, m)
-    else call.done?.(m, this.#now - call.started) // the driver: what it teaches, and the task machine
+    call.done(m, this.#now - call.started) // the task driver (what it teaches, the task machine) or the canary desk
   }
 
-  // ---- spot-checks (as node/canaries.ts) ---------------------------------------------------
+  // ---- spot-checks: the shared driver (protocols/task/canary-driver.ts) over simulated calls ----
 
-  #maybeCanary (agent: string, why: CanaryReason): void {
-    const book = this.#world.consensusPeer(this.node).book
-    if (!wantsCanary(CANARIES, book, agent, this.#rng, this.#canariesInFlight.has(agent) ? 1 : 0, why)) return
+  #canaryDesk (): CanaryDesk {
     const world = this.#world
-    const a = world.agentByName.get(agent)
-    const parts = splitAgentId(agent)
-    const host = parts === undefined ? undefined : world.nodeOf(parts.host)
-    if (a === undefined || host === undefined) return
-    // A known-answer input of the agent's own kind; the agent cannot tell it from real work.
-    const type = world.agents[a]!.type
-    const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
-    const id = this.#nextRpc++
-    this.#canariesInFlight.add(agent)
-    // A canary that never answers stops counting as in flight at its deadline.
-    this.#later(this.#now + CANARY_DEADLINE_MS, () => { if (this.#calls.delete(id)) { this.#canariesInFlight.delete(agent); this.#retest(agent) } })
-    this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent, started: this.#now, canary: { type, truth: correctValue(type, x) } })
-    world.send(this.node, host, 'rpc', encodeRpc({ t: 'execute', id, agent: parts!.name, input: { x, k: type, d: 'easy' }, deadlineMs: CANARY_DEADLINE_MS }))
-  }
-
-  #canaryResult (call: Call, m: Extract<RpcMessage, { t: 'result' }>): void {
-    this.#canariesInFlight.delete(call.agent)
-    // Tallies waiting for this agent's first canary may go on (after it is judged, below).
-    this.#later(this.#now, () => this.#requalify(call.agent))
-    // Not answering is not lying: only an answer is judged (as node/canaries.ts).
-    if (!m.ok) {
-      this.#retest(call.agent)
-      return
-    }
-    const correct = canaryPassed({ value: call.canary!.truth }, m.output)
-    this.#world.consensusPeer(this.node).book.canary({ id: `canary-${this.node}-${this.#nextCanary++}`, agent: call.agent, correct, ...(typeof m.confidence === 'number' ? { confidence: m.confidence } : {}) })
-    this.#suspects.judged(call.agent, correct, m.confidence)
-    this.#retest(call.agent)
-    if (!correct) {
-      for (const partner of this.#cohorts.take(call.agent)) this.#maybeCanary(partner, 'dissent')
-    }
-    this.#world.metrics.canaries++
-  }
-
-  /** A canary to `agent` ended: if it is suspended, schedule its retest (protocols/consensus/canary.ts `Suspects`). */
-  #retest (agent: string): void {
-    const at = this.#suspects.retestAt(agent, this.#now)
-    if (at !== undefined) this.#later(at, () => { if (this.#suspects.retestDue(agent)) this.#maybeCanary(agent, 'retest') })
+    return new CanaryDesk({
+      policy: CANARIES,
+      book: world.consensusPeer(this.node).book,
+      now: () => this.#now,
+      later: (at, f) => { this.#later(at, f) },
+      random: this.#rng,
+      // A known-answer input of the agent's own kind; the agent cannot tell it from real work.
+      question: agent => {
+        const a = world.agentByName.get(agent)
+        const parts = splitAgentId(agent)
+        if (a === undefined || parts === undefined || world.nodeOf(parts.host) === undefined) return undefined
+        const type = world.agents[a]!.type
+        const x = 1_000_000 + Math.floor(this.#rng() * 1_000_000)
+        return { input: { x, k: type, d: 'easy' }, answer: { value: correctValue(type, x) } }
+      },
+      ask: (agent, input, deadlineMs, done) => {
+        const parts = splitAgentId(agent)!
+        const id = this.#nextRpc++
+        this.#calls.set(id, { task: -1, attempt: -1, subtask: '', agent, started: this.#now, done })
+        world.send(this.node, world.nodeOf(parts.host)!, 'rpc', encodeRpc({ t: 'execute', id, agent: parts.name, input, deadlineMs }))
+        return () => { this.#calls.delete(id) }
+      },
+      id: () => `canary-${this.node}-${this.#nextCanary++}`,
+      judged: () => { world.metrics.canaries++ }
+    })
   }
 
   /** The book as tallies read it: suspended agents at 0; without learned calibration if the scenario says so. */
   #standings (cleared = false): Standings {
     const book = this.#world.consensusPeer(this.node).book
-    const view = cleared ? book : this.#suspects.view(book)
+    const view = cleared ? book : this.#canaries.suspects.view(book)
     if (this.#world.scenario.consensus.calibration) return view
     return { standing: a => { const { calibration: _, ...s } = view.standing(a); return s }, hostReputation: h => view.hostReputation(h) }
   }
 
-  /** A canary to `agent` ended: agreements waiting on it go on if what they wait for now holds. */
-  #requalify (agent: string): void {
-    for (const w of [...this.#waiting]) {
-      if (w.agents.includes(agent) && w.settled()) this.#goOn(w)
-    }
-  }
-
-  #goOn (w: Waiter): void {
-    if (!this.#waiting.delete(w)) return
-    if (this.#running.get(w.run.task.index) === w.run) w.next()
-  }
-
-  /** Waits (until the canary deadline at most) for `settled`, re-checked as each of `agents`' canaries ends. */
-  #await (run: Running, agents: readonly string[], settled: () => boolean, next: () => void): void {
-    const w: Waiter = { run, agents, settled, next }
-    this.#waiting.add(w)
-    this.#later(this.#now + CANARY_DEADLINE_MS, () => { this.#goOn(w) })
+  /** `next`, unless the task ended while its agreement waited for canaries. */
+  #ifRunning (run: Running, next: () => void): () => void {
+    return () => { if (this.#running.get(run.task.index) === run) next() }
   }
 
   // ---- trusted subtasks: the shared agreement driver (protocols/task/agreement-driver.ts) ------
@@ -319,19 +279,11 @@ export class Requester {
     agree(request, {
       standings: () => this.#standings(),
       cleared: this.#standings(true),
-      suspended: agent => this.#suspects.has(agent),
+      suspended: agent => this.#canaries.suspects.has(agent),
       // Executors without a judged canary get one; the tally waits until all are judged.
-      qualify: (executors, next) => {
-        const unchecked = unqualified(CANARIES, peer.book, executors)
-        if (unchecked.length === 0) return next()
-        for (const agent of unchecked) this.#maybeCanary(agent, 'qualify')
-        this.#await(run, executors, () => unqualified(CANARIES, peer.book, executors).length === 0, next)
-      },
-      retest: (agents, next) => {
-        for (const agent of agents) this.#maybeCanary(agent, 'retest')
-        this.#await(run, agents, () => !agents.some(a => this.#canariesInFlight.has(a)), next)
-      },
-      dissent: agents => { for (const agent of agents) this.#maybeCanary(agent, 'dissent') },
+      qualify: (executors, next) => { this.#canaries.qualify(executors, this.#ifRunning(run, next)) },
+      retest: (agents, next) => { this.#canaries.retest(agents, this.#ifRunning(run, next)) },
+      dissent: agents => { this.#canaries.dissent(agents) },
       ready: bodies => { this.#compareRules(run, subtask, bodies) },
       // Peers the requester can reach now, as a node draws from its live connections.
       candidates: () => this.#neighbours.filter(n => world.net.reachable(this.node, n)).map(n => world.signer(n).peerId),
@@ -368,7 +320,7 @@ export class Requester {
         world.runConsensus(this.node, effects)
       },
       agreed: (agent, agreed) => { this.core.agreement(agent, agreed, this.#now) },
-      committed: agreed => { this.#cohorts.note(agreed) }
+      committed: agreed => { this.#canaries.noteAgreement(agreed) }
     }, done)
   }
 

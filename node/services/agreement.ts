@@ -17,14 +17,14 @@ export interface AgreementInit {
   onDissent?: (agents: string[]) => void
   /** The supporters of a committed answer (spot-checks remember who agreed with whom). */
   onCommit?: (agreed: string[]) => void
-  /** Before the tally: check executors nobody has checked yet (see protocols/consensus/canary.ts `qualify`). */
-  qualify?: (agents: string[]) => Promise<void>
+  /** Before the tally: check executors nobody has checked yet, `done` once each check ended (see protocols/consensus/canary.ts `qualify`). */
+  qualify?: (agents: string[], done: () => void) => void
   /** The book as tallies and committees read it (default the consensus book; spot-checks suspend agents that failed a check). */
   standings?: () => Standings
   /** Whether an agent is suspended (its latest canary failed); with `retest`, an undecided tally its suspended executors would decide waits for their retests. */
   suspended?: (agent: string) => boolean
-  /** Retest these suspended executors now, resolving when each is judged or gives up (see protocols/consensus/canary.ts `decisiveSuspects`). */
-  retest?: (agents: string[]) => Promise<void>
+  /** Retest these suspended executors now, `done` once each is judged or gave up (see protocols/consensus/canary.ts `decisiveSuspects`). */
+  retest?: (agents: string[], done: () => void) => void
   /** How long a committee may take (default 20 s). */
   timeoutMs?: number
 }
@@ -42,8 +42,8 @@ export function consensusAgreement (init: AgreementInit): Agreement {
           cleared: init.consensus.book,
           ...(init.suspended === undefined ? {} : { suspended: init.suspended }),
           embed: consensusEmbed,
-          ...(qualify === undefined ? {} : { qualify: (agents: string[], done: () => void) => { void qualify(agents).catch(() => {}).then(() => { safely(done) }) } }),
-          ...(retest === undefined ? {} : { retest: (agents: string[], done: () => void) => { void retest(agents).catch(() => {}).then(() => { safely(done) }) } }),
+          ...(qualify === undefined ? {} : { qualify: (agents: string[], done: () => void) => { qualify(agents, () => { safely(done) }) } }),
+          ...(retest === undefined ? {} : { retest: (agents: string[], done: () => void) => { retest(agents, () => { safely(done) }) } }),
           dissent: agents => { init.onDissent?.(agents) },
           candidates: init.candidates,
           committee: (o, standings) => init.consensus.committee(o, standings),
