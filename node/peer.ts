@@ -13,6 +13,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Logger } from '@libp2p/interface'
 import { join } from 'node:path'
 import { DEFAULT_MAX_AGENTS_PER_HOST, splitAgentId, ValidationError, type LocalAgent, type SignedVcv } from '../protocols/capability/index.ts'
 import type { Agent, AgentSpec } from './agents/agent.ts'
@@ -264,11 +265,14 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     ? { topics: [ids.capabilityTopic, ids.certificateTopic], appScore: (peer: string) => equivocator(peer) ? EQUIVOCATOR_SCORE : 0 }
     : {}
   const metrics = new PeerMetrics({ index, policy, topics: { [ids.capabilityTopic]: 'capability', [ids.certificateTopic]: 'certificate' }, lone: config.lone === true || (settings.public && settings.network.bootstrap.length === 0), libp2p: config.libp2pMetrics })
-  const activity = new Activity()
+  // One logger for the services and the peer's own parts: errors reach `warn` (services/logger.ts).
+  const logger = peerLogger(config.warn)
+  const log = logger.forComponent('agentmesh:peer')
+  const activity = new Activity(Date.now, logger.forComponent('agentmesh:activity'))
   metrics.follow(activity)
   const libp2p = await createLibp2p({
     start: false,
-    logger: peerLogger(config.warn),
+    logger,
     privateKey: key,
     ...host,
     metrics: metrics.libp2pMetrics(),
@@ -352,7 +356,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     throw err
   }
 
-  const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()))
+  const policyFile = coalescedWriter(policyPath, () => JSON.stringify(policy.toJSON()), log)
   // Suspension is the canaries' judgement (declared below; read only once the peer runs): routing and tallies share it.
   const suspended = (agent: string): boolean => canaries?.desk.suspects.has(agent) === true
   const router = new MeshRouter({
@@ -410,6 +414,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     agreement,
     journal,
     activity,
+    log: logger.forComponent('agentmesh:tasks'),
     // The input is checked against the agent's signed schema before it is sent (and filled in with the request text where that fits).
     prepareInput: (agent, input, request) => prepareFromSchema(capability.get(agent)?.body.inputSchema, splitAgentId(agent)?.name ?? agent, input, request)
   })
@@ -524,7 +529,7 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
 
       upgrades?.stop()
       await Promise.all([policyFile.flush(), sync.idle()])
-      await savePeerState(config.dataDir, capability.records(), index, sync.texts())
+      await savePeerState(config.dataDir, capability.records(), index, sync.texts(), log)
       lock.release()
     }
   }
@@ -587,13 +592,13 @@ function textsOf (bytes: Buffer): Record<string, string> {
   return value as Record<string, string>
 }
 
-async function savePeerState (dir: string, records: Uint8Array[], index: CapabilityIndex, texts: Record<string, string>): Promise<void> {
+async function savePeerState (dir: string, records: Uint8Array[], index: CapabilityIndex, texts: Record<string, string>, log: Pick<Logger, 'error'>): Promise<void> {
   try {
     await writeAtomic(join(dir, TABLE_FILE), encodeCanonical(records))
     index.save(join(dir, INDEX_DIR))
     await writeAtomic(join(dir, TEXTS_FILE), JSON.stringify(texts))
   } catch (err) {
-    process.emitWarning(`could not save the table and index in ${dir}: ${(err as Error).message}`)
+    log.error('could not save the table and index in %s: %e', dir, err)
   }
 }
 

@@ -11,6 +11,7 @@
  * off()
  * ```
  */
+import type { Logger } from '@libp2p/interface'
 import type { TraceEntry } from '../../protocols/task/index.ts'
 
 export type ActivityBody =
@@ -47,10 +48,12 @@ export class Activity {
   readonly #listeners = new Set<ActivityListener>()
   readonly #recent: ActivityEvent[] = []
   readonly #now: () => number
+  readonly #log: Pick<Logger, 'error'> | undefined
   #seq = 0
 
-  constructor (now: () => number = Date.now) {
+  constructor (now: () => number = Date.now, log?: Pick<Logger, 'error'>) {
     this.#now = now
+    this.#log = log
   }
 
   emit (body: ActivityBody): void {
@@ -59,7 +62,7 @@ export class Activity {
     if (this.#recent.length > RECENT) this.#recent.splice(0, this.#recent.length - RECENT)
     for (const listener of this.#listeners) {
       // A reader's bug must not stop the others (or the task that emitted).
-      try { listener(event) } catch (err) { process.emitWarning(`activity listener failed on ${event.type}: ${(err as Error).message}`) }
+      try { listener(event) } catch (err) { this.#log?.error('activity listener failed on %s: %e', event.type, err) }
     }
   }
 

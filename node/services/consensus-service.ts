@@ -147,7 +147,7 @@ export class ConsensusService implements Startable {
       const load = async <T>(name: string, parse: (bytes: Buffer) => T, lost: string): Promise<T | undefined> =>
         await readOrSetAside(join(init.dir!, name), parse, lost, damaged)
       book = await load(BOOK_FILE, b => ReputationBook.fromJSON(JSON.parse(b.toString('utf8'))), 'the reputation book: it starts again from the certificates kept (canary and feedback results are lost)') ?? book
-      const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG))
+      const opened = await CertificateLog.open(join(init.dir, CERTIFICATE_LOG), { log: this.#logger })
       this.#log = opened.log
       saved = opened.records
       damaged.push(...opened.damaged)
@@ -175,7 +175,7 @@ export class ConsensusService implements Startable {
       onJoin: joinedFile === undefined ? undefined : id => { appendFileSync(joinedFile, `${id}\n`) }
     })
     if (init.dir !== undefined) {
-      this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()))
+      this.#saveBook = coalescedWriter(join(init.dir, BOOK_FILE), () => JSON.stringify(this.#machine.book.toJSON()), this.#logger)
     }
     this.damaged = damaged
     this.#run(this.#machine.restore([...old ?? [], ...saved], Date.now()))

@@ -6,6 +6,7 @@
  * idempotent: the same task, not a second run.
  */
 import { parseTask, TaskSpecError, type TaskExecutionOptions, type TaskSpec } from '../../protocols/task/index.ts'
+import type { Logger } from '@libp2p/interface'
 import { canonicalJson } from '../../protocols/hash.ts'
 import type { TaskJournal } from '../storage/task-journal.ts'
 import type { Activity } from './activity.ts'
@@ -36,11 +37,12 @@ export class TaskBoard {
   readonly #journal: TaskJournal | undefined
   readonly #now: () => number
   readonly #activity: Activity | undefined
+  readonly #log: Pick<Logger, 'error'> | undefined
   #next: number
 
   readonly #prepareInput: TaskExecutionOptions['prepareInput']
 
-  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number, activity?: Activity, /** Checks (and fills in) a subtask's input against the chosen agent's schema before dispatch. */ prepareInput?: TaskExecutionOptions['prepareInput'] } = {}) {
+  constructor (router: Router, execute: Execute, options: { keep?: number, agreement?: Agreement, journal?: TaskJournal, now?: () => number, activity?: Activity, /** Where a task that could not be journaled is said (the peer's logger). */ log?: Pick<Logger, 'error'>, /** Checks (and fills in) a subtask's input against the chosen agent's schema before dispatch. */ prepareInput?: TaskExecutionOptions['prepareInput'] } = {}) {
     this.#prepareInput = options.prepareInput
     this.#router = router
     this.#execute = execute
@@ -49,6 +51,7 @@ export class TaskBoard {
     this.#journal = options.journal
     this.#now = options.now ?? Date.now
     this.#activity = options.activity
+    this.#log = options.log
     this.#next = (this.#journal?.highestGenerated() ?? 0) + 1
   }
 
@@ -92,7 +95,7 @@ export class TaskBoard {
       try {
         this.#journal?.finished(spec.id, report, this.#now())
       } catch (err) {
-        process.emitWarning(`task ${spec.id} finished (${report.status}) but could not be journaled: ${(err as Error).message}`)
+        this.#log?.error('task %s finished (%s) but could not be journaled: %e', spec.id, report.status, err)
       }
     })
     // Forget the oldest finished tasks past the bound (the journal keeps them); running ones are kept.

@@ -27,6 +27,8 @@ import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { open, readFile, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { crc32 } from 'node:zlib'
+import { defaultLogger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { missing, setAside, type Damage } from './damaged.ts'
 import { writeAtomic } from './identity.ts'
 
@@ -56,18 +58,20 @@ export class CertificateLog {
   #pending: Uint8Array[] | undefined
   #compaction: Promise<void> | undefined
   #closed = false
-  /** Appends that failed (disk full, …): each was also reported as a process warning. */
+  /** Appends that failed (disk full, …): each was also logged as an error. */
   failures = 0
+  readonly #log: Pick<Logger, 'error'>
 
-  private constructor (path: string, handle: FileHandle, records: number, maxRecord: number) {
+  private constructor (path: string, handle: FileHandle, records: number, maxRecord: number, log: Pick<Logger, 'error'>) {
     this.path = path
     this.#handle = handle
     this.#records = records
     this.#maxRecord = maxRecord
+    this.#log = log
   }
 
   /** Opens (creating if missing) the log at `path` and reads back what it holds. */
-  static async open (path: string, options: { maxRecordBytes?: number } = {}): Promise<LoadedLog> {
+  static async open (path: string, options: { maxRecordBytes?: number, /** Where a failed append or flush is said (a peer gives its logger; default libp2p's DEBUG output). */ log?: Pick<Logger, 'error'> } = {}): Promise<LoadedLog> {
     const maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD
     const damaged: Damage[] = []
     let bytes: Uint8Array | undefined
@@ -96,7 +100,7 @@ export class CertificateLog {
       }
     }
     const handle = await open(path, 'a')
-    return { log: new CertificateLog(path, handle, records.length, maxRecord), records, damaged }
+    return { log: new CertificateLog(path, handle, records.length, maxRecord, options.log ?? defaultLogger().forComponent('agentmesh:certificate-log')), records, damaged }
   }
 
   /** Whether a compaction is under way (a second one would be refused). */
@@ -114,7 +118,7 @@ export class CertificateLog {
       writeFully(this.#handle.fd, f)
     } catch (err) {
       this.failures++
-      process.emitWarning(`could not append a certificate to ${this.path}: ${(err as Error).message}`)
+      this.#log.error('could not append a certificate to %s: %e', this.path, err)
       return
     }
     this.#pending?.push(f)
@@ -178,7 +182,7 @@ export class CertificateLog {
         this.#dirty = false
         await this.#handle.datasync()
       }
-    })().catch(err => { process.emitWarning(`could not flush ${this.path}: ${(err as Error).message}`) }).finally(() => { this.#syncing = undefined })
+    })().catch(err => { this.#log.error('could not flush %s: %e', this.path, err) }).finally(() => { this.#syncing = undefined })
   }
 }
 

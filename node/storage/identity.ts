@@ -1,6 +1,6 @@
 /** The peer's persistent Ed25519 identity: created on first run in the data directory, reused after. */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Logger, PrivateKey } from '@libp2p/interface'
 import { generateKeyPairSync } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
@@ -119,8 +119,9 @@ export function writeAtomicSync (path: string, data: Uint8Array | string): void 
 /**
  * Saves `content()` to `path` whenever asked, coalescing bursts: at most one write runs at a time,
  * and a request made during a write is served by one more write afterwards, so nothing is lost.
+ * A write that fails is logged (`log.error`: the peer's logger says it to the operator).
  */
-export function coalescedWriter (path: string, content: () => string | Uint8Array): { save: () => void, flush: () => Promise<void> } {
+export function coalescedWriter (path: string, content: () => string | Uint8Array, log: Pick<Logger, 'error'>): { save: () => void, flush: () => Promise<void> } {
   let dirty = false
   let running: Promise<void> | undefined
   const save = (): void => {
@@ -130,7 +131,7 @@ export function coalescedWriter (path: string, content: () => string | Uint8Arra
         dirty = false
         await writeAtomic(path, content())
       }
-    })().catch(err => { process.emitWarning(`could not save ${path}: ${(err as Error).message}`) }).finally(() => { running = undefined })
+    })().catch(err => { log.error('could not save %s: %e', path, err) }).finally(() => { running = undefined })
   }
   return { save, flush: async () => { save(); await running } }
 }

@@ -1,6 +1,6 @@
 // A peer saves its verified table and capability index when it stops, and reloads them on start.
 import { describe, it, expect } from 'vitest'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HashEmbedder, type Embedder } from '../../capability-index/index.ts'
 import { connectRing, untilTables } from '../../node/cli/local-mesh.ts'
@@ -183,5 +183,16 @@ describe('restarting a peer', () => {
       expect(again.consensus.certificateIds()).toHaveLength(9)
       expect(again.recovered.damaged).toEqual([])
     })
+  })
+})
+
+describe('a peer that cannot save', () => {
+  it('says so through its logger (the operator\'s warn sink), naming the peer component and the reason, and still stops', async () => {
+    const said: string[] = []
+    const a = await peer({ warn: (component, message) => { said.push(`${component}: ${message}`) } })
+    // A directory where the table file goes: the rename onto it fails, root or not.
+    await mkdir(join(a.dataDir, 'table.cbor', 'blocker'), { recursive: true })
+    await stop(a)
+    expect(said).toEqual([expect.stringMatching(new RegExp(`^agentmesh:peer: could not save the table and index in ${a.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*(EISDIR|ENOTEMPTY|EEXIST)`))])
   })
 })
