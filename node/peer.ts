@@ -275,12 +275,12 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
     logger,
     privateKey: key,
     ...host,
-    metrics: metrics.libp2pMetrics(),
+    metrics: metrics.component(),
     services: {
       ...host.services,
       pubsub: gossip({ profile: config.gossipProfile, loopback, overRelays: !isLocal(settings), ...scored, metrics: metrics.gossipsubMetrics() }),
-      capability: capabilityService({ verifier, bundle: config.gossipProfile !== 'default', ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits, onGossipVerdict: metrics.capabilityVerdict }),
-      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits, onRoundTrip: metrics.roundTrip }),
+      capability: capabilityService({ verifier, bundle: config.gossipProfile !== 'default', ttlMs: config.ttlMs, antiEntropyIntervalMs: config.antiEntropyIntervalMs, versions: state.versions, topic: ids.capabilityTopic, protocol: ids.capabilityProtocol, maxAgentsPerHost: settings.network.maxAgentsPerHost, minIdWorkBits: workBits, limits }),
+      rpc: rpcService({ host: agentHost, signer, protocol: ids.rpcProtocol, limits }),
       // After pubsub and rpc, which it depends on (it loads its data directory in start()).
       consensus: consensusService({
         signer,

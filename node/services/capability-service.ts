@@ -11,7 +11,7 @@
  * node.services.capability.addEventListener('agent:added', e => console.log(e.detail.body.agent))
  * ```
  */
-import { serviceCapabilities, serviceDependencies, TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type PrivateKey, type Startable, type Stream } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies, TypedEventEmitter, type ComponentLogger, type CounterGroup, type Logger, type Metrics, type PeerId, type PrivateKey, type Startable, type Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
@@ -27,6 +27,7 @@ import { VALIDATOR_RESULT, type GossipSub, type SubscriptionChangeData } from '.
 import { PeerLimits } from '../network/peer-limits.ts'
 import { TimeSlicer } from './time-slicer.ts'
 import { failStopOnBug } from './fail-stop.ts'
+import { gossipReason, oneOf, VERDICTS, type GossipReason, type Verdict } from './metric-labels.ts'
 
 /** A gossip message waiting for validation counts one unit of its sender's queue share per this many bytes. */
 const WEIGHT_UNIT_BYTES = 16 * 1024
@@ -55,8 +56,6 @@ export interface CapabilityServiceInit {
   minIdWorkBits?: number
   /** Per-peer budget for anti-entropy messages (digests and batches); default PeerLimits' defaults. */
   limits?: PeerLimits
-  /** Each gossiped record's verdict and the table's reason (metrics). */
-  onGossipVerdict?: (verdict: 'accept' | 'ignore' | 'reject', reason: string | undefined) => void
 }
 
 export interface CapabilityServiceComponents {
@@ -65,6 +64,7 @@ export interface CapabilityServiceComponents {
   connectionManager: ConnectionManager
   logger: ComponentLogger
   pubsub: GossipSub
+  metrics?: Metrics
 }
 
 export interface CapabilityEvents {
@@ -104,7 +104,9 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   readonly #topic: string
   readonly #limits: PeerLimits
   readonly #slicer = new TimeSlicer()
-  readonly #onVerdict: CapabilityServiceInit['onGossipVerdict']
+  /** Gossip verdicts, and why records were refused (registered through the metrics component, when the node has one). */
+  readonly #verdicts: CounterGroup<Verdict> | undefined
+  readonly #refused: CounterGroup<GossipReason> | undefined
   readonly #bundle: boolean
   get topic (): string { return this.#topic }
   readonly #protocol: string
@@ -123,7 +125,8 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
     this.#topic = init.topic ?? CAPABILITY_TOPIC
     this.#protocol = init.protocol ?? CAPABILITY_PROTOCOL
     this.#limits = init.limits ?? new PeerLimits()
-    this.#onVerdict = init.onGossipVerdict
+    this.#verdicts = components.metrics?.registerCounterGroup('agentmesh_capability_gossip_total', { label: 'verdict', help: "Gossiped capability records by the validator's verdict (accept, ignore, reject)" })
+    this.#refused = components.metrics?.registerCounterGroup('agentmesh_capability_gossip_refused_total', { label: 'reason', help: 'Gossiped capability records ignored or rejected, by reason class' })
     this.#bundle = init.bundle ?? true
     this.#log = components.logger.forComponent('agentmesh:capability')
     this.#table = new CapabilityTable({
@@ -161,12 +164,12 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
       this.#run(outcome.effects)
       if (outcome.flood !== undefined) this.#limits.allow(peer.toString(), outcome.flood === 'quota' ? 'over-quota' : 'gossip-flood')
       if (outcome.verdict !== 'accept') this.#log.trace('gossip from %p: %s (%s)', peer, outcome.verdict, outcome.reason)
-      this.#onVerdict?.(outcome.verdict, outcome.reason)
+      this.#count(outcome.verdict, outcome.reason)
       return VALIDATOR_RESULT[outcome.verdict]
     }, cause => {
       // Only a full share is the sender's doing; a full queue may be other senders'.
       if (cause === 'source') this.#limits.allow(peer.toString(), 'gossip-flood')
-      this.#onVerdict?.('ignore', 'validation queue full')
+      this.#count('ignore', 'validation queue full')
       return VALIDATOR_RESULT.ignore
     }, Math.max(1, Math.ceil(message.data.byteLength / WEIGHT_UNIT_BYTES))))
     // Anti-entropy starts when a peer joins the topic, not when it connects: before its
@@ -216,6 +219,13 @@ class DefaultCapabilityService extends TypedEventEmitter<CapabilityEvents> imple
   restore (records: Uint8Array[]): void { this.#run(this.#table.restore(records, this.#now())) }
 
   /** Carries out what the table asked for. */
+  /** One gossiped record's verdict, in the metrics (label values from fixed lists: a peer cannot add series). */
+  #count (verdict: Verdict, reason: string | undefined): void {
+    const v = oneOf(verdict, VERDICTS, 'reject')
+    this.#verdicts?.increment({ [v]: true })
+    if (v !== 'accept') this.#refused?.increment({ [gossipReason(v, reason)]: true })
+  }
+
   #run (effects: Array<Effect<TableEvent>>): void {
     if (!this.#running) return
     for (const effect of effects) {

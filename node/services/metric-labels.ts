@@ -20,6 +20,10 @@ export type RefusalReason = typeof REFUSAL_REASONS[number]
 export const VERDICTS = ['accept', 'ignore', 'reject'] as const
 export type Verdict = typeof VERDICTS[number]
 
+/** How a remote execution ended, as the caller saw it (a beacon reply is `ok` or `late`). */
+export const RUN_RESULTS = ['ok', 'input', 'unavailable', 'failed', 'timeout', 'cancelled', 'other'] as const
+export type RunResultLabel = typeof RUN_RESULTS[number]
+
 /** Regexes below only ever look at the head of a reason: enough to classify, and bounded work. */
 const HEAD = 200
 const RUN_FAILURE = /^(input|unavailable|failed|timeout|cancelled): /

@@ -8,12 +8,12 @@
  * @example
  * ```ts
  * const metrics = new PeerMetrics({ index, policy, topics: { [capabilityTopic]: 'capability' } })
- * createLibp2p({ metrics: metrics.libp2pMetrics(), services: { pubsub: gossip({ metrics: metrics.gossipsubMetrics() }) } })
+ * createLibp2p({ metrics: metrics.component(), services: { pubsub: gossip({ metrics: metrics.gossipsubMetrics() }) } })
  * metrics.watchHost(libp2p); metrics.follow(activity)
  * await metrics.text()   // the exposition, this peer's metrics then the process's
  * ```
  */
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, Metrics } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { CapabilityIndex } from '../../capability-index/index.ts'
@@ -22,7 +22,7 @@ import type { GossipMetrics } from '../network/gossip.ts'
 import { connectionKind, type ConnectionKind } from '../network/status.ts'
 import type { Activity, ActivityEvent } from './activity.ts'
 import { gossipsubRegister } from './gossipsub-register.ts'
-import { consensusReason, gossipReason, oneOf, refusalReason, taskReason, VERDICTS, type Verdict } from './metric-labels.ts'
+import { consensusReason, gossipReason, oneOf, refusalReason, taskReason } from './metric-labels.ts'
 
 export interface PeerMetricsInit {
   /** The capability index (its size, searches by plan and sub-indexes are read at scrape time). */
@@ -41,9 +41,6 @@ export interface Readiness { ready: boolean, reasons: string[] }
 
 const KINDS: ConnectionKind[] = ['tcp', 'websocket', 'webrtc', 'relayed', 'other']
 const TASK_STATUSES = ['done', 'escalated', 'cancelled', 'other'] as const
-const RUN_RESULTS = ['ok', 'input', 'unavailable', 'failed', 'timeout', 'cancelled', 'other'] as const
-/** Round trips in seconds: a loopback beacon (~1 ms) up to an agent's 30 s default deadline. */
-const RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** The default reward weights give answers in about -0.5..1.5, agreement terms 0..0.5. */
 const REWARD_BUCKETS = [-0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.25, 1.5]
 
@@ -59,7 +56,6 @@ export class PeerMetrics {
   readonly #hosts = new Map<string, number>()
 
   readonly #connections: Gauge<'kind'>
-  readonly #gossip: Counter<'topic' | 'verdict' | 'reason'>
   readonly #rejected: Counter<'source' | 'reason'>
   readonly #tableAgents: Gauge
   readonly #tableHosts: Gauge
@@ -69,7 +65,6 @@ export class PeerMetrics {
   readonly #reroutes: Counter<'reason'>
   readonly #instances: Counter<'role' | 'result'>
   readonly #certificates: Counter
-  readonly #rtt: Histogram<'call' | 'result'>
   readonly #refused: Counter<'reason'>
   readonly #equivocations: Counter<'source'>
   readonly #damaged: Counter
@@ -81,7 +76,6 @@ export class PeerMetrics {
     const self = this
     this.#connections = new Gauge({ name: 'agentmesh_connections', help: 'Open connections by transport kind', labelNames: ['kind'], registers })
     for (const kind of KINDS) this.#connections.set({ kind }, 0)
-    this.#gossip = new Counter({ name: 'agentmesh_gossip_messages_total', help: 'Gossip messages by validator verdict and reason class', labelNames: ['topic', 'verdict', 'reason'], registers })
     this.#rejected = new Counter({ name: 'agentmesh_records_rejected_total', help: 'Records and messages refused as invalid (gossip or direct), by reason class', labelNames: ['source', 'reason'], registers })
     this.#tableAgents = new Gauge({ name: 'agentmesh_table_agents', help: 'Verified live VCVs in the capability table', registers })
     this.#tableHosts = new Gauge({ name: 'agentmesh_table_hosts', help: 'Hosts with at least one live VCV in the table', registers })
@@ -117,7 +111,6 @@ export class PeerMetrics {
     this.#reroutes = new Counter({ name: 'agentmesh_task_reroutes_total', help: 'Attempts rerouted to another agent, by reason class', labelNames: ['reason'], registers })
     this.#instances = new Counter({ name: 'agentmesh_consensus_instances_total', help: 'Consensus instances ended here, by role and result (answer, escalate, timeout, abandoned)', labelNames: ['role', 'result'], registers })
     this.#certificates = new Counter({ name: 'agentmesh_consensus_certificates_accepted_total', help: "Other committees' certificates verified and kept", registers })
-    this.#rtt = new Histogram({ name: 'agentmesh_rpc_round_trip_seconds', help: 'Beacon and remote execution round trips, by result', labelNames: ['call', 'result'], buckets: RTT_BUCKETS, registers })
     this.#refused = new Counter({ name: 'agentmesh_peers_refused_total', help: 'Peers hung up on and refused, by reason class', labelNames: ['reason'], registers })
     this.#equivocations = new Counter({ name: 'agentmesh_equivocations_total', help: 'Hosts proven to have signed two different things as one', labelNames: ['source'], registers })
     this.#damaged = new Counter({ name: 'agentmesh_stores_damaged_total', help: 'Stored files found damaged at start and set aside', registers })
@@ -134,15 +127,25 @@ export class PeerMetrics {
   }
 
   /**
-   * libp2p's own metrics (connections, dials, streams, bytes per protocol) into this registry.
-   * Process metrics are left to the shared process registry (one event-loop monitor per process).
+   * The node's metrics component, over this registry: what the services register through it
+   * (components.metrics: the capability, RPC and consensus services' own metrics), and libp2p's own
+   * metrics (connections, dials, streams, bytes per protocol) unless `libp2p` is false, when only
+   * ours are kept and libp2p's cost nothing (no stream is tracked). Process metrics are left to
+   * the shared process registry (one event-loop monitor per process).
    */
-  libp2pMetrics (): ReturnType<typeof prometheusMetrics> | undefined {
-    if (this.#init.libp2p === false) return undefined
+  component (): (components: Parameters<ReturnType<typeof prometheusMetrics>>[0]) => Metrics {
     // The package keeps one name → metric map per process; without clearing it, a second peer in
     // the process would get the first peer's metric objects (registered in the first registry).
     // Clearing it also clears prom-client's global registry, which agentmesh never uses.
-    return prometheusMetrics({ registry: this.registry, collectDefaultMetrics: false, preserveExistingMetrics: false })
+    const all = prometheusMetrics({ registry: this.registry, collectDefaultMetrics: false, preserveExistingMetrics: false })
+    if (this.#init.libp2p !== false) return all
+    return components => {
+      const before = new Set(this.registry.getMetricsAsArray().map(m => m.name))
+      const metrics = all(components)
+      // What the package registers on its own (transfer bytes, memory, disk) goes too.
+      for (const m of this.registry.getMetricsAsArray()) if (!before.has(m.name)) this.registry.removeSingleMetric(m.name)
+      return ownOnly(metrics)
+    }
   }
 
   /** Options for gossip(): gossipsub's own metrics, with topic labels bounded to ours. */
@@ -171,18 +174,6 @@ export class PeerMetrics {
   /** Subscribes to the peer's activity; returns the unsubscribe. */
   follow (activity: Activity): () => void {
     return activity.subscribe(e => { this.#onActivity(e) })
-  }
-
-  /** The capability service's verdict on one gossiped record (its `onGossipVerdict`). */
-  readonly capabilityVerdict = (verdict: Verdict, reason: string | undefined): void => {
-    const v = oneOf(verdict, VERDICTS, 'reject')
-    this.#gossip.inc({ topic: 'capability', verdict: v, reason: gossipReason(v, reason) })
-  }
-
-  /** The RPC service's round trips (its `onRoundTrip`). */
-  readonly roundTrip = (call: 'beacon' | 'execute', ms: number, result: string): void => {
-    if (!Number.isFinite(ms) || ms < 0) return
-    this.#rtt.observe({ call: call === 'beacon' ? 'beacon' : 'execute', result: call === 'beacon' ? oneOf(result, ['ok', 'late'], 'ok') : oneOf(result, RUN_RESULTS, 'other') }, ms / 1000)
   }
 
   /** Converged enough to route: what is missing, or nothing. O(1). */
@@ -270,4 +261,22 @@ function processRegistry (): Registry {
   shared = new Registry()
   collectDefaultMetrics({ register: shared, eventLoopMonitoringPrecision: 10 })
   return shared
+}
+
+/** A metrics component that keeps only agentmesh's own metrics: libp2p's registrations and stream tracking become no-ops. */
+function ownOnly (metrics: Metrics): Metrics {
+  const own = (name: string): boolean => name.startsWith('agentmesh_')
+  const noop = { update () {}, increment () {}, decrement () {}, reset () {}, observe () {}, timer: () => () => {} }
+  return Object.assign(Object.create(metrics) as Metrics, {
+    trackMultiaddrConnection () {},
+    trackProtocolStream () {},
+    registerMetric: (name: string, o?: never) => own(name) ? metrics.registerMetric(name, o) : noop,
+    registerMetricGroup: (name: string, o?: never) => own(name) ? metrics.registerMetricGroup(name, o) : noop,
+    registerCounter: (name: string, o?: never) => own(name) ? metrics.registerCounter(name, o) : noop,
+    registerCounterGroup: (name: string, o?: never) => own(name) ? metrics.registerCounterGroup(name, o) : noop,
+    registerHistogram: (name: string, o?: never) => own(name) ? metrics.registerHistogram(name, o) : noop,
+    registerHistogramGroup: (name: string, o?: never) => own(name) ? metrics.registerHistogramGroup(name, o) : noop,
+    registerSummary: (name: string, o?: never) => own(name) ? metrics.registerSummary(name, o) : noop,
+    registerSummaryGroup: (name: string, o?: never) => own(name) ? metrics.registerSummaryGroup(name, o) : noop
+  })
 }

@@ -9,7 +9,7 @@
  * const result = await node.services.rpc.execute('<peer>/calc', { expression: '6*7' }, 5000)
  * ```
  */
-import { serviceCapabilities, TypedEventEmitter, type ComponentLogger, type Logger, type PeerId, type Startable, type Stream } from '@libp2p/interface'
+import { serviceCapabilities, TypedEventEmitter, type ComponentLogger, type HistogramGroup, type Logger, type Metrics, type PeerId, type Startable, type Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
@@ -21,6 +21,10 @@ import type { Signer } from '../../protocols/identity.ts'
 import type { AgentHost, RunResult } from './agent-host.ts'
 import { openStreamTo } from '../network/streams.ts'
 import { PeerLimits } from '../network/peer-limits.ts'
+import { oneOf, RUN_RESULTS, type RunResultLabel } from './metric-labels.ts'
+
+/** Round trips in seconds: a loopback beacon (~1 ms) up to an agent's 30 s default deadline. */
+const RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 export interface RpcServiceInit {
   host: AgentHost
@@ -32,8 +36,6 @@ export interface RpcServiceInit {
   protocol?: string
   /** Per-peer budgets for inbound requests (default: PeerLimits' defaults, no abuse hook). */
   limits?: PeerLimits
-  /** Each beacon reply's round trip (`late`: after the round's deadline) and each remote execution's (metrics). */
-  onRoundTrip?: (call: 'beacon' | 'execute', ms: number, result: string) => void
 }
 
 export interface RpcServiceComponents {
@@ -41,6 +43,7 @@ export interface RpcServiceComponents {
   registrar: Registrar
   connectionManager: ConnectionManager
   logger: ComponentLogger
+  metrics?: Metrics
 }
 
 export interface BeaconResult {
@@ -92,7 +95,9 @@ class DefaultRpcService extends TypedEventEmitter<RpcEvents> implements RpcServi
   readonly #self: string
   readonly #signer: Signer | undefined
   readonly #limits: PeerLimits
-  readonly #onRoundTrip: RpcServiceInit['onRoundTrip']
+  /** Round trips of beacon replies (`ok`, or `late`: after the round's deadline) and of remote executions, in seconds (through the metrics component, when the node has one). */
+  readonly #beaconRtt: HistogramGroup<'ok' | 'late'> | undefined
+  readonly #executeRtt: HistogramGroup<RunResultLabel> | undefined
   readonly #outbound = new Map<string, Promise<Outbound>>()
   /** Requests awaiting an answer, by `<peer> <id>`: a beacon round asks several hosts under one id. */
   readonly #pending = new Map<string, { peer: string, id: number, answer: (m: RpcMessage) => void, via?: Promise<Outbound> }>()
@@ -109,7 +114,8 @@ class DefaultRpcService extends TypedEventEmitter<RpcEvents> implements RpcServi
     this.#protocol = init.protocol ?? RPC_PROTOCOL
     this.#signer = init.signer
     this.#limits = init.limits ?? new PeerLimits()
-    this.#onRoundTrip = init.onRoundTrip
+    this.#beaconRtt = components.metrics?.registerHistogramGroup('agentmesh_rpc_beacon_seconds', { label: 'result', buckets: RTT_BUCKETS, help: "Beacon replies' round trips: ok, or late (after the round's deadline)" })
+    this.#executeRtt = components.metrics?.registerHistogramGroup('agentmesh_rpc_execute_seconds', { label: 'result', buckets: RTT_BUCKETS, help: 'Remote executions by how they ended (ok, timeout, failed, …), from call to answer' })
     this.#log = components.logger.forComponent('agentmesh:rpc')
     this.#self = components.peerId.toString()
   }
@@ -142,13 +148,13 @@ class DefaultRpcService extends TypedEventEmitter<RpcEvents> implements RpcServi
         for (const e of effects) {
           if (e.type === 'timer') timer = setTimeout(() => run(round.tick()), Math.max(0, e.at - Date.now()))
           if (e.type === 'late') {
-            this.#onRoundTrip?.('beacon', e.rttMs, 'late')
+            this.#beaconRtt?.observe({ late: e.rttMs / 1000 })
             // Runs inside the host's stream reader: a throwing callback must not end that stream.
             try { onLate?.(e.host, e.rttMs) } catch (err) { this.#log('late beacon reply handler failed: %s', (err as Error).message) }
           }
           if (e.type === 'done') {
             clearTimeout(timer)
-            for (const [host, ms] of e.rtts) if (host !== this.#self) this.#onRoundTrip?.('beacon', ms, 'ok')
+            for (const [host, ms] of e.rtts) if (host !== this.#self) this.#beaconRtt?.observe({ ok: ms / 1000 })
             // A late reply still measures its host's round trip: listen a while longer.
             if (onLate === undefined || e.skipped.length === 0) forget()
             else setTimeout(forget, LATE_REPLY_WINDOW_MS).unref()
@@ -180,7 +186,7 @@ class DefaultRpcService extends TypedEventEmitter<RpcEvents> implements RpcServi
     return await new Promise<RunResult>(resolve => {
       const finish = (result: RunResult): void => {
         clearTimeout(timer)
-        this.#onRoundTrip?.('execute', performance.now() - started, result.ok ? 'ok' : result.kind)
+        this.#executeRtt?.observe({ [result.ok ? 'ok' : oneOf(result.kind, RUN_RESULTS, 'other')]: (performance.now() - started) / 1000 })
         signal?.removeEventListener('abort', onAbort)
         this.#pending.delete(`${parts.host} ${id}`)
         resolve(result)

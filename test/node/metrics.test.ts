@@ -108,7 +108,9 @@ describe('metrics, health and readiness of real peers', () => {
     expect(value(text, 'agentmesh_routing_reward_count', { policy: a.router.policy.name, part: 'answer' })).toBe(1)
     expect(value(text, 'agentmesh_connections', { kind: 'tcp' })).toBeGreaterThanOrEqual(1)
     expect(value(text, 'agentmesh_connections', { kind: 'relayed' })).toBe(0)
-    expect(value(text, 'agentmesh_gossip_messages_total', { topic: 'capability', verdict: 'accept', reason: 'none' })).toBeGreaterThanOrEqual(1)
+    // The services' own metrics, registered through the node's metrics component.
+    expect(value(text, 'agentmesh_capability_gossip_total', { verdict: 'accept' })).toBeGreaterThanOrEqual(1)
+    expect(value(text, 'agentmesh_rpc_beacon_seconds_count', { result: 'ok' })).toBeGreaterThanOrEqual(1)
     expect(value(text, 'agentmesh_table_agents')).toBe(a.capability.agents().length)
     expect(value(text, 'agentmesh_table_hosts')).toBe(2)
     expect(value(text, 'agentmesh_index_agents')).toBe(a.index.size)
@@ -143,6 +145,25 @@ describe('metrics, health and readiness of real peers', () => {
     expect(JSON.parse(answer.text)).toEqual({ ready: false, reasons: ['the capability table holds no agent yet'] })
   })
 
+  it('without libp2p\'s metrics (libp2pMetrics: false) the services still register theirs through the metrics component, and libp2p\'s are gone', async () => {
+    const [a, b] = [await peer({ libp2pMetrics: false }), await peer()]
+    await connectRing([a, b])
+    await untilTables([a, b], () => a.capability.agents().length === 12)
+    await subscribed(b, a)
+    const rejected = events(a, 'gossip-rejected', 1)
+    await b.libp2p.services.pubsub.publish(a.capability.topic, encodeCanonical({ t: 'vcv', body: new Uint8Array(1), sig: new Uint8Array(64) }))
+    await rejected
+    const text = await a.metrics.text()
+    expect(value(text, 'agentmesh_capability_gossip_total', { verdict: 'reject' })).toBe(1)
+    expect(value(text, 'agentmesh_capability_gossip_refused_total', { reason: 'malformed' })).toBe(1)
+    expect(value(text, 'agentmesh_consensus_certificates')).toBe(0)
+    expect(value(text, 'agentmesh_table_agents')).toBe(12)
+    const families = text.split('\n').filter(l => l.startsWith('# TYPE ')).map(l => l.split(' ')[2]!)
+    expect(families.filter(f => f.startsWith('libp2p_') || f.startsWith('gossipsub_') || f === 'nodejs_fs_usage_bytes')).toEqual([])
+    // The other peer, with them, has libp2p's.
+    expect(await b.metrics.text()).toMatch(/^# TYPE libp2p_/m)
+  })
+
   it('reasons written by a peer or unknown to the classifiers add no label values', async () => {
     const [a, b] = [await peer(), await peer()]
     await connectRing([a, b])
@@ -159,14 +180,13 @@ describe('metrics, health and readiness of real peers', () => {
       a.activity.emit({ type: 'consensus-rejected', from: `peer-${i}`, reason: `made up ${i}` })
       a.activity.emit({ type: 'gossip-rejected', from: `peer-${i}`, reason: `made up ${i}` })
       a.activity.emit({ type: 'peer-refused', peer: `peer-${i}`, reason: `it is a peer of network "budget work ${i}"` })
-      a.metrics.roundTrip('execute', 1, `kind-${i}`)
     }
     const text = await a.metrics.text()
-    expect(value(text, 'agentmesh_gossip_messages_total', { topic: 'capability', verdict: 'reject', reason: 'malformed' })).toBe(3)
+    expect(value(text, 'agentmesh_capability_gossip_total', { verdict: 'reject' })).toBe(3)
+    expect(value(text, 'agentmesh_capability_gossip_refused_total', { reason: 'malformed' })).toBe(3)
     expect(value(text, 'agentmesh_task_reroutes_total', { reason: 'other' })).toBe(50)
     expect(value(text, 'agentmesh_tasks_total', { status: 'other', reason: 'other' })).toBe(50)
     expect(value(text, 'agentmesh_peers_refused_total', { reason: 'other-network' })).toBe(50)
-    expect(value(text, 'agentmesh_rpc_round_trip_seconds_count', { call: 'execute', result: 'other' })).toBe(50)
     expect(value(text, 'agentmesh_records_rejected_total', { source: 'capability', reason: 'malformed' })).toBe(53)
     expect(labelValues(text, 'agentmesh_task_reroutes_total', 'reason')).toEqual(new Set(['other']))
     const within = (family: string, label: string, allowed: readonly string[]): void => {
@@ -174,10 +194,10 @@ describe('metrics, health and readiness of real peers', () => {
     }
     within('agentmesh_tasks_total', 'reason', TASK_REASONS)
     within('agentmesh_tasks_total', 'status', ['done', 'escalated', 'cancelled', 'other'])
-    within('agentmesh_gossip_messages_total', 'reason', GOSSIP_REASONS)
+    within('agentmesh_capability_gossip_refused_total', 'reason', GOSSIP_REASONS)
     within('agentmesh_records_rejected_total', 'reason', [...GOSSIP_REASONS, ...CONSENSUS_REASONS])
     within('agentmesh_peers_refused_total', 'reason', REFUSAL_REASONS)
-    within('agentmesh_rpc_round_trip_seconds', 'result', ['ok', 'late', 'input', 'unavailable', 'failed', 'timeout', 'cancelled', 'other'])
+    within('agentmesh_rpc_execute_seconds', 'result', ['ok', 'input', 'unavailable', 'failed', 'timeout', 'cancelled', 'other'])
     // No label anywhere carries a peer id or the text a peer wrote.
     expect(text).not.toMatch(/12D3KooW|evil-|hostile|made up|status-\d/)
   })
