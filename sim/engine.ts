@@ -25,6 +25,7 @@ export class Engine {
   readonly #handlers: Handler[] = []
   readonly #payloads: unknown[] = []
   readonly #free: number[] = []
+  #halted = false
 
   /** Registers a kind of event and its handler. */
   kind (handler: Handler): number {
@@ -33,6 +34,9 @@ export class Engine {
   }
 
   get pending (): number { return this.#queue.size }
+
+  /** Ends the current `run` after this event (the run's goal is met). */
+  halt (): void { this.#halted = true }
 
   /** Schedules an event at `time` (never before now). */
   at (time: number, kind: number, a: number, payload?: unknown): void {
@@ -44,10 +48,11 @@ export class Engine {
     this.#queue.push(Math.max(time, this.now), kind, a, slot)
   }
 
-  /** Runs events until none is left or the next one lies beyond `until`; `every` is called every 4096 events. */
+  /** Runs events until none is left, the next one lies beyond `until` or a handler calls `halt`; `every` is called every 4096 events. */
   run (until = Infinity, every?: () => void): void {
     const q = this.#queue
-    while (q.size > 0 && q.peekTime() <= until) {
+    this.#halted = false
+    while (q.size > 0 && q.peekTime() <= until && !this.#halted) {
       this.now = q.pop()
       const { kind, a, b } = q
       let payload: unknown

@@ -2,7 +2,7 @@
  * Puts a scenario's faults into a run: crashes, churn, partitions and shocks are scheduled in
  * virtual time, Byzantine committee members chosen. Agent behaviours (wrong answers, liars,
  * colluders, sybils) belong to the population (population.ts); message faults at the protocol
- * boundary (drop, duplicate, delay) act in `World.send`.
+ * boundary (drop, duplicate, delay) act in `World.send` (boundary.ts).
  */
 import { between, sample, type Rng } from './rng.ts'
 import type { Fault } from './scenario.ts'
@@ -55,7 +55,7 @@ export function scheduleFaults (world: World, faults: readonly Fault[], rng: Rng
         for (const i of sample(rng, mortal.length, Math.round(f.fraction * mortal.length))) world.byzantine.set(mortal[i]!, f.behaviour)
         break
       default:
-        break // agent behaviours: population.ts; drop/duplicate/delay: World.send
+        break // agent behaviours: population.ts; drop/duplicate/delay: boundary.ts, in World.send
     }
   }
 }

@@ -29,10 +29,11 @@ import { GossipModel, Network } from './network.ts'
 import { DIRECT, NatModel, UNREACHABLE } from './nat.ts'
 import { Requester } from './requester.ts'
 import { stream, type Rng } from './rng.ts'
-import type { Fault, Scenario } from './scenario.ts'
+import type { Scenario } from './scenario.ts'
 import { correctValue, inputValue, type SimTask } from './tasks.ts'
 import { makePopulation } from './population.ts'
 import { scheduleFaults } from './faults.ts'
+import { atBoundary, isBoundaryFault, type BoundaryFault } from './boundary.ts'
 import { rewrite, type ByzantineBehaviour } from './byzantine.ts'
 import { decodeCanonical, encodeCanonical } from '../protocols/cbor.ts'
 
@@ -105,7 +106,7 @@ export class World {
   readonly #rng: { net: Rng, gossip: Rng, agents: Rng, faults: Rng, policy: Rng, boundary: Rng }
   readonly #options: WorldOptions
   /** Message faults at the protocol boundary, active in their windows. */
-  readonly #boundary: Array<Extract<Fault, { kind: 'drop' | 'duplicate' | 'delay' }>>
+  readonly #boundary: BoundaryFault[]
   /** Gossip that reached a partition's border, delivered when it heals. */
   readonly #heldGossip: Array<{ from: number, to: number, channel: Channel, data: Uint8Array }> = []
   #nextJob = 1
@@ -133,7 +134,7 @@ export class World {
       policy: stream(seed, `policy:${options.policy}`),
       boundary: stream(seed, 'boundary')
     }
-    this.#boundary = s.faults.filter((f): f is Extract<Fault, { kind: 'drop' | 'duplicate' | 'delay' }> => f.kind === 'drop' || f.kind === 'duplicate' || f.kind === 'delay')
+    this.#boundary = s.faults.filter(isBoundaryFault)
     this.#DELIVER = this.engine.kind((to, p) => this.#deliver(to, p as Delivery))
     this.#AGENT_DONE = this.engine.kind(job => this.#agentDone(job))
     this.#CONSENSUS_TIMER = this.engine.kind(node => this.#consensusTick(node))
@@ -243,16 +244,9 @@ export class World {
     const relay = this.nat === undefined ? DIRECT : this.nat.route(from, to, now)
     if (relay === UNREACHABLE || (relay >= 0 && !(this.net.reachable(from, relay) && this.net.reachable(relay, to)))) { this.metrics.dropped++; return false }
     if (this.net.lost(this.#rng.net) || (relay >= 0 && this.net.lost(this.#rng.net))) { this.metrics.dropped++; return false }
-    let extra = 0
-    let copies = 1
-    for (const f of this.#boundary) {
-      if (now < f.at * 1000 || now >= f.until * 1000) continue
-      const hit = this.#rng.boundary() < f.rate
-      if (!hit) continue
-      if (f.kind === 'drop') { this.metrics.dropped++; return false }
-      if (f.kind === 'duplicate') copies = 2
-      else extra += f.extraMs
-    }
+    const fate = atBoundary(this.#boundary, now, this.#rng.boundary)
+    if (fate === undefined) { this.metrics.dropped++; return false }
+    const { copies, extraMs: extra } = fate
     for (let c = 0; c < copies; c++) {
       this.nat?.carried(from, to, relay, data.byteLength)
       if (relay === DIRECT) {

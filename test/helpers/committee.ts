@@ -1,7 +1,8 @@
 /**
- * A committee on a simulated network, for consensus tests: fast stand-in signatures, a seeded
- * scheduler that drops, delays and reorders messages until a "global stabilisation time" (GST)
- * and delivers within a bound after it, and Byzantine members with scripted misbehaviour.
+ * A committee on a simulated network, for consensus tests: fast stand-in signatures, the
+ * simulator's engine and fault scheduler dropping, delaying and reordering messages until a
+ * "global stabilisation time" (GST) and delivering within a bound after it, and Byzantine
+ * members with scripted misbehaviour (sim/byzantine.ts).
  */
 import { createHash } from 'node:crypto'
 import { peerIdFromEd25519, type Signer, type Verifier } from '../../protocols/identity.ts'
@@ -10,6 +11,8 @@ import { signAnswer, type SignedAnswer } from '../../protocols/consensus/answer.
 import { ConsensusInstance, type InstanceEvent } from '../../protocols/consensus/bft.ts'
 import { signCommittee, votingPowers, type SignedCommittee } from '../../protocols/consensus/committee.ts'
 import { rewrite, type ByzantineBehaviour } from '../../sim/byzantine.ts'
+import { atBoundary, type BoundaryFault } from '../../sim/boundary.ts'
+import { Engine } from '../../sim/engine.ts'
 import type { Certificate } from '../../protocols/consensus/certificate.ts'
 import type { Effect } from '../../protocols/effects.ts'
 import { encodeCanonical } from '../../protocols/cbor.ts'
@@ -115,39 +118,52 @@ export interface RunResult {
   endedAt: number
 }
 
-interface Pending { at: number, seq: number, from: string, to: string, data: Uint8Array }
-
-/** Runs one instance to the end on a simulated network; `decided[i]` is member i's certificate. */
+/**
+ * Runs one instance to the end on a simulated network; `decided[i]` is member i's certificate.
+ * Partial synchrony from the simulator's own fault scheduler (sim/boundary.ts) and event engine
+ * (sim/engine.ts): a link takes 1 + U[0, deltaMs) ms; before GST a message is dropped with
+ * `dropBeforeGst` and otherwise delayed up to `gstMs` more; duplicates at any time.
+ */
 export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
   const rand = mulberry32(o.seed)
   const ids = setup.signers.map(s => s.peerId)
   const index = new Map(ids.map((id, i) => [id, i]))
   const instances = setup.signers.map(signer => new ConsensusInstance({ statement: setup.statement, signer, verifier: setup.verifier, ...(o.embed === undefined ? {} : { embed: o.embed }) }))
+  const gstS = o.gstMs / 1000
+  const faults: BoundaryFault[] = [
+    { kind: 'drop', rate: o.dropBeforeGst, at: 0, until: gstS },
+    { kind: 'delay', rate: 1, extraMs: [0, o.gstMs], at: 0, until: gstS },
+    { kind: 'duplicate', rate: o.duplicate ?? 0, at: 0, until: Infinity }
+  ]
+  const engine = new Engine()
+  /** Each member's pending wake-up (a machine keeps one; an older one is stale). */
   const timers: number[] = ids.map(() => Infinity)
-  const queue: Pending[] = []
   const events: InstanceEvent[] = []
-  let seq = 0
   let messages = 0
-  let now = 0
+  const honestDecided = (): boolean => instances.every((inst, i) => o.behaviours[i] !== 'honest' || inst.decided !== undefined)
+  const after = (): void => { if (honestDecided()) engine.halt() }
 
-  const deliverAt = (): number | undefined => {
-    if (now < o.gstMs) {
-      if (rand() < o.dropBeforeGst) return undefined
-      return now + 1 + Math.floor(rand() * o.gstMs)
-    }
-    return now + 1 + Math.floor(rand() * o.deltaMs)
-  }
+  const DELIVER = engine.kind((to, payload) => {
+    const m = payload as { from: string, data: Uint8Array }
+    o.onDeliver?.(engine.now, m.from, ids[to]!, m.data)
+    apply(to, m.from === ids[to] ? instances[to]!.addAnswer(m.data, engine.now) : instances[to]!.receive(m.from, m.data, engine.now))
+    after()
+  })
+  const WAKE = engine.kind(i => {
+    if (timers[i] !== engine.now) return
+    timers[i] = Infinity
+    apply(i, instances[i]!.tick(engine.now))
+    after()
+  })
   const send = (from: string, to: string, data: Uint8Array): void => {
     messages++
-    const copies = o.duplicate !== undefined && rand() < o.duplicate ? 2 : 1
-    for (let c = 0; c < copies; c++) {
-      const at = deliverAt()
-      if (at !== undefined) queue.push({ at, seq: seq++, from, to, data })
-    }
+    const fate = atBoundary(faults, engine.now, rand)
+    if (fate === undefined) return
+    for (let c = 0; c < fate.copies; c++) engine.at(engine.now + 1 + Math.floor(rand() * o.deltaMs + fate.extraMs), DELIVER, index.get(to)!, { from, data })
   }
   const apply = (i: number, effects: Array<Effect<InstanceEvent>>): void => {
     for (const e of effects) {
-      if (e.type === 'timer') timers[i] = e.at
+      if (e.type === 'timer') { timers[i] = e.at; engine.at(e.at, WAKE, i) }
       else if (e.type === 'event') events.push(e.event)
       else if (e.type === 'send') outgoing(i, e.to, e.data)
     }
@@ -174,30 +190,12 @@ export function runCommittee (setup: CommitteeSetup, o: RunOptions): RunResult {
       ids.forEach((to, j) => { if (j !== i) send(ids[i]!, to, forged) })
       apply(i, instances[i]!.addAnswer(answer.wire, 0))
     } else if (o.behaviours[i] !== 'silent') {
-      queue.push({ at: Math.floor(rand() * 200), seq: seq++, from: ids[i]!, to: ids[i]!, data: answer.wire })
+      engine.at(Math.floor(rand() * 200), DELIVER, i, { from: ids[i]!, data: answer.wire })
     }
   }
 
-  while (now <= o.untilMs) {
-    if (instances.every((inst, i) => o.behaviours[i] !== 'honest' || inst.decided !== undefined)) break
-    queue.sort((a, b) => a.at - b.at || a.seq - b.seq)
-    const nextMessage = queue[0]?.at ?? Infinity
-    const nextTimer = Math.min(...timers)
-    const next = Math.min(nextMessage, nextTimer)
-    if (next === Infinity) break
-    now = next
-    if (nextTimer <= nextMessage) {
-      const i = timers.indexOf(nextTimer)
-      timers[i] = Infinity
-      apply(i, instances[i]!.tick(now))
-      continue
-    }
-    const m = queue.shift()!
-    o.onDeliver?.(now, m.from, m.to, m.data)
-    const i = index.get(m.to)!
-    apply(i, m.from === m.to ? instances[i]!.addAnswer(m.data, now) : instances[i]!.receive(m.from, m.data, now))
-  }
-  return { decided: instances.map(inst => inst.decided), rounds: instances.map(inst => `${inst.round}:${inst.step}`), events, messages, endedAt: now }
+  if (!honestDecided()) engine.run(o.untilMs)
+  return { decided: instances.map(inst => inst.decided), rounds: instances.map(inst => `${inst.round}:${inst.step}`), events, messages, endedAt: engine.now }
 }
 
 /** An answer claiming to be from `victim`'s executor, signed with `forger`'s key (a bad signature). */
