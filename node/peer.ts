@@ -384,7 +384,8 @@ async function startLocked (config: PeerConfig, settings: NetworkSettings, lock:
       book: consensus.book,
       skillsOf: agent => capability.agents().find(v => v.body.agent === agent)?.body.skills,
       execute: async (agent, input, ms, signal) => await rpc.execute(agent, input, ms, signal),
-      onResult: () => { consensus.bookChanged() }
+      onResult: () => { consensus.bookChanged() },
+      log: logger.forComponent('agentmesh:canaries')
     })
   const agreement = consensusAgreement({
     consensus,

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto'
 import { BUILT_IN_CANARY_CASES } from '../agents/canary-cases.ts'
 import { defaultCanaryPolicy, type EquivalenceRule, type Json, type ReputationBook } from '../../protocols/consensus/index.ts'
 import { CanaryDesk, type CanaryResult } from '../../protocols/task/index.ts'
+import type { Logger } from '@libp2p/interface'
 import type { RunResult } from './agent-host.ts'
 
 /** One known-answer question: fixed, or drawn fresh each time (`generate`). */
@@ -63,6 +64,8 @@ export function peerCanaries (init: {
   execute: (agent: string, input: unknown, deadlineMs: number, signal: AbortSignal) => Promise<RunResult>
   random?: () => number
   onResult?: (r: CanaryResult) => void
+  /** Where a failure while handling a canary's answer is said (the peer's logger). */
+  log: Pick<Logger, 'error'>
 }): { desk: CanaryDesk, stop: () => void } {
   const random = init.random ?? Math.random
   const timers = new Set<NodeJS.Timeout>()
@@ -85,7 +88,9 @@ export function peerCanaries (init: {
     },
     ask: (agent, input, deadlineMs, done) => {
       const controller = new AbortController()
-      init.execute(agent, input, deadlineMs, controller.signal).then(r => { done(r) }, () => { done({ ok: false }) })
+      init.execute(agent, input, deadlineMs, controller.signal)
+        .then(r => { done(r) }, () => { done({ ok: false }) })
+        .catch(err => { init.log.error('handling the canary answer of %s failed: %e', agent, err) })
       return () => { controller.abort() }
     },
     id: randomUUID,
